@@ -1,0 +1,1 @@
+"""tre: a job runner for trusted research environments."""

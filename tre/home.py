@@ -1,0 +1,138 @@
+"""The TRE home: one folder that holds all state of an installation.
+
+    TRE_HOME/
+      tre.yaml        what kind of home this is (format version, demo or not)
+      state.db        SQLite state store (WAL), including the hash-chained audit log
+      audit.head      the latest audit hash, so a truncated log is noticed
+      keys/           local key store: master keys, 0600 files in a 0700 folder
+      data/           secured (encrypted) Parquet, one folder per dataset version
+      jobs/<id>/      a job's spec, code, logs, raw outputs and disclosure report
+      releases/<id>/  released outputs with their manifest
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from tre.errors import PlatformError
+from tre.models import utcnow
+
+HOME_FORMAT = 1
+ENV_VAR = "TRE_HOME"
+
+
+class HomeConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    format: int = HOME_FORMAT
+    demo: bool = False
+    created_by: str
+    created_at: str
+    backend: str = "local"
+
+
+def default_home() -> Path:
+    """TRE_HOME if set, else ./.tre (the embedded default for one machine)."""
+    return Path(os.environ.get(ENV_VAR) or ".tre").absolute()
+
+
+@dataclass(frozen=True)
+class Home:
+    root: Path
+    config: HomeConfig
+
+    @property
+    def db_path(self) -> Path:
+        return self.root / "state.db"
+
+    @property
+    def audit_head(self) -> Path:
+        return self.root / "audit.head"
+
+    @property
+    def keys(self) -> Path:
+        return self.root / "keys"
+
+    @property
+    def data(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def jobs(self) -> Path:
+        return self.root / "jobs"
+
+    @property
+    def releases(self) -> Path:
+        return self.root / "releases"
+
+    def job_dir(self, job_id: int) -> Path:
+        return self.jobs / f"{job_id:06d}"
+
+    def release_dir(self, job_id: int) -> Path:
+        return self.releases / f"{job_id:06d}"
+
+    @classmethod
+    def create(cls, root: Path, *, created_by: str, demo: bool = False) -> Home:
+        """Make a new, empty home at `root`; refuses to touch an existing one."""
+        root = root.absolute()
+        if (root / "tre.yaml").exists():
+            raise PlatformError(
+                f"a TRE home already exists at {root}",
+                fix="use it as it is, or choose another folder with --home or TRE_HOME",
+            )
+        if root.exists() and any(root.iterdir()):
+            raise PlatformError(
+                f"{root} is not empty, so it cannot become a TRE home",
+                fix="choose a new or empty folder",
+            )
+        root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.chmod(root, 0o700)  # other users of the machine have no business here
+        config = HomeConfig(demo=demo, created_by=created_by, created_at=utcnow().isoformat())
+        home = cls(root, config)
+        for folder in (home.keys, home.data, home.jobs, home.releases):
+            folder.mkdir(mode=0o700)
+        tmp = root / "tre.yaml.tmp"
+        tmp.write_text(yaml.safe_dump(config.model_dump(), sort_keys=False))
+        os.replace(tmp, root / "tre.yaml")
+        return home
+
+    @classmethod
+    def open(cls, root: Path | None = None) -> Home:
+        """Open an existing home; PlatformError says what is missing and how to fix it."""
+        root = (root or default_home()).absolute()
+        config_path = root / "tre.yaml"
+        if not config_path.exists():
+            raise PlatformError(
+                f"no TRE home at {root}",
+                fix="create one with 'tre init' (or 'tre init --demo' to try it out), "
+                "or point TRE_HOME / --home at an existing home",
+            )
+        try:
+            raw = yaml.safe_load(config_path.read_text())
+            config = HomeConfig.model_validate(raw)
+        except (yaml.YAMLError, ValidationError, OSError) as exc:
+            raise PlatformError(
+                f"the TRE home at {root} is corrupt: {config_path.name} cannot be read",
+                reasons=[str(exc).splitlines()[0]],
+                fix="restore the home from backup; do not edit tre.yaml by hand",
+            ) from exc
+        if config.format != HOME_FORMAT:
+            raise PlatformError(
+                f"the TRE home at {root} has format {config.format}; "
+                f"this tre reads format {HOME_FORMAT}",
+                fix="use the tre version that made this home",
+            )
+        home = cls(root, config)
+        missing = [p.name for p in (home.keys, home.data, home.jobs, home.releases, home.db_path)
+                   if not p.exists()]
+        if missing:
+            raise PlatformError(
+                f"the TRE home at {root} is corrupt: missing {', '.join(missing)}",
+                fix="restore the home from backup",
+            )
+        return home

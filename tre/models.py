@@ -1,0 +1,264 @@
+"""The domain: people, projects, datasets, jobs, outputs and reviews.
+
+Plain pydantic v2 models shared by every package. This module imports no engine
+(jobs, policies, slurm, disclosure) so any of them may import it.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from tre.names import ColumnName, ObjectName, PersonName
+from tre.states import JobState, ProjectState
+from tre.units import format_duration, format_memory, parse_duration, parse_memory
+
+__all__ = [
+    "ColumnInfo", "DataFile", "Dataset", "DatasetDescriptor", "Decision", "Job", "JobState", "OutputRecord",
+    "OutputRequest", "Person", "Project", "ProjectDataset", "ProjectState", "Resources",
+    "Review", "Role", "SdcStatus", "Sensitivity", "utcnow",
+]
+
+
+def utcnow() -> datetime:
+    """Now, in UTC, to the second: every timestamp `tre` stores is one of these."""
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+class Strict(BaseModel):
+    """Base for every model: unknown fields are errors, not silently dropped."""
+
+    model_config = ConfigDict(extra="forbid", frozen=False, validate_assignment=True)
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    RESEARCHER = "researcher"
+    CHECKER = "checker"  # an output checker
+
+
+class Person(Strict):
+    """Someone registered with the TRE, holding one or more roles."""
+
+    name: PersonName
+    full_name: str = Field(min_length=1, max_length=200)
+    email: str = Field(default="", max_length=254)
+    roles: list[Role] = Field(min_length=1)
+    accreditation_expires: date | None = Field(
+        default=None, description="Researchers must be accredited; the date it lapses."
+    )
+    active: bool = True
+    registered_at: datetime = Field(default_factory=utcnow)
+    registered_by: str = ""
+
+    @model_validator(mode="after")
+    def _researchers_are_accredited(self) -> Person:
+        if Role.RESEARCHER in self.roles and self.accreditation_expires is None:
+            raise ValueError(
+                "a researcher needs an accreditation expiry date "
+                "(--accredited-until YYYY-MM-DD)"
+            )
+        return self
+
+    def accredited_on(self, day: date) -> bool:
+        return self.accreditation_expires is not None and day <= self.accreditation_expires
+
+
+class Sensitivity(StrEnum):
+    """How sensitive a column is; each class has its own encryption key."""
+
+    IDENTIFIER = "identifier"  # pseudonymous keys and direct identifiers
+    QUASI_IDENTIFIER = "quasi_identifier"  # age, ward, sex: identifying in combination
+    ATTRIBUTE = "attribute"  # everything else
+
+
+class ColumnInfo(Strict):
+    name: ColumnName
+    type: str = Field(description="Arrow type, e.g. 'int64', 'string', 'double'.")
+    sensitivity: Sensitivity = Sensitivity.ATTRIBUTE
+    description: str = ""
+
+
+class DataFile(Strict):
+    """One encrypted Parquet file of a dataset version."""
+
+    path: str = Field(description="Relative to the TRE data root.")
+    sha256: str
+    rows: int
+    row_groups: list[int] = Field(description="Rows in each row group, in order.")
+
+
+class Dataset(Strict):
+    """One version of an ingested, secured dataset."""
+
+    name: ObjectName
+    version: int = Field(ge=1)
+    description: str = ""
+    columns: list[ColumnInfo]
+    row_count: int = Field(ge=0)
+    files: list[DataFile]
+    checksum: str = Field(description="sha256 over the files' sha256 values, in order.")
+    ingested_at: datetime = Field(default_factory=utcnow)
+    ingested_by: str = ""
+
+    def column(self, name: str) -> ColumnInfo | None:
+        return next((c for c in self.columns if c.name == name), None)
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+
+class Resources(Strict):
+    """Compute for one job, or the most a project may ask for (its quota)."""
+
+    workers: int = Field(default=1, ge=1, le=1024)
+    cores: int = Field(default=1, ge=1, le=256, description="Cores per worker.")
+    memory: int = Field(default=2 * 1024**3, description="Memory per worker, e.g. '4GiB'.")
+    walltime: int = Field(default=3600, description="Longest run, e.g. '30m', '2h', '01:00:00'.")
+
+    @field_validator("memory", mode="before")
+    @classmethod
+    def _memory(cls, value: Any) -> int:
+        return parse_memory(value)
+
+    @field_validator("walltime", mode="before")
+    @classmethod
+    def _walltime(cls, value: Any) -> int:
+        return parse_duration(value)
+
+    def describe(self) -> str:
+        return (f"{self.workers} worker(s) x {self.cores} core(s), "
+                f"{format_memory(self.memory)} each, walltime {format_duration(self.walltime)}")
+
+    def excess_over(self, quota: Resources) -> list[str]:
+        """Every way these resources exceed `quota`, as sentences; empty if within."""
+        out = []
+        for field, fmt in (("workers", str), ("cores", str), ("memory", format_memory),
+                           ("walltime", format_duration)):
+            asked, allowed = getattr(self, field), getattr(quota, field)
+            if asked > allowed:
+                out.append(f"{field} {fmt(asked)} is over the project's quota of {fmt(allowed)}")
+        return out
+
+
+class ProjectDataset(Strict):
+    """A dataset a project may use and the columns approved for it."""
+
+    dataset: ObjectName
+    columns: list[ColumnName] = Field(min_length=1)
+
+
+class Project(Strict):
+    name: ObjectName
+    title: str = Field(min_length=1, max_length=300)
+    purpose: str = Field(min_length=1, description="Why the project needs the data.")
+    lead: PersonName
+    members: list[PersonName] = Field(default_factory=list)
+    datasets: list[ProjectDataset] = Field(min_length=1)
+    quota: Resources = Field(default_factory=Resources)
+    expires: date
+    state: ProjectState = ProjectState.REQUESTED
+    requested_by: str = ""
+    requested_at: datetime = Field(default_factory=utcnow)
+    approved_by: str | None = None
+    approved_at: datetime | None = None
+
+    @model_validator(mode="after")
+    def _lead_is_member(self) -> Project:
+        if self.lead not in self.members:
+            self.members = [self.lead, *self.members]
+        names = [d.dataset for d in self.datasets]
+        if len(names) != len(set(names)):
+            raise ValueError("each dataset may be listed once in a project")
+        return self
+
+    def granted_columns(self, dataset: str) -> list[str] | None:
+        """Approved columns of `dataset`, or None if the project may not use it."""
+        return next((d.columns for d in self.datasets if d.dataset == dataset), None)
+
+
+class SdcStatus(StrEnum):
+    """Outcome of the disclosure checks on one output (the worst of its cells)."""
+
+    PASS = "pass"
+    REVIEW = "review"  # needs a person's judgement (e.g. any file from a python step)
+    FAIL = "fail"
+
+
+class Decision(StrEnum):
+    """An output checker's vote on one output."""
+
+    APPROVE = "approve"
+    REJECT = "reject"
+    RETURN = "return"  # request changes: the researcher revises and resubmits
+
+
+class OutputRecord(Strict):
+    """One output of a job, as the review process sees it."""
+
+    name: ObjectName
+    kind: str  # table | regression | file
+    step: str
+    sdc_status: SdcStatus
+    summary: str = Field(description="One line a checker reads first.")
+    files: list[str] = Field(default_factory=list, description="Relative to the job folder.")
+
+
+class OutputRequest(Strict):
+    """The outputs of one finished job, awaiting or after review."""
+
+    job_id: int
+    project: str
+    author: str
+    outputs: list[OutputRecord]
+    report_json: str
+    report_html: str
+    report_markdown: str
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Review(Strict):
+    job_id: int
+    output: str
+    checker: PersonName
+    decision: Decision
+    comment: str = Field(min_length=1)
+    at: datetime = Field(default_factory=utcnow)
+
+
+class Job(Strict):
+    id: int
+    project: str
+    submitter: str
+    title: str
+    state: JobState
+    spec: dict[str, Any]
+    spec_hash: str
+    code_hash: str | None = None
+    dataset_versions: dict[str, int] = Field(default_factory=dict)
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+    reason: str = ""
+    backend: str = ""
+    handle: dict[str, Any] = Field(default_factory=dict)
+    cancel_requested: bool = False
+
+
+class DatasetDescriptor(Strict):
+    """What an admin declares about a dataset before ingest (a YAML file)."""
+
+    name: ObjectName | None = None
+    description: str = ""
+    columns: list[ColumnInfo] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique_columns(self) -> DatasetDescriptor:
+        names = [c.name for c in self.columns]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"columns listed more than once: {', '.join(dupes)}")
+        return self
