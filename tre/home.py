@@ -1,13 +1,13 @@
 """The TRE home: one folder that holds all state of an installation.
 
-    TRE_HOME/
-      tre.yaml        what kind of home this is (format version, demo or not)
-      state.db        SQLite state store (WAL), including the hash-chained audit log
-      audit.head      the latest audit hash, so a truncated log is noticed
-      keys/           local key store: master keys, 0600 files in a 0700 folder
-      data/           secured (encrypted) Parquet, one folder per dataset version
-      jobs/<id>/      a job's spec, code, logs, raw outputs and disclosure report
-      releases/<id>/  released outputs with their manifest
+TRE_HOME/
+  tre.yaml        what kind of home this is (format version, demo or not)
+  state.db        SQLite state store (WAL), including the hash-chained audit log
+  audit.head      the latest audit hash, so a truncated log is noticed
+  keys/           local key store: master keys, 0600 files in a 0700 folder
+  data/           secured (encrypted) Parquet, one folder per dataset version
+  jobs/<id>/      a job's spec, code, logs, raw outputs and disclosure report
+  releases/<id>/  released outputs with their manifest
 """
 
 from __future__ import annotations
@@ -128,8 +128,11 @@ class Home:
                 fix="use the tre version that made this home",
             )
         home = cls(root, config)
-        missing = [p.name for p in (home.keys, home.data, home.jobs, home.releases, home.db_path)
-                   if not p.exists()]
+        missing = [
+            p.name
+            for p in (home.keys, home.data, home.jobs, home.releases, home.db_path)
+            if not p.exists()
+        ]
         if missing:
             raise PlatformError(
                 f"the TRE home at {root} is corrupt: missing {', '.join(missing)}",

@@ -17,9 +17,25 @@ from tre.states import JobState, ProjectState
 from tre.units import format_duration, format_memory, parse_duration, parse_memory
 
 __all__ = [
-    "ColumnInfo", "DataFile", "Dataset", "DatasetDescriptor", "Decision", "Job", "JobState", "OutputRecord",
-    "OutputRequest", "Person", "Project", "ProjectDataset", "ProjectState", "Resources",
-    "Review", "Role", "SdcStatus", "Sensitivity", "utcnow",
+    "ColumnInfo",
+    "DataFile",
+    "Dataset",
+    "DatasetDescriptor",
+    "Decision",
+    "Job",
+    "JobState",
+    "OutputRecord",
+    "OutputRequest",
+    "Person",
+    "Project",
+    "ProjectDataset",
+    "ProjectState",
+    "Resources",
+    "Review",
+    "Role",
+    "SdcStatus",
+    "Sensitivity",
+    "utcnow",
 ]
 
 
@@ -58,8 +74,7 @@ class Person(Strict):
     def _researchers_are_accredited(self) -> Person:
         if Role.RESEARCHER in self.roles and self.accreditation_expires is None:
             raise ValueError(
-                "a researcher needs an accreditation expiry date "
-                "(--accredited-until YYYY-MM-DD)"
+                "a researcher needs an accreditation expiry date (--accredited-until YYYY-MM-DD)"
             )
         return self
 
@@ -131,14 +146,20 @@ class Resources(Strict):
         return parse_duration(value)
 
     def describe(self) -> str:
-        return (f"{self.workers} worker(s) x {self.cores} core(s), "
-                f"{format_memory(self.memory)} each, walltime {format_duration(self.walltime)}")
+        return (
+            f"{self.workers} worker(s) x {self.cores} core(s), "
+            f"{format_memory(self.memory)} each, walltime {format_duration(self.walltime)}"
+        )
 
     def excess_over(self, quota: Resources) -> list[str]:
         """Every way these resources exceed `quota`, as sentences; empty if within."""
         out = []
-        for field, fmt in (("workers", str), ("cores", str), ("memory", format_memory),
-                           ("walltime", format_duration)):
+        for field, fmt in (
+            ("workers", str),
+            ("cores", str),
+            ("memory", format_memory),
+            ("walltime", format_duration),
+        ):
             asked, allowed = getattr(self, field), getattr(quota, field)
             if asked > allowed:
                 out.append(f"{field} {fmt(asked)} is over the project's quota of {fmt(allowed)}")
@@ -184,7 +205,7 @@ class Project(Strict):
 class SdcStatus(StrEnum):
     """Outcome of the disclosure checks on one output (the worst of its cells)."""
 
-    PASS = "pass"
+    PASS = "pass"  # noqa: S105 - a status, not a password
     REVIEW = "review"  # needs a person's judgement (e.g. any file from a python step)
     FAIL = "fail"
 

@@ -12,12 +12,18 @@ from typing import Annotated
 from pydantic import AfterValidator
 
 _PATTERNS = {
-    "person": (re.compile(r"^[a-z_][a-z0-9._-]{0,63}$"),
-               "lower-case letters, digits, '.', '_' or '-', starting with a letter or '_'"),
-    "object": (re.compile(r"^[a-z][a-z0-9_-]{0,62}$"),
-               "lower-case letters, digits, '_' or '-', starting with a letter, at most 63"),
-    "column": (re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"),
-               "letters, digits and '_', not starting with a digit, at most 128"),
+    "person": (
+        re.compile(r"^[a-z_][a-z0-9._-]{0,63}$"),
+        "lower-case letters, digits, '.', '_' or '-', starting with a letter or '_'",
+    ),
+    "object": (
+        re.compile(r"^[a-z][a-z0-9_-]{0,62}$"),
+        "lower-case letters, digits, '_' or '-', starting with a letter, at most 63",
+    ),
+    "column": (
+        re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"),
+        "letters, digits and '_', not starting with a digit, at most 128",
+    ),
 }
 
 

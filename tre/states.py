@@ -31,9 +31,14 @@ JOB_TRANSITIONS: dict[JobState, frozenset[JobState]] = {
     JobState.QUEUED: frozenset({JobState.RUNNING, JobState.CANCELLED, JobState.FAILED}),
     JobState.RUNNING: frozenset({JobState.CHECKING, JobState.FAILED, JobState.CANCELLED}),
     JobState.CHECKING: frozenset({JobState.AWAITING_REVIEW, JobState.FAILED}),
-    JobState.AWAITING_REVIEW: frozenset({
-        JobState.RELEASED, JobState.PARTIALLY_RELEASED, JobState.RETURNED, JobState.REJECTED,
-    }),
+    JobState.AWAITING_REVIEW: frozenset(
+        {
+            JobState.RELEASED,
+            JobState.PARTIALLY_RELEASED,
+            JobState.RETURNED,
+            JobState.REJECTED,
+        }
+    ),
     JobState.REJECTED: frozenset(),
     JobState.FAILED: frozenset(),
     JobState.CANCELLED: frozenset(),
@@ -59,12 +64,20 @@ class ProjectState(StrEnum):
 
 PROJECT_TRANSITIONS: dict[ProjectState, frozenset[ProjectState]] = {
     ProjectState.REQUESTED: frozenset({ProjectState.APPROVED, ProjectState.REJECTED}),
-    ProjectState.APPROVED: frozenset({
-        ProjectState.SUSPENDED, ProjectState.EXPIRED, ProjectState.CLOSED,
-    }),
-    ProjectState.SUSPENDED: frozenset({
-        ProjectState.APPROVED, ProjectState.EXPIRED, ProjectState.CLOSED,
-    }),
+    ProjectState.APPROVED: frozenset(
+        {
+            ProjectState.SUSPENDED,
+            ProjectState.EXPIRED,
+            ProjectState.CLOSED,
+        }
+    ),
+    ProjectState.SUSPENDED: frozenset(
+        {
+            ProjectState.APPROVED,
+            ProjectState.EXPIRED,
+            ProjectState.CLOSED,
+        }
+    ),
     # An expired project can be renewed (a new expiry date, approved by an admin).
     ProjectState.EXPIRED: frozenset({ProjectState.APPROVED, ProjectState.CLOSED}),
     ProjectState.REJECTED: frozenset(),

@@ -1,0 +1,89 @@
+"""Checks of a spec against the catalog's column types, made at submission so a job does
+not fail halfway for a mistake that could be seen up front."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from jobs.spec import Filter, JobSpec, Link, PythonStep, RegressionStep, TableStep
+from tre.models import Dataset
+
+_NUMERIC = ("int", "uint", "float", "double", "decimal", "halffloat")
+_TEXT = ("string", "large_string", "utf8", "large_utf8", "dictionary")
+
+
+def _kind(arrow_type: str) -> str:
+    if arrow_type.startswith(_NUMERIC):
+        return "number"
+    if arrow_type.startswith(_TEXT):
+        return "text"
+    if arrow_type in ("bool", "boolean"):
+        return "boolean"
+    if arrow_type.startswith(("date", "timestamp")):
+        return "date"
+    return "other"
+
+
+def _value_kind(value: object) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "text"
+    return "other"
+
+
+def spec_catalog_problems(spec: JobSpec, catalog: Mapping[str, Dataset]) -> list[str]:
+    """Type mistakes in filters, values and predictors, as sentences."""
+    problems: list[str] = []
+    for step in spec.steps:
+        if isinstance(step, PythonStep) or step.dataset not in catalog:
+            continue
+        types = _types(step.dataset, step.link, catalog)
+        where = f"step {step.name!r}"
+        problems += _filter_problems(where, step.filter, types)
+        if isinstance(step, TableStep) and step.value and step.statistic != "count":
+            kind = _kind(types.get(step.value, ""))
+            if kind not in ("number", "boolean"):
+                problems.append(
+                    f"{where}: the {step.statistic} of {step.value!r} needs a numeric "
+                    f"column, and it is {types.get(step.value)}"
+                )
+        if isinstance(step, RegressionStep):
+            for column in [step.outcome, *step.predictors]:
+                if column in step.categorical:
+                    continue
+                if _kind(types.get(column, "")) not in ("number", "boolean"):
+                    hint = " (list it under categorical)" if column != step.outcome else ""
+                    problems.append(
+                        f"{where}: {column!r} is {types.get(column)}, not a number" + hint
+                    )
+    return problems
+
+
+def _types(dataset: str, link: Link | None, catalog: Mapping[str, Dataset]) -> dict[str, str]:
+    types = {c.name: c.type for c in catalog[dataset].columns}
+    if link is not None and link.dataset in catalog:
+        linked = {c.name: c.type for c in catalog[link.dataset].columns}
+        types.update({c: linked[c] for c in link.columns if c in linked})
+    return types
+
+
+def _filter_problems(where: str, filters: list[Filter], types: dict[str, str]) -> list[str]:
+    problems = []
+    for f in filters:
+        if f.value is None or f.column not in types:
+            continue
+        column_kind = _kind(types[f.column])
+        values = f.value if isinstance(f.value, list) else [f.value]
+        for value in values:
+            kind = _value_kind(value)
+            if column_kind in ("number", "text", "boolean") and kind != column_kind:
+                problems.append(
+                    f"{where}: filter on {f.column!r} ({types[f.column]}) compares it with "
+                    f"{value!r} ({kind}); write a {column_kind} value"
+                    + (" (quote text values)" if column_kind == "text" else "")
+                )
+                break
+    return problems

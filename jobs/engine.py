@@ -1,0 +1,87 @@
+"""Turn a validated job spec into Dask work and collect its outputs.
+
+The engine runs in the job's own process next to its own Dask cluster (started by a
+backend in `slurm/`). Data is read and decrypted on the workers; what comes back here
+is aggregates with their disclosure evidence, and files from python steps.
+"""
+
+from __future__ import annotations
+
+from distributed import Client
+
+from jobs.dasktools import ProgressFn
+from jobs.errors import StepFailed
+from jobs.outputs import Output
+from jobs.python_step import run_python_step
+from jobs.regression_step import run_regression
+from jobs.spec import JobSpec, PythonStep, RegressionStep, TableStep
+from jobs.table_step import run_table
+from tre.secured.reader import SecuredSource
+
+
+def run_job(
+    spec: JobSpec,
+    sources: dict[str, SecuredSource],
+    client: Client,
+    *,
+    pickles: dict[str, bytes],
+    top_k: int,
+    progress: ProgressFn | None = None,
+    target_rows: int = 1_000_000,
+) -> list[Output]:
+    """Run every step in order; return all outputs (names unique across the job)."""
+    outputs: list[Output] = []
+    for step in spec.steps:
+        match step:
+            case TableStep():
+                outputs.append(
+                    run_table(
+                        step,
+                        sources,
+                        client,
+                        top_k=top_k,
+                        progress=progress,
+                        target_rows=target_rows,
+                    )
+                )
+            case RegressionStep():
+                outputs.append(
+                    run_regression(
+                        step, sources, client, progress=progress, target_rows=target_rows
+                    )
+                )
+            case PythonStep():
+                outputs += _run_python(step, spec, sources, client, pickles, top_k, progress)
+            case _:
+                raise AssertionError(f"unexpected step {step!r}")
+    names = [o.name for o in outputs]
+    clashes = sorted({n for n in names if names.count(n) > 1})
+    if clashes:
+        raise StepFailed(
+            f"outputs must have unique names across the job; repeated: {', '.join(clashes)}",
+            fix="rename the outputs of the python step(s)",
+        )
+    return outputs
+
+
+def _run_python(
+    step: PythonStep,
+    spec: JobSpec,
+    sources: dict[str, SecuredSource],
+    client: Client,
+    pickles: dict[str, bytes],
+    top_k: int,
+    progress: ProgressFn | None,
+) -> list[Output]:
+    names = spec.step_datasets(step)
+    mine = {n: sources[n] for n in names}
+    declared = {n: spec.datasets[n] for n in names}
+    if progress:
+        progress(step.name, 0, 1)
+    future = client.submit(
+        run_python_step, pickles[step.name], step.name, mine, declared, top_k, pure=False
+    )
+    result: list[Output] = future.result()
+    if progress:
+        progress(step.name, 1, 1)
+    return result

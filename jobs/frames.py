@@ -1,0 +1,81 @@
+"""Reading approved columns into polars and applying a step's filters and link."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import polars as pl
+
+from jobs.spec import Filter, Link
+from tre.secured.reader import Fragment, SecuredSource, read_fragment, read_table
+
+
+def read_fragment_frame(
+    source: SecuredSource, fragment: Fragment, columns: Sequence[str]
+) -> pl.DataFrame:
+    """One fragment of `source` as polars (decrypted here, on the worker)."""
+    frame = pl.from_arrow(read_fragment(source, fragment, sorted(set(columns))))
+    assert isinstance(frame, pl.DataFrame)
+    return frame
+
+
+def read_frame(source: SecuredSource, columns: Sequence[str]) -> pl.DataFrame:
+    """The whole of `source` (only `columns`) as polars, on the worker."""
+    frame = pl.from_arrow(read_table(source, sorted(set(columns))))
+    assert isinstance(frame, pl.DataFrame)
+    return frame
+
+
+def filter_expression(filters: Iterable[Filter]) -> pl.Expr | None:
+    """One polars expression for all filters (they combine with AND), or None."""
+    expressions = []
+    for f in filters:
+        col = pl.col(f.column)
+        match f.op:
+            case "==":
+                expressions.append(col == f.value)
+            case "!=":
+                expressions.append(col != f.value)
+            case "<":
+                expressions.append(col < f.value)
+            case "<=":
+                expressions.append(col <= f.value)
+            case ">":
+                expressions.append(col > f.value)
+            case ">=":
+                expressions.append(col >= f.value)
+            case "in":
+                expressions.append(col.is_in(f.value))
+            case "not in":
+                expressions.append(~col.is_in(f.value))
+            case "is null":
+                expressions.append(col.is_null())
+            case "not null":
+                expressions.append(col.is_not_null())
+            case _:
+                raise AssertionError(f"unhandled filter op {f.op}")
+    if not expressions:
+        return None
+    combined = expressions[0]
+    for expression in expressions[1:]:
+        combined = combined & expression
+    return combined
+
+
+def apply_filters(frame: pl.DataFrame, filters: Sequence[Filter]) -> pl.DataFrame:
+    expression = filter_expression(filters)
+    return frame if expression is None else frame.filter(expression)
+
+
+def apply_link(frame: pl.DataFrame, link: Link | None, right: pl.DataFrame | None) -> pl.DataFrame:
+    """Join the linked dataset's frame on the pseudonymous key (a no-op without a link)."""
+    if link is None or right is None:
+        return frame
+    return frame.join(right, on=link.on, how=link.how, nulls_equal=False)
+
+
+def main_columns(named: set[str], link: Link | None) -> set[str]:
+    """Columns a step reads from its main dataset: what it names, less the linked ones."""
+    if link is None:
+        return named
+    return (named - set(link.columns)) | {link.on}

@@ -1,0 +1,61 @@
+"""What the service hands a job's own process: written to <job dir>/input.json at dispatch.
+
+It carries the spec, the secured sources (files, column types, the grant) and the paths
+of pickled python-step code. No keys: the job process reaches the key store itself.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from jobs.spec import JobSpec
+from tre.secured.reader import SecuredSource
+
+INPUT = "input.json"
+
+
+class JobInput(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    format: int = 1
+    job_id: int
+    spec: JobSpec
+    sources: dict[str, dict[str, Any]]
+    code: dict[str, str] = {}  # step name -> pickle path relative to the job folder
+    top_k: int = 2
+    target_rows: int = 1_000_000
+
+    def secured_sources(self) -> dict[str, SecuredSource]:
+        return {name: source_from_dict(raw) for name, raw in self.sources.items()}
+
+    def pickles(self, job_dir: Path) -> dict[str, bytes]:
+        return {step: (job_dir / path).read_bytes() for step, path in self.code.items()}
+
+
+def source_to_dict(source: SecuredSource) -> dict[str, Any]:
+    return asdict(source)
+
+
+def source_from_dict(raw: dict[str, Any]) -> SecuredSource:
+    """Rebuild a SecuredSource from JSON (lists become the tuples it is made of)."""
+
+    def tuples(value: Any) -> Any:
+        return tuple(tuples(v) for v in value) if isinstance(value, list) else value
+
+    return SecuredSource(**{key: tuples(value) for key, value in raw.items()})
+
+
+def write_input(job_dir: Path, job_input: JobInput) -> None:
+    tmp = job_dir / (INPUT + ".tmp")
+    tmp.write_text(job_input.model_dump_json(indent=2))
+    os.replace(tmp, job_dir / INPUT)
+
+
+def read_input(job_dir: Path) -> JobInput:
+    return JobInput.model_validate(json.loads((job_dir / INPUT).read_text()))

@@ -1,0 +1,60 @@
+"""What a job produces: tables, regressions and files, each with the evidence that
+disclosure control needs (never row-level data, except in files a person must review)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import polars as pl
+
+
+@dataclass
+class TableOutput:
+    """A finalized table: key columns, `value`, and the evidence columns of
+    `disclosure.aggregate.finalize` (n, records, sum, top, negative, missing)."""
+
+    name: str
+    step: str
+    description: str
+    datasets: list[str]
+    rows: list[str]
+    columns: list[str]
+    value: str | None
+    statistic: str
+    quantile: float | None
+    cells: pl.DataFrame
+    kind: str = "table"
+
+
+@dataclass
+class RegressionOutput:
+    """Coefficients with their standard errors, and the sizes disclosure control checks."""
+
+    name: str
+    step: str
+    description: str
+    datasets: list[str]
+    model: str
+    outcome: str
+    n_obs: int
+    df_resid: int
+    coefficients: pl.DataFrame  # term, estimate, std_error, statistic, p_value
+    level_counts: dict[str, dict[str, int]] = field(default_factory=dict)
+    fit: dict[str, Any] = field(default_factory=dict)  # r_squared / deviance, iterations...
+    kind: str = "regression"
+
+
+@dataclass
+class FileOutput:
+    """A free-form file from a python step: always reviewed by a person."""
+
+    name: str
+    step: str
+    description: str
+    filename: str
+    content: bytes
+    kind: str = "file"
+
+
+Output = TableOutput | RegressionOutput | FileOutput

@@ -1,0 +1,249 @@
+"""The `python` step: researcher code shipped with cloudpickle, run on a Dask worker.
+
+The function receives a `StepContext`. It reads approved datasets as polars LazyFrames
+and hands back outputs through the same output API as the other steps: tables and
+regressions (with the evidence disclosure control needs) and files (always reviewed by
+a person). The function's pickled bytes are hashed into the job record at submission.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import re
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import cloudpickle
+import polars as pl
+from pydantic import ValidationError
+
+from disclosure import aggregate
+from disclosure.errors import DisclosureInputError
+from jobs.errors import SpecError, StepFailed
+from jobs.frames import read_frame
+from jobs.outputs import FileOutput, Output, RegressionOutput, TableOutput
+from jobs.regression_step import fit_in_memory
+from jobs.spec import RegressionStep
+from tre.names import check_name
+from tre.secured.reader import SecuredSource
+
+MAX_FILE_BYTES = 10 * 1024**2  # files go to a person: keep them reviewable
+MAX_FILES = 20
+_FILENAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+
+
+class StepContext:
+    """What researcher code sees: approved datasets in, outputs out."""
+
+    def __init__(
+        self,
+        step: str,
+        sources: dict[str, SecuredSource],
+        declared: dict[str, list[str]],
+        top_k: int = 2,
+    ) -> None:
+        self.step = step
+        self._sources = sources
+        self._declared = declared
+        self._top_k = top_k
+        self.outputs: list[Output] = []
+
+    @property
+    def datasets(self) -> list[str]:
+        """Names of the datasets this step may read."""
+        return sorted(self._sources)
+
+    def dataset(self, name: str, columns: Sequence[str] | None = None) -> pl.LazyFrame:
+        """An approved dataset (its declared columns, or fewer) as a polars LazyFrame."""
+        if name not in self._sources:
+            raise StepFailed(
+                f"step {self.step!r} asked for dataset {name!r}; it may read: "
+                f"{', '.join(self.datasets)}",
+                fix="list the dataset under the job's datasets (and the step's datasets)",
+            )
+        wanted = list(columns) if columns is not None else self._declared[name]
+        undeclared = sorted(set(wanted) - set(self._declared[name]))
+        if undeclared:
+            raise StepFailed(
+                f"step {self.step!r} asked for column(s) {', '.join(undeclared)} of {name!r}, "
+                "which the job spec does not declare",
+                fix=f"add them under datasets.{name} in the job spec (if the project is approved "
+                "for them)",
+            )
+        return read_frame(self._sources[name], wanted).lazy()
+
+    def table(
+        self,
+        name: str,
+        data: pl.DataFrame | pl.LazyFrame,
+        rows: Sequence[str],
+        columns: Sequence[str] = (),
+        value: str | None = None,
+        statistic: str = "count",
+        quantile: float | None = None,
+        description: str = "",
+    ) -> None:
+        """Add a frequency or magnitude table, checked like a `table` step's."""
+        self._check_name(name)
+        keys = [*rows, *columns]
+        try:
+            partial = aggregate.partial(data, keys, value, statistic, top_k=self._top_k)
+            cells = aggregate.finalize(partial, keys, statistic, quantile)
+        except DisclosureInputError as exc:
+            raise StepFailed(f"step {self.step!r}, table {name!r}: {exc}") from exc
+        self.outputs.append(
+            TableOutput(
+                name=name,
+                step=self.step,
+                description=description,
+                datasets=self.datasets,
+                rows=list(rows),
+                columns=list(columns),
+                value=value,
+                statistic=statistic,
+                quantile=quantile,
+                cells=cells,
+            )
+        )
+
+    def regression(
+        self,
+        name: str,
+        data: pl.DataFrame | pl.LazyFrame,
+        outcome: str,
+        predictors: Sequence[str],
+        categorical: Sequence[str] = (),
+        model: str = "ols",
+        intercept: bool = True,
+        description: str = "",
+    ) -> None:
+        """Add an OLS or logistic regression, checked like a `regression` step's."""
+        self._check_name(name)
+        try:
+            spec = RegressionStep(
+                kind="regression",
+                name=name,
+                dataset=self.datasets[0],
+                model=model,  # type: ignore[arg-type]
+                outcome=outcome,
+                predictors=list(predictors),
+                categorical=list(categorical),
+                intercept=intercept,
+                description=description,
+            )
+        except ValidationError as exc:
+            problems = "; ".join(e["msg"] for e in exc.errors())
+            raise StepFailed(f"step {self.step!r}, regression {name!r}: {problems}") from None
+        frame = data.collect() if isinstance(data, pl.LazyFrame) else data
+        result: RegressionOutput = fit_in_memory(spec, frame)
+        result.step, result.datasets = self.step, self.datasets
+        self.outputs.append(result)
+
+    def file(self, name: str, filename: str, content: bytes | str, description: str = "") -> None:
+        """Add a free-form file. A person reviews every file before it can leave."""
+        self._check_name(name)
+        if not _FILENAME.fullmatch(filename):
+            raise StepFailed(
+                f"file name {filename!r} is not allowed: use letters, digits, '.', '_' or '-' "
+                "(no folders), at most 100 characters"
+            )
+        data = content.encode() if isinstance(content, str) else bytes(content)
+        if len(data) > MAX_FILE_BYTES:
+            raise StepFailed(
+                f"file {filename!r} is {len(data)} bytes; the most a checker can review is "
+                f"{MAX_FILE_BYTES} bytes",
+                fix="write a summary, not row-level data",
+            )
+        if sum(isinstance(o, FileOutput) for o in self.outputs) >= MAX_FILES:
+            raise StepFailed(f"a step may produce at most {MAX_FILES} files")
+        self.outputs.append(
+            FileOutput(
+                name=name, step=self.step, description=description, filename=filename, content=data
+            )
+        )
+
+    def _check_name(self, name: str) -> None:
+        try:
+            check_name(name, "object", "output name")
+        except ValueError as exc:
+            raise StepFailed(str(exc)) from None
+        if any(o.name == name for o in self.outputs):
+            raise StepFailed(f"step {self.step!r} already has an output called {name!r}")
+
+
+def run_python_step(
+    pickled: bytes,
+    step: str,
+    sources: dict[str, SecuredSource],
+    declared: dict[str, list[str]],
+    top_k: int,
+) -> list[Output]:
+    """Runs on a worker: unpickle the function, call it, return its outputs."""
+    function = cloudpickle.loads(pickled)
+    context = StepContext(step, sources, declared, top_k)
+    result = function(context)
+    if result is not None:
+        raise StepFailed(
+            f"step {step!r}: the function returned a value; outputs must go through the context",
+            fix="call ctx.table(...), ctx.regression(...) or ctx.file(...) instead of returning",
+        )
+    if not context.outputs:
+        raise StepFailed(
+            f"step {step!r} produced no outputs",
+            fix="add at least one ctx.table, ctx.regression or ctx.file call",
+        )
+    return context.outputs
+
+
+def pickle_function(function: Callable[..., Any]) -> bytes:
+    """Pickle `function` by value so workers need not have its module installed."""
+    module = sys.modules.get(function.__module__)
+    if module is not None and function.__module__ not in ("__main__", "builtins"):
+        cloudpickle.register_pickle_by_value(module)
+        try:
+            return bytes(cloudpickle.dumps(function))
+        finally:
+            cloudpickle.unregister_pickle_by_value(module)
+    return bytes(cloudpickle.dumps(function))
+
+
+def load_function(base: Path, reference: str) -> Callable[..., Any]:
+    """Import `path.py:function` (path relative to `base`) from the researcher's file."""
+    path_text, _, name = reference.partition(":")
+    path = (base / path_text).resolve()
+    if not path.is_file():
+        raise SpecError(
+            f"the python step's file {path_text!r} does not exist (looked in {base})",
+            fix="give the path relative to the job spec file, e.g. 'analysis.py:main'",
+        )
+    module_name = "tre_user_" + hashlib.sha256(str(path).encode()).hexdigest()[:12]
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise SpecError(f"{path_text} cannot be imported as a Python module")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        sys.modules.pop(module_name, None)
+        raise SpecError(
+            f"importing {path_text} failed: {type(exc).__name__}: {exc}",
+            fix="run the file with python to see the error",
+        ) from exc
+    function = getattr(module, name, None)
+    if not callable(function):
+        raise SpecError(f"{path_text} has no function {name!r}")
+    return function  # type: ignore[no-any-return]
+
+
+def code_hash(pickles: dict[str, bytes]) -> str | None:
+    """sha256 over every step's pickled bytes, in step order; None without python steps."""
+    if not pickles:
+        return None
+    digest = hashlib.sha256()
+    for step in sorted(pickles):
+        digest.update(step.encode() + b"\0" + hashlib.sha256(pickles[step]).digest())
+    return digest.hexdigest()

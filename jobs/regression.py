@@ -1,0 +1,266 @@
+"""Regressions from mergeable pieces: OLS from summed cross-products, logistic by IRLS.
+
+Each fragment contributes X'X, X'y and y'y (OLS) or the Hessian and gradient at the
+current coefficients (logistic); only those p-by-p sums leave the workers. Rows with a
+missing value in any used column are dropped (complete cases), and counted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from jobs.errors import StepFailed
+from jobs.spec import RegressionStep
+from jobs.stats import normal_sf2, t_sf2
+
+MAX_ITERATIONS = 50
+TOLERANCE = 1e-8
+
+
+@dataclass
+class Design:
+    """One fragment's design matrix; lives on a worker."""
+
+    x: np.ndarray
+    y: np.ndarray
+    terms: list[str]
+    level_counts: dict[str, dict[str, int]] = field(default_factory=dict)
+    dropped: int = 0
+
+
+def levels_of(frame: pl.DataFrame, categorical: Sequence[str]) -> dict[str, set[Any]]:
+    """Distinct non-null values of each categorical predictor."""
+    return {c: set(frame.get_column(c).drop_nulls().unique().to_list()) for c in categorical}
+
+
+def union_levels(parts: Sequence[dict[str, set[Any]]]) -> dict[str, list[Any]]:
+    out: dict[str, set[Any]] = {}
+    for part in parts:
+        for column, values in part.items():
+            out.setdefault(column, set()).update(values)
+    return {c: sorted(v, key=str) for c, v in out.items()}
+
+
+def terms_for(step: RegressionStep, levels: dict[str, list[Any]]) -> list[str]:
+    terms = ["(intercept)"] if step.intercept else []
+    for column in step.predictors:
+        if column in step.categorical:
+            # With an intercept the first level is the reference; without, every level stays.
+            kept = levels[column][1:] if step.intercept else levels[column]
+            terms += [f"{column}[{level}]" for level in kept]
+        else:
+            terms.append(column)
+    return terms
+
+
+def build_design(frame: pl.DataFrame, step: RegressionStep, levels: dict[str, list[Any]]) -> Design:
+    """Turn one fragment's rows into X and y (complete cases only)."""
+    used = [step.outcome, *step.predictors]
+    complete = frame.select(used).drop_nulls()
+    dropped = frame.height - complete.height
+    for column in step.predictors:
+        dtype = complete.schema[column]
+        if column not in step.categorical and not (dtype.is_numeric() or dtype == pl.Boolean):
+            raise StepFailed(
+                f"step {step.name!r}: predictor {column!r} is {dtype}, not a number",
+                fix=f"list {column!r} under 'categorical' to use one indicator per level",
+            )
+    y = _outcome(complete, step)
+    columns: list[np.ndarray] = []
+    if step.intercept:
+        columns.append(np.ones(complete.height))
+    counts: dict[str, dict[str, int]] = {}
+    for column in step.predictors:
+        series = complete.get_column(column)
+        if column in step.categorical:
+            kept = levels[column][1:] if step.intercept else levels[column]
+            for level in kept:
+                columns.append((series == level).cast(pl.Float64).to_numpy())
+            tally = series.value_counts()
+            counts[column] = {str(r[0]): int(r[1]) for r in tally.iter_rows()}
+        else:
+            columns.append(series.cast(pl.Float64).to_numpy())
+    x = np.column_stack(columns) if columns else np.empty((complete.height, 0))
+    return Design(x=x, y=y, terms=terms_for(step, levels), level_counts=counts, dropped=dropped)
+
+
+def _outcome(frame: pl.DataFrame, step: RegressionStep) -> np.ndarray:
+    series = frame.get_column(step.outcome)
+    if not (series.dtype.is_numeric() or series.dtype == pl.Boolean):
+        raise StepFailed(f"step {step.name!r}: outcome {step.outcome!r} must be numeric")
+    y = series.cast(pl.Float64).to_numpy()
+    if step.model == "logistic" and not np.isin(y, (0.0, 1.0)).all():
+        # Say what is wrong without echoing any of the values.
+        raise StepFailed(
+            f"step {step.name!r}: the outcome of a logistic regression must be 0/1 or "
+            f"true/false, and {step.outcome!r} has other values",
+            fix="recode the outcome, or use model: ols",
+        )
+    return y
+
+
+def ols_partial(design: Design) -> dict[str, Any]:
+    x, y = design.x, design.y
+    return {
+        "xtx": x.T @ x,
+        "xty": x.T @ y,
+        "yty": float(y @ y),
+        "n": len(y),
+        "ysum": float(y.sum()),
+        "level_counts": design.level_counts,
+        "dropped": design.dropped,
+    }
+
+
+def combine(parts: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Sum mergeable pieces: arrays and numbers add, level counts add per level."""
+    out: dict[str, Any] = {}
+    for part in parts:
+        for key, value in part.items():
+            if key == "level_counts":
+                merged = out.setdefault(key, {})
+                for column, tally in value.items():
+                    target = merged.setdefault(column, {})
+                    for level, count in tally.items():
+                        target[level] = target.get(level, 0) + count
+            elif key in out:
+                out[key] = out[key] + value
+            else:
+                out[key] = value.copy() if isinstance(value, np.ndarray) else value
+    return out
+
+
+def _check_rank(xtx: np.ndarray, terms: list[str], step: RegressionStep) -> None:
+    if np.linalg.matrix_rank(xtx) < len(terms):
+        raise StepFailed(
+            f"step {step.name!r}: the predictors are collinear (or a level never occurs), "
+            "so the coefficients are not identifiable",
+            fix="remove a predictor that is a combination of others, or a constant one",
+        )
+
+
+def solve_ols(total: dict[str, Any], terms: list[str], step: RegressionStep) -> dict[str, Any]:
+    """Coefficients, standard errors, t statistics and p-values from the summed pieces."""
+    n, p = int(total["n"]), len(terms)
+    if n == 0:
+        raise StepFailed(f"step {step.name!r}: no complete rows to fit (check filters)")
+    xtx, xty, yty = total["xtx"], total["xty"], total["yty"]
+    _check_rank(xtx, terms, step)
+    beta = np.linalg.solve(xtx, xty)
+    rss = max(float(yty - 2 * beta @ xty + beta @ xtx @ beta), 0.0)
+    df_resid = n - p
+    sigma2 = rss / df_resid if df_resid > 0 else float("nan")
+    se = np.sqrt(np.diag(np.linalg.inv(xtx)) * sigma2)
+    stat = beta / se
+    tss = yty - total["ysum"] ** 2 / n
+    fit = {
+        "r_squared": 1 - rss / tss if tss > 0 else float("nan"),
+        "dropped_rows": total["dropped"],
+    }
+    return _result(
+        terms,
+        beta,
+        se,
+        stat,
+        [t_sf2(t, df_resid) for t in stat],
+        n,
+        df_resid,
+        fit,
+        total["level_counts"],
+    )
+
+
+def logistic_partial(design: Design, beta: np.ndarray) -> dict[str, Any]:
+    """Hessian, gradient and log-likelihood of one fragment at `beta`."""
+    eta = design.x @ beta
+    prob = 1.0 / (1.0 + np.exp(-eta))
+    weight = prob * (1.0 - prob)
+    # log(1 + e^eta) computed stably
+    loglik = float(design.y @ eta - np.logaddexp(0.0, eta).sum())
+    return {
+        "hessian": design.x.T @ (design.x * weight[:, None]),
+        "gradient": design.x.T @ (design.y - prob),
+        "loglik": loglik,
+        "n": len(design.y),
+        "ysum": float(design.y.sum()),
+        "level_counts": design.level_counts,
+        "dropped": design.dropped,
+    }
+
+
+def fit_logistic(
+    evaluate: Callable[[np.ndarray], dict[str, Any]], terms: list[str], step: RegressionStep
+) -> dict[str, Any]:
+    """Newton-Raphson (IRLS); `evaluate(beta)` returns the combined logistic pieces."""
+    beta = np.zeros(len(terms))
+    converged, iterations, total = False, 0, evaluate(beta)
+    if int(total["n"]) == 0:
+        raise StepFailed(f"step {step.name!r}: no complete rows to fit (check filters)")
+    _check_rank(total["hessian"], terms, step)
+    for iterations in range(1, MAX_ITERATIONS + 1):  # noqa: B007 - reported after the loop
+        step_ = np.linalg.solve(total["hessian"], total["gradient"])
+        beta = beta + step_
+        total = evaluate(beta)
+        if np.max(np.abs(step_)) < TOLERANCE:
+            converged = True
+            break
+    n = int(total["n"])
+    se = np.sqrt(np.diag(np.linalg.inv(total["hessian"])))
+    stat = beta / se
+    fit = {
+        "converged": converged,
+        "iterations": iterations,
+        "deviance": -2 * total["loglik"],
+        "dropped_rows": total["dropped"],
+        "outcome_counts": {"0": n - int(total["ysum"]), "1": int(total["ysum"])},
+    }
+    if not converged:
+        fit["warning"] = (
+            "did not converge: the outcome may be perfectly predicted by some "
+            "predictors (separation), which can itself disclose"
+        )
+    return _result(
+        terms,
+        beta,
+        se,
+        stat,
+        [normal_sf2(z) for z in stat],
+        n,
+        n - len(terms),
+        fit,
+        total["level_counts"],
+    )
+
+
+def _result(
+    terms: list[str],
+    beta: np.ndarray,
+    se: np.ndarray,
+    stat: np.ndarray,
+    p_values: list[float],
+    n: int,
+    df_resid: int,
+    fit: dict[str, Any],
+    level_counts: dict[str, dict[str, int]],
+) -> dict[str, Any]:
+    coefficients = pl.DataFrame(
+        {
+            "term": terms,
+            "estimate": beta.tolist(),
+            "std_error": se.tolist(),
+            "statistic": stat.tolist(),
+            "p_value": p_values,
+        }
+    )
+    return {
+        "coefficients": coefficients,
+        "n_obs": n,
+        "df_resid": df_resid,
+        "fit": fit,
+        "level_counts": level_counts,
+    }

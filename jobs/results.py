@@ -1,0 +1,150 @@
+"""A job's raw results on disk: what the job process hands to the service.
+
+    <job dir>/result/
+      result.json                  every output's metadata, and the job's timings
+      tables/<name>.parquet        finalized cells with their evidence
+      regressions/<name>.parquet   coefficients
+      files/<name>/<filename>      python-step files, as written
+    <job dir>/error.json           instead, when the job failed: a reason safe to show
+
+The folder is written under a temporary name and renamed, so the service sees all of
+it or none of it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from jobs.outputs import FileOutput, Output, RegressionOutput, TableOutput
+
+RESULT = "result"
+ERROR = "error.json"
+FORMAT = 1
+
+
+def write_results(job_dir: Path, outputs: list[Output], meta: dict[str, Any]) -> Path:
+    """Write every output under job_dir/result, atomically."""
+    final = job_dir / RESULT
+    tmp = job_dir / (RESULT + ".tmp")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir(mode=0o700)
+    entries = []
+    for output in outputs:
+        entry: dict[str, Any] = {
+            "name": output.name,
+            "kind": output.kind,
+            "step": output.step,
+            "description": output.description,
+        }
+        match output:
+            case TableOutput():
+                (tmp / "tables").mkdir(exist_ok=True)
+                output.cells.write_parquet(tmp / "tables" / f"{output.name}.parquet")
+                entry |= {
+                    "datasets": output.datasets,
+                    "rows": output.rows,
+                    "columns": output.columns,
+                    "value": output.value,
+                    "statistic": output.statistic,
+                    "quantile": output.quantile,
+                    "data": f"tables/{output.name}.parquet",
+                }
+            case RegressionOutput():
+                (tmp / "regressions").mkdir(exist_ok=True)
+                output.coefficients.write_parquet(tmp / "regressions" / f"{output.name}.parquet")
+                entry |= {
+                    "datasets": output.datasets,
+                    "model": output.model,
+                    "outcome": output.outcome,
+                    "n_obs": output.n_obs,
+                    "df_resid": output.df_resid,
+                    "level_counts": output.level_counts,
+                    "fit": output.fit,
+                    "data": f"regressions/{output.name}.parquet",
+                }
+            case FileOutput():
+                folder = tmp / "files" / output.name
+                folder.mkdir(parents=True)
+                (folder / output.filename).write_bytes(output.content)
+                entry |= {
+                    "filename": output.filename,
+                    "data": f"files/{output.name}/{output.filename}",
+                }
+        entries.append(entry)
+    document = {"format": FORMAT, "outputs": entries, **meta}
+    (tmp / "result.json").write_text(json.dumps(document, indent=2, default=str))
+    _fsync_tree(tmp)
+    os.replace(tmp, final)
+    return final
+
+
+def read_results(job_dir: Path) -> tuple[list[Output], dict[str, Any]]:
+    """The outputs written by `write_results`, and the rest of result.json."""
+    folder = job_dir / RESULT
+    document = json.loads((folder / "result.json").read_text())
+    outputs: list[Output] = []
+    for entry in document.pop("outputs"):
+        common = {"name": entry["name"], "step": entry["step"], "description": entry["description"]}
+        data = folder / entry["data"]
+        match entry["kind"]:
+            case "table":
+                outputs.append(
+                    TableOutput(
+                        **common,
+                        datasets=entry["datasets"],
+                        rows=entry["rows"],
+                        columns=entry["columns"],
+                        value=entry["value"],
+                        statistic=entry["statistic"],
+                        quantile=entry["quantile"],
+                        cells=pl.read_parquet(data),
+                    )
+                )
+            case "regression":
+                outputs.append(
+                    RegressionOutput(
+                        **common,
+                        datasets=entry["datasets"],
+                        model=entry["model"],
+                        outcome=entry["outcome"],
+                        n_obs=entry["n_obs"],
+                        df_resid=entry["df_resid"],
+                        coefficients=pl.read_parquet(data),
+                        level_counts=entry["level_counts"],
+                        fit=entry["fit"],
+                    )
+                )
+            case "file":
+                outputs.append(
+                    FileOutput(**common, filename=entry["filename"], content=data.read_bytes())
+                )
+            case other:
+                raise ValueError(f"unknown output kind {other!r} in result.json")
+    return outputs, document
+
+
+def write_error(job_dir: Path, reason: str, detail: dict[str, Any] | None = None) -> None:
+    """Record why the job failed (a message safe to show its project's members)."""
+    tmp = job_dir / (ERROR + ".tmp")
+    tmp.write_text(json.dumps({"reason": reason, **(detail or {})}, indent=2))
+    os.replace(tmp, job_dir / ERROR)
+
+
+def read_error(job_dir: Path) -> dict[str, Any] | None:
+    path = job_dir / ERROR
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def _fsync_tree(folder: Path) -> None:
+    """Flush every file so a crash after the rename cannot leave empty files behind."""
+    for path in folder.rglob("*"):
+        if path.is_file():
+            with path.open("rb") as handle:
+                os.fsync(handle.fileno())

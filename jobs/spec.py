@@ -1,0 +1,296 @@
+"""The job spec: what a researcher asks to run, validated before anything runs.
+
+A spec names its project, the datasets and columns it needs (checked against the
+project's approval), its steps and its resources. It is written in YAML (or built
+in Python by `tre.submit`), validated by pydantic, and exported as JSON Schema
+(`tre schema job`) so editors can autocomplete it.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from jobs.errors import SpecError
+from tre.models import Resources
+from tre.names import ColumnName, ObjectName
+
+Scalar = str | int | float | bool
+STATISTICS = ("count", "sum", "mean", "median", "std", "min", "max", "quantile")
+FILTER_OPS = ("==", "!=", "<", "<=", ">", ">=", "in", "not in", "is null", "not null")
+_FILTER_RE = re.compile(
+    r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(==|!=|<=|>=|<|>|not in|in|is null|not null)\s*(.*?)\s*$"
+)
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Filter(_Spec):
+    """Keep rows where `column op value`. Also written as a string: "age_band != '0-15'"."""
+
+    column: ColumnName
+    op: Literal["==", "!=", "<", "<=", ">", ">=", "in", "not in", "is null", "not null"]
+    value: Scalar | list[Scalar] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_text(cls, data: Any) -> Any:
+        if not isinstance(data, str):
+            return data
+        match = _FILTER_RE.match(data)
+        if match is None:
+            raise ValueError(
+                f"cannot read filter {data!r}: write 'column op value' with op one of "
+                f'{", ".join(FILTER_OPS)}, e.g. "age_band != \'0-15\'" or "decile in [1, 2]"'
+            )
+        column, op, rest = match.groups()
+        try:
+            value = yaml.safe_load(rest) if rest else None
+        except yaml.YAMLError as exc:
+            raise ValueError(f"cannot read the value in filter {data!r}") from exc
+        return {"column": column, "op": op, "value": value}
+
+    @model_validator(mode="after")
+    def _value_fits_op(self) -> Filter:
+        if self.op in ("is null", "not null"):
+            if self.value is not None:
+                raise ValueError(f"filter '{self.op}' takes no value")
+        elif self.op in ("in", "not in"):
+            if not isinstance(self.value, list) or not self.value:
+                raise ValueError(f"filter '{self.op}' needs a non-empty list, e.g. [1, 2]")
+        elif self.value is None or isinstance(self.value, list):
+            raise ValueError(f"filter '{self.op}' needs one value")
+        return self
+
+
+class Link(_Spec):
+    """Join another approved dataset on a pseudonymous key (e.g. resident_id)."""
+
+    dataset: ObjectName
+    on: ColumnName = Field(description="Key column, present in both datasets.")
+    how: Literal["inner", "left"] = "inner"
+    columns: list[ColumnName] = Field(
+        default_factory=list, description="Columns of the linked dataset to bring in."
+    )
+
+
+class _Step(_Spec):
+    name: ObjectName = Field(description="Names the output; unique within the job.")
+    description: str = Field(default="", description="What this output shows, for checkers.")
+
+
+class TableStep(_Step):
+    """A frequency (count) or magnitude (sum, mean, ...) table."""
+
+    kind: Literal["table"]
+    dataset: ObjectName
+    rows: list[ColumnName] = Field(min_length=1)
+    columns: list[ColumnName] = Field(default_factory=list)
+    value: ColumnName | None = None
+    statistic: Literal["count", "sum", "mean", "median", "std", "min", "max", "quantile"] = "count"
+    quantile: float | None = Field(default=None, gt=0, lt=1)
+    filter: list[Filter] = Field(default_factory=list)
+    link: Link | None = None
+
+    @field_validator("filter", mode="before")
+    @classmethod
+    def _one_filter(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str | dict) else value
+
+    @model_validator(mode="after")
+    def _statistic_needs(self) -> TableStep:
+        if self.statistic == "count" and self.value is not None:
+            raise ValueError(
+                "statistic 'count' counts records and takes no 'value'; remove 'value' or "
+                "choose sum, mean, median, std, min, max or quantile"
+            )
+        if self.statistic != "count" and self.value is None:
+            raise ValueError(f"statistic '{self.statistic}' needs a 'value' column")
+        if (self.statistic == "quantile") != (self.quantile is not None):
+            raise ValueError(
+                "give 'quantile' (between 0 and 1) exactly when statistic is 'quantile'"
+            )
+        keys = self.rows + self.columns
+        if len(keys) != len(set(keys)):
+            raise ValueError("a column may appear once among rows and columns")
+        return self
+
+    @property
+    def keys(self) -> list[str]:
+        return self.rows + self.columns
+
+    def named_columns(self) -> set[str]:
+        return {*self.keys, *([self.value] if self.value else []), *(f.column for f in self.filter)}
+
+
+class RegressionStep(_Step):
+    """Ordinary least squares or logistic regression."""
+
+    kind: Literal["regression"]
+    dataset: ObjectName
+    model: Literal["ols", "logistic"] = "ols"
+    outcome: ColumnName
+    predictors: list[ColumnName] = Field(min_length=1)
+    categorical: list[ColumnName] = Field(
+        default_factory=list, description="Predictors to expand into one indicator per level."
+    )
+    intercept: bool = True
+    filter: list[Filter] = Field(default_factory=list)
+    link: Link | None = None
+
+    _one_filter = field_validator("filter", mode="before")(TableStep._one_filter.__func__)  # type: ignore[attr-defined]
+
+    @model_validator(mode="after")
+    def _categorical_are_predictors(self) -> RegressionStep:
+        extra = sorted(set(self.categorical) - set(self.predictors))
+        if extra:
+            raise ValueError(f"categorical column(s) {', '.join(extra)} are not among predictors")
+        if self.outcome in self.predictors:
+            raise ValueError(f"the outcome {self.outcome!r} cannot also be a predictor")
+        return self
+
+    def named_columns(self) -> set[str]:
+        return {self.outcome, *self.predictors, *(f.column for f in self.filter)}
+
+
+class PythonStep(_Step):
+    """Researcher code: `module.py:function`, called with a context on a Dask worker."""
+
+    kind: Literal["python"]
+    function: str = Field(
+        pattern=r"^[^:\s]+\.py:[A-Za-z_][A-Za-z0-9_]*$",
+        description="Path (relative to the spec file) and function, e.g. 'analysis.py:main'.",
+    )
+    datasets: list[ObjectName] | None = Field(
+        default=None, description="Datasets the function may read (default: all of the job's)."
+    )
+
+
+Step = Annotated[TableStep | RegressionStep | PythonStep, Field(discriminator="kind")]
+
+
+class JobSpec(_Spec):
+    """A job: which project, which data, which steps, how much compute."""
+
+    project: ObjectName
+    title: str = Field(min_length=1, max_length=300)
+    description: str = ""
+    datasets: dict[ObjectName, list[ColumnName]] = Field(
+        min_length=1, description="Every dataset the job reads and every column it names."
+    )
+    steps: list[Step] = Field(min_length=1)
+    resources: Resources = Field(default_factory=Resources)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> JobSpec:
+        problems: list[str] = []
+        names = [s.name for s in self.steps]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            problems.append(f"step names must be unique; repeated: {', '.join(dupes)}")
+        for step in self.steps:
+            problems += _step_problems(step, self.datasets)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def step_datasets(self, step: TableStep | RegressionStep | PythonStep) -> list[str]:
+        if isinstance(step, PythonStep):
+            return step.datasets or list(self.datasets)
+        return [step.dataset] + ([step.link.dataset] if step.link else [])
+
+
+def _step_problems(
+    step: TableStep | RegressionStep | PythonStep, declared: dict[str, list[str]]
+) -> list[str]:
+    """Datasets and columns a step names but the spec does not declare."""
+    where = f"step {step.name!r}"
+    if isinstance(step, PythonStep):
+        missing = sorted(set(step.datasets or []) - set(declared))
+        return [f"{where} reads dataset(s) {', '.join(missing)} not listed under datasets"] * bool(
+            missing
+        )
+    if step.dataset not in declared:
+        return [f"{where} uses dataset {step.dataset!r}, which is not listed under datasets"]
+    main = set(declared[step.dataset])
+    linked: set[str] = set()
+    problems = []
+    if step.link is not None:
+        if step.link.dataset not in declared:
+            return [f"{where} links dataset {step.link.dataset!r}, not listed under datasets"]
+        linked = set(step.link.columns)
+        right = set(declared[step.link.dataset])
+        for column in sorted(({step.link.on} - main) | ({step.link.on, *linked} - right)):
+            problems.append(f"{where}: link column {column!r} is not declared for its dataset")
+    undeclared = sorted(step.named_columns() - main - linked)
+    if undeclared:
+        problems.append(
+            f"{where} names column(s) {', '.join(undeclared)} not declared under "
+            f"datasets.{step.dataset}" + (" or link.columns" if step.link else "")
+        )
+    return problems
+
+
+def parse_spec(data: Any, source: str = "job spec") -> JobSpec:
+    """Validate a spec given as Python data; SpecError lists every problem readably."""
+    if not isinstance(data, dict):
+        raise SpecError(
+            f"{source} must be a YAML mapping (project:, title:, datasets:, steps:, ...)",
+            fix="see 'tre schema job' for the fields, or jobs/examples/ for examples",
+        )
+    try:
+        return JobSpec.model_validate(data)
+    except ValidationError as exc:
+        raise SpecError(
+            f"{source} is not valid",
+            reasons=[_describe(err) for err in exc.errors()],
+            fix="correct the fields above; 'tre schema job' prints every field and its type",
+        ) from None
+
+
+def load_spec(path: Path) -> JobSpec:
+    """Read and validate a YAML job spec file."""
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise SpecError(f"cannot read job spec {path}: {exc.strerror}") from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise SpecError(
+            f"{path} is not valid YAML{where}: {problem}",
+            fix="check indentation and quoting on that line",
+        ) from None
+    return parse_spec(data, source=str(path))
+
+
+def _describe(err: Any) -> str:
+    """One readable line for one pydantic error: where, and what is wrong."""
+    loc = ".".join(str(p) for p in err["loc"] if not str(p).startswith("function-"))
+    # Discriminated unions put the step kind into the path; people don't write it.
+    loc = re.sub(r"\.(table|regression|python)(?=\.|$)", "", loc)
+    message = str(err["msg"]).removeprefix("Value error, ")
+    if err["type"] == "extra_forbidden":
+        message = "unknown field (check the spelling; 'tre schema job' lists the fields)"
+    elif err["type"] == "union_tag_invalid":
+        message = "unknown step kind: use table, regression or python"
+    elif err["type"] == "union_tag_not_found":
+        message = "each step needs a 'kind': table, regression or python"
+    return f"{loc}: {message}" if loc else message
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of a job spec, for editors."""
+    schema = JobSpec.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "tre job spec"
+    return schema

@@ -1,0 +1,87 @@
+"""The `table` step: one partial aggregate per Parquet fragment, merged on the workers.
+
+Only the finalized table (one row per cell, with its disclosure evidence) comes back
+to the process that runs the job; row-level data stays on the workers.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+from distributed import Client
+
+from disclosure import aggregate
+from jobs.dasktools import ProgressFn, track, tree_reduce
+from jobs.frames import apply_filters, apply_link, main_columns, read_fragment_frame, read_frame
+from jobs.outputs import TableOutput
+from jobs.spec import TableStep
+from tre.secured.reader import Fragment, SecuredSource, fragments
+
+
+def table_frame(step: TableStep, frame: pl.DataFrame, right: pl.DataFrame | None) -> pl.DataFrame:
+    """The step's rows of one piece of data: linked, then filtered."""
+    return apply_filters(apply_link(frame, step.link, right), step.filter)
+
+
+def table_partial(
+    source: SecuredSource,
+    fragment: Fragment,
+    step: TableStep,
+    right: pl.DataFrame | None,
+    top_k: int,
+) -> pl.DataFrame:
+    """Runs on a worker: read one fragment, link, filter, aggregate."""
+    columns = main_columns(step.named_columns(), step.link)
+    frame = table_frame(step, read_fragment_frame(source, fragment, sorted(columns)), right)
+    return aggregate.partial(frame, step.keys, step.value, step.statistic, top_k=top_k)
+
+
+def merge_partials(parts: list[pl.DataFrame], step: TableStep, top_k: int) -> pl.DataFrame:
+    return aggregate.merge(parts, step.keys, step.statistic, top_k=top_k)
+
+
+def finalize_table(merged: pl.DataFrame, step: TableStep) -> pl.DataFrame:
+    return aggregate.finalize(merged, step.keys, step.statistic, step.quantile)
+
+
+def link_frame(source: SecuredSource, step: TableStep) -> pl.DataFrame:
+    """Runs on a worker: the linked dataset's key and requested columns."""
+    assert step.link is not None
+    return read_frame(source, [step.link.on, *step.link.columns])
+
+
+def run_table(
+    step: TableStep,
+    sources: dict[str, SecuredSource],
+    client: Client,
+    *,
+    top_k: int,
+    progress: ProgressFn | None = None,
+    target_rows: int = 1_000_000,
+) -> TableOutput:
+    """Compute one table step on the cluster and bring back only the finalized table."""
+    source = sources[step.dataset]
+    right = None
+    if step.link is not None:
+        # Broadcast join: the linked side is read once, on a worker, and shipped between
+        # workers to each fragment's task; it never comes back here.
+        right = client.submit(link_frame, sources[step.link.dataset], step, pure=False)
+    parts = [
+        client.submit(table_partial, source, fragment, step, right, top_k, pure=False)
+        for fragment in fragments(source, target_rows)
+    ]
+    track(parts, step.name, progress)
+    merged = tree_reduce(client, parts, merge_partials, step, top_k)
+    cells = client.submit(finalize_table, merged, step, pure=False).result()
+    datasets = [step.dataset] + ([step.link.dataset] if step.link else [])
+    return TableOutput(
+        name=step.name,
+        step=step.name,
+        description=step.description,
+        datasets=datasets,
+        rows=step.rows,
+        columns=step.columns,
+        value=step.value,
+        statistic=step.statistic,
+        quantile=step.quantile,
+        cells=cells,
+    )

@@ -1,0 +1,188 @@
+"""Who may do what. Each function returns every reason for refusing, or [] to allow.
+
+These look only at people, projects, jobs and the catalog; "what a state allows" is the
+state table's business (`tre.states`), not this module's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from datetime import date
+
+from tre.errors import PermissionDenied
+from tre.models import Dataset, Job, Person, Project, ProjectState, Resources, Role
+
+
+def role_refusals(person: Person | None, role: Role, action: str) -> list[str]:
+    """Reasons `person` may not act in `role` (unknown, inactive, or lacking the role)."""
+    if person is None:
+        return [f"you are not registered with this TRE, so you cannot {action}"]
+    reasons = []
+    if not person.active:
+        reasons.append(f"{person.name}'s registration is deactivated")
+    if role not in person.roles:
+        held = ", ".join(r.value for r in person.roles)
+        reasons.append(f"{action} needs the {role.value} role; {person.name} holds: {held}")
+    return reasons
+
+
+def accreditation_refusals(person: Person, today: date) -> list[str]:
+    if person.accreditation_expires is None:
+        return [f"{person.name} has no researcher accreditation on record"]
+    if today > person.accreditation_expires:
+        return [f"{person.name}'s accreditation expired on {person.accreditation_expires}"]
+    return []
+
+
+def dataset_column_refusals(
+    project: Project | None,
+    wanted: Mapping[str, Collection[str]],
+    catalog: Mapping[str, Dataset],
+) -> list[str]:
+    """Every dataset or column in `wanted` that is unknown or not approved for `project`.
+
+    With `project=None` only existence in the catalog is checked (a project request).
+    """
+    reasons = []
+    for name, columns in wanted.items():
+        dataset = catalog.get(name)
+        if dataset is None:
+            known = ", ".join(sorted(catalog)) or "none yet"
+            reasons.append(f"dataset {name!r} is not in the catalog (datasets: {known})")
+            continue
+        unknown = sorted(set(columns) - set(dataset.column_names))
+        if unknown:
+            reasons.append(
+                f"dataset {name!r} has no column(s) {', '.join(unknown)} "
+                f"(its columns: {', '.join(dataset.column_names)})"
+            )
+        if project is None:
+            continue
+        granted = project.granted_columns(name)
+        if granted is None:
+            reasons.append(f"project {project.name!r} is not approved to use dataset {name!r}")
+            continue
+        refused = sorted(set(columns) - set(granted) - set(unknown))
+        if refused:
+            reasons.append(
+                f"column(s) {', '.join(refused)} of {name!r} are not approved for project "
+                f"{project.name!r} (approved: {', '.join(granted)})"
+            )
+    return reasons
+
+
+def project_usable_refusals(project: Project, today: date) -> list[str]:
+    """Reasons jobs may not run under `project` today."""
+    if project.state is not ProjectState.APPROVED:
+        return [f"project {project.name!r} is {project.state.value}, not approved"]
+    if today > project.expires:
+        return [f"project {project.name!r} expired on {project.expires}"]
+    return []
+
+
+def submit_refusals(
+    person: Person | None,
+    project: Project,
+    wanted: Mapping[str, Collection[str]],
+    resources: Resources,
+    catalog: Mapping[str, Dataset],
+    today: date,
+) -> list[str]:
+    """Every reason `person` may not submit this job to `project`."""
+    reasons = role_refusals(person, Role.RESEARCHER, "submitting a job")
+    if person is not None and Role.RESEARCHER in person.roles:
+        reasons += accreditation_refusals(person, today)
+    reasons += project_usable_refusals(project, today)
+    if person is not None and person.name not in project.members:
+        reasons.append(f"{person.name} is not a member of project {project.name!r}")
+    reasons += dataset_column_refusals(project, wanted, catalog)
+    reasons += resources.excess_over(project.quota)
+    return reasons
+
+
+def check_can_submit(
+    person: Person | None,
+    project: Project,
+    wanted: Mapping[str, Collection[str]],
+    resources: Resources,
+    catalog: Mapping[str, Dataset],
+    today: date,
+) -> None:
+    reasons = submit_refusals(person, project, wanted, resources, catalog, today)
+    if reasons:
+        raise PermissionDenied(
+            "this job cannot be submitted",
+            reasons=reasons,
+            fix="change the job spec to stay within the project's approval, or ask an admin "
+            "to amend the project",
+        )
+
+
+def project_request_refusals(
+    requester: Person | None,
+    project: Project,
+    people: Mapping[str, Person],
+    catalog: Mapping[str, Dataset],
+    today: date,
+) -> list[str]:
+    reasons = []
+    if requester is None:
+        reasons.append("you are not registered with this TRE, so you cannot request a project")
+    elif not ({Role.RESEARCHER, Role.ADMIN} & set(requester.roles)):
+        reasons.append("requesting a project needs the researcher or admin role")
+    for member in project.members:
+        person = people.get(member)
+        if person is None:
+            reasons.append(f"member {member!r} is not registered with this TRE")
+        elif Role.RESEARCHER not in person.roles:
+            reasons.append(f"member {member!r} does not hold the researcher role")
+    if project.expires <= today:
+        reasons.append(f"the expiry date {project.expires} is not in the future")
+    wanted = {d.dataset: d.columns for d in project.datasets}
+    reasons += dataset_column_refusals(None, wanted, catalog)
+    return reasons
+
+
+def approve_project_refusals(approver: Person | None, project: Project, today: date) -> list[str]:
+    reasons = role_refusals(approver, Role.ADMIN, "approving a project")
+    if approver is not None:
+        if approver.name == project.requested_by:
+            reasons.append("an admin may not approve a project they requested themselves")
+        if approver.name == project.lead:
+            reasons.append("an admin may not approve a project they lead")
+    if project.expires < today:
+        reasons.append(f"the project's expiry date {project.expires} has passed; set a new one")
+    return reasons
+
+
+def review_refusals(checker: Person | None, job: Job) -> list[str]:
+    """Reasons `checker` may not review (or release) the outputs of `job`."""
+    reasons = role_refusals(checker, Role.CHECKER, "reviewing outputs")
+    if checker is not None and checker.name == job.submitter:
+        reasons.append("an output checker may not review the outputs of a job they submitted")
+    return reasons
+
+
+def view_job_refusals(person: Person | None, job: Job, project: Project | None) -> list[str]:
+    """Admins and checkers see every job; a researcher sees their projects' jobs."""
+    if person is None:
+        return ["you are not registered with this TRE"]
+    if {Role.ADMIN, Role.CHECKER} & set(person.roles):
+        return []
+    if person.name == job.submitter or (project is not None and person.name in project.members):
+        return []
+    return [f"job {job.id} belongs to project {job.project!r}, of which you are not a member"]
+
+
+def cancel_job_refusals(person: Person | None, job: Job) -> list[str]:
+    if person is None:
+        return ["you are not registered with this TRE"]
+    if person.name == job.submitter or Role.ADMIN in person.roles:
+        return []
+    return [f"only the job's submitter ({job.submitter}) or an admin may cancel job {job.id}"]
+
+
+def raise_if(reasons: list[str], message: str, fix: str | None = None) -> None:
+    """Raise PermissionDenied with every reason if there are any."""
+    if reasons:
+        raise PermissionDenied(message, reasons=reasons, fix=fix)

@@ -1,0 +1,102 @@
+"""The program a backend runs for one job: `python -m slurm.launch <job dir> --cluster local`.
+
+It reads <job dir>/input.json, starts the job's own Dask cluster, runs the engine and
+leaves <job dir>/result/ or <job dir>/error.json. Its log (stdout/stderr, kept by the
+backend) carries progress and timings, never row-level data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import time
+import traceback
+from pathlib import Path
+from types import FrameType
+
+from jobs.engine import run_job
+from jobs.job_input import read_input
+from jobs.progress import ProgressFile
+from jobs.results import write_error, write_results
+from slurm.clusters import local_cluster
+from tre.errors import TreError
+
+log = logging.getLogger("tre.job")
+
+
+def _on_term(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(f"stopped by signal {signal.Signals(signum).name}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m slurm.launch")
+    parser.add_argument("job_dir", type=Path)
+    parser.add_argument("--cluster", choices=["local"], default="local")
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stdout
+    )
+    signal.signal(signal.SIGTERM, _on_term)
+    job_dir: Path = args.job_dir.absolute()
+    try:
+        return _run(job_dir, args.cluster)
+    except TreError as exc:
+        log.error("job failed: %s", exc.render())
+        write_error(job_dir, exc.render())
+    except SystemExit as exc:
+        log.error("job stopped: %s", exc)
+        write_error(job_dir, f"the job was stopped ({exc})")
+    except BaseException as exc:
+        reason = _safe_reason(exc)
+        log.error("job failed: %s", reason)
+        write_error(job_dir, reason)
+    return 1
+
+
+def _run(job_dir: Path, cluster: str) -> int:
+    started = time.monotonic()
+    job_input = read_input(job_dir)
+    spec = job_input.spec
+    log.info(
+        "job %s: %s (%d step(s)); %s",
+        job_input.job_id,
+        spec.title,
+        len(spec.steps),
+        spec.resources.describe(),
+    )
+    progress = ProgressFile(job_dir)
+    with local_cluster(spec.resources, job_dir / "scratch") as client:
+        log.info("dask cluster up in %.1fs", time.monotonic() - started)
+        outputs = run_job(
+            spec,
+            job_input.secured_sources(),
+            client,
+            pickles=job_input.pickles(job_dir),
+            top_k=job_input.top_k,
+            progress=progress,
+            target_rows=job_input.target_rows,
+        )
+    elapsed = time.monotonic() - started
+    write_results(job_dir, outputs, {"job_id": job_input.job_id, "seconds": round(elapsed, 3)})
+    log.info("job %s finished in %.1fs with %d output(s)", job_input.job_id, elapsed, len(outputs))
+    return 0
+
+
+def _safe_reason(exc: BaseException) -> str:
+    """Exception type, message and where it was raised (the last frames of the stack).
+
+    Researcher code raises these too, so the message stays (it is how they debug); logs
+    are visible only to the project's members and the TRE staff.
+    """
+    frames = traceback.extract_tb(exc.__traceback__)[-3:]
+    where = "; ".join(f"{Path(f.filename).name}:{f.lineno} in {f.name}" for f in frames)
+    message = str(exc)
+    if len(message) > 500:
+        message = message[:500] + "..."
+    return f"{type(exc).__name__}: {message} (at {where})"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,70 @@
+import sqlite3
+import threading
+
+import pytest
+
+from tre import audit
+from tre.errors import PlatformError
+from tre.store.db import SCHEMA_VERSION, Database
+
+
+def test_new_database_is_migrated_and_in_wal_mode(tmp_path):
+    db = Database.create(tmp_path / "state.db")
+    assert db.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert db.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert (tmp_path / "state.db").stat().st_mode & 0o077 == 0
+
+
+def test_a_failed_transaction_leaves_nothing_behind(tmp_path):
+    db = Database.create(tmp_path / "state.db")
+    with pytest.raises(RuntimeError), db.write() as conn:
+        audit.append(conn, actor="a", role="admin", action="x", obj="o")
+        raise RuntimeError("crash in the middle")
+    assert db.conn.execute("SELECT COUNT(*) FROM audit").fetchone()[0] == 0
+
+
+def test_audit_rows_cannot_be_updated_or_deleted_through_sql(tmp_path):
+    db = Database.create(tmp_path / "state.db")
+    with db.write() as conn:
+        audit.append(conn, actor="a", role="admin", action="x", obj="o")
+    with pytest.raises(sqlite3.IntegrityError, match="append-only"), db.write() as conn:
+        conn.execute("UPDATE audit SET actor = 'mallory'")
+    with pytest.raises(sqlite3.IntegrityError, match="append-only"), db.write() as conn:
+        conn.execute("DELETE FROM audit")
+
+
+def test_a_newer_schema_is_refused_with_a_fix(tmp_path):
+    db = Database.create(tmp_path / "state.db")
+    db.conn.execute(f"PRAGMA user_version={SCHEMA_VERSION + 1}")
+    db.close()
+    with pytest.raises(PlatformError, match="newer") as info:
+        Database.open(tmp_path / "state.db")
+    assert info.value.fix
+
+
+def test_a_corrupt_database_is_a_platform_error(tmp_path):
+    (tmp_path / "state.db").write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(PlatformError, match="cannot be opened"):
+        Database.open(tmp_path / "state.db")
+
+
+def test_concurrent_writers_serialise_without_losing_events(tmp_path):
+    path = tmp_path / "state.db"
+    Database.create(path).close()
+
+    def writer(n):
+        db = Database.open(path)
+        for _ in range(25):
+            with db.write() as conn:
+                audit.append(conn, actor=f"w{n}", role="system", action="tick", obj="o")
+        db.close()
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    db = Database.open(path)
+    result = audit.verify(db.conn)
+    assert result.ok, result.problems
+    assert result.events == 100

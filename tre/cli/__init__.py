@@ -1,0 +1,1 @@
+"""The `tre` command line: a thin layer over `tre.service`."""

@@ -1,0 +1,74 @@
+"""What every command shares: the session, output helpers, option types."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+
+from tre.service.session import Session
+
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+
+@contextmanager
+def session(ctx: click.Context) -> Iterator[Session]:
+    """A session on the home and identity given by the global options."""
+    obj = ctx.find_root().obj or {}
+    opened = Session.open(obj.get("home"), obj.get("acting_as"))
+    try:
+        yield opened
+    finally:
+        opened.close()
+
+
+def home_option(ctx: click.Context) -> Path | None:
+    home: Path | None = (ctx.find_root().obj or {}).get("home")
+    return home
+
+
+class DateType(click.ParamType):
+    name = "YYYY-MM-DD"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> date:
+        if isinstance(value, date):
+            return value
+        try:
+            return datetime.strptime(str(value), "%Y-%m-%d").date()
+        except ValueError:
+            self.fail(
+                f"{value!r} is not a date; write it as YYYY-MM-DD, e.g. 2027-03-31", param, ctx
+            )
+
+
+DATE = DateType()
+
+
+def state_style(state: str) -> str:
+    return {
+        "queued": "yellow",
+        "running": "cyan",
+        "checking": "cyan",
+        "awaiting_review": "magenta",
+        "released": "green",
+        "partially_released": "green",
+        "failed": "red",
+        "rejected": "red",
+        "cancelled": "dim",
+        "returned": "yellow",
+        "approved": "green",
+        "requested": "yellow",
+        "pass": "green",
+        "review": "yellow",
+        "fail": "red",
+    }.get(state, "white")
+
+
+def styled(state: str) -> str:
+    return f"[{state_style(state)}]{state}[/]"

@@ -1,0 +1,177 @@
+"""`tre submit|status|logs|cancel|run|outputs`: a job's life from the researcher's side,
+and the dispatcher."""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+from types import FrameType
+
+import click
+from rich.table import Table
+
+from jobs.python_step import load_function, pickle_function
+from jobs.spec import JobSpec, PythonStep, load_spec
+from tre.cli.common import console, session, styled
+from tre.models import Job
+from tre.service import jobs, review
+from tre.service.dispatcher import Dispatcher
+
+
+def register(cli: click.Group) -> None:
+    for command in (submit, status, logs, cancel, run, outputs):
+        cli.add_command(command)
+
+
+def load_pickles(spec: JobSpec, base: Path) -> dict[str, bytes]:
+    """Load each python step's function from the researcher's file and pickle it."""
+    return {
+        step.name: pickle_function(load_function(base, step.function))
+        for step in spec.steps
+        if isinstance(step, PythonStep)
+    }
+
+
+@click.command()
+@click.argument("spec_file", type=click.Path(path_type=Path))
+@click.pass_context
+def submit(ctx: click.Context, spec_file: Path) -> None:
+    """Check a job spec against your project's approval and queue it."""
+    spec = load_spec(spec_file)
+    pickles = load_pickles(spec, spec_file.parent)
+    with session(ctx) as s:
+        job = jobs.submit_job(s, spec, pickles)
+    console.print(f"Job [bold]{job.id}[/] {styled(job.state.value)}: {job.title}")
+    console.print(f"Follow it with: tre status {job.id}")
+
+
+@click.command()
+@click.argument("job_id", type=int, required=False)
+@click.option("--all", "everything", is_flag=True, help="Every job you may see, not only yours.")
+@click.pass_context
+def status(ctx: click.Context, job_id: int | None, everything: bool) -> None:
+    """Your jobs, or one job in detail."""
+    with session(ctx) as s:
+        if job_id is None:
+            _job_table(jobs.list_jobs(s, everything=everything))
+            return
+        job = jobs.get_job(s, job_id)
+        progress = jobs.progress_of(s, job)
+        request = review.show(s, job_id).request if job.state.value in _WITH_OUTPUTS else None
+    console.print(f"Job [bold]{job.id}[/]: {job.title}")
+    console.print(
+        f"  state:     {styled(job.state.value)}  (since {job.updated_at:%Y-%m-%d %H:%M})"
+    )
+    console.print(f"  project:   {job.project}; submitted by {job.submitter}")
+    if job.reason:
+        console.print("  reason:    ", end="")
+        console.print(job.reason, markup=False)
+    for step, p in progress.items():
+        console.print(f"  step {step}: {p['done']}/{p['total']} tasks")
+    if request is not None:
+        for o in request.outputs:
+            console.print(f"  output {o.name} ({o.kind}): {styled(o.sdc_status.value)} — ", end="")
+            console.print(o.summary, markup=False)
+
+
+_WITH_OUTPUTS = {"awaiting_review", "released", "partially_released", "returned", "rejected"}
+
+
+def _job_table(found: list[Job]) -> None:
+    table = Table("id", "state", "project", "submitter", "title", "updated")
+    for j in found:
+        table.add_row(
+            str(j.id),
+            styled(j.state.value),
+            j.project,
+            j.submitter,
+            j.title,
+            f"{j.updated_at:%Y-%m-%d %H:%M}",
+        )
+    console.print(table)
+
+
+@click.command()
+@click.argument("job_id", type=int)
+@click.option("--tail", type=int, default=200, show_default=True)
+@click.pass_context
+def logs(ctx: click.Context, job_id: int, tail: int) -> None:
+    """A job's logs (progress and timings; never data)."""
+    with session(ctx) as s:
+        click.echo(jobs.job_logs(s, job_id, tail))
+
+
+@click.command()
+@click.argument("job_id", type=int)
+@click.pass_context
+def cancel(ctx: click.Context, job_id: int) -> None:
+    """Cancel a queued or running job."""
+    with session(ctx) as s:
+        job = jobs.cancel_job(s, job_id)
+    console.print(f"Job [bold]{job.id}[/] is {styled(job.state.value)}")
+
+
+@click.command()
+@click.option("--once", is_flag=True, help="Run every queued job to its end, then exit.")
+@click.option(
+    "--interval", type=float, default=2.0, show_default=True, help="Seconds between passes."
+)
+@click.option(
+    "--max-running",
+    type=click.IntRange(1),
+    default=1,
+    show_default=True,
+    help="Jobs running at the same time.",
+)
+@click.pass_context
+def run(ctx: click.Context, once: bool, interval: float, max_running: int) -> None:
+    """The dispatcher: start queued jobs, watch them, check their outputs."""
+    stop = {"now": False}
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop["now"] = True
+
+    signal.signal(signal.SIGTERM, on_signal)
+
+    def on_event(job: Job, what: str) -> None:
+        console.print(f"job {job.id} ({job.title}): {styled(what)}")
+        if job.reason and what in ("failed", "cancelled"):
+            console.print(f"  {job.reason}", markup=False)
+
+    with session(ctx) as s:
+        dispatcher = Dispatcher(s, max_running=max_running, on_event=on_event)
+        if not once:
+            console.print("dispatcher running; Ctrl-C to stop")
+        dispatcher.run(once=once, interval=interval, should_stop=lambda: stop["now"])
+
+
+@click.command()
+@click.argument("job_id", type=int, required=False)
+@click.option(
+    "--to",
+    "destination",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Fetch the released files of JOB_ID into this folder.",
+)
+@click.pass_context
+def outputs(ctx: click.Context, job_id: int | None, destination: Path | None) -> None:
+    """Your released outputs; with JOB_ID --to DIR, fetch them."""
+    with session(ctx) as s:
+        if job_id is None:
+            released = [
+                j
+                for j in jobs.list_jobs(s, everything=True)
+                if j.state.value in ("released", "partially_released")
+            ]
+            _job_table(released)
+            return
+        if destination is None:
+            view = review.show(s, job_id)
+            for o in view.request.outputs:
+                console.print(f"{o.name} ({o.kind}): {styled(o.sdc_status.value)}")
+            console.print("Fetch released files with --to DIR")
+            return
+        written = review.fetch(s, job_id, destination)
+    for path in written:
+        console.print(f"  {path}")
+    console.print(f"Fetched {len(written)} file(s) and the manifest into {destination}")

@@ -1,0 +1,55 @@
+"""`tre init` and `tre schema`."""
+
+from __future__ import annotations
+
+import getpass
+import json
+from pathlib import Path
+
+import click
+
+from jobs.spec import json_schema
+from tre.cli.common import console, home_option
+from tre.home import default_home
+from tre.service.people import init_home
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(init)
+    cli.add_command(schema)
+
+
+@click.command()
+@click.option(
+    "--demo",
+    is_flag=True,
+    help="A throwaway home for trying tre: --as NAME may act as anyone registered.",
+)
+@click.option(
+    "--admin",
+    "admin_name",
+    metavar="NAME",
+    help="Name of the first admin (default: your OS user name).",
+)
+@click.option("--full-name", default=None, help="The first admin's full name.")
+@click.pass_context
+def init(ctx: click.Context, demo: bool, admin_name: str | None, full_name: str | None) -> None:
+    """Create a TRE home, with yourself (or --admin) as its first admin."""
+    root = home_option(ctx) or default_home()
+    name = admin_name or getpass.getuser()
+    home = init_home(Path(root), admin=name, full_name=full_name or name, demo=demo)
+    console.print(f"Created {'demo ' if demo else ''}TRE home at [bold]{home.root}[/]")
+    console.print(f"First admin: [bold]{name}[/]. Register people with 'tre admin register'.")
+    if not demo:
+        console.print("A project needs a second admin to approve it: register one.")
+
+
+@click.group()
+def schema() -> None:
+    """Print JSON Schemas (for editor autocompletion)."""
+
+
+@schema.command("job")
+def schema_job() -> None:
+    """The JSON Schema of a job spec."""
+    click.echo(json.dumps(json_schema(), indent=2))

@@ -1,0 +1,41 @@
+"""Generated documentation: `python -m tre.docs` writes docs/states.md from the state
+tables; `--check` fails if the file is out of date (make test runs the check)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from tre.states import mermaid
+
+ROOT = Path(__file__).resolve().parent.parent
+STATES = ROOT / "docs" / "states.md"
+
+
+def states_markdown() -> str:
+    return (
+        "# Job and project states\n\n"
+        "Generated from `tre/states.py` by `python -m tre.docs`; do not edit by hand.\n\n"
+        "## Jobs\n\n```mermaid\n" + mermaid("job") + "```\n\n"
+        "## Projects\n\n```mermaid\n" + mermaid("project") + "```\n"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tre.docs")
+    parser.add_argument("--check", action="store_true", help="fail if docs are out of date")
+    args = parser.parse_args(argv)
+    wanted = states_markdown()
+    if args.check:
+        if not STATES.exists() or STATES.read_text() != wanted:
+            print(f"{STATES} is out of date: run 'make docs'", file=sys.stderr)
+            return 1
+        return 0
+    STATES.write_text(wanted)
+    print(f"wrote {STATES}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,289 @@
+"""The dispatcher: takes queued jobs to a backend, watches them, and checks their outputs.
+
+Every pass (`tick`) works from the state store and the backends' handles alone, so a
+dispatcher that crashed and restarted picks up exactly where the last one stopped: it
+finds running jobs by their handles, never starts a job twice, and fails a job whose
+process died without a result. Only one dispatcher runs per home (a lock file).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import shutil
+import time
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+from typing import IO
+
+from jobs.job_input import JobInput, source_to_dict, write_input
+from jobs.results import RESULT, read_error
+from jobs.spec import JobSpec
+from policies.access import submit_refusals
+from slurm.backend import Backend, get_backend
+from tre.errors import PlatformError, StateError, TreError
+from tre.models import Job, JobState
+from tre.secured.reader import SecuredSource
+from tre.service.checking import check_job, sdc_policy
+from tre.service.projects import expire_due_projects
+from tre.service.session import SYSTEM, Session
+from tre.service.state import set_job_state
+from tre.store import repo
+from tre.units import format_duration
+
+log = logging.getLogger("tre.dispatcher")
+ACTIVE = {JobState.QUEUED, JobState.RUNNING, JobState.CHECKING}
+
+
+class DispatcherBusy(PlatformError):
+    """Another dispatcher holds this home's lock."""
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        session: Session,
+        backend: Backend | None = None,
+        *,
+        max_running: int = 1,
+        on_event: Callable[[Job, str], None] | None = None,
+    ) -> None:
+        self.session = session
+        self.backend = backend or get_backend(session.home.config.backend)
+        self.max_running = max_running
+        self.on_event = on_event or (lambda job, text: None)
+        self._lock: IO[str] | None = None
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    def lock(self) -> None:
+        """Take the home's dispatcher lock, or raise DispatcherBusy."""
+        path = self.session.home.root / "dispatcher.lock"
+        handle = path.open("a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            handle.close()
+            raise DispatcherBusy(
+                f"another dispatcher (pid {holder}) is already running for this home",
+                fix="let it work, or stop it before starting another",
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        self._lock = handle
+
+    def unlock(self) -> None:
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
+
+    def run(
+        self,
+        *,
+        once: bool = False,
+        interval: float = 2.0,
+        should_stop: Callable[[], bool] = lambda: False,
+    ) -> None:
+        """Pass after pass; with `once`, until every job active at the start is settled."""
+        self.lock()
+        try:
+            while not should_stop():
+                busy = self.tick()
+                if once and not busy:
+                    return
+                time.sleep(0.2 if once else interval)
+        finally:
+            self.unlock()
+
+    def tick(self) -> bool:
+        """One pass over all active jobs; True while any job is still active."""
+        expire_due_projects(self.session)
+        for job in repo.list_jobs(self.session.conn, states={JobState.RUNNING}):
+            self._guard(job, self._watch)
+        for job in repo.list_jobs(self.session.conn, states={JobState.CHECKING}):
+            self._guard(job, self._check)
+        running = len(repo.list_jobs(self.session.conn, states={JobState.RUNNING}))
+        for job in repo.list_jobs(self.session.conn, states={JobState.QUEUED}):
+            if running >= self.max_running:
+                break
+            self._guard(job, self._start)
+            running += 1
+        return bool(repo.list_jobs(self.session.conn, states=ACTIVE))
+
+    def _guard(self, job: Job, action: Callable[[Job], None]) -> None:
+        """Run one job's action; a job moved on by someone else meanwhile is not an error."""
+        try:
+            action(job)
+        except StateError:
+            log.info("job %s changed state meanwhile; skipped", job.id)
+
+    # -- the three kinds of work ----------------------------------------------------------
+
+    def _start(self, job: Job) -> None:
+        session = self.session
+        spec = JobSpec.model_validate(job.spec)
+        reasons = self._still_allowed(job, spec, session.today())
+        if reasons:
+            self._set(job, JobState.FAILED, "no longer allowed to run: " + "; ".join(reasons))
+            return
+        folder = session.home.job_dir(job.id)
+        for leftover in (RESULT, RESULT + ".tmp", "error.json", "progress.json"):
+            _remove(folder / leftover)
+        write_input(folder, self._job_input(job, spec))
+        # Record `running` before the backend starts anything: if we crash in between, the
+        # job is failed on restart rather than started a second time.
+        job = self._set(
+            job, JobState.RUNNING, "", backend=self.backend.name, handle={"starting": True}
+        )
+        try:
+            handle = self.backend.submit(folder, spec.resources)
+        except TreError as exc:
+            self._set(job, JobState.FAILED, f"the backend could not start the job: {exc.message}")
+            return
+        with session.write() as conn:
+            current = repo.get_job(conn, job.id)
+            repo.put_job(conn, current.model_copy(update={"handle": handle}))
+            session.record(
+                conn,
+                "job.started",
+                f"job:{job.id}",
+                "system",
+                {"backend": self.backend.name, "handle": handle},
+                actor=SYSTEM,
+            )
+        self.on_event(job, "started")
+
+    def _watch(self, job: Job) -> None:
+        folder = self.session.home.job_dir(job.id)
+        if job.handle.get("starting"):
+            self._set(
+                job, JobState.FAILED, "the dispatcher stopped while starting this job; resubmit it"
+            )
+            return
+        backend = get_backend(job.backend) if job.backend != self.backend.name else self.backend
+        status = backend.poll(job.handle)
+        if status.state == "running":
+            if job.cancel_requested:
+                backend.cancel(job.handle)
+                self._end(job, JobState.CANCELLED, "cancelled at its submitter's request")
+            elif not backend.enforces_walltime and self._over_walltime(job):
+                backend.cancel(job.handle)
+                walltime = format_duration(JobSpec.model_validate(job.spec).resources.walltime)
+                self._end(job, JobState.FAILED, f"walltime of {walltime} exceeded")
+            return
+        if job.cancel_requested:
+            self._end(job, JobState.CANCELLED, "cancelled at its submitter's request")
+        elif (folder / RESULT / "result.json").exists():
+            self._end(job, JobState.CHECKING, "")
+        elif (error := read_error(folder)) is not None:
+            self._end(job, JobState.FAILED, str(error["reason"]))
+        else:
+            self._end(
+                job,
+                JobState.FAILED,
+                f"the job ended without a result ({status.detail}); "
+                "it may have been killed, run out of memory, or its node failed",
+            )
+
+    def _check(self, job: Job) -> None:
+        session = self.session
+        try:
+            request = check_job(session, job)
+        except TreError as exc:
+            self._set(job, JobState.FAILED, f"disclosure checking failed: {exc.message}")
+            return
+        except (OSError, ValueError, KeyError) as exc:
+            self._set(
+                job,
+                JobState.FAILED,
+                f"its results could not be read for checking: {type(exc).__name__}",
+            )
+            return
+        with session.write() as conn:
+            repo.put_output_request(conn, request)
+            statuses = {o.name: o.sdc_status.value for o in request.outputs}
+            set_job_state(
+                conn,
+                job,
+                JobState.AWAITING_REVIEW,
+                actor=SYSTEM,
+                role="system",
+                details={"outputs": statuses, "report": request.report_html},
+            )
+        self.on_event(job, "awaiting_review")
+
+    # -- helpers --------------------------------------------------------------------------
+
+    def _still_allowed(self, job: Job, spec: JobSpec, today: date) -> list[str]:
+        conn = self.session.conn
+        project = repo.get_project(conn, job.project)
+        catalog = {
+            n: d for n, v in job.dataset_versions.items() if (d := repo.find_dataset(conn, n, v))
+        }
+        return submit_refusals(
+            repo.find_person(conn, job.submitter),
+            project,
+            spec.datasets,
+            spec.resources,
+            catalog,
+            today,
+        )
+
+    def _job_input(self, job: Job, spec: JobSpec) -> JobInput:
+        home = self.session.home
+        sources = {}
+        for name, version in job.dataset_versions.items():
+            dataset = repo.get_dataset(self.session.conn, name, version)
+            source = SecuredSource.from_dataset(
+                data_root=home.data,
+                keys_root=home.keys,
+                dataset=dataset,
+                granted=spec.datasets[name],
+            )
+            sources[name] = source_to_dict(source)
+        rules = sdc_policy(self.session).parameters
+        code = {p.stem: f"code/{p.name}" for p in (home.job_dir(job.id) / "code").glob("*.pkl")}
+        return JobInput(
+            job_id=job.id,
+            spec=spec,
+            sources=sources,
+            code=code,
+            top_k=max(2, int(rules.get("dominance_n", 2))),
+        )
+
+    def _over_walltime(self, job: Job) -> bool:
+        started = float(job.handle.get("submitted", time.time()))
+        walltime = JobSpec.model_validate(job.spec).resources.walltime
+        return time.time() - started > walltime
+
+    def _end(self, job: Job, state: JobState, reason: str) -> None:
+        """Settle a job that stopped running, and wipe its scratch space."""
+        self._set(job, state, reason)
+        scratch = self.session.home.job_dir(job.id) / "scratch"
+        if scratch.exists():
+            shutil.rmtree(scratch, ignore_errors=True)
+            with self.session.write() as conn:
+                self.session.record(
+                    conn, "job.scratch_wiped", f"job:{job.id}", "system", actor=SYSTEM
+                )
+
+    def _set(self, job: Job, state: JobState, reason: str, **changes: object) -> Job:
+        with self.session.write() as conn:
+            updated = set_job_state(
+                conn, job, state, actor=SYSTEM, role="system", reason=reason, **changes
+            )
+        self.on_event(updated, state.value)
+        return updated
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path)
+    elif path.exists():
+        path.unlink()

@@ -1,0 +1,276 @@
+"""Output review: two output checkers, neither the job's author, vote on every output;
+then a checker releases what both approved, with a manifest, to the release area."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from policies.access import raise_if, review_refusals, view_job_refusals
+from tre.errors import InputError, NotFound, PermissionDenied, StateError
+from tre.models import Decision, Job, JobState, OutputRequest, Review, SdcStatus, utcnow
+from tre.service.checking import sdc_policy
+from tre.service.session import Session
+from tre.service.state import set_job_state
+from tre.store import repo
+
+REVIEWS_NEEDED = 2
+
+
+@dataclass
+class RequestView:
+    """An output request as the acting person may see it."""
+
+    job: Job
+    request: OutputRequest
+    reviews: list[Review]  # only those the viewer may see (see `visible_reviews`)
+    counts: dict[str, int]  # reviews per output, whoever made them
+
+
+def queue(session: Session) -> list[RequestView]:
+    """Requests awaiting review, oldest first (checkers and admins)."""
+    me = session.person()
+    if me is None or not {"checker", "admin"} & {r.value for r in me.roles}:
+        raise PermissionDenied("only output checkers and admins see the review queue")
+    views = []
+    for job in repo.list_jobs(session.conn, states={JobState.AWAITING_REVIEW}):
+        request = repo.find_output_request(session.conn, job.id)
+        if request is not None:
+            views.append(_view(session, job, request))
+    return views
+
+
+def show(session: Session, job_id: int) -> RequestView:
+    """One request: checkers (not its author), admins, and the project's members see it."""
+    job = repo.get_job(session.conn, job_id)
+    raise_if(
+        view_job_refusals(session.person(), job, repo.find_project(session.conn, job.project)),
+        f"you cannot see the outputs of job {job_id}",
+    )
+    request = repo.find_output_request(session.conn, job_id)
+    if request is None:
+        raise NotFound(f"job {job_id} has no outputs to review (it is {job.state.value})")
+    return _view(session, job, request)
+
+
+def _view(session: Session, job: Job, request: OutputRequest) -> RequestView:
+    reviews = repo.list_reviews(session.conn, job.id)
+    counts = {o.name: sum(r.output == o.name for r in reviews) for o in request.outputs}
+    return RequestView(job, request, visible_reviews(session.actor, job, reviews), counts)
+
+
+def visible_reviews(viewer: str, job: Job, reviews: list[Review]) -> list[Review]:
+    """A checker sees others' votes on an output only after voting on it themselves, so
+    the second review is independent; after the decision everyone involved sees all."""
+    if job.state is not JobState.AWAITING_REVIEW:
+        return reviews
+    mine = {r.output for r in reviews if r.checker == viewer}
+    return [r for r in reviews if r.checker == viewer or r.output in mine]
+
+
+def vote(
+    session: Session, job_id: int, outputs: list[str] | None, decision: Decision, comment: str
+) -> list[Review]:
+    """Record the acting checker's vote on some (or all) outputs of a job."""
+    job = repo.get_job(session.conn, job_id)
+    raise_if(review_refusals(session.person(), job), f"you cannot review job {job_id}")
+    if job.state is not JobState.AWAITING_REVIEW:
+        raise StateError(f"job {job_id} is {job.state.value}, not awaiting review")
+    if not comment.strip():
+        raise InputError("every review needs a comment saying why", fix="add --comment '...'")
+    request = repo.find_output_request(session.conn, job_id)
+    assert request is not None, "a job awaiting review always has an output request"
+    by_name = {o.name: o for o in request.outputs}
+    names = outputs or list(by_name)
+    unknown = [n for n in names if n not in by_name]
+    if unknown:
+        raise InputError(
+            f"job {job_id} has no output(s) {', '.join(unknown)}",
+            fix=f"its outputs are: {', '.join(by_name)}",
+        )
+    failing = [n for n in names if by_name[n].sdc_status is SdcStatus.FAIL]
+    if decision is Decision.APPROVE and failing:
+        raise PermissionDenied(
+            f"output(s) {', '.join(failing)} fail the disclosure rules and cannot be approved",
+            reasons=[f"{n}: {by_name[n].summary}" for n in failing],
+            fix="reject them, or return the request so the researcher can revise the job "
+            "(e.g. coarser categories); see the disclosure report for the failing cells",
+        )
+    reviews = [
+        Review(job_id=job_id, output=n, checker=session.actor, decision=decision, comment=comment)
+        for n in names
+    ]
+    with session.write() as conn:
+        for review in reviews:
+            repo.put_review(conn, review)
+            session.record(
+                conn,
+                f"output.{decision.value}",
+                f"job:{job_id}/{review.output}",
+                "checker",
+                {"comment": comment},
+            )
+    return reviews
+
+
+def outcome(request: OutputRequest, reviews: list[Review]) -> tuple[dict[str, str], list[str]]:
+    """Each output's outcome (approved / rejected / returned), and what still lacks reviews."""
+    outcomes, lacking = {}, []
+    for output in request.outputs:
+        votes = [r for r in reviews if r.output == output.name]
+        if len({r.checker for r in votes}) < REVIEWS_NEEDED:
+            lacking.append(
+                f"output {output.name!r} has {len(votes)} of the {REVIEWS_NEEDED} reviews it needs"
+            )
+            continue
+        decisions = {r.decision for r in votes}
+        if Decision.RETURN in decisions:
+            outcomes[output.name] = "returned"
+        elif decisions == {Decision.APPROVE} and output.sdc_status is not SdcStatus.FAIL:
+            outcomes[output.name] = "approved"
+        else:
+            outcomes[output.name] = "rejected"  # any rejection, or checkers disagree
+    return outcomes, lacking
+
+
+def release(session: Session, job_id: int) -> Job:
+    """Settle a reviewed request: release approved outputs, or return or reject it."""
+    job = repo.get_job(session.conn, job_id)
+    raise_if(review_refusals(session.person(), job), f"you cannot release job {job_id}")
+    if job.state is not JobState.AWAITING_REVIEW:
+        raise StateError(f"job {job_id} is {job.state.value}, not awaiting review")
+    request = repo.find_output_request(session.conn, job_id)
+    assert request is not None
+    reviews = repo.list_reviews(session.conn, job_id)
+    outcomes, lacking = outcome(request, reviews)
+    if lacking:
+        raise PermissionDenied(
+            f"job {job_id} cannot be released yet",
+            reasons=lacking,
+            fix="two output checkers, other than the author, must review every output",
+        )
+    approved = [n for n, o in outcomes.items() if o == "approved"]
+    if "returned" in outcomes.values():
+        state = JobState.RETURNED
+    elif len(approved) == len(outcomes):
+        state = JobState.RELEASED
+    elif approved:
+        state = JobState.PARTIALLY_RELEASED
+    else:
+        state = JobState.REJECTED
+    manifest = None
+    if state in (JobState.RELEASED, JobState.PARTIALLY_RELEASED):
+        manifest = _publish(session, job, request, reviews, approved)
+    with session.write() as conn:
+        if manifest is not None:
+            repo.put_release(conn, job_id, manifest)
+        return set_job_state(
+            conn,
+            job,
+            state,
+            actor=session.actor,
+            role="checker",
+            reason=", ".join(f"{n}: {o}" for n, o in outcomes.items()),
+            details={"outcomes": outcomes},
+        )
+
+
+def _publish(
+    session: Session, job: Job, request: OutputRequest, reviews: list[Review], approved: list[str]
+) -> dict[str, Any]:
+    """Copy approved outputs and a manifest into the release area (all or nothing)."""
+    home = session.home
+    source = home.job_dir(job.id)
+    final = home.release_dir(job.id)
+    tmp = final.with_name(final.name + ".tmp")
+    for path in (tmp, final):
+        # A release folder without a `released` job is left by a crash before the commit.
+        if path.exists():
+            shutil.rmtree(path)
+    tmp.mkdir(parents=True, mode=0o700)
+    policy = sdc_policy(session)
+    files = []
+    for output in request.outputs:
+        if output.name not in approved:
+            continue
+        for relative in output.files:
+            data = (source / relative).read_bytes()
+            target = tmp / output.name / Path(relative).name
+            target.parent.mkdir(exist_ok=True)
+            target.write_bytes(data)
+            files.append(
+                {
+                    "output": output.name,
+                    "path": f"{output.name}/{target.name}",
+                    "sha256": hashlib.sha256(data).hexdigest(),
+                    "bytes": len(data),
+                }
+            )
+    manifest = {
+        "format": 1,
+        "job_id": job.id,
+        "project": job.project,
+        "author": job.submitter,
+        "title": job.title,
+        "spec_hash": job.spec_hash,
+        "code_hash": job.code_hash,
+        "datasets": job.dataset_versions,
+        "rules": {
+            "policy": policy.path,
+            "policy_sha256": policy.sha256,
+            "parameters": policy.parameters,
+        },
+        "reviewers": {n: sorted(r.checker for r in reviews if r.output == n) for n in approved},
+        "released_by": session.actor,
+        "released_at": utcnow().isoformat(),
+        "files": files,
+    }
+    (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    os.replace(tmp, final)
+    return manifest
+
+
+def fetch(session: Session, job_id: int, destination: Path) -> list[Path]:
+    """Copy a job's released outputs to `destination`, checking every file's sha256."""
+    job = repo.get_job(session.conn, job_id)
+    project = repo.find_project(session.conn, job.project)
+    raise_if(
+        view_job_refusals(session.person(), job, project),
+        f"you cannot fetch the outputs of job {job_id}",
+    )
+    manifest = repo.find_release(session.conn, job_id)
+    if manifest is None or job.state not in (JobState.RELEASED, JobState.PARTIALLY_RELEASED):
+        raise StateError(
+            f"job {job_id} has no released outputs (it is {job.state.value})",
+            fix="outputs can be fetched once two checkers approved and released them",
+        )
+    folder = session.home.release_dir(job_id)
+    clashes = [f["path"] for f in manifest["files"] if (destination / f["path"]).exists()]
+    if clashes:
+        raise InputError(
+            f"{destination} already has {', '.join(clashes)}",
+            fix="fetch into an empty folder (--to DIR)",
+        )
+    written = []
+    for entry in manifest["files"]:
+        data = (folder / entry["path"]).read_bytes()
+        if hashlib.sha256(data).hexdigest() != entry["sha256"]:
+            raise StateError(
+                f"released file {entry['path']} does not match its manifest",
+                fix="tell the TRE administrators: the release area was altered",
+            )
+        target = destination / entry["path"]
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+        written.append(target)
+    (destination / f"manifest-{job_id}.json").write_text(json.dumps(manifest, indent=2))
+    with session.write() as conn:
+        session.record(
+            conn, "release.fetch", f"job:{job_id}", "researcher", {"files": len(written)}
+        )
+    return written
