@@ -45,9 +45,9 @@ def filter_expression(filters: Iterable[Filter]) -> pl.Expr | None:
             case ">=":
                 expressions.append(col >= f.value)
             case "in":
-                expressions.append(col.is_in(f.value))
+                expressions.append(col.is_in(_as_list(f.value)))
             case "not in":
-                expressions.append(~col.is_in(f.value))
+                expressions.append(~col.is_in(_as_list(f.value)))
             case "is null":
                 expressions.append(col.is_null())
             case "not null":
@@ -79,3 +79,7 @@ def main_columns(named: set[str], link: Link | None) -> set[str]:
     if link is None:
         return named
     return (named - set(link.columns)) | {link.on}
+
+
+def _as_list(value: object) -> list[object]:
+    return list(value) if isinstance(value, list) else [value]

@@ -127,7 +127,7 @@ class StepContext:
                 kind="regression",
                 name=name,
                 dataset=self.datasets[0],
-                model=model,  # type: ignore[arg-type]
+                model=model,
                 outcome=outcome,
                 predictors=list(predictors),
                 categorical=list(categorical),
@@ -236,7 +236,7 @@ def load_function(base: Path, reference: str) -> Callable[..., Any]:
     function = getattr(module, name, None)
     if not callable(function):
         raise SpecError(f"{path_text} has no function {name!r}")
-    return function  # type: ignore[no-any-return]
+    return function
 
 
 def code_hash(pickles: dict[str, bytes]) -> str | None:

@@ -72,11 +72,11 @@ def run_regression(
 
     def evaluate_ols() -> dict[str, Any]:
         parts = [client.submit(regression.ols_partial, d, pure=False) for d in designs]
-        return tree_reduce(client, parts, regression.combine).result()  # type: ignore[no-any-return]
+        return tree_reduce(client, parts, regression.combine).result()
 
     def evaluate_logistic(beta: np.ndarray) -> dict[str, Any]:
         parts = [client.submit(regression.logistic_partial, d, beta, pure=False) for d in designs]
-        return tree_reduce(client, parts, regression.combine).result()  # type: ignore[no-any-return]
+        return tree_reduce(client, parts, regression.combine).result()
 
     if step.model == "ols":
         result = regression.solve_ols(evaluate_ols(), terms, step)

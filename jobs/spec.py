@@ -79,6 +79,14 @@ class Link(_Spec):
         default_factory=list, description="Columns of the linked dataset to bring in."
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _yaml_on(cls, data: Any) -> Any:
+        # YAML 1.1 reads a bare `on:` key as the boolean true; people mean the field.
+        if isinstance(data, dict) and True in data and "on" not in data:
+            data = {("on" if k is True else k): v for k, v in data.items()}
+        return data
+
 
 class _Step(_Spec):
     name: ObjectName = Field(description="Names the output; unique within the job.")

@@ -1,14 +1,14 @@
 """The Python API for notebooks: `tre.submit(fn, project=..., datasets=...)`.
 
-    import tre
+import tre
 
-    def summarise(ctx):
-        people = ctx.dataset("residents")
-        ctx.table("by_authority", people, rows=["local_authority"])
+def summarise(ctx):
+    people = ctx.dataset("residents")
+    ctx.table("by_authority", people, rows=["local_authority"])
 
-    job = tre.submit(summarise, project="lcr-health", datasets={"residents": ["local_authority"]})
-    job.wait()          # needs a dispatcher: `tre run`, or submit(..., run=True) on one machine
-    print(job.state)    # awaiting_review
+job = tre.submit(summarise, project="lcr-health", datasets={"residents": ["local_authority"]})
+job.wait()          # needs a dispatcher: `tre run`, or submit(..., run=True) on one machine
+print(job.state)    # awaiting_review
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from typing import Any
 from jobs.python_step import pickle_function
 from jobs.spec import parse_spec
 from tre.errors import InputError
-from tre.models import Job, JobState
+from tre.models import Job
 from tre.service import jobs as job_service
 from tre.service.dispatcher import Dispatcher
 from tre.service.session import Session
@@ -79,12 +79,17 @@ def submit(
     name = re.sub(r"[^a-z0-9_-]", "_", fn.__name__.lower()).strip("_") or "analysis"
     if not name[0].isalpha():
         name = "step_" + name
-    spec = parse_spec({
-        "project": project, "title": title or f"{fn.__name__} (from Python)",
-        "description": description, "datasets": datasets,
-        "resources": resources or {},
-        "steps": [{"kind": "python", "name": name, "function": f"{name}.py:{name}"}],
-    }, source="tre.submit")
+    spec = parse_spec(
+        {
+            "project": project,
+            "title": title or f"{fn.__name__} (from Python)",
+            "description": description,
+            "datasets": datasets,
+            "resources": resources or {},
+            "steps": [{"kind": "python", "name": name, "function": f"{name}.py:{name}"}],
+        },
+        source="tre.submit",
+    )
     if not callable(fn):
         raise InputError("tre.submit needs a function taking one argument (the context)")
     root = Path(home) if home is not None else None

@@ -32,6 +32,10 @@ class TreError(Exception):
         self.fix = fix
         super().__init__(self.render())
 
+    def __reduce__(self) -> tuple[object, ...]:
+        # Errors raised on Dask workers travel back pickled; keep reasons and fix with them.
+        return (_rebuild, (type(self), self.message, self.reasons, self.fix))
+
     def render(self) -> str:
         """The whole message as a person reads it."""
         lines = [self.message]
@@ -39,6 +43,12 @@ class TreError(Exception):
         if self.fix:
             lines.append(f"Fix ({self.owner}): {self.fix}")
         return "\n".join(lines)
+
+
+def _rebuild(cls: type[TreError], message: str, reasons: list[str], fix: str | None) -> TreError:
+    error = cls.__new__(cls)
+    TreError.__init__(error, message, reasons=reasons, fix=fix)
+    return error
 
 
 class InputError(TreError):

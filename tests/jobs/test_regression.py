@@ -9,8 +9,14 @@ from jobs.spec import RegressionStep
 
 
 def step(**kw):
-    base = {"kind": "regression", "name": "r", "dataset": "d", "outcome": "y",
-            "predictors": ["x", "g"], "categorical": ["g"]}
+    base = {
+        "kind": "regression",
+        "name": "r",
+        "dataset": "d",
+        "outcome": "y",
+        "predictors": ["x", "g"],
+        "categorical": ["g"],
+    }
     return RegressionStep.model_validate({**base, **kw})
 
 
@@ -38,12 +44,15 @@ def test_ols_matches_numpy_least_squares(frame):
 def test_pieces_from_fragments_give_the_same_fit_as_the_whole(frame):
     s = step()
     levels = regression.union_levels([regression.levels_of(frame, s.categorical)])
-    parts = [regression.ols_partial(regression.build_design(frame.slice(i, 200), s, levels))
-             for i in range(0, 600, 200)]
+    parts = [
+        regression.ols_partial(regression.build_design(frame.slice(i, 200), s, levels))
+        for i in range(0, 600, 200)
+    ]
     split = regression.solve_ols(regression.combine(parts), regression.terms_for(s, levels), s)
     whole = fit_in_memory(s, frame)
-    assert np.allclose(split["coefficients"]["std_error"].to_numpy(),
-                       whole.coefficients["std_error"].to_numpy())
+    assert np.allclose(
+        split["coefficients"]["std_error"].to_numpy(), whole.coefficients["std_error"].to_numpy()
+    )
 
 
 def test_logistic_recovers_known_coefficients():
@@ -52,8 +61,9 @@ def test_logistic_recovers_known_coefficients():
     x = rng.normal(size=n)
     p = 1 / (1 + np.exp(-(-0.5 + 1.5 * x)))
     y = (rng.random(n) < p).astype(int)
-    out = fit_in_memory(step(model="logistic", predictors=["x"], categorical=[]),
-                        pl.DataFrame({"x": x, "y": y}))
+    out = fit_in_memory(
+        step(model="logistic", predictors=["x"], categorical=[]), pl.DataFrame({"x": x, "y": y})
+    )
     est = dict(zip(out.coefficients["term"], out.coefficients["estimate"], strict=True))
     assert est["x"] == pytest.approx(1.5, abs=0.15)
     assert est["(intercept)"] == pytest.approx(-0.5, abs=0.15)

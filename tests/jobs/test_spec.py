@@ -11,10 +11,19 @@ def base(**overrides):
     spec = {
         "project": "lcr-health",
         "title": "Conditions by authority",
-        "datasets": {"residents": ["local_authority", "age_band", "ltc_count", "resident_id"],
-                     "fire_incidents": ["resident_id", "incident_type"]},
-        "steps": [{"kind": "table", "name": "by_la", "dataset": "residents",
-                   "rows": ["local_authority"], "columns": ["age_band"]}],
+        "datasets": {
+            "residents": ["local_authority", "age_band", "ltc_count", "resident_id"],
+            "fire_incidents": ["resident_id", "incident_type"],
+        },
+        "steps": [
+            {
+                "kind": "table",
+                "name": "by_la",
+                "dataset": "residents",
+                "rows": ["local_authority"],
+                "columns": ["age_band"],
+            }
+        ],
     }
     spec.update(overrides)
     return spec
@@ -27,23 +36,49 @@ def test_a_valid_spec_parses_with_defaults():
 
 
 def test_filters_in_the_compact_string_form():
-    spec = parse_spec(base(steps=[{
-        "kind": "table", "name": "t", "dataset": "residents", "rows": ["local_authority"],
-        "filter": ["age_band in ['65-74', '75-84']", "ltc_count >= 2", "age_band not null"],
-    }]))
+    spec = parse_spec(
+        base(
+            steps=[
+                {
+                    "kind": "table",
+                    "name": "t",
+                    "dataset": "residents",
+                    "rows": ["local_authority"],
+                    "filter": [
+                        "age_band in ['65-74', '75-84']",
+                        "ltc_count >= 2",
+                        "age_band not null",
+                    ],
+                }
+            ]
+        )
+    )
     ops = [(f.column, f.op, f.value) for f in spec.steps[0].filter]
-    assert ops == [("age_band", "in", ["65-74", "75-84"]), ("ltc_count", ">=", 2),
-                   ("age_band", "not null", None)]
+    assert ops == [
+        ("age_band", "in", ["65-74", "75-84"]),
+        ("ltc_count", ">=", 2),
+        ("age_band", "not null", None),
+    ]
 
 
 def test_every_problem_is_listed_at_once_with_where_it_is():
     with pytest.raises(SpecError) as info:
-        parse_spec(base(
-            colour="blue",
-            steps=[{"kind": "table", "name": "t", "dataset": "residents", "rows": ["x"],
-                    "statistic": "average"}, {"kind": "histogram", "name": "h"}],
-            resources={"memory": "lots"},
-        ))
+        parse_spec(
+            base(
+                colour="blue",
+                steps=[
+                    {
+                        "kind": "table",
+                        "name": "t",
+                        "dataset": "residents",
+                        "rows": ["x"],
+                        "statistic": "average",
+                    },
+                    {"kind": "histogram", "name": "h"},
+                ],
+                resources={"memory": "lots"},
+            )
+        )
     text = info.value.render()
     assert "colour: unknown field" in text
     assert "steps.0.statistic" in text
@@ -53,23 +88,37 @@ def test_every_problem_is_listed_at_once_with_where_it_is():
 
 def test_a_column_not_declared_under_datasets_is_refused_before_anything_runs():
     with pytest.raises(SpecError, match="ward"):
-        parse_spec(base(steps=[{"kind": "table", "name": "t", "dataset": "residents",
-                                "rows": ["ward"]}]))
+        parse_spec(
+            base(steps=[{"kind": "table", "name": "t", "dataset": "residents", "rows": ["ward"]}])
+        )
 
 
 def test_a_step_on_an_undeclared_dataset_is_refused():
     with pytest.raises(SpecError, match="early_help"):
-        parse_spec(base(steps=[{"kind": "table", "name": "t", "dataset": "early_help",
-                                "rows": ["ward"]}]))
+        parse_spec(
+            base(steps=[{"kind": "table", "name": "t", "dataset": "early_help", "rows": ["ward"]}])
+        )
 
 
 def test_link_columns_must_be_declared_for_the_linked_dataset():
     with pytest.raises(SpecError, match="casualties"):
-        parse_spec(base(steps=[{
-            "kind": "table", "name": "t", "dataset": "residents", "rows": ["age_band"],
-            "link": {"dataset": "fire_incidents", "on": "resident_id",
-                     "columns": ["casualties"]},
-        }]))
+        parse_spec(
+            base(
+                steps=[
+                    {
+                        "kind": "table",
+                        "name": "t",
+                        "dataset": "residents",
+                        "rows": ["age_band"],
+                        "link": {
+                            "dataset": "fire_incidents",
+                            "on": "resident_id",
+                            "columns": ["casualties"],
+                        },
+                    }
+                ]
+            )
+        )
 
 
 @pytest.mark.parametrize(
@@ -82,8 +131,13 @@ def test_link_columns_must_be_declared_for_the_linked_dataset():
     ],
 )
 def test_table_statistics_need_what_they_need(step, message):
-    full = {"kind": "table", "name": "t", "dataset": "residents", "rows": ["local_authority"],
-            **step}
+    full = {
+        "kind": "table",
+        "name": "t",
+        "dataset": "residents",
+        "rows": ["local_authority"],
+        **step,
+    }
     with pytest.raises(SpecError, match=message):
         parse_spec(base(steps=[full]))
 
@@ -110,7 +164,8 @@ def test_yaml_that_is_not_a_mapping(tmp_path):
 
 def test_yaml_file_round_trip(tmp_path):
     path = tmp_path / "job.yaml"
-    path.write_text(textwrap.dedent("""
+    path.write_text(
+        textwrap.dedent("""
         project: lcr-health
         title: t
         datasets: {residents: [age_band, ltc_count]}
@@ -118,7 +173,8 @@ def test_yaml_file_round_trip(tmp_path):
         steps:
           - {kind: regression, name: r, dataset: residents, outcome: ltc_count,
              predictors: [age_band], categorical: [age_band]}
-    """))
+    """)
+    )
     spec = load_spec(path)
     assert spec.resources.memory == 1024**3
     assert spec.resources.walltime == 600

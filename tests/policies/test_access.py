@@ -25,29 +25,52 @@ TODAY = date(2026, 11, 21)
 
 
 def person(name, *roles, until=TODAY + timedelta(days=365), active=True):
-    return Person(name=name, full_name=name.title(), roles=list(roles),
-                  accreditation_expires=until if "researcher" in roles else None, active=active)
+    return Person(
+        name=name,
+        full_name=name.title(),
+        roles=list(roles),
+        accreditation_expires=until if "researcher" in roles else None,
+        active=active,
+    )
 
 
 def project(**kw):
-    base = dict(name="lcr-health", title="t", purpose="p", lead="rita", members=["sam"],
-                datasets=[{"dataset": "residents", "columns": ["age_band", "ward"]}],
-                quota={"workers": 2, "cores": 2, "memory": "4GiB", "walltime": "1h"},
-                expires=TODAY + timedelta(days=90), state=ProjectState.APPROVED,
-                requested_by="rita")
+    base = dict(
+        name="lcr-health",
+        title="t",
+        purpose="p",
+        lead="rita",
+        members=["sam"],
+        datasets=[{"dataset": "residents", "columns": ["age_band", "ward"]}],
+        quota={"workers": 2, "cores": 2, "memory": "4GiB", "walltime": "1h"},
+        expires=TODAY + timedelta(days=90),
+        state=ProjectState.APPROVED,
+        requested_by="rita",
+    )
     return Project.model_validate({**base, **kw})
 
 
-CATALOG = {"residents": Dataset(
-    name="residents", version=1, row_count=10, files=[], checksum="x",
-    columns=[ColumnInfo(name=c, type="string") for c in ("age_band", "ward", "resident_id")],
-)}
+CATALOG = {
+    "residents": Dataset(
+        name="residents",
+        version=1,
+        row_count=10,
+        files=[],
+        checksum="x",
+        columns=[ColumnInfo(name=c, type="string") for c in ("age_band", "ward", "resident_id")],
+    )
+}
 
 
 def refusals(who=None, proj=None, wanted=None, resources=None):
-    return submit_refusals(who or person("rita", "researcher"), proj or project(),
-                           wanted or {"residents": ["age_band"]}, resources or Resources(),
-                           CATALOG, TODAY)
+    return submit_refusals(
+        who or person("rita", "researcher"),
+        proj or project(),
+        wanted or {"residents": ["age_band"]},
+        resources or Resources(),
+        CATALOG,
+        TODAY,
+    )
 
 
 def test_a_member_within_the_approval_may_submit():
@@ -71,8 +94,9 @@ def test_every_reason_is_given_at_once():
     assert "workers 8 is over" in text and "memory 64GiB is over" in text
 
 
-@pytest.mark.parametrize("state", [ProjectState.SUSPENDED, ProjectState.REQUESTED,
-                                   ProjectState.CLOSED])
+@pytest.mark.parametrize(
+    "state", [ProjectState.SUSPENDED, ProjectState.REQUESTED, ProjectState.CLOSED]
+)
 def test_jobs_only_run_under_approved_projects(state):
     assert any("not approved" in r for r in refusals(proj=project(state=state)))
 
@@ -82,14 +106,19 @@ def test_a_checker_without_the_researcher_role_cannot_submit():
 
 
 def test_a_deactivated_researcher_cannot_submit():
-    assert any("deactivated" in r for r in refusals(who=person("rita", "researcher",
-                                                               active=False)))
+    assert any("deactivated" in r for r in refusals(who=person("rita", "researcher", active=False)))
 
 
 def test_check_can_submit_raises_with_the_reasons_and_a_fix():
     with pytest.raises(PermissionDenied) as info:
-        check_can_submit(person("rita", "researcher"), project(),
-                         {"residents": ["resident_id"]}, Resources(), CATALOG, TODAY)
+        check_can_submit(
+            person("rita", "researcher"),
+            project(),
+            {"residents": ["resident_id"]},
+            Resources(),
+            CATALOG,
+            TODAY,
+        )
     assert info.value.reasons and info.value.fix
 
 
@@ -98,8 +127,9 @@ def test_an_admin_cannot_approve_their_own_request_or_a_project_they_lead():
     reasons = approve_project_refusals(ada, project(requested_by="ada", lead="ada"), TODAY)
     assert any("requested themselves" in r for r in reasons)
     assert any("lead" in r for r in reasons)
-    assert approve_project_refusals(person("bob", "admin"), project(requested_by="ada"),
-                                    TODAY) == []
+    assert (
+        approve_project_refusals(person("bob", "admin"), project(requested_by="ada"), TODAY) == []
+    )
 
 
 def test_a_researcher_cannot_approve_projects():
@@ -107,8 +137,15 @@ def test_a_researcher_cannot_approve_projects():
 
 
 def job(submitter="rita"):
-    return Job(id=1, project="lcr-health", submitter=submitter, title="t",
-               state=JobState.AWAITING_REVIEW, spec={}, spec_hash="h")
+    return Job(
+        id=1,
+        project="lcr-health",
+        submitter=submitter,
+        title="t",
+        state=JobState.AWAITING_REVIEW,
+        spec={},
+        spec_hash="h",
+    )
 
 
 def test_a_checker_never_reviews_their_own_job():

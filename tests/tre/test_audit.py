@@ -9,8 +9,9 @@ def log(tmp_path):
     db = Database.create(tmp_path / "state.db", tmp_path / "audit.head")
     for i in range(1, 7):
         with db.write() as conn:
-            audit.append(conn, actor="ada", role="admin", action=f"act{i}", obj=f"obj:{i}",
-                         details={"n": i})
+            audit.append(
+                conn, actor="ada", role="admin", action=f"act{i}", obj=f"obj:{i}", details={"n": i}
+            )
     return db, tmp_path / "audit.head"
 
 

@@ -1,3 +1,5 @@
+import itertools
+
 import pytest
 
 from tre.docs import STATES, states_markdown
@@ -25,9 +27,15 @@ def test_every_project_state_is_in_the_table():
 
 
 def test_the_issue_lifecycle_is_allowed():
-    path = [JobState.SUBMITTED, JobState.QUEUED, JobState.RUNNING, JobState.CHECKING,
-            JobState.AWAITING_REVIEW, JobState.RELEASED]
-    for current, new in zip(path, path[1:], strict=False):
+    path = [
+        JobState.SUBMITTED,
+        JobState.QUEUED,
+        JobState.RUNNING,
+        JobState.CHECKING,
+        JobState.AWAITING_REVIEW,
+        JobState.RELEASED,
+    ]
+    for current, new in itertools.pairwise(path):
         check_transition("job", current, new)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, datetime
@@ -13,8 +14,10 @@ from rich.console import Console
 
 from tre.service.session import Session
 
-console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
+# Not on a terminal (pipes, CI logs), rich would wrap tables at 80 columns; give it room.
+_WIDTH = None if sys.stdout.isatty() else 160
+console = Console(highlight=False, soft_wrap=True, width=_WIDTH)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True, width=_WIDTH)
 
 
 @contextmanager

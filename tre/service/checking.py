@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
-from disclosure.check import FileResult, RegressionResult, TableResult
 
 from disclosure import Rules, build_report, check_aggregated, check_file, check_regression
 from disclosure import write_report as write_disclosure_report
+from disclosure.check import FileResult, RegressionResult, TableResult
 from jobs.outputs import FileOutput, Output, RegressionOutput, TableOutput
 from jobs.results import read_results
 from policies.sdc import SdcPolicy, load_sdc_policy

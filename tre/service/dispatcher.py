@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from jobs.job_input import JobInput, source_to_dict, write_input
 from jobs.results import RESULT, read_error
@@ -273,7 +273,7 @@ class Dispatcher:
                     conn, "job.scratch_wiped", f"job:{job.id}", "system", actor=SYSTEM
                 )
 
-    def _set(self, job: Job, state: JobState, reason: str, **changes: object) -> Job:
+    def _set(self, job: Job, state: JobState, reason: str, **changes: Any) -> Job:
         with self.session.write() as conn:
             updated = set_job_state(
                 conn, job, state, actor=SYSTEM, role="system", reason=reason, **changes

@@ -1,0 +1,188 @@
+"""Checks of what callers pass to the disclosure engine, and the names it reserves.
+
+Each check raises `DisclosureInputError` naming the bad value, what is allowed and the fix;
+where several things are wrong, it lists them all at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import polars as pl
+
+from disclosure.errors import DisclosureInputError
+
+__all__ = [
+    "EVIDENCE_COLUMNS",
+    "MAX_TOP_K",
+    "RESERVED_NAMES",
+    "STATISTICS",
+    "check_columns",
+    "check_grid",
+    "check_keys",
+    "check_partial",
+    "check_quantile",
+    "check_statistic",
+    "check_top_k",
+    "is_magnitude",
+]
+
+#: Every statistic a table can show; all but "count" make a magnitude table.
+STATISTICS = ("count", "sum", "mean", "median", "std", "min", "max", "quantile")
+
+#: Columns `finalize` adds after the keys, in order.
+EVIDENCE_COLUMNS = ("value", "n", "records", "sum", "top", "negative", "missing")
+
+#: Names a key may not have: the evidence columns, and the columns `disclosure.rules`
+#: adds (listed here so a clash is refused at the first step, not after the cluster ran).
+RESERVED_NAMES = (
+    *EVIDENCE_COLUMNS,
+    "dominance_share",
+    "fails_threshold",
+    "fails_dominance",
+    "negative_values",
+    "min_max",
+    "status",
+    "reason",
+)
+
+#: Largest `top_k`: the dominance rule needs `dominance_n` values; 10 is far above any
+#: rule in use and keeps the per-cell expressions small.
+MAX_TOP_K = 10
+
+
+def is_magnitude(statistic: str) -> bool:
+    """True for a magnitude table (a statistic of a value column), False for counts."""
+    return statistic != "count"
+
+
+def check_statistic(statistic: str) -> None:
+    """Refuse a statistic not in `STATISTICS`."""
+    if statistic not in STATISTICS:
+        raise DisclosureInputError(
+            f"unknown statistic {statistic!r}",
+            fix=f"use one of: {', '.join(STATISTICS)}",
+        )
+
+
+def check_keys(keys: Sequence[str]) -> None:
+    """Refuse an empty, duplicated or clashing list of key columns."""
+    if isinstance(keys, str) or not keys:
+        raise DisclosureInputError(
+            f"a table needs a list of one or more key columns, and got {keys!r}",
+            fix='pass keys as a list of column names, e.g. ["ward", "sex"]',
+        )
+    problems = [f"key {key!r} is not a column name" for key in keys if not isinstance(key, str)]
+    problems += [
+        f"key {key!r} starts with '_', which is kept for the engine's own columns"
+        for key in keys
+        if isinstance(key, str) and key.startswith("_")
+    ]
+    problems += [
+        f"key {key!r} has the name of a column the checks add ({', '.join(RESERVED_NAMES)})"
+        for key in keys
+        if key in RESERVED_NAMES
+    ]
+    duplicates = sorted({k for k in keys if isinstance(k, str) and list(keys).count(k) > 1})
+    problems += [f"key {key!r} is listed more than once" for key in duplicates]
+    if problems:
+        raise DisclosureInputError(
+            "the table's keys are not valid",
+            reasons=problems,
+            fix="list each key column once; rename a clashing column first "
+            "(frame.rename({'value': 'value_band'}))",
+        )
+
+
+def check_grid(keys: Sequence[str], groups: Sequence[Sequence[str]]) -> None:
+    """Refuse grid groups that are not the table's keys, each key in exactly one group."""
+    grouped = [key for group in groups for key in group]
+    if (
+        isinstance(groups, str)
+        or any(isinstance(g, str) for g in groups)
+        or (sorted(grouped) != sorted(keys) or not all(groups))
+    ):
+        raise DisclosureInputError(
+            f"grid {groups!r} does not split the keys {list(keys)!r} into groups",
+            fix="pass each key in exactly one non-empty group, e.g. grid=[rows, columns]",
+        )
+
+
+def check_top_k(top_k: int) -> None:
+    """Refuse a `top_k` outside 1..MAX_TOP_K."""
+    if isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k <= MAX_TOP_K:
+        raise DisclosureInputError(
+            f"top_k must be a whole number from 1 to {MAX_TOP_K}, and is {top_k!r}",
+            fix="use at least the dominance rule's n (Rules.dominance_n, usually 2)",
+        )
+
+
+def check_quantile(statistic: str, quantile: float | None) -> None:
+    """A quantile strictly between 0 and 1 exactly when the statistic is "quantile"."""
+    if statistic == "quantile":
+        if (
+            isinstance(quantile, bool)
+            or not isinstance(quantile, int | float)
+            or not 0 < quantile < 1
+        ):
+            raise DisclosureInputError(
+                f"statistic 'quantile' needs a quantile strictly between 0 and 1, and got "
+                f"{quantile!r}",
+                fix="pass e.g. quantile=0.9 for the 90th percentile (use 'median' for 0.5)",
+            )
+    elif quantile is not None:
+        raise DisclosureInputError(
+            f"quantile={quantile!r} is given, but the statistic is {statistic!r}",
+            fix="give a quantile only with statistic 'quantile'",
+        )
+
+
+def check_columns(
+    schema: pl.Schema, keys: Sequence[str], value: str | None, statistic: str
+) -> None:
+    """The frame has the keys and, for a magnitude table, a numeric value column."""
+    problems = [f"key column {key!r} is not in the data" for key in keys if key not in schema]
+    problems += [
+        f"key column {key!r} is a {schema[key]} column; keys must be single values"
+        for key in keys
+        if key in schema and schema[key].is_nested()
+    ]
+    if not is_magnitude(statistic):
+        if value is not None:
+            problems.append(
+                f"statistic 'count' counts records and takes no value column, and got {value!r}"
+            )
+    elif value is None:
+        problems.append(f"statistic {statistic!r} needs a value column, and none was given")
+    elif value in keys:
+        problems.append(f"value column {value!r} is also a key")
+    elif value not in schema:
+        problems.append(f"value column {value!r} is not in the data")
+    elif not schema[value].is_numeric():
+        problems.append(
+            f"value column {value!r} is a {schema[value]} column; {statistic} needs numbers"
+        )
+    if problems:
+        raise DisclosureInputError(
+            "the table cannot be computed from this data",
+            reasons=problems,
+            fix=f"the data's columns are: {', '.join(schema.names()) or '(none)'}; "
+            "choose keys and a numeric value among them (or use statistic 'count' with no value)",
+        )
+
+
+def check_partial(frame: pl.DataFrame, columns: list[str], what: str) -> None:
+    """Refuse a partial or merged aggregate whose columns are not `columns`."""
+    missing = [c for c in columns if c not in frame.columns]
+    extra = [c for c in frame.columns if c not in columns]
+    if missing or extra:
+        reasons = []
+        if missing:
+            reasons.append(f"missing column(s): {', '.join(missing)}")
+        if extra:
+            reasons.append(f"unexpected column(s): {', '.join(extra)}")
+        raise DisclosureInputError(
+            f"{what} does not match the table's keys, statistic and top_k",
+            reasons=reasons,
+            fix="call partial(), merge() and finalize() with the same keys, statistic and top_k",
+        )

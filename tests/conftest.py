@@ -1,0 +1,116 @@
+"""Shared fixtures: a TRE home built through the real service layer, copied per test.
+
+Building the template once (people, three ingested datasets, an approved project) and
+copying it keeps each test isolated without paying for ingest every time.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tre.cli.main import main as tre_main
+from tre.demo.synth import descriptor_path, generate
+from tre.service import datasets, people, projects
+from tre.service.session import Session
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "jobs" / "examples"
+PROJECT = "lcr-health-fire"
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+
+@pytest.fixture(scope="session")
+def sources(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Synthetic LCR source files (plain Parquet), 10,000 residents."""
+    return generate(tmp_path_factory.mktemp("sources"), rows=10_000, seed=11)
+
+
+def build_home(root: Path, sources: dict[str, Path]) -> Path:
+    """A demo home: ada+bob admins, rita+sam researchers, carl+chen checkers, three
+    datasets, and project lcr-health-fire (requested by rita, approved by bob)."""
+    home = root / "home"
+    people.init_home(home, admin="ada", full_name="Ada Admin", demo=True)
+    s = Session.open(home, "ada")
+    try:
+        people.register_person(s, name="bob", full_name="Bob", roles=["admin"])
+        for name in ("rita", "sam", "olga"):
+            people.register_person(
+                s,
+                name=name,
+                full_name=name.title(),
+                roles=["researcher"],
+                accredited_until=date(2099, 1, 1),
+            )
+        for name in ("carl", "chen"):
+            people.register_person(s, name=name, full_name=name.title(), roles=["checker"])
+        for name, path in sources.items():
+            datasets.ingest_dataset(
+                s, name, path, descriptor=descriptor_path(name), rows_per_group=500
+            )
+        s.actor = "rita"
+        projects.request_project(s, yaml.safe_load((EXAMPLES / "project.yaml").read_text()))
+        s.actor = "bob"
+        projects.approve_project(s, PROJECT)
+    finally:
+        s.close()
+    return home
+
+
+@pytest.fixture(scope="session")
+def template_home(tmp_path_factory: pytest.TempPathFactory, sources: dict[str, Path]) -> Path:
+    return build_home(tmp_path_factory.mktemp("template"), sources)
+
+
+@pytest.fixture
+def home(tmp_path: Path, template_home: Path) -> Path:
+    """A fresh copy of the template home for one test."""
+    target = tmp_path / "home"
+    shutil.copytree(template_home, target)
+    return target
+
+
+@pytest.fixture
+def session_as(home: Path):
+    """Open sessions on the test home as named people; closed at the end."""
+    opened: list[Session] = []
+
+    def open_as(name: str) -> Session:
+        s = Session.open(home, name)
+        opened.append(s)
+        return s
+
+    yield open_as
+    for s in opened:
+        s.close()
+
+
+@pytest.fixture
+def cli(home: Path, capsys: pytest.CaptureFixture[str]):
+    """Run `tre --home HOME [--as WHO] ARGS...` in-process; returns code, stdout, stderr."""
+
+    def run(*args: str, who: str | None = None) -> Result:
+        argv = ["--home", str(home)] + (["--as", who] if who else []) + [str(a) for a in args]
+        capsys.readouterr()
+        code = tre_main(argv)
+        captured = capsys.readouterr()
+        return Result(code, captured.out, captured.err)
+
+    return run
+
+
+def write_spec(folder: Path, spec: dict, name: str = "job.yaml") -> Path:
+    path = folder / name
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    return path

@@ -1,0 +1,257 @@
+"""Checking whole outputs: tables from microdata, regressions and files."""
+
+import hashlib
+
+import polars as pl
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from polars.testing import assert_frame_equal
+
+from disclosure import (
+    Rules,
+    aggregate,
+    check_aggregated,
+    check_file,
+    check_regression,
+    check_table,
+    worst,
+)
+from disclosure.errors import DisclosureInputError
+
+
+@pytest.fixture
+def visits():
+    """Ward x sex: A/F has 12 people, A/M 10, B/F 3, B/M none at all."""
+    wards = ["A"] * 22 + ["B"] * 3
+    sexes = ["F"] * 12 + ["M"] * 10 + ["F"] * 3
+    costs = [10.0] * 12 + [5.0] * 9 + [955.0] + [1.0, 2.0, 3.0]
+    return pl.DataFrame({"ward": wards, "sex": sexes, "cost": costs})
+
+
+def status_of(result, ward, sex):
+    row = result.cells.filter(pl.col("ward") == ward, pl.col("sex") == sex)
+    return row["status"][0], row["reason"][0]
+
+
+def test_a_frequency_table_fails_small_and_empty_cells(visits):
+    result = check_table(visits, name="visits", rows=["ward"], columns=["sex"])
+    assert status_of(result, "A", "F") == ("pass", "")
+    assert status_of(result, "A", "M") == ("pass", "")
+    assert status_of(result, "B", "F") == ("fail", "3 records, below the threshold of 10")
+    assert status_of(result, "B", "M")[0] == "fail"
+    assert "empty cell" in status_of(result, "B", "M")[1]
+    assert result.status == "fail"
+    assert result.counts == {"threshold": 2, "dominance": 0, "negative_values": 0, "min_max": 0}
+    assert result.summary == "table 2x2 counts: 2 of 4 cells fail (2 below the threshold)"
+
+
+def test_a_magnitude_table_fails_a_dominated_cell(visits):
+    result = check_table(
+        visits, name="costs", rows=["ward"], columns=["sex"], value="cost", statistic="mean"
+    )
+    status, reason = status_of(result, "A", "M")
+    assert status == "fail"
+    assert reason == "the largest 2 contributors hold 96% of the total, above 90%"
+    assert status_of(result, "A", "F") == ("pass", "")
+    assert result.summary == (
+        "table 2x2 mean of cost: 3 of 4 cells fail (2 below the threshold, 1 dominated)"
+    )
+
+
+def test_a_table_that_passes_says_so():
+    frame = pl.DataFrame({"ward": ["A"] * 10 + ["B"] * 11})
+    result = check_table(frame, name="wards", rows=["ward"])
+    assert result.status == "pass"
+    assert result.summary == "table of 2 cells, counts: all 2 cells pass"
+
+
+def test_negative_values_need_review():
+    frame = pl.DataFrame({"ward": ["A"] * 12, "change": [-3.0] + [1.0] * 11})
+    result = check_table(frame, name="c", rows=["ward"], value="change", statistic="sum")
+    assert result.status == "review"
+    assert result.summary.endswith("1 of 1 cells need review (negative values)")
+    assert result.counts["negative_values"] == 1
+
+
+def test_min_max_tables_fail_every_cell():
+    frame = pl.DataFrame({"ward": ["A"] * 50, "age": list(range(50))})
+    result = check_table(frame, name="oldest", rows=["ward"], value="age", statistic="max")
+    assert result.status == "fail"
+    assert result.counts["min_max"] == 1
+    assert "min/max 1" in result.summary
+
+
+def test_quantile_tables_describe_the_quantile():
+    frame = pl.DataFrame({"ward": ["A"] * 20, "age": list(range(20))})
+    result = check_table(
+        frame, name="q", rows=["ward"], value="age", statistic="quantile", quantile=0.9
+    )
+    assert result.cells["value"][0] == pytest.approx(17.1)
+    assert result.summary.startswith("table of 1 cells, quantile 0.9 of age")
+
+
+def test_an_empty_table_needs_review():
+    frame = pl.DataFrame(schema={"ward": pl.String, "sex": pl.String})
+    result = check_table(frame, name="none", rows=["ward"], columns=["sex"])
+    assert result.status == "review"
+    assert "no cells" in result.summary
+
+
+def test_a_wider_dominance_rule_gets_enough_evidence():
+    frame = pl.DataFrame({"k": ["a"] * 13, "v": [30.0, 30.0, 30.0] + [1.0] * 10})
+    result = check_table(
+        frame,
+        name="t",
+        rows=["k"],
+        value="v",
+        statistic="sum",
+        rules=Rules(dominance_n=3, dominance_k=0.85),
+    )
+    assert result.cells["fails_dominance"].to_list() == [True]
+
+
+def test_check_aggregated_is_what_the_engine_calls(visits):
+    keys = ["ward", "sex"]
+    cells = aggregate.finalize(aggregate.partial(visits, keys, None, "count"), keys, "count")
+    result = check_aggregated(
+        cells,
+        name="visits",
+        rows=["ward"],
+        columns=["sex"],
+        value=None,
+        statistic="count",
+        rules=Rules(threshold=3),
+    )
+    assert result.counts["threshold"] == 1  # only the empty cell: B/F has exactly 3
+    with pytest.raises(DisclosureInputError, match=r"no column.*age"):
+        check_aggregated(
+            cells,
+            name="visits",
+            rows=["age"],
+            columns=[],
+            value=None,
+            statistic="count",
+            rules=Rules(),
+        )
+
+
+def test_check_table_refuses_bad_arguments(visits):
+    with pytest.raises(DisclosureInputError, match="list of row keys"):
+        check_table(visits, name="t", rows="ward")
+    with pytest.raises(DisclosureInputError, match="needs a value column"):
+        check_table(visits, name="t", rows=["ward"], statistic="mean")
+
+
+@pytest.mark.parametrize(("df_resid", "status"), [(9, "fail"), (10, "pass")])
+def test_regressions_need_enough_residual_degrees_of_freedom(df_resid, status):
+    coefficients = pl.DataFrame(
+        {
+            "term": ["(intercept)", "age"],
+            "estimate": [1.0, 0.5],
+            "std_error": [0.1, 0.2],
+            "statistic": [10.0, 2.5],
+            "p_value": [0.0001, 0.03],
+        }
+    )
+    result = check_regression(
+        name="r",
+        model="ols",
+        n_obs=df_resid + 2,
+        df_resid=df_resid,
+        coefficients=coefficients,
+        rules=Rules(),
+    )
+    assert result.status == status
+    if status == "fail":
+        assert result.reasons == ["9 residual degrees of freedom, below the minimum of 10"]
+        assert "below the minimum of 10" in result.summary
+    else:
+        assert result.reasons == []
+        assert result.summary == (
+            "regression ols (12 observations, 2 terms): "
+            "10 residual degrees of freedom, at least the minimum of 10"
+        )
+
+
+def test_regression_inputs_are_validated():
+    with pytest.raises(DisclosureInputError) as caught:
+        check_regression(
+            name="r",
+            model="ols",
+            n_obs=5,
+            df_resid=-1,
+            coefficients=pl.DataFrame({"term": ["x"]}),
+            rules=Rules(),
+        )
+    assert "df_resid is -1" in str(caught.value)
+    assert "lack column(s) estimate, std_error, statistic, p_value" in str(caught.value)
+    with pytest.raises(DisclosureInputError, match="more than n_obs"):
+        check_regression(
+            name="r",
+            model="ols",
+            n_obs=5,
+            df_resid=6,
+            coefficients=pl.DataFrame(
+                schema=["term", "estimate", "std_error", "statistic", "p_value"]
+            ),
+            rules=Rules(),
+        )
+
+
+def test_files_always_need_review():
+    digest = hashlib.sha256(b"figure").hexdigest()
+    result = check_file(name="fig", filename="fig.png", size=2048, sha256=digest)
+    assert result.status == "review"
+    assert result.summary == "file fig.png (2.0 KiB): a person must review any free-form file"
+    with pytest.raises(DisclosureInputError, match="64 lower-case hex digits"):
+        check_file(name="fig", filename="fig.png", size=1, sha256="abc")
+
+
+def test_worst_status():
+    assert worst(["pass", "review", "pass"]) == "review"
+    assert worst(["review", "fail", "pass"]) == "fail"
+    assert worst(["pass"]) == "pass"
+    assert worst([]) == "pass"
+    with pytest.raises(DisclosureInputError, match="unknown status"):
+        worst(["ok"])
+
+
+rows_strategy = st.lists(
+    st.tuples(
+        st.sampled_from(["a", "b", None]),
+        st.sampled_from(["x", "y"]),
+        st.one_of(st.none(), st.integers(-2, 30)),
+    ),
+    min_size=0,
+    max_size=80,
+)
+
+
+@settings(max_examples=40, deadline=None, database=None)
+@given(
+    rows=rows_strategy,
+    order=st.randoms(use_true_random=False),
+    statistic=st.sampled_from(aggregate.STATISTICS),
+)
+def test_the_order_of_rows_does_not_change_the_checked_table(rows, order, statistic):
+    frame = pl.DataFrame(rows, schema={"a": pl.String, "b": pl.String, "v": pl.Int64}, orient="row")
+    shuffled = list(rows)
+    order.shuffle(shuffled)
+    other = pl.DataFrame(shuffled, schema=frame.schema, orient="row")
+    arguments = {
+        "name": "t",
+        "rows": ["a"],
+        "columns": ["b"],
+        "statistic": statistic,
+        "value": None if statistic == "count" else "v",
+        "quantile": 0.75 if statistic == "quantile" else None,
+        "rules": Rules(threshold=3),
+    }
+    first, second = check_table(frame, **arguments), check_table(other, **arguments)
+    assert_frame_equal(first.cells, second.cells)
+    assert (first.status, first.summary, first.counts) == (
+        second.status,
+        second.summary,
+        second.counts,
+    )

@@ -1,0 +1,194 @@
+"""The rules: boundaries, precedence, reasons a person reads, and parameter validation."""
+
+import polars as pl
+import pytest
+
+from disclosure import aggregate
+from disclosure.errors import DisclosureInputError
+from disclosure.rules import RULE_COLUMNS, Rules, apply_rules
+
+DEFAULT = Rules()
+
+
+def table(values_by_cell, statistic="sum", rules=DEFAULT):
+    """Check a one-key table whose cells hold the given values."""
+    rows = [(cell, v) for cell, values in values_by_cell.items() for v in values]
+    frame = pl.DataFrame(rows, schema={"cell": pl.String, "v": pl.Float64}, orient="row")
+    value = None if statistic == "count" else "v"
+    partial = aggregate.partial(frame, ["cell"], value, statistic, top_k=max(2, rules.dominance_n))
+    cells = aggregate.finalize(
+        partial, ["cell"], statistic, 0.5 if statistic == "quantile" else None
+    )
+    checked = apply_rules(cells, statistic, rules)
+    return {row["cell"]: row for row in checked.iter_rows(named=True)}
+
+
+def test_threshold_boundary_nine_fails_ten_passes():
+    cells = table({"nine": [1.0] * 9, "ten": [1.0] * 10}, statistic="count")
+    assert cells["nine"]["status"] == "fail"
+    assert cells["nine"]["reason"] == "9 records, below the threshold of 10"
+    assert cells["ten"]["status"] == "pass"
+    assert cells["ten"]["reason"] == ""
+
+
+def test_threshold_counts_contributors_not_rows_with_missing_values():
+    cells = table({"c": [1.0] * 10 + [None]}, statistic="mean")
+    assert cells["c"]["status"] == "pass"
+    cells = table({"c": [1.0] * 9 + [None] * 5}, statistic="mean")
+    assert cells["c"]["reason"] == "9 contributors, below the threshold of 10"
+
+
+def test_a_custom_threshold_applies():
+    cells = table({"c": [1.0] * 4, "d": [1.0] * 3}, statistic="count", rules=Rules(threshold=4))
+    assert (cells["c"]["status"], cells["d"]["status"]) == ("pass", "fail")
+
+
+def test_empty_cells_of_a_frequency_table_fail():
+    frame = pl.DataFrame({"ward": ["a"] * 10 + ["b"] * 10, "sex": ["f"] * 10 + ["m"] * 10})
+    cells = aggregate.finalize(
+        aggregate.partial(frame, ["ward", "sex"], None, "count"), ["ward", "sex"], "count"
+    )
+    checked = apply_rules(cells, "count", Rules())
+    empty = checked.filter(pl.col("n") == 0)
+    assert empty.height == 2
+    assert empty["status"].to_list() == ["fail", "fail"]
+    assert "empty cell" in empty["reason"][0]
+
+
+def test_dominance_boundary_ninety_percent_passes_more_fails():
+    at_limit = [45.0, 45.0] + [1.0] * 10  # largest two hold exactly 90%
+    above = [46.0, 45.0] + [1.0] * 9  # 91%
+    cells = table({"at": at_limit, "above": above})
+    assert cells["at"]["status"] == "pass"
+    assert cells["at"]["dominance_share"] == pytest.approx(0.9)
+    assert cells["above"]["status"] == "fail"
+    assert cells["above"]["fails_threshold"] is False
+    assert cells["above"]["reason"] == (
+        "the largest 2 contributors hold 91% of the total, above 90%"
+    )
+
+
+def test_dominance_shows_enough_decimals_to_be_above_the_limit():
+    cells = table({"c": [90_003.0] + [1.0] * 9_997})  # largest two: 90,004 of 100,000
+    assert cells["c"]["reason"] == (
+        "the largest 2 contributors hold 90.004% of the total, above 90%"
+    )
+
+
+def test_dominance_with_one_contributor_fails_both_rules():
+    cells = table({"c": [500.0]})
+    assert cells["c"]["status"] == "fail"
+    assert cells["c"]["reason"] == (
+        "1 contributor, below the threshold of 10; "
+        "the largest 2 contributors hold 100% of the total, above 90%"
+    )
+
+
+def test_dominance_n_and_k_are_parameters():
+    values = [40.0, 30.0, 20.0] + [1.0] * 10  # top 3 = 90 of 100
+    rules = Rules(dominance_n=3, dominance_k=0.85)
+    cells = table({"c": values}, rules=rules)
+    assert cells["c"]["fails_dominance"] is True
+    assert "the largest 3 contributors hold 90% of the total, above 85%" in cells["c"]["reason"]
+
+
+def test_counts_never_fail_dominance():
+    cells = table({"c": [1.0] * 12}, statistic="count")
+    assert cells["c"]["fails_dominance"] is False
+    assert cells["c"]["dominance_share"] is None
+
+
+def test_negative_values_send_a_cell_to_review():
+    cells = table({"c": [-5.0, 100.0] + [1.0] * 10})
+    assert cells["c"]["status"] == "review"
+    assert cells["c"]["fails_dominance"] is False  # not meaningful with negatives
+    assert "negative values" in cells["c"]["reason"]
+    assert "a person must review it" in cells["c"]["reason"]
+
+
+def test_fail_beats_review():
+    cells = table({"c": [-5.0, 1.0, 2.0]})
+    assert cells["c"]["status"] == "fail"
+    assert cells["c"]["reason"].startswith("3 contributors, below the threshold of 10; ")
+    assert "negative values" in cells["c"]["reason"]
+
+
+@pytest.mark.parametrize("statistic", ["min", "max"])
+def test_min_and_max_always_fail(statistic):
+    cells = table({"c": [float(i) for i in range(50)]}, statistic=statistic)
+    assert cells["c"]["status"] == "fail"
+    assert cells["c"]["reason"] == "min and max reveal a single contributor's value"
+
+
+def test_apply_rules_adds_the_rule_columns():
+    frame = pl.DataFrame({"k": ["a"], "v": [1.0]})
+    cells = aggregate.finalize(aggregate.partial(frame, ["k"], "v", "mean"), ["k"], "mean")
+    assert apply_rules(cells, "mean", Rules()).columns == [*cells.columns, *RULE_COLUMNS]
+
+
+def test_too_few_top_values_are_refused_rather_than_under_counted():
+    frame = pl.DataFrame({"k": ["a"] * 12, "v": [50.0, 45.0] + [1.0] * 10})
+    cells = aggregate.finalize(aggregate.partial(frame, ["k"], "v", "sum", top_k=1), ["k"], "sum")
+    with pytest.raises(DisclosureInputError, match=r"top_k=2"):
+        apply_rules(cells, "sum", Rules())
+
+
+def test_apply_rules_refuses_a_table_without_evidence():
+    with pytest.raises(DisclosureInputError, match="lacks the evidence column"):
+        apply_rules(pl.DataFrame({"k": ["a"], "value": [1.0]}), "count", Rules())
+
+
+def test_rules_from_a_policy_mapping():
+    rules = Rules.from_mapping({"threshold": 5, "dominance_k": 0.8})
+    assert rules == Rules(threshold=5, dominance_n=2, dominance_k=0.8, min_dof=10)
+    assert Rules.from_mapping(rules.as_dict()) == rules
+    assert Rules().as_dict() == {
+        "threshold": 10,
+        "dominance_n": 2,
+        "dominance_k": 0.9,
+        "min_dof": 10,
+    }
+
+
+def test_rules_from_mapping_lists_every_problem_at_once():
+    with pytest.raises(DisclosureInputError) as caught:
+        Rules.from_mapping(
+            {
+                "treshold": 3,
+                "dominance_k": 1.5,
+                "min_dof": True,
+                "dominance_n": 2.0,
+                "threshold": "10",
+            }
+        )
+    reasons = caught.value.reasons
+    assert len(reasons) == 5
+    text = str(caught.value)
+    assert "unknown rule parameter 'treshold' (did you mean 'threshold'?)" in text
+    assert "dominance_k is 1.5; it must be a number greater than 0 and less than 1" in text
+    assert "min_dof is True; it must be a whole number of at least 1" in text
+    assert "dominance_n is 2.0; it must be a whole number from 1 to 10" in text
+    assert "threshold is '10'" in text
+    assert "Fix: correct them in the disclosure policy file" in text
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"threshold": 0},
+        {"dominance_n": 11},
+        {"dominance_k": 0.0},
+        {"dominance_k": 1},
+        {"min_dof": -1},
+    ],
+)
+def test_out_of_range_rules_are_refused(bad):
+    with pytest.raises(DisclosureInputError, match=next(iter(bad))):
+        Rules.from_mapping(bad)
+    with pytest.raises(DisclosureInputError):
+        Rules(**bad)
+
+
+def test_rules_must_be_a_mapping():
+    with pytest.raises(DisclosureInputError, match="must be a mapping"):
+        Rules.from_mapping([("threshold", 10)])  # type: ignore[arg-type]

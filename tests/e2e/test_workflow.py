@@ -1,0 +1,98 @@
+"""Every role through the CLI, with real jobs on a real local Dask cluster."""
+
+import json
+
+import pytest
+
+from tests.conftest import EXAMPLES
+from tre import audit
+from tre.service.session import Session
+
+pytestmark = pytest.mark.slow
+
+
+def submit_and_run(cli, spec, who="rita"):
+    result = cli("submit", spec, who=who)
+    assert result.code == 0, result.err
+    job_id = result.out.split()[1]
+    run = cli("run", "--once", who="ada")
+    assert run.code == 0, run.err
+    return job_id
+
+
+def test_from_submission_to_a_fetched_release(cli, home, tmp_path):
+    job = submit_and_run(cli, EXAMPLES / "health_by_area.yaml")
+    status = cli("status", job, who="rita")
+    assert "awaiting_review" in status.out
+    assert "residents_by_area (table): pass" in status.out
+    assert "copd_by_deprivation (table): fail" in status.out
+
+    # The report marks the failing cells, with the reason, for the checkers.
+    report = json.loads((home / "jobs" / f"{int(job):06d}" / "report" / "report.json").read_text())
+    assert report["status"] == "fail"
+    html = (home / "jobs" / f"{int(job):06d}" / "report" / "report.html").read_text()
+    assert "threshold" in html
+
+    # The author may not review; a failing output may not be approved.
+    own = cli("review", "approve", job, "-m", "fine", who="rita")
+    assert own.code == 4
+    failing = cli(
+        "review", "approve", job, "--output", "copd_by_deprivation", "-m", "ok", who="carl"
+    )
+    assert failing.code == 4 and "fail the disclosure rules" in failing.err
+
+    # One approval is not enough.
+    cli("review", "approve", job, "--output", "residents_by_area", "-m", "safe", who="carl")
+    cli("review", "reject", job, "--output", "copd_by_deprivation", "-m", "small", who="carl")
+    early = cli("review", "release", job, who="carl")
+    assert early.code == 4 and "1 of the 2 reviews" in early.err
+    assert not (home / "releases" / f"{int(job):06d}").exists()
+
+    cli("review", "approve", job, "--output", "residents_by_area", "-m", "safe", who="chen")
+    cli("review", "reject", job, "--output", "copd_by_deprivation", "-m", "small", who="chen")
+    released = cli("review", "release", job, who="chen")
+    assert released.code == 0, released.err
+    assert "partially_released" in released.out
+
+    fetched = cli("outputs", job, "--to", tmp_path / "mine", who="rita")
+    assert fetched.code == 0, fetched.err
+    table = (tmp_path / "mine" / "residents_by_area" / "residents_by_area.csv").read_text()
+    assert table.startswith("local_authority,age_band,count")
+    assert not (tmp_path / "mine" / "copd_by_deprivation").exists()
+    manifest = json.loads((tmp_path / "mine" / f"manifest-{job}.json").read_text())
+    assert sorted(manifest["reviewers"]["residents_by_area"]) == ["carl", "chen"]
+    assert manifest["rules"]["parameters"]["threshold"] == 10
+
+    # Someone outside the project cannot fetch it.
+    outsider = cli("outputs", job, "--to", tmp_path / "theirs", who="olga")
+    assert outsider.code == 4
+
+    verify = cli("audit", "verify", who="ada")
+    assert verify.code == 0 and "intact" in verify.out
+
+
+def test_regression_linkage_and_python_steps_run_and_are_checked(cli, home):
+    for spec in ("gp_visits_model.yaml", "fire_linked.yaml", "early_help/summary.yaml"):
+        assert cli("submit", EXAMPLES / spec, who="rita").code == 0
+    assert cli("run", "--once", who="ada").code == 0
+    s = Session.open(home, "ada")
+    from tre.store import repo
+
+    jobs = repo.list_jobs(s.conn)
+    s.close()
+    assert [j.state.value for j in jobs] == ["awaiting_review"] * 3, [j.reason for j in jobs]
+    show = cli("review", "show", "3", who="carl")
+    assert "median_days_note (file" in show.out and "review" in show.out
+    regression = cli("review", "show", "1", who="carl")
+    assert "gp_visits_model (regression" in regression.out
+
+
+def test_a_refused_submission_is_recorded_with_every_reason(cli, home):
+    result = cli("submit", EXAMPLES / "not_approved.yaml", who="rita")
+    assert result.code == 4
+    assert "ward" in result.err and "not approved" in result.err
+    assert "workers 8 is over" in result.err
+    s = Session.open(home, "ada")
+    actions = [e.action for e in audit.events(s.conn, obj="job:1")]
+    s.close()
+    assert actions == ["job.submit", "job.rejected"]

@@ -1,0 +1,207 @@
+"""`make demo`: a throwaway TRE, end to end, through the real CLI.
+
+Every step is printed as the `tre` command a person would type, then run in-process:
+an admin pair registers people, ingests synthetic Liverpool City Region data and
+approves a project; a researcher submits the example jobs in jobs/examples/; the
+dispatcher runs them on a local Dask cluster; disclosure control writes its reports;
+two output checkers review and release; the researcher fetches the released files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.markdown import Markdown
+from rich.panel import Panel
+
+from tre.cli.main import main as tre_main
+from tre.demo.synth import descriptor_path, generate
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "jobs" / "examples"
+console = Console(highlight=False)
+
+PEOPLE = [
+    ("bob", "Bob Okafor", ["admin"], None),
+    ("rita", "Rita Sharma", ["researcher"], "2027-09-30"),
+    ("sam", "Sam Doyle", ["researcher"], "2027-03-31"),
+    ("carl", "Carl Jones", ["checker"], None),
+    ("chen", "Chen Wei", ["checker"], None),
+]
+
+
+class Walkthrough:
+    def __init__(self, home: Path) -> None:
+        self.home = home
+
+    def tre(self, *args: str, who: str | None = None, expect: int = 0) -> None:
+        """Print the command as a person would type it, run it, check its exit code."""
+        shown = ["tre"] + (["--as", who] if who else []) + list(args)
+        console.print(f"[bold cyan]$ {shlex.join(shown)}[/]")
+        argv = ["--home", str(self.home)] + (["--as", who] if who else []) + list(args)
+        code = tre_main(argv)
+        if code != expect:
+            console.print(f"[bold red]demo stopped: exit code {code}, expected {expect}[/]")
+            raise SystemExit(1)
+
+    def section(self, title: str, text: str = "") -> None:
+        console.print()
+        console.print(Panel(f"[bold]{title}[/]" + (f"\n{text}" if text else ""), expand=False))
+
+
+def run(root: Path, rows: int) -> Path:
+    started = time.monotonic()
+    if root.exists():
+        shutil.rmtree(root)
+    home, sources, fetched = root / "home", root / "sources", root / "released"
+    w = Walkthrough(home)
+
+    w.section(
+        "1. An admin creates the TRE",
+        "A demo home lets one terminal act as everyone "
+        "with --as NAME. Real deployments authenticate each person through the service.",
+    )
+    w.tre("init", "--demo", "--admin", "ada", "--full-name", "Ada Admin")
+    for name, full, roles, until in PEOPLE:
+        args = ["admin", "register", name, "--full-name", full]
+        for role in roles:
+            args += ["--role", role]
+        if until:
+            args += ["--accredited-until", until]
+        w.tre(*args, who="ada")
+
+    w.section(
+        "2. The admin ingests synthetic Liverpool City Region data",
+        f"{rows:,} residents of the six authorities, with fire incidents and early-help "
+        "referrals, encrypted into secured Parquet (column keys by sensitivity).",
+    )
+    console.print(f"[dim]generating synthetic sources in {sources}[/]")
+    generate(sources, rows=rows)
+    for name in ("residents", "fire_incidents", "early_help"):
+        w.tre(
+            "dataset",
+            "ingest",
+            name,
+            str(sources / f"{name}.parquet"),
+            "--describe",
+            str(descriptor_path(name)),
+            who="ada",
+        )
+    w.tre("dataset", "show", "residents", who="rita")
+
+    w.section("3. A researcher requests a project; a different admin approves it")
+    w.tre("project", "request", str(EXAMPLES / "project.yaml"), who="rita")
+    w.tre("project", "approve", "lcr-health-fire", who="bob")
+
+    w.section(
+        "4. The researcher submits jobs",
+        "Each spec is checked against the project's approval before it is queued.",
+    )
+    for spec in (
+        "health_by_area.yaml",
+        "gp_visits_model.yaml",
+        "fire_linked.yaml",
+        "early_help/summary.yaml",
+    ):
+        w.tre("submit", str(EXAMPLES / spec), who="rita")
+    console.print("[dim]A job asking for a column the project is not approved for is refused:[/]")
+    w.tre("submit", str(EXAMPLES / "not_approved.yaml"), who="rita", expect=4)
+
+    w.section(
+        "5. The dispatcher runs each job on its own Dask cluster",
+        "Data is decrypted only on the workers; aggregates and their disclosure evidence "
+        "come back, then disclosure control checks every output.",
+    )
+    w.tre("run", "--once", who="ada")
+    w.tre("status", who="rita")
+    w.tre("status", "1", who="rita")
+
+    w.section(
+        "6. Output checkers review",
+        "Two checkers, neither the author, vote on each "
+        "output. Failing outputs cannot be approved.",
+    )
+    w.tre("review", "list", who="carl")
+    w.tre("review", "show", "1", who="carl")
+    for checker in ("carl", "chen"):
+        w.tre(
+            "review",
+            "approve",
+            "1",
+            "--output",
+            "residents_by_area",
+            "-m",
+            "All cells have at least 10 residents; no dominance issue.",
+            who=checker,
+        )
+        w.tre(
+            "review",
+            "reject",
+            "1",
+            "--output",
+            "copd_by_deprivation",
+            "-m",
+            "Cells below the threshold; combine deciles into quintiles and resubmit.",
+            who=checker,
+        )
+        for job in ("2", "3", "4"):
+            w.tre(
+                "review",
+                "approve",
+                job,
+                "-m",
+                "Checked the report and the files: safe.",
+                who=checker,
+            )
+    console.print("[dim]One checker alone cannot release anything; here both have voted:[/]")
+    for job in ("1", "2", "3", "4"):
+        w.tre("review", "release", job, who="carl")
+
+    w.section("7. The researcher fetches the released outputs")
+    w.tre("outputs", who="rita")
+    w.tre("outputs", "2", "--to", str(fetched), who="rita")
+
+    w.section("8. The audit log is intact")
+    w.tre("audit", "verify", who="ada")
+
+    report = home / "jobs" / "000001" / "report"
+    w.section(
+        "What a checker saw for job 1",
+        f"HTML: {report / 'report.html'}\nMarkdown: {report / 'report.md'}\n"
+        f"JSON: {report / 'report.json'}",
+    )
+    console.print(Markdown(_excerpt((report / "report.md").read_text())))
+    console.print(
+        f"\n[bold green]Demo finished in {time.monotonic() - started:.0f}s.[/] "
+        f"Home: {home}. Try: tre --home {home} --as carl review show 1"
+    )
+    return home
+
+
+def _excerpt(markdown: str, lines: int = 60) -> str:
+    kept = markdown.splitlines()[:lines]
+    return "\n".join(kept) + ("\n\n…" if len(markdown.splitlines()) > lines else "")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tre.demo.walkthrough")
+    parser.add_argument(
+        "--home",
+        type=Path,
+        default=Path(".demo"),
+        help="folder for the throwaway TRE (deleted first)",
+    )
+    parser.add_argument("--rows", type=int, default=20_000, help="synthetic residents")
+    args = parser.parse_args(argv)
+    run(args.home.absolute(), args.rows)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,355 @@
+"""Ingest: turn a CSV or Parquet source into a secured (encrypted) dataset version.
+
+    data_root/<name>/v<version>/part-00000.parquet, part-00001.parquet, ...
+
+Each part holds at most `rows_per_file` rows in row groups of `rows_per_group` rows
+(fragments of whole row groups are what jobs read in parallel). Every column is
+encrypted with the master key of its sensitivity class and the footer with the
+dataset's footer key (see `tre.secured.kms`), so nothing - values, statistics or
+schema - is readable without keys.
+
+The source is streamed, so it need not fit in memory. Parts are written into a
+private temporary folder that is renamed into place only when all of them are
+complete; any failure removes it, so a half-written version is never seen, and the
+caller registers the returned `Dataset` only after `ingest` returns. Folders are
+0700 and files 0600.
+
+Without a descriptor every column is given the `attribute` sensitivity (the least
+protected class): the CLI warns, and an admin should declare identifiers and
+quasi-identifiers in a descriptor instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import secrets
+import shutil
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import yaml
+from pydantic import ValidationError
+
+from tre.errors import InputError, PlatformError
+from tre.models import DataFile, Dataset, DatasetDescriptor
+from tre.names import check_name
+from tre.secured.arrow_types import parse_type
+from tre.secured.keystore import LocalKeyStore
+from tre.secured.kms import encryption_properties
+from tre.secured.sources import Source, open_source
+
+__all__ = ["Progress", "ingest", "read_descriptor"]
+
+#: Called with (rows done, total rows or None when the source cannot tell).
+Progress = Callable[[int, int | None], None]
+
+
+def read_descriptor(path: Path) -> DatasetDescriptor:
+    """Read a dataset descriptor (YAML); InputError listing every problem in it."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise InputError(f"the descriptor {path} does not exist", fix="check the path") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(
+            f"the descriptor {path} cannot be read: {exc}", fix="give a readable UTF-8 YAML file"
+        ) from exc
+    except yaml.YAMLError as exc:
+        raise InputError(
+            f"the descriptor {path} is not valid YAML",
+            reasons=[" ".join(str(exc).split())],
+            fix="correct the YAML at the place shown",
+        ) from exc
+    if not isinstance(raw, dict):
+        raise InputError(
+            f"the descriptor {path} must be a mapping with 'columns' (and optionally "
+            "'name' and 'description')",
+            fix="see the dataset descriptor reference for an example",
+        )
+    problems = _type_problems(raw)
+    try:
+        descriptor = DatasetDescriptor.model_validate(raw)
+    except ValidationError as exc:
+        problems = [_render_error(raw, error) for error in exc.errors()] + problems
+    if problems:
+        raise InputError(
+            f"the descriptor {path} has {len(problems)} problem(s)",
+            reasons=problems,
+            fix="correct the descriptor and try again",
+        )
+    return descriptor
+
+
+def _type_problems(raw: dict[str, Any]) -> list[str]:
+    columns = raw.get("columns")
+    problems = []
+    for index, column in enumerate(columns if isinstance(columns, list) else []):
+        if isinstance(column, dict) and isinstance(column.get("type"), str):
+            try:
+                parse_type(column["type"])
+            except ValueError as exc:
+                problems.append(f"{_where(raw, ('columns', index, 'type'))}: {exc}")
+    return problems
+
+
+def _where(raw: dict[str, Any], loc: tuple[int | str, ...]) -> str:
+    """A pydantic location as a person reads it: columns[2] ('age').type."""
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+        if loc[:1] == ("columns",) and isinstance(part, int):
+            columns = raw.get("columns")
+            entry = columns[part] if isinstance(columns, list) and part < len(columns) else None
+            if isinstance(entry, dict) and isinstance(entry.get("name"), str):
+                text += f" ({entry['name']!r})"
+    return text or "the descriptor"
+
+
+def _render_error(raw: dict[str, Any], error: Any) -> str:
+    message = str(error["msg"]).removeprefix("Value error, ")
+    return f"{_where(raw, tuple(error['loc']))}: {message}"
+
+
+def ingest(
+    *,
+    keys_root: Path,
+    data_root: Path,
+    name: str,
+    version: int,
+    source: Path,
+    descriptor: DatasetDescriptor | None,
+    ingested_by: str,
+    rows_per_group: int = 1_000_000,
+    rows_per_file: int = 4_000_000,
+    progress: Progress | None = None,
+) -> Dataset:
+    """Encrypt `source` into `data_root/<name>/v<version>/` and describe the result.
+
+    Refuses (InputError) a bad name, an existing version, a source that does not
+    match the descriptor; PlatformError for a broken key store or data root.
+    A `rows_per_group` larger than `rows_per_file` is cut to it.
+    """
+    _check_arguments(name, version, rows_per_group, rows_per_file, descriptor)
+    LocalKeyStore(keys_root)  # a broken key store is reported before any work is done
+    data_root = Path(data_root)
+    if not data_root.is_dir():
+        raise PlatformError(
+            f"the data root {data_root} does not exist",
+            fix="create the TRE home with 'tre init', or restore it",
+        )
+    dataset_dir = data_root / name
+    final = dataset_dir / f"v{version}"
+    if final.exists():
+        raise InputError(
+            f"dataset {name!r} already has a version {version} at {final}",
+            fix=f"ingest as version {version + 1} (versions are never overwritten)",
+        )
+    opened = open_source(Path(source), descriptor)
+    made_dataset_dir = not dataset_dir.exists()
+    dataset_dir.mkdir(mode=0o700, exist_ok=True)
+    tmp = dataset_dir / f".v{version}.partial-{secrets.token_hex(4)}"
+    tmp.mkdir(mode=0o700)
+    try:
+        files = _write_parts(
+            opened,
+            tmp,
+            keys_root=Path(keys_root),
+            dataset=name,
+            rel=f"{name}/v{version}",
+            rows_per_group=min(rows_per_group, rows_per_file),
+            rows_per_file=rows_per_file,
+            progress=progress,
+        )
+        _publish(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if made_dataset_dir:
+            _remove_if_empty(dataset_dir)
+        raise
+    return Dataset(
+        name=name,
+        version=version,
+        description=descriptor.description if descriptor else "",
+        columns=opened.columns,
+        row_count=sum(f.rows for f in files),
+        files=files,
+        checksum=hashlib.sha256("".join(f.sha256 for f in files).encode()).hexdigest(),
+        ingested_by=ingested_by,
+    )
+
+
+def _check_arguments(
+    name: str,
+    version: int,
+    rows_per_group: int,
+    rows_per_file: int,
+    descriptor: DatasetDescriptor | None,
+) -> None:
+    problems = []
+    try:
+        check_name(name, "object", "dataset name")
+    except ValueError as exc:
+        problems.append(str(exc))
+    if not isinstance(version, int) or version < 1:
+        problems.append(f"version {version!r} must be a whole number, 1 or more")
+    for label, value in (("rows per row group", rows_per_group), ("rows per file", rows_per_file)):
+        if not isinstance(value, int) or value < 1:
+            problems.append(f"{label} {value!r} must be a whole number, 1 or more")
+    if descriptor is not None and descriptor.name is not None and descriptor.name != name:
+        problems.append(f"the descriptor is for dataset {descriptor.name!r}, not {name!r}")
+    if problems:
+        raise InputError("cannot ingest", reasons=problems, fix="correct the arguments")
+
+
+def _publish(tmp: Path, final: Path) -> None:
+    _fsync(tmp)
+    if final.exists():  # os.rename would silently replace an empty folder
+        raise InputError(
+            f"{final} appeared while ingesting (another ingest of this version?)",
+            fix="check the dataset's versions and ingest as the next one",
+        )
+    try:
+        os.rename(tmp, final)
+    except OSError as exc:
+        raise PlatformError(
+            f"cannot move the ingested files into place at {final}",
+            reasons=[str(exc)],
+            fix="check the data root's permissions",
+        ) from exc
+    _fsync(final.parent)
+
+
+def _remove_if_empty(folder: Path) -> None:
+    with contextlib.suppress(OSError):  # not empty: something else lives there, leave it
+        folder.rmdir()
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _group_sizes(rows_per_group: int, rows_per_file: int) -> Iterator[list[int]]:
+    """Row-group sizes of each file, for ever: full groups, then the file's remainder."""
+    sizes = [rows_per_group] * (rows_per_file // rows_per_group)
+    if rows_per_file % rows_per_group:
+        sizes.append(rows_per_file % rows_per_group)
+    while True:
+        yield sizes
+
+
+def _sized(
+    batches: Iterable[pa.RecordBatch], sizes: Iterator[int], schema: pa.Schema
+) -> Iterator[pa.Table]:
+    """Re-cut a stream of batches into tables of exactly the next size (the last: less)."""
+    pending: list[pa.RecordBatch] = []
+    have = 0
+    want = next(sizes)
+    for batch in batches:
+        pending.append(batch)
+        have += batch.num_rows
+        while have >= want:
+            table = pa.Table.from_batches(pending, schema=schema)
+            yield table.slice(0, want)
+            rest = table.slice(want)
+            pending, have, want = rest.to_batches(), rest.num_rows, next(sizes)
+    if have:
+        yield pa.Table.from_batches(pending, schema=schema)
+
+
+def _counted(
+    batches: Iterable[pa.RecordBatch], total: int | None, progress: Progress | None
+) -> Iterator[pa.RecordBatch]:
+    done = 0
+    for batch in batches:
+        yield batch
+        done += batch.num_rows
+        if progress is not None:
+            progress(done, total)
+
+
+def _write_parts(
+    source: Source,
+    folder: Path,
+    *,
+    keys_root: Path,
+    dataset: str,
+    rel: str,
+    rows_per_group: int,
+    rows_per_file: int,
+    progress: Progress | None,
+) -> list[DataFile]:
+    """Write `source` as encrypted parts in `folder`; one DataFile per part."""
+    pattern = _group_sizes(rows_per_group, rows_per_file)
+    sizes = (size for file_sizes in pattern for size in file_sizes)
+    files: list[DataFile] = []
+    writer: pq.ParquetWriter | None = None
+    groups: list[int] = []
+    path = folder
+    batches = _counted(source.batches(), source.total_rows, progress)
+    try:
+        for table in _sized(batches, sizes, source.schema):
+            if writer is None:
+                path = folder / f"part-{len(files):05d}.parquet"
+                writer = _open_part(path, source, keys_root, dataset)
+            writer.write_table(table, row_group_size=table.num_rows)
+            groups.append(table.num_rows)
+            if sum(groups) >= rows_per_file:
+                writer.close()
+                writer = None
+                files.append(_describe(path, f"{rel}/{path.name}", groups))
+                groups = []
+        if writer is not None:
+            writer.close()
+            writer = None
+            files.append(_describe(path, f"{rel}/{path.name}", groups))
+    except (OSError, pa.ArrowException) as exc:  # disk full, data root gone, ...
+        raise PlatformError(
+            f"writing {path.name} failed",
+            reasons=[str(exc).splitlines()[0]],
+            fix="check the data root has space and is writable",
+        ) from exc
+    finally:
+        if writer is not None:
+            writer.close()
+    if not files:
+        raise InputError(
+            f"the source {source.path.name} has a header but no rows",
+            fix="check the export that made it",
+        )
+    return files
+
+
+def _open_part(path: Path, source: Source, keys_root: Path, dataset: str) -> pq.ParquetWriter:
+    # Create the file 0600 before pyarrow opens it: pyarrow would create it with the
+    # umask's mode, and truncating an existing file keeps the mode it has.
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    return pq.ParquetWriter(
+        path,
+        source.schema,
+        # Fresh data keys per file (the KEKs that wrap them are cached by pyarrow).
+        encryption_properties=encryption_properties(keys_root, dataset, source.columns),
+    )
+
+
+def _describe(path: Path, rel: str, groups: list[int]) -> DataFile:
+    """The part's registry entry; hashing it also syncs it to disk."""
+    digest = hashlib.sha256()
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+        with os.fdopen(os.dup(fd), "rb") as handle:
+            while chunk := handle.read(1 << 20):
+                digest.update(chunk)
+    finally:
+        os.close(fd)
+    return DataFile(path=rel, sha256=digest.hexdigest(), rows=sum(groups), row_groups=groups)
