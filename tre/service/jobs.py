@@ -21,10 +21,23 @@ from policies.access import (
 )
 from slurm.backend import get_backend
 from tre.errors import InputError, PermissionDenied, StateError
-from tre.models import Job, JobState, Role
+from tre.models import Job, JobState, Resources, Role
 from tre.service.session import Session
 from tre.service.state import set_job_state
 from tre.store import repo
+
+
+def fit_defaults(asked: Resources, quota: Resources) -> Resources:
+    """Resources the spec left out default to tre's defaults, capped by the project's quota
+    (what the researcher wrote explicitly is kept, and checked against the quota)."""
+    given = asked.model_fields_set
+    fitted = {
+        name: getattr(asked, name)
+        if name in given
+        else min(getattr(asked, name), getattr(quota, name))
+        for name in Resources.model_fields
+    }
+    return Resources.model_validate(fitted)
 
 
 def spec_hash(spec: JobSpec) -> str:
@@ -50,6 +63,7 @@ def submit_job(session: Session, spec: JobSpec, pickles: dict[str, bytes] | None
         )
     conn = session.conn
     project = repo.get_project(conn, spec.project)
+    spec = spec.model_copy(update={"resources": fit_defaults(spec.resources, project.quota)})
     catalog = {name: d for name in spec.datasets if (d := repo.find_dataset(conn, name))}
     reasons = submit_refusals(
         person, project, spec.datasets, spec.resources, catalog, session.today()
