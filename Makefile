@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 DEMO_HOME ?= .demo
 ROWS ?= 20000
 
-.PHONY: demo test check lint typecheck pytest bench docs clean system-deps
+.PHONY: demo test check lint typecheck docs-check pytest bench docs clean system-deps
 
 # Debian's python3 lacks venv and headers until python3-venv/python3-dev are installed.
 system-deps:

@@ -1,0 +1,57 @@
+"""The dependency rule of docs/architecture.md, checked on the source.
+
+Engines (jobs, policies, slurm, disclosure) may use tre's foundation modules but never
+its service layer, store, CLI or API; disclosure needs nothing but polars, numpy and
+itself; tre.models imports no engine.
+"""
+
+import ast
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+ENGINES = ("jobs", "policies", "slurm", "disclosure")
+FORBIDDEN_FOR_ENGINES = ("tre.service", "tre.store", "tre.cli", "tre.api", "tre.audit", "tre.demo")
+
+
+def imports(path: Path) -> set[str]:
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+    return found
+
+
+def modules(package: str) -> list[Path]:
+    return [p for p in (ROOT / package).rglob("*.py") if "examples" not in p.parts]
+
+
+@pytest.mark.parametrize("package", ENGINES)
+def test_engines_never_reach_into_the_application(package):
+    offenders = {
+        f"{path.relative_to(ROOT)} imports {name}"
+        for path in modules(package)
+        for name in imports(path)
+        if name.startswith(FORBIDDEN_FOR_ENGINES)
+    }
+    assert not offenders, sorted(offenders)
+
+
+def test_disclosure_needs_only_polars_numpy_and_the_standard_library():
+    allowed = {"polars", "numpy", "disclosure", "__future__"}
+    offenders = {
+        f"{path.relative_to(ROOT)} imports {name}"
+        for path in modules("disclosure")
+        for name in imports(path)
+        if name.split(".")[0] not in allowed | set(sys.stdlib_module_names)
+    }
+    assert not offenders, sorted(offenders)
+
+
+def test_the_domain_models_import_no_engine():
+    names = imports(ROOT / "tre" / "models.py")
+    assert not {n for n in names if n.split(".")[0] in ENGINES}
