@@ -267,7 +267,10 @@ def load_spec(path: Path) -> JobSpec:
     try:
         text = path.read_text()
     except OSError as exc:
-        raise SpecError(f"cannot read job spec {path}: {exc.strerror}") from exc
+        raise SpecError(
+            f"cannot read job spec {path}: {exc.strerror}",
+            fix="check the path (relative to the current folder); examples are in jobs/examples/",
+        ) from exc
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:

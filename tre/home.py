@@ -115,10 +115,10 @@ class Home:
         try:
             raw = yaml.safe_load(config_path.read_text())
             config = HomeConfig.model_validate(raw)
-        except (yaml.YAMLError, ValidationError, OSError) as exc:
+        except (yaml.YAMLError, ValidationError, OSError, UnicodeDecodeError) as exc:
             raise PlatformError(
                 f"the TRE home at {root} is corrupt: {config_path.name} cannot be read",
-                reasons=[str(exc).splitlines()[0]],
+                reasons=_describe(exc),
                 fix="restore the home from backup; do not edit tre.yaml by hand",
             ) from exc
         if config.format != HOME_FORMAT:
@@ -139,3 +139,9 @@ class Home:
                 fix="restore the home from backup",
             )
         return home
+
+
+def _describe(exc: Exception) -> list[str]:
+    if isinstance(exc, ValidationError):
+        return [f"{'.'.join(map(str, e['loc'])) or 'tre.yaml'}: {e['msg']}" for e in exc.errors()]
+    return [str(exc).splitlines()[0]]

@@ -64,9 +64,10 @@ def submit_job(session: Session, spec: JobSpec, pickles: dict[str, bytes] | None
     conn = session.conn
     project = repo.get_project(conn, spec.project)
     spec = spec.model_copy(update={"resources": fit_defaults(spec.resources, project.quota)})
-    catalog = {name: d for name in spec.datasets if (d := repo.find_dataset(conn, name))}
+    everything = {d.name: d for d in repo.list_datasets(conn)}
+    catalog = {name: everything[name] for name in spec.datasets if name in everything}
     reasons = submit_refusals(
-        person, project, spec.datasets, spec.resources, catalog, session.today()
+        person, project, spec.datasets, spec.resources, everything, session.today()
     )
     reasons += spec_catalog_problems(spec, catalog)
     job = Job(
@@ -108,12 +109,48 @@ def submit_job(session: Session, spec: JobSpec, pickles: dict[str, bytes] | None
             job = set_job_state(conn, job, JobState.QUEUED, actor=session.actor, role="researcher")
     if reasons:
         raise PermissionDenied(
-            f"job {job.id} was rejected",
-            reasons=reasons,
-            fix="change the job spec to stay within the project's approval (or ask an admin to "
-            "amend the project) and submit again",
+            f"job {job.id} was rejected", reasons=reasons, fix=refusal_fix(reasons, job)
         )
     return job
+
+
+_FIXES = (
+    (
+        "accreditation",
+        "ask an admin to renew your accreditation "
+        "(tre admin update {submitter} --accredited-until YYYY-MM-DD)",
+    ),
+    ("not a member", "ask the project's lead to have you added as a member of {project}"),
+    (
+        "expired",
+        "ask an admin to renew the project (tre project approve {project} --expires YYYY-MM-DD)",
+    ),
+    (
+        "not approved",
+        "change the job spec to use only what {project} is approved for, or ask "
+        "an admin to amend the project",
+    ),
+    (
+        "column",
+        "declare only columns the dataset has and the project is approved for "
+        "('tre project show {project}' lists them)",
+    ),
+    ("catalog", "use a dataset from the catalog ('tre dataset list')"),
+    ("quota", "ask for less (resources: in the job spec) or ask an admin to raise the quota"),
+    ("filter", "correct the filter values to the column's type"),
+    ("not a number", "use numeric columns, or list text predictors under categorical"),
+)
+
+
+def refusal_fix(reasons: list[str], job: Job) -> str:
+    """What to do about these reasons, one hint per kind, in a fixed order."""
+    text = "\n".join(reasons)
+    hints = [
+        hint.format(submitter=job.submitter, project=job.project)
+        for key, hint in _FIXES
+        if key in text
+    ]
+    return "; ".join(dict.fromkeys(hints)) or "correct the job spec and submit again"
 
 
 def _write_job_folder(session: Session, job: Job, spec: JobSpec, pickles: dict[str, bytes]) -> None:
@@ -139,7 +176,10 @@ def list_jobs(session: Session, *, everything: bool = False) -> list[Job]:
     """Jobs the acting person may see: their own, or with `everything`, all they may see."""
     me = session.person()
     if me is None:
-        raise PermissionDenied("you are not registered with this TRE")
+        raise PermissionDenied(
+            "you are not registered with this TRE",
+            fix="ask a TRE admin to register you (tre admin register)",
+        )
     if not everything:
         return repo.list_jobs(session.conn, submitter=session.actor)
     projects = {p.name: p for p in repo.list_projects(session.conn)}

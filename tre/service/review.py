@@ -20,6 +20,7 @@ from tre.service.state import set_job_state
 from tre.store import repo
 
 REVIEWS_NEEDED = 2
+_ANOTHER_CHECKER = "another output checker, who did not submit the job, must review it"
 
 
 @dataclass
@@ -78,7 +79,11 @@ def vote(
 ) -> list[Review]:
     """Record the acting checker's vote on some (or all) outputs of a job."""
     job = repo.get_job(session.conn, job_id)
-    raise_if(review_refusals(session.person(), job), f"you cannot review job {job_id}")
+    raise_if(
+        review_refusals(session.person(), job),
+        f"you cannot review job {job_id}",
+        fix=_ANOTHER_CHECKER,
+    )
     if job.state is not JobState.AWAITING_REVIEW:
         raise StateError(f"job {job_id} is {job.state.value}, not awaiting review")
     if not comment.strip():
@@ -141,7 +146,11 @@ def outcome(request: OutputRequest, reviews: list[Review]) -> tuple[dict[str, st
 def release(session: Session, job_id: int) -> Job:
     """Settle a reviewed request: release approved outputs, or return or reject it."""
     job = repo.get_job(session.conn, job_id)
-    raise_if(review_refusals(session.person(), job), f"you cannot release job {job_id}")
+    raise_if(
+        review_refusals(session.person(), job),
+        f"you cannot release job {job_id}",
+        fix=_ANOTHER_CHECKER,
+    )
     if job.state is not JobState.AWAITING_REVIEW:
         raise StateError(f"job {job_id} is {job.state.value}, not awaiting review")
     request = repo.find_output_request(session.conn, job_id)

@@ -17,6 +17,8 @@ from tre.errors import PlatformError
 from tre.store.migrations import MIGRATIONS
 
 SCHEMA_VERSION = len(MIGRATIONS)
+SQLITE_HEADER = b"SQLite format 3\x00"
+_RESTORE = "restore state.db from backup; tre never edits it outside a transaction"
 BUSY_TIMEOUT_MS = 30_000
 
 
@@ -38,7 +40,7 @@ class Database:
         except sqlite3.DatabaseError as exc:
             raise PlatformError(
                 f"the state database {path} cannot be opened: {exc}",
-                fix="restore state.db from backup; tre never edits it outside a transaction",
+                fix=_RESTORE,
             ) from exc
         if version > SCHEMA_VERSION:
             raise PlatformError(
@@ -57,8 +59,31 @@ class Database:
 
     @classmethod
     def open(cls, path: Path, anchor: Path | None = None) -> Database:
-        """Open an existing database and bring its schema up to date."""
+        """Open an existing database and bring its schema up to date.
+
+        The file must already be a migrated tre database: an empty or foreign file is
+        refused before SQLite touches it, so a damaged home is never silently rebuilt.
+        """
+        try:
+            with path.open("rb") as handle:
+                header = handle.read(len(SQLITE_HEADER))
+        except OSError as exc:
+            raise PlatformError(
+                f"the state database {path} cannot be opened: {exc.strerror}",
+                fix=_RESTORE,
+            ) from exc
+        if header != SQLITE_HEADER:
+            raise PlatformError(
+                f"the state database {path} is corrupt: it is not an SQLite database"
+                + (" (it is empty)" if not header else ""),
+                fix=_RESTORE,
+            )
         db = cls(path, anchor)
+        if db.conn.execute("PRAGMA user_version").fetchone()[0] == 0:
+            db.close()
+            raise PlatformError(
+                f"the state database {path} is corrupt: it has no tre schema", fix=_RESTORE
+            )
         db.migrate()
         return db
 

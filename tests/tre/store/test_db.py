@@ -44,7 +44,7 @@ def test_a_newer_schema_is_refused_with_a_fix(tmp_path):
 
 def test_a_corrupt_database_is_a_platform_error(tmp_path):
     (tmp_path / "state.db").write_bytes(b"this is not sqlite" * 100)
-    with pytest.raises(PlatformError, match="cannot be opened"):
+    with pytest.raises(PlatformError, match="corrupt"):
         Database.open(tmp_path / "state.db")
 
 
@@ -68,3 +68,10 @@ def test_concurrent_writers_serialise_without_losing_events(tmp_path):
     result = audit.verify(db.conn)
     assert result.ok, result.problems
     assert result.events == 100
+
+
+def test_an_empty_database_file_is_refused_not_silently_rebuilt(tmp_path):
+    (tmp_path / "state.db").touch()
+    with pytest.raises(PlatformError, match="empty"):
+        Database.open(tmp_path / "state.db")
+    assert (tmp_path / "state.db").stat().st_size == 0
