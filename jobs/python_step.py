@@ -27,6 +27,7 @@ from jobs.frames import read_frame
 from jobs.outputs import FileOutput, Output, RegressionOutput, TableOutput
 from jobs.regression_step import fit_in_memory
 from jobs.spec import RegressionStep
+from jobs.table_step import table_grid
 from tre.names import check_name
 from tre.secured.reader import SecuredSource
 
@@ -91,7 +92,9 @@ class StepContext:
         keys = [*rows, *columns]
         try:
             partial = aggregate.partial(data, keys, value, statistic, top_k=self._top_k)
-            cells = aggregate.finalize(partial, keys, statistic, quantile)
+            cells = aggregate.finalize(
+                partial, keys, statistic, quantile, grid=table_grid(list(rows), list(columns))
+            )
         except DisclosureInputError as exc:
             raise StepFailed(f"step {self.step!r}, table {name!r}: {exc}") from exc
         self.outputs.append(

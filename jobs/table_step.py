@@ -39,8 +39,15 @@ def merge_partials(parts: list[pl.DataFrame], step: TableStep, top_k: int) -> pl
     return aggregate.merge(parts, step.keys, step.statistic, top_k=top_k)
 
 
+def table_grid(rows: list[str], columns: list[str]) -> list[list[str]]:
+    """Complete rows x columns, as a cross-tabulation does: combinations within the row
+    keys (a ward within its authority) are kept as observed, never invented."""
+    return [rows, columns] if columns else [rows]
+
+
 def finalize_table(merged: pl.DataFrame, step: TableStep) -> pl.DataFrame:
-    return aggregate.finalize(merged, step.keys, step.statistic, step.quantile)
+    grid = table_grid(step.rows, step.columns)
+    return aggregate.finalize(merged, step.keys, step.statistic, step.quantile, grid=grid)
 
 
 def link_frame(source: SecuredSource, step: TableStep) -> pl.DataFrame:

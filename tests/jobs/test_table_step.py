@@ -1,0 +1,31 @@
+"""The table step's grid: rows x columns completed, nested row keys kept as observed."""
+
+import polars as pl
+
+from disclosure import aggregate
+from jobs.spec import TableStep
+from jobs.table_step import finalize_table
+
+
+def test_nested_row_keys_do_not_invent_impossible_cells():
+    frame = pl.DataFrame(
+        {
+            "authority": ["Halton"] * 3 + ["Wirral"] * 3,
+            "ward": ["Ditton", "Ditton", "Mersey", "Hoylake", "Hoylake", "Liscard"],
+            "sex": ["F", "M", "F", "F", "M", "M"],
+        }
+    )
+    step = TableStep(
+        kind="table", name="t", dataset="d", rows=["authority", "ward"], columns=["sex"]
+    )
+    cells = finalize_table(aggregate.partial(frame, step.keys, None, "count"), step)
+    pairs = set(cells.select("authority", "ward").unique().iter_rows())
+    assert pairs == {
+        ("Halton", "Ditton"),
+        ("Halton", "Mersey"),
+        ("Wirral", "Hoylake"),
+        ("Wirral", "Liscard"),
+    }
+    # ...but every observed row is completed across the columns, so empty cells show.
+    assert cells.height == 8
+    assert cells.filter(pl.col("n") == 0).height == 2
