@@ -67,7 +67,8 @@ def write_report(report: Mapping[str, object], directory: Path) -> dict[str, Pat
     (a temporary file, then a rename), so a reader never sees half a report."""
     directory.mkdir(parents=True, exist_ok=True)
     try:
-        text = json.dumps(report, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+        # Compact: a 10,000-cell report is megabytes, and machines read this version.
+        text = json.dumps(report, ensure_ascii=False, allow_nan=False, separators=(",", ":")) + "\n"
     except (TypeError, ValueError) as exc:
         raise DisclosureInputError(
             f"the report cannot be written as JSON: {exc}",

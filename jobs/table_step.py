@@ -31,8 +31,14 @@ def table_partial(
 ) -> pl.DataFrame:
     """Runs on a worker: read one fragment, link, filter, aggregate."""
     columns = main_columns(step.named_columns(), step.link)
-    frame = table_frame(step, read_fragment_frame(source, fragment, sorted(columns)), right)
-    return aggregate.partial(frame, step.keys, step.value, step.statistic, top_k=top_k)
+    # Grouping keys are low-cardinality text: read them as categoricals (much faster), but
+    # never the link key, which must join with the linked side's plain strings.
+    keys = [k for k in step.keys if step.link is None or k != step.link.on]
+    frame = read_fragment_frame(source, fragment, sorted(columns), categorical=keys)
+    part = aggregate.partial(
+        table_frame(step, frame, right), step.keys, step.value, step.statistic, top_k=top_k
+    )
+    return part.with_columns(pl.col(pl.Categorical).cast(pl.String))
 
 
 def merge_partials(parts: list[pl.DataFrame], step: TableStep, top_k: int) -> pl.DataFrame:

@@ -205,10 +205,20 @@ def _file_path(source: SecuredSource, fragment: Fragment) -> Path:
     return Path(source.data_root) / rel
 
 
-def read_fragment(source: SecuredSource, fragment: Fragment, columns: Sequence[str]) -> pa.Table:
-    """Decrypt and read `columns` of one fragment, with keys for those columns only."""
+def read_fragment(
+    source: SecuredSource,
+    fragment: Fragment,
+    columns: Sequence[str],
+    dictionary: Sequence[str] = (),
+) -> pa.Table:
+    """Decrypt and read `columns` of one fragment, with keys for those columns only.
+
+    Columns in `dictionary` (low-cardinality text, such as grouping keys) are read
+    dictionary-encoded, which skips decoding every string: several times faster.
+    """
     wanted = _unique(columns)
     check_columns(source, wanted)  # before pyarrow sees anything
+    as_dictionary = [c for c in _unique(dictionary) if c in wanted]
     path = _file_path(source, fragment)
     sensitivity = {name: sens for name, _, sens in source.columns}
     allowed = {footer_key_id(source.dataset)} | {
@@ -216,7 +226,9 @@ def read_fragment(source: SecuredSource, fragment: Fragment, columns: Sequence[s
     }
     props = decryption_properties(Path(source.keys_root), sorted(allowed))
     try:
-        with pq.ParquetFile(path, decryption_properties=props) as parquet:
+        with pq.ParquetFile(
+            path, decryption_properties=props, read_dictionary=as_dictionary or None
+        ) as parquet:
             table = parquet.read_row_groups(list(fragment.row_groups), columns=wanted)
     except TreError:
         raise  # from the KMS client or key store: already says what to do
