@@ -8,6 +8,14 @@ from pathlib import Path
 from types import FrameType
 
 import click
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from jobs.python_step import load_function, pickle_function
@@ -138,11 +146,42 @@ def run(ctx: click.Context, once: bool, interval: float, max_running: int) -> No
         if job.reason and what in ("failed", "cancelled"):
             console.print(f"  {job.reason}", markup=False)
 
-    with session(ctx) as s:
+    with (
+        session(ctx) as s,
+        Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        ) as bars,
+    ):
         dispatcher = Dispatcher(s, max_running=max_running, on_event=on_event)
         if not once:
             console.print("dispatcher running; Ctrl-C to stop")
-        dispatcher.run(once=once, interval=interval, should_stop=lambda: stop["now"])
+        shown: dict[tuple[int, str], TaskID] = {}
+
+        def show_progress() -> None:
+            """One bar per step of each running job, from the job's progress file."""
+            running = {j.id: j for j in jobs.list_running(s)}
+            for (job_id, step), task in list(shown.items()):
+                if job_id not in running:
+                    bars.remove_task(task)
+                    del shown[(job_id, step)]
+            for job in running.values():
+                for step, p in jobs.progress_of(s, job).items():
+                    key = (job.id, step)
+                    if key not in shown:
+                        shown[key] = bars.add_task(f"job {job.id} {step}", total=p["total"])
+                    bars.update(shown[key], completed=p["done"], total=p["total"])
+
+        dispatcher.run(
+            once=once,
+            interval=interval,
+            should_stop=lambda: stop["now"],
+            after_tick=show_progress,
+        )
 
 
 @click.command()

@@ -179,7 +179,7 @@ def run(root: Path, rows: int) -> Path:
     console.print(Markdown(_excerpt((report / "report.md").read_text())))
     console.print(
         f"\n[bold green]Demo finished in {time.monotonic() - started:.0f}s.[/] "
-        f"Home: {home}. Try: tre --home {home} --as carl review show 1"
+        f"Home: {home}. Try: .venv/bin/tre --home {home} --as carl review show 1"
     )
     return home
 

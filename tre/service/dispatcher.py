@@ -89,12 +89,15 @@ class Dispatcher:
         once: bool = False,
         interval: float = 2.0,
         should_stop: Callable[[], bool] = lambda: False,
+        after_tick: Callable[[], None] | None = None,
     ) -> None:
         """Pass after pass; with `once`, until every job active at the start is settled."""
         self.lock()
         try:
             while not should_stop():
                 busy = self.tick()
+                if after_tick is not None:
+                    after_tick()
                 if once and not busy:
                     return
                 time.sleep(0.2 if once else interval)
@@ -157,7 +160,6 @@ class Dispatcher:
                 {"backend": self.backend.name, "handle": handle},
                 actor=SYSTEM,
             )
-        self.on_event(job, "started")
 
     def _watch(self, job: Job) -> None:
         folder = self.session.home.job_dir(job.id)

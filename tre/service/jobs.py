@@ -190,6 +190,11 @@ def list_jobs(session: Session, *, everything: bool = False) -> list[Job]:
     ]
 
 
+def list_running(session: Session) -> list[Job]:
+    """Jobs on a backend now (the dispatcher's view; no policy applies)."""
+    return repo.list_jobs(session.conn, states={JobState.RUNNING})
+
+
 def progress_of(session: Session, job: Job) -> dict[str, dict[str, int]]:
     return dict(read_progress(session.home.job_dir(job.id)).get("steps", {}))
 
