@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import polars as pl
+from distributed import Client
 
 from jobs.spec import Filter, Link
 from tre.secured.reader import Fragment, SecuredSource, read_fragment, read_table
@@ -82,6 +84,22 @@ def apply_link(frame: pl.DataFrame, link: Link | None, right: pl.DataFrame | Non
     if link is None or right is None:
         return frame
     return frame.join(right, on=link.on, how=link.how, nulls_equal=False)
+
+
+def link_frame(source: SecuredSource, link: Link) -> pl.DataFrame:
+    """Runs on a worker: the linked dataset's key and requested columns."""
+    return read_frame(source, [link.on, *link.columns])
+
+
+def submit_link(client: Client, link: Link | None, sources: dict[str, SecuredSource]) -> Any:
+    """Read the linked side once, on a worker (a future), or None without a link.
+
+    A broadcast join: the future is shipped between workers to each fragment's task and
+    never comes back to the job process.
+    """
+    if link is None:
+        return None
+    return client.submit(link_frame, sources[link.dataset], link, pure=False)
 
 
 def main_columns(named: set[str], link: Link | None) -> set[str]:

@@ -11,7 +11,13 @@ from distributed import Client
 
 from jobs import regression
 from jobs.dasktools import ProgressFn, track, tree_reduce
-from jobs.frames import apply_filters, apply_link, main_columns, read_fragment_frame, read_frame
+from jobs.frames import (
+    apply_filters,
+    apply_link,
+    main_columns,
+    read_fragment_frame,
+    submit_link,
+)
 from jobs.outputs import RegressionOutput
 from jobs.spec import RegressionStep
 from tre.secured.reader import Fragment, SecuredSource, fragments
@@ -41,11 +47,6 @@ def fragment_design(
     return regression.build_design(step_frame(source, fragment, step, right), step, levels)
 
 
-def link_frame(source: SecuredSource, step: RegressionStep) -> pl.DataFrame:
-    assert step.link is not None
-    return read_frame(source, [step.link.on, *step.link.columns])
-
-
 def run_regression(
     step: RegressionStep,
     sources: dict[str, SecuredSource],
@@ -55,9 +56,7 @@ def run_regression(
     target_rows: int = 1_000_000,
 ) -> RegressionOutput:
     source = sources[step.dataset]
-    right = None
-    if step.link is not None:
-        right = client.submit(link_frame, sources[step.link.dataset], step, pure=False)
+    right = submit_link(client, step.link, sources)
     pieces = fragments(source, target_rows)
     levels: dict[str, list[Any]] = {}
     if step.categorical:

@@ -11,7 +11,13 @@ from distributed import Client
 
 from disclosure import aggregate
 from jobs.dasktools import ProgressFn, track, tree_reduce
-from jobs.frames import apply_filters, apply_link, main_columns, read_fragment_frame, read_frame
+from jobs.frames import (
+    apply_filters,
+    apply_link,
+    main_columns,
+    read_fragment_frame,
+    submit_link,
+)
 from jobs.outputs import TableOutput
 from jobs.spec import TableStep
 from tre.secured.reader import Fragment, SecuredSource, fragments
@@ -56,12 +62,6 @@ def finalize_table(merged: pl.DataFrame, step: TableStep) -> pl.DataFrame:
     return aggregate.finalize(merged, step.keys, step.statistic, step.quantile, grid=grid)
 
 
-def link_frame(source: SecuredSource, step: TableStep) -> pl.DataFrame:
-    """Runs on a worker: the linked dataset's key and requested columns."""
-    assert step.link is not None
-    return read_frame(source, [step.link.on, *step.link.columns])
-
-
 def run_table(
     step: TableStep,
     sources: dict[str, SecuredSource],
@@ -73,11 +73,7 @@ def run_table(
 ) -> TableOutput:
     """Compute one table step on the cluster and bring back only the finalized table."""
     source = sources[step.dataset]
-    right = None
-    if step.link is not None:
-        # Broadcast join: the linked side is read once, on a worker, and shipped between
-        # workers to each fragment's task; it never comes back here.
-        right = client.submit(link_frame, sources[step.link.dataset], step, pure=False)
+    right = submit_link(client, step.link, sources)
     parts = [
         client.submit(table_partial, source, fragment, step, right, top_k, pure=False)
         for fragment in fragments(source, target_rows)
