@@ -280,8 +280,8 @@ def job_path(home: Path, shape: Shape) -> dict[str, Any]:
     log = parse_job_log((folder / "job.log").read_text())
     timeline = {
         "submit_s": submitted - started,
-        "dispatch_s": events["started"] - submitted,
-        "process_start_s": log["first"] - events["started"],
+        "dispatch_s": events["running"] - submitted,
+        "process_start_s": log["first"] - events["running"],
         "cluster_up_s": log["cluster_up"] - log["first"],
         "steps_s": log["finished"] - log["cluster_up"],
         "exit_detect_s": events["checking"] - log["finished"],
