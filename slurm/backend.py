@@ -5,16 +5,19 @@ an isolated Dask cluster for that job, runs the engine and leaves either
 `<job dir>/result/` or `<job dir>/error.json`. The dispatcher drives a backend through
 these steps, each safe to repeat:
 
-1. `submit(job_dir, resources)` starts the job and returns a handle (JSON-able); the
+1. `submit(submission)` starts the job and returns a handle (JSON-able); the
    dispatcher stores the handle with the job before doing anything else.
-2. `poll(handle)` says whether the job is still `running` or has `ended` (with the reason
-   the backend knows, e.g. an exit status or Slurm's reason). It works from the handle
-   alone, so a restarted dispatcher finds jobs it started before.
+2. `poll(handle)` says whether the job is still `running` or has `ended` (with what the
+   backend knows: an exit status, Slurm's state and reason, whether another attempt
+   could succeed). It works from the handle alone, so a restarted dispatcher finds
+   jobs it started before.
 3. `cancel(handle)` stops the job and everything it started; cancelling an ended job
    does nothing.
 4. `log_paths(job_dir, handle)` lists the files `tre logs` shows.
 
-What the job produced is read from the job folder, never from the backend.
+What the job produced is read from the job folder, never from the backend. A new kind
+of cluster (dask-jobqueue's LSFCluster, say) is one more module with these four
+methods and a line in `get_backend`.
 """
 
 from __future__ import annotations
@@ -23,15 +26,29 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from tre.models import Resources
+from tre.errors import PlatformError
+from tre.models import Resources, SlurmPlacement
 
 Handle = dict[str, Any]
+BACKENDS = ("local", "slurm-runner", "slurm-cluster")
+
+
+@dataclass(frozen=True)
+class Submission:
+    """Everything a backend needs to start one job."""
+
+    job_id: int
+    job_dir: Path
+    project: str
+    resources: Resources
+    placement: SlurmPlacement
 
 
 @dataclass(frozen=True)
 class BackendStatus:
     state: Literal["running", "ended"]
     detail: str = ""
+    retryable: bool = False  # ended for a reason another attempt could overcome
 
 
 class Backend(Protocol):
@@ -39,7 +56,11 @@ class Backend(Protocol):
     #: False when the backend cannot stop a job at its walltime itself (the dispatcher does).
     enforces_walltime: bool
 
-    def submit(self, job_dir: Path, resources: Resources) -> Handle: ...
+    @property
+    def max_retries(self) -> int:
+        """Further attempts after an ended-but-retryable job (a node failure, say)."""
+
+    def submit(self, submission: Submission) -> Handle: ...
 
     def poll(self, handle: Handle) -> BackendStatus: ...
 
@@ -48,15 +69,18 @@ class Backend(Protocol):
     def log_paths(self, job_dir: Path, handle: Handle) -> list[Path]: ...
 
 
-def get_backend(name: str) -> Backend:
-    """The backend called `name`; PlatformError lists the ones there are."""
-    from tre.errors import PlatformError
-
+def get_backend(name: str, profile: str | None = None) -> Backend:
+    """The backend called `name` (with the site profile for Slurm backends)."""
     if name == "local":
         from slurm.local import LocalBackend
 
         return LocalBackend()
+    if name in ("slurm-runner", "slurm-cluster"):
+        from slurm.slurm_backends import SlurmClusterBackend, SlurmRunnerBackend
+
+        backend = SlurmRunnerBackend if name == "slurm-runner" else SlurmClusterBackend
+        return backend(profile)
     raise PlatformError(
         f"unknown backend {name!r}",
-        fix="set backend in the TRE home's tre.yaml to one of: local",
+        fix=f"set backend in the TRE home's tre.yaml to one of: {', '.join(BACKENDS)}",
     )

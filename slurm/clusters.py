@@ -1,15 +1,33 @@
-"""Start the Dask cluster a job runs on. One cluster per job, torn down with it."""
+"""Start the Dask cluster a job runs on. One cluster per job, torn down with it.
+
+- `local_cluster`: the embedded default, a LocalCluster of worker processes.
+- `runner_cluster`: inside a Slurm allocation, dask-jobqueue's SLURMRunner: task 0 is
+  the scheduler, task 1 the engine (this code), the others workers.
+- `jobqueue_cluster`: dask-jobqueue's SLURMCluster from the service node, each worker
+  its own Slurm job, scaled adaptively up to the job's workers.
+"""
 
 from __future__ import annotations
 
+import os
+import shutil
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import dask
 from distributed import Client, LocalCluster
+from distributed.core import rpc
+from distributed.security import Security
 
+from slurm.cluster_settings import ClusterSettings
+from slurm.errors import ProfileError
+from slurm.scripts import thread_environment, worker_job_name
+from slurm.tls import job_security
 from tre.models import Resources
+from tre.units import format_duration
 
 # Decrypted data must not reach disk unencrypted: no spilling to disk, and the workers'
 # scratch space is the job's own folder, wiped when the job ends. The scheduler and
@@ -29,14 +47,8 @@ def worker_environment(cores: int) -> dict[str, str]:
     """Environment of each worker process: thread pools sized to the worker's cores
     (polars would otherwise use every core of the node, whatever the job asked for)."""
     base = dict(dask.config.get("distributed.nanny.pre-spawn-environ", default={}) or {})
-    threads = str(cores)
-    return {
-        **base,
-        "POLARS_MAX_THREADS": threads,
-        "OMP_NUM_THREADS": threads,
-        "MKL_NUM_THREADS": threads,
-        "OPENBLAS_NUM_THREADS": threads,
-    }
+    exports = dict(line.removeprefix("export ").split("=") for line in thread_environment(cores))
+    return {**base, **exports}
 
 
 @contextmanager
@@ -61,4 +73,144 @@ def local_cluster(resources: Resources, scratch: Path) -> Iterator[Client]:
         ) as cluster,
         Client(cluster) as client,
     ):
+        yield client
+
+
+def _lifetime(settings: ClusterSettings) -> int:
+    """Workers retire before the walltime, so they leave cleanly rather than be killed."""
+    walltime, margin = settings.resources.walltime, settings.profile.lifetime_margin
+    return max(walltime - margin, walltime // 2)
+
+
+def runner_options(settings: ClusterSettings, job_dir: Path, rank: int) -> dict[str, Any]:
+    """SLURMRunner's scheduler and worker options for this job."""
+    profile, resources = settings.profile, settings.resources
+    scratch = Path(os.environ.get("TRE_JOB_SCRATCH", str(job_dir / "scratch")))
+    # A scheduler whose engine died goes idle: end the allocation soon, not at walltime.
+    scheduler: dict[str, Any] = {"dashboard_address": ":0", "idle_timeout": "2m"}
+    worker: dict[str, Any] = {
+        "nthreads": resources.cores,
+        "memory_limit": resources.memory,
+        "local_directory": str(scratch / f"worker-{rank}"),
+        "lifetime": f"{_lifetime(settings)}s",
+        "lifetime_stagger": f"{profile.lifetime_stagger}s",
+        "death_timeout": profile.worker_death_timeout,
+    }
+    if profile.scheduler_interface or profile.interface:
+        scheduler["interface"] = profile.scheduler_interface or profile.interface
+    if profile.interface:
+        worker["interface"] = profile.interface
+    if profile.tls:
+        security = job_security(job_dir)
+        scheduler |= {"security": security, "protocol": "tls"}
+        worker["security"] = security
+    return {"scheduler_options": scheduler, "worker_options": worker}
+
+
+def scheduler_file(job_dir: Path) -> Path:
+    return job_dir / f"scheduler-{os.environ.get('SLURM_JOB_ID', 'local')}.json"
+
+
+def _runner_class(security: Security | None) -> type:
+    """SLURMRunner whose engine-side connection to the scheduler speaks the job's TLS
+    (dask-jobqueue's own opens it without connection arguments)."""
+    from dask_jobqueue.slurm import SLURMRunner
+
+    class JobRunner(SLURMRunner):
+        async def before_client_start(self) -> None:
+            if security is not None and self.scheduler_address:
+                self.scheduler_comm = rpc(
+                    self.scheduler_address,
+                    connection_args=security.get_connection_args("client"),
+                )
+
+    return JobRunner
+
+
+def serve_runner_role(settings: ClusterSettings, job_dir: Path, rank: int) -> None:
+    """Tasks other than the engine: be the scheduler (task 0) or a worker until the job's
+    cluster shuts down, then return. Their scratch is wiped on the way out."""
+    options = runner_options(settings, job_dir, rank)
+    runner = _runner_class(options["worker_options"].get("security"))
+    try:
+        with dask.config.set(DASK_SETTINGS):
+            runner(scheduler_file=str(scheduler_file(job_dir)), **options)
+    except SystemExit:
+        pass  # SLURMRunner ends scheduler and worker tasks with SIGINT -> SystemExit
+    finally:
+        shutil.rmtree(options["worker_options"]["local_directory"], ignore_errors=True)
+
+
+@contextmanager
+def runner_cluster(settings: ClusterSettings, job_dir: Path) -> Iterator[Client]:
+    """Task 1 of the allocation: connect the engine to the job's scheduler and workers."""
+    timeout = settings.profile.startup_timeout
+    path = scheduler_file(job_dir)
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        if time.monotonic() > deadline:
+            raise ProfileError(
+                f"the job's Dask scheduler did not start within {format_duration(timeout)}",
+                fix="see the job's Slurm log (tre logs JOB); check the profile's python and "
+                "interface with 'tre cluster check'",
+            )
+        time.sleep(0.2)
+    options = runner_options(settings, job_dir, rank=1)
+    security = options["scheduler_options"].get("security")
+    with (
+        dask.config.set(DASK_SETTINGS),
+        _runner_class(security)(scheduler_file=str(path), **options) as runner,
+        Client(runner, security=security) as client,
+    ):
+        client.wait_for_workers(settings.resources.workers, timeout=timeout)
+        yield client
+
+
+@contextmanager
+def jobqueue_cluster(settings: ClusterSettings, job_dir: Path) -> Iterator[Client]:
+    """SLURMCluster from this node: workers are Slurm jobs, scaled adaptively."""
+    from dask_jobqueue import SLURMCluster
+
+    profile, resources, placement = settings.profile, settings.resources, settings.placement
+    security = job_security(job_dir) if profile.tls else None
+    directives = [f"--qos={placement.qos}"] if placement.qos else []
+    directives += ["--exclusive"] if profile.exclusive else []
+    directives += list(profile.sbatch_extra)
+    lifetime = [
+        "--lifetime",
+        f"{_lifetime(settings)}s",
+        "--lifetime-stagger",
+        f"{profile.lifetime_stagger}s",
+    ]
+    scheduler_options: dict[str, Any] = {"dashboard_address": ":0"}
+    if profile.scheduler_interface or profile.interface:
+        scheduler_options["interface"] = profile.scheduler_interface or profile.interface
+    (job_dir / "workers").mkdir(exist_ok=True)
+    with (
+        dask.config.set(DASK_SETTINGS),
+        SLURMCluster(
+            cores=resources.cores,
+            processes=1,
+            memory=f"{resources.memory // 1024**2}MiB",
+            walltime=format_duration(resources.walltime),
+            queue=placement.partition,
+            account=placement.account,
+            job_name=worker_job_name(settings.job_id),
+            job_extra_directives=directives,
+            job_script_prologue=[*profile.prologue, *thread_environment(resources.cores)],
+            python=settings.python,
+            interface=profile.interface,
+            scheduler_options=scheduler_options,
+            security=security,
+            protocol="tls://" if security else None,
+            local_directory=f"{profile.local_directory}/tre-job-{settings.job_id}",
+            log_directory=str(job_dir / "workers"),
+            death_timeout=profile.worker_death_timeout,
+            worker_extra_args=lifetime,
+            shebang="#!/bin/bash",
+        ) as cluster,
+        Client(cluster, security=security) as client,
+    ):
+        cluster.adapt(minimum=1, maximum=resources.workers)
+        client.wait_for_workers(1, timeout=profile.startup_timeout)
         yield client

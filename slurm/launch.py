@@ -1,29 +1,41 @@
-"""The program a backend runs for one job: `python -m slurm.launch <job dir> --cluster local`.
+"""The program a backend runs for one job: `python -m slurm.launch <job dir> --cluster C`.
 
 It reads <job dir>/input.json, starts the job's own Dask cluster, runs the engine and
 leaves <job dir>/result/ or <job dir>/error.json. Its log (stdout/stderr, kept by the
 backend) carries progress and timings, never row-level data.
+
+With `--cluster slurm-runner` every task of the allocation runs this program: task 1 is
+the engine and writes the result; the others serve as the scheduler or a worker and
+leave nothing behind.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import time
 import traceback
+from contextlib import AbstractContextManager
 from pathlib import Path
 from types import FrameType
+
+from distributed import Client
 
 from jobs.engine import run_job
 from jobs.job_input import read_input
 from jobs.progress import ProgressFile
 from jobs.results import write_error, write_results
-from slurm.clusters import local_cluster
+from slurm.cluster_settings import read_settings
+from slurm.clusters import jobqueue_cluster, local_cluster, runner_cluster, serve_runner_role
 from tre.errors import TreError
+from tre.models import Resources
 
 log = logging.getLogger("tre.job")
+CLUSTERS = ("local", "slurm-runner", "slurm-cluster")
+ENGINE_RANK = 1  # SLURMRunner: task 0 is the scheduler, task 1 the client, the rest workers
 
 
 def _on_term(signum: int, frame: FrameType | None) -> None:
@@ -33,13 +45,17 @@ def _on_term(signum: int, frame: FrameType | None) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m slurm.launch")
     parser.add_argument("job_dir", type=Path)
-    parser.add_argument("--cluster", choices=["local"], default="local")
+    parser.add_argument("--cluster", choices=CLUSTERS, default="local")
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stdout
     )
     signal.signal(signal.SIGTERM, _on_term)
     job_dir: Path = args.job_dir.absolute()
+    rank = int(os.environ.get("SLURM_PROCID", "1"))
+    if args.cluster == "slurm-runner" and rank != ENGINE_RANK:
+        serve_runner_role(read_settings(job_dir), job_dir, rank)
+        return 0
     try:
         return _run(job_dir, args.cluster)
     except TreError as exc:
@@ -67,7 +83,7 @@ def _run(job_dir: Path, cluster: str) -> int:
         spec.resources.describe(),
     )
     progress = ProgressFile(job_dir)
-    with local_cluster(spec.resources, job_dir / "scratch") as client:
+    with _cluster(cluster, job_dir, spec.resources) as client:
         log.info("dask cluster up in %.1fs", time.monotonic() - started)
         outputs = run_job(
             spec,
@@ -82,6 +98,15 @@ def _run(job_dir: Path, cluster: str) -> int:
     write_results(job_dir, outputs, {"job_id": job_input.job_id, "seconds": round(elapsed, 3)})
     log.info("job %s finished in %.1fs with %d output(s)", job_input.job_id, elapsed, len(outputs))
     return 0
+
+
+def _cluster(name: str, job_dir: Path, resources: Resources) -> AbstractContextManager[Client]:
+    if name == "local":
+        return local_cluster(resources, job_dir / "scratch")
+    settings = read_settings(job_dir)
+    if name == "slurm-runner":
+        return runner_cluster(settings, job_dir)
+    return jobqueue_cluster(settings, job_dir)
 
 
 def _safe_reason(exc: BaseException) -> str:

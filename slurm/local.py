@@ -14,8 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from slurm.backend import BackendStatus, Handle
-from tre.models import Resources
+from slurm.backend import BackendStatus, Handle, Submission
 
 LOG = "job.log"
 TERM_GRACE_SECONDS = 10.0
@@ -23,17 +22,23 @@ TERM_GRACE_SECONDS = 10.0
 
 class LocalBackend:
     name = "local"
+    cluster = "local"  # the --cluster of slurm.launch
     enforces_walltime = False
+
+    @property
+    def max_retries(self) -> int:
+        return 0  # a local job that dies is not helped by starting it again
 
     def __init__(self) -> None:
         # Children we started in this process, so their exit status can be collected.
         self._children: dict[int, subprocess.Popen[bytes]] = {}
 
-    def submit(self, job_dir: Path, resources: Resources) -> Handle:
+    def submit(self, submission: Submission) -> Handle:
+        job_dir = submission.job_dir
         log = (job_dir / LOG).open("ab")
         try:
             process = subprocess.Popen(
-                [sys.executable, "-m", "slurm.launch", str(job_dir), "--cluster", "local"],
+                [sys.executable, "-m", "slurm.launch", str(job_dir), "--cluster", self.cluster],
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,

@@ -37,11 +37,14 @@ def sources(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return generate(tmp_path_factory.mktemp("sources"), rows=10_000, seed=11)
 
 
-def build_home(root: Path, sources: dict[str, Path]) -> Path:
+def build_home(
+    root: Path, sources: dict[str, Path], backend: str = "local", profile: str | None = None
+) -> Path:
     """A demo home: ada+bob admins, rita+sam researchers, carl+chen checkers, three
     datasets, and project lcr-health-fire (requested by rita, approved by bob)."""
     home = root / "home"
-    people.init_home(home, admin="ada", full_name="Ada Admin", demo=True)
+    people.init_home(home, admin="ada", full_name="Ada Admin", demo=True, backend=backend,
+                     slurm_profile=profile)
     s = Session.open(home, "ada")
     try:
         people.register_person(s, name="bob", full_name="Bob", roles=["admin"])

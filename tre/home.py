@@ -33,7 +33,8 @@ class HomeConfig(BaseModel):
     demo: bool = False
     created_by: str
     created_at: str
-    backend: str = "local"
+    backend: str = "local"  # local | slurm-runner | slurm-cluster
+    slurm_profile: str | None = None  # a packaged profile's name or a YAML file's path
 
 
 def default_home() -> Path:
@@ -77,7 +78,15 @@ class Home:
         return self.releases / f"{job_id:06d}"
 
     @classmethod
-    def create(cls, root: Path, *, created_by: str, demo: bool = False) -> Home:
+    def create(
+        cls,
+        root: Path,
+        *,
+        created_by: str,
+        demo: bool = False,
+        backend: str = "local",
+        slurm_profile: str | None = None,
+    ) -> Home:
         """Make a new, empty home at `root`; refuses to touch an existing one."""
         root = root.absolute()
         if (root / "tre.yaml").exists():
@@ -92,7 +101,13 @@ class Home:
             )
         root.mkdir(parents=True, exist_ok=True, mode=0o700)
         os.chmod(root, 0o700)  # other users of the machine have no business here
-        config = HomeConfig(demo=demo, created_by=created_by, created_at=utcnow().isoformat())
+        config = HomeConfig(
+            demo=demo,
+            created_by=created_by,
+            created_at=utcnow().isoformat(),
+            backend=backend,
+            slurm_profile=slurm_profile,
+        )
         home = cls(root, config)
         for folder in (home.keys, home.data, home.jobs, home.releases):
             folder.mkdir(mode=0o700)

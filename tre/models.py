@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from tre.names import ColumnName, ObjectName, PersonName
+from tre.names import ColumnName, ObjectName, PersonName, SlurmName
 from tre.states import JobState, ProjectState
 from tre.units import format_duration, format_memory, parse_duration, parse_memory
 
@@ -35,6 +35,7 @@ __all__ = [
     "Role",
     "SdcStatus",
     "Sensitivity",
+    "SlurmPlacement",
     "utcnow",
 ]
 
@@ -173,6 +174,15 @@ class ProjectDataset(Strict):
     columns: list[ColumnName] = Field(min_length=1)
 
 
+class SlurmPlacement(Strict):
+    """Where a project's jobs go on a Slurm cluster (each optional: the site profile's
+    defaults apply)."""
+
+    account: SlurmName | None = None
+    partition: SlurmName | None = None
+    qos: SlurmName | None = None
+
+
 class Project(Strict):
     name: ObjectName
     title: str = Field(min_length=1, max_length=300)
@@ -181,6 +191,7 @@ class Project(Strict):
     members: list[PersonName] = Field(default_factory=list)
     datasets: list[ProjectDataset] = Field(min_length=1)
     quota: Resources = Field(default_factory=Resources)
+    slurm: SlurmPlacement = Field(default_factory=SlurmPlacement)
     expires: date
     state: ProjectState = ProjectState.REQUESTED
     requested_by: str = ""
@@ -267,6 +278,7 @@ class Job(Strict):
     backend: str = ""
     handle: dict[str, Any] = Field(default_factory=dict)
     cancel_requested: bool = False
+    attempts: int = Field(default=0, description="Times the job was started on a backend.")
 
 
 class DatasetDescriptor(Strict):

@@ -24,6 +24,11 @@ _PATTERNS = {
         re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"),
         "letters, digits and '_', not starting with a digit, at most 128",
     ),
+    # Slurm accounts, partitions and QoS end up in #SBATCH lines.
+    "slurm": (
+        re.compile(r"^[A-Za-z0-9_.+-]{1,64}$"),
+        "letters, digits, '_', '.', '+' or '-', at most 64",
+    ),
 }
 
 
@@ -47,6 +52,11 @@ def _column(value: str) -> str:
     return check_name(value, "column")
 
 
+def _slurm(value: str) -> str:
+    return check_name(value, "slurm", "Slurm name")
+
+
 PersonName = Annotated[str, AfterValidator(_person)]
+SlurmName = Annotated[str, AfterValidator(_slurm)]
 ObjectName = Annotated[str, AfterValidator(_object)]
 ColumnName = Annotated[str, AfterValidator(_column)]

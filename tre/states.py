@@ -29,7 +29,10 @@ class JobState(StrEnum):
 JOB_TRANSITIONS: dict[JobState, frozenset[JobState]] = {
     JobState.SUBMITTED: frozenset({JobState.QUEUED, JobState.REJECTED}),
     JobState.QUEUED: frozenset({JobState.RUNNING, JobState.CANCELLED, JobState.FAILED}),
-    JobState.RUNNING: frozenset({JobState.CHECKING, JobState.FAILED, JobState.CANCELLED}),
+    # running -> queued: another attempt after a node failure or preemption.
+    JobState.RUNNING: frozenset(
+        {JobState.CHECKING, JobState.FAILED, JobState.CANCELLED, JobState.QUEUED}
+    ),
     JobState.CHECKING: frozenset({JobState.AWAITING_REVIEW, JobState.FAILED}),
     JobState.AWAITING_REVIEW: frozenset(
         {

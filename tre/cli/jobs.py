@@ -65,12 +65,15 @@ def status(ctx: click.Context, job_id: int | None, everything: bool) -> None:
             return
         job = jobs.get_job(s, job_id)
         progress = jobs.progress_of(s, job)
+        backend = jobs.backend_detail(s, job)
         request = review.show(s, job_id).request if job.state.value in _WITH_OUTPUTS else None
     console.print(f"Job [bold]{job.id}[/]: {job.title}")
     console.print(
         f"  state:     {styled(job.state.value)}  (since {job.updated_at:%Y-%m-%d %H:%M})"
     )
     console.print(f"  project:   {job.project}; submitted by {job.submitter}")
+    if backend:
+        console.print(f"  backend:   {backend}", markup=False)
     if job.reason:
         console.print("  reason:    ", end="")
         console.print(job.reason, markup=False)

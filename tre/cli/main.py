@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from tre.cli import admin, audit_cmd, datasets, jobs, projects, review, setup
+from tre.cli import admin, audit_cmd, cluster, datasets, jobs, projects, review, setup
 from tre.cli.common import err_console
 from tre.errors import TreError
 
@@ -41,7 +41,7 @@ def cli(ctx: click.Context, home: Path | None, acting_as: str | None) -> None:
     ctx.obj = {"home": home, "acting_as": acting_as}
 
 
-for module in (setup, admin, projects, datasets, jobs, review, audit_cmd):
+for module in (setup, admin, projects, datasets, jobs, review, audit_cmd, cluster):
     module.register(cli)
 
 

@@ -9,6 +9,8 @@ from pathlib import Path
 import click
 
 from jobs.spec import json_schema
+from slurm.backend import BACKENDS
+from slurm.profiles import available
 from tre.cli.common import console, home_option
 from tre.home import default_home
 from tre.service.people import init_home
@@ -32,14 +34,42 @@ def register(cli: click.Group) -> None:
     help="Name of the first admin (default: your OS user name).",
 )
 @click.option("--full-name", default=None, help="The first admin's full name.")
+@click.option(
+    "--backend",
+    type=click.Choice(BACKENDS),
+    default="local",
+    show_default=True,
+    help="Where jobs run: a local Dask cluster, or Slurm.",
+)
+@click.option(
+    "--slurm-profile",
+    metavar="NAME_OR_FILE",
+    help=f"Site profile for Slurm backends ({', '.join(available())}, or a file).",
+)
 @click.pass_context
-def init(ctx: click.Context, demo: bool, admin_name: str | None, full_name: str | None) -> None:
+def init(
+    ctx: click.Context,
+    demo: bool,
+    admin_name: str | None,
+    full_name: str | None,
+    backend: str,
+    slurm_profile: str | None,
+) -> None:
     """Create a TRE home, with yourself (or --admin) as its first admin."""
     root = home_option(ctx) or default_home()
     name = admin_name or getpass.getuser()
-    home = init_home(Path(root), admin=name, full_name=full_name or name, demo=demo)
+    home = init_home(
+        Path(root),
+        admin=name,
+        full_name=full_name or name,
+        demo=demo,
+        backend=backend,
+        slurm_profile=slurm_profile,
+    )
     console.print(f"Created {'demo ' if demo else ''}TRE home at [bold]{home.root}[/]")
     console.print(f"First admin: [bold]{name}[/]. Register people with 'tre admin register'.")
+    if backend != "local":
+        console.print(f"Jobs run on Slurm ({backend}, profile {slurm_profile}).")
     if not demo:
         console.print("A project needs a second admin to approve it: register one.")
 

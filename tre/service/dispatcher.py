@@ -22,7 +22,9 @@ from jobs.job_input import JobInput, source_to_dict, write_input
 from jobs.results import RESULT, read_error
 from jobs.spec import JobSpec
 from policies.access import submit_refusals
-from slurm.backend import Backend, get_backend
+from slurm.backend import Backend, Submission, get_backend
+from slurm.errors import SlurmCommandError
+from slurm.scripts import SCRATCH_WIPED
 from tre.errors import PlatformError, StateError, TreError
 from tre.models import Job, JobState
 from tre.secured.reader import SecuredSource
@@ -51,7 +53,8 @@ class Dispatcher:
         on_event: Callable[[Job, str], None] | None = None,
     ) -> None:
         self.session = session
-        self.backend = backend or get_backend(session.home.config.backend)
+        config = session.home.config
+        self.backend = backend or get_backend(config.backend, config.slurm_profile)
         self.max_running = max_running
         self.on_event = on_event or (lambda job, text: None)
         self._lock: IO[str] | None = None
@@ -136,16 +139,29 @@ class Dispatcher:
             self._set(job, JobState.FAILED, "no longer allowed to run: " + "; ".join(reasons))
             return
         folder = session.home.job_dir(job.id)
-        for leftover in (RESULT, RESULT + ".tmp", "error.json", "progress.json"):
+        for leftover in (RESULT, RESULT + ".tmp", "error.json", "progress.json", SCRATCH_WIPED):
             _remove(folder / leftover)
         write_input(folder, self._job_input(job, spec))
+        project = repo.get_project(session.conn, job.project)
+        submission = Submission(
+            job_id=job.id,
+            job_dir=folder,
+            project=job.project,
+            resources=spec.resources,
+            placement=project.slurm,
+        )
         # Record `running` before the backend starts anything: if we crash in between, the
         # job is failed on restart rather than started a second time.
         job = self._set(
-            job, JobState.RUNNING, "", backend=self.backend.name, handle={"starting": True}
+            job,
+            JobState.RUNNING,
+            "",
+            backend=self.backend.name,
+            handle={"starting": True},
+            attempts=job.attempts + 1,
         )
         try:
-            handle = self.backend.submit(folder, spec.resources)
+            handle = self.backend.submit(submission)
         except TreError as exc:
             self._set(job, JobState.FAILED, f"the backend could not start the job: {exc.message}")
             return
@@ -168,8 +184,13 @@ class Dispatcher:
                 job, JobState.FAILED, "the dispatcher stopped while starting this job; resubmit it"
             )
             return
-        backend = get_backend(job.backend) if job.backend != self.backend.name else self.backend
-        status = backend.poll(job.handle)
+        backend = self._backend_of(job)
+        try:
+            status = backend.poll(job.handle)
+        except SlurmCommandError as exc:
+            # Slurm not answering is no news about the job: ask again next pass.
+            log.warning("job %s: cannot poll its backend: %s", job.id, exc.message)
+            return
         if status.state == "running":
             if job.cancel_requested:
                 backend.cancel(job.handle)
@@ -183,8 +204,22 @@ class Dispatcher:
             self._end(job, JobState.CANCELLED, "cancelled at its submitter's request")
         elif (folder / RESULT / "result.json").exists():
             self._end(job, JobState.CHECKING, "")
+        elif status.retryable and job.attempts <= backend.max_retries:
+            self._end(
+                job,
+                JobState.QUEUED,
+                f"{status.detail}; trying again (attempt "
+                f"{job.attempts + 1} of {backend.max_retries + 1})",
+            )
         elif (error := read_error(folder)) is not None:
-            self._end(job, JobState.FAILED, str(error["reason"]))
+            reason = str(error["reason"])
+            self._end(
+                job,
+                JobState.FAILED,
+                f"{reason} ({status.detail})"
+                if status.detail and "Slurm" in status.detail
+                else reason,
+            )
         else:
             self._end(
                 job,
@@ -259,20 +294,33 @@ class Dispatcher:
             top_k=max(2, int(rules.get("dominance_n", 2))),
         )
 
+    def _backend_of(self, job: Job) -> Backend:
+        """The backend that started `job` (the home may have changed backends since)."""
+        if job.backend == self.backend.name:
+            return self.backend
+        return get_backend(job.backend, self.session.home.config.slurm_profile)
+
     def _over_walltime(self, job: Job) -> bool:
         started = float(job.handle.get("submitted", time.time()))
         walltime = JobSpec.model_validate(job.spec).resources.walltime
         return time.time() - started > walltime
 
     def _end(self, job: Job, state: JobState, reason: str) -> None:
-        """Settle a job that stopped running, and wipe its scratch space."""
+        """Settle a job that stopped running, and wipe (or confirm the wipe of) its scratch."""
         self._set(job, state, reason)
-        scratch = self.session.home.job_dir(job.id) / "scratch"
+        folder = self.session.home.job_dir(job.id)
+        scratch = folder / "scratch"
+        details: dict[str, Any] = {}
         if scratch.exists():
             shutil.rmtree(scratch, ignore_errors=True)
+            details = {"where": "job folder", "confirmed": not scratch.exists()}
+        elif job.backend == "slurm-runner":
+            # The allocation wipes its node-local scratch on exit and leaves a marker.
+            details = {"where": "compute node", "confirmed": (folder / SCRATCH_WIPED).exists()}
+        if details:
             with self.session.write() as conn:
                 self.session.record(
-                    conn, "job.scratch_wiped", f"job:{job.id}", "system", actor=SYSTEM
+                    conn, "job.scratch_wiped", f"job:{job.id}", "system", details, actor=SYSTEM
                 )
 
     def _set(self, job: Job, state: JobState, reason: str, **changes: Any) -> Job:

@@ -19,8 +19,8 @@ from policies.access import (
     submit_refusals,
     view_job_refusals,
 )
-from slurm.backend import get_backend
-from tre.errors import InputError, PermissionDenied, StateError
+from slurm.backend import Backend, get_backend
+from tre.errors import InputError, PermissionDenied, StateError, TreError
 from tre.models import Job, JobState, Resources, Role
 from tre.service.session import Session
 from tre.service.state import set_job_state
@@ -190,6 +190,20 @@ def list_jobs(session: Session, *, everything: bool = False) -> list[Job]:
     ]
 
 
+def backend_of(session: Session, job: Job) -> Backend:
+    return get_backend(job.backend, session.home.config.slurm_profile)
+
+
+def backend_detail(session: Session, job: Job) -> str:
+    """What the backend says about a running job (e.g. its Slurm state and node)."""
+    if job.state is not JobState.RUNNING or not job.handle or job.handle.get("starting"):
+        return ""
+    try:
+        return backend_of(session, job).poll(job.handle).detail
+    except TreError as exc:
+        return f"(the backend cannot be asked: {exc.message})"
+
+
 def list_running(session: Session) -> list[Job]:
     """Jobs on a backend now (the dispatcher's view; no policy applies)."""
     return repo.list_jobs(session.conn, states={JobState.RUNNING})
@@ -223,7 +237,7 @@ def cancel_job(session: Session, job_id: int) -> Job:
         repo.put_job(conn, job.model_copy(update={"cancel_requested": True}))
         session.record(conn, "job.cancel_requested", f"job:{job_id}", role)
     if job.handle.get("pid") or job.handle.get("slurm_job_id"):
-        get_backend(job.backend).cancel(job.handle)
+        backend_of(session, job).cancel(job.handle)
     with session.write() as conn:
         current = repo.get_job(conn, job_id)
         if current.state is JobState.RUNNING:
@@ -245,7 +259,7 @@ def job_logs(session: Session, job_id: int, tail: int = 200) -> str:
     parts = []
     paths: list[Path] = []
     if job.backend and job.handle:
-        paths = get_backend(job.backend).log_paths(folder, job.handle)
+        paths = backend_of(session, job).log_paths(folder, job.handle)
     for path in paths:
         if path.exists():
             lines = path.read_text(errors="replace").splitlines()[-tail:]

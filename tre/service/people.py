@@ -6,6 +6,8 @@ from datetime import date
 from pathlib import Path
 
 from policies.access import raise_if, role_refusals
+from slurm.backend import BACKENDS
+from slurm.profiles import load_profile
 from tre import audit
 from tre.errors import InputError
 from tre.home import Home
@@ -15,14 +17,37 @@ from tre.service.validation import validate
 from tre.store import Database, repo
 
 
-def init_home(root: Path, *, admin: str, full_name: str, demo: bool = False) -> Home:
-    """Create a home and register its first admin (the person who made it)."""
+def init_home(
+    root: Path,
+    *,
+    admin: str,
+    full_name: str,
+    demo: bool = False,
+    backend: str = "local",
+    slurm_profile: str | None = None,
+) -> Home:
+    """Create a home and register its first admin (the person who made it).
+
+    A Slurm backend needs a site profile; it is loaded here so a wrong one is refused
+    before anything is created.
+    """
+    if backend not in BACKENDS:
+        raise InputError(f"unknown backend {backend!r}", fix=f"use one of: {', '.join(BACKENDS)}")
+    if backend != "local":
+        if not slurm_profile:
+            raise InputError(
+                f"the {backend} backend needs a site profile",
+                fix="add --slurm-profile NAME_OR_FILE (e.g. local-test)",
+            )
+        load_profile(slurm_profile)
     person = validate(
         Person,
         {"name": admin, "full_name": full_name, "roles": [Role.ADMIN], "registered_by": admin},
         "the first admin",
     )
-    home = Home.create(root, created_by=admin, demo=demo)
+    home = Home.create(
+        root, created_by=admin, demo=demo, backend=backend, slurm_profile=slurm_profile
+    )
     db = Database.create(home.db_path, home.audit_head)
     try:
         with db.write() as conn:
@@ -33,7 +58,7 @@ def init_home(root: Path, *, admin: str, full_name: str, demo: bool = False) -> 
                 role="admin",
                 action="home.init",
                 obj=f"home:{home.root}",
-                details={"demo": demo},
+                details={"demo": demo, "backend": backend, "slurm_profile": slurm_profile},
             )
             audit.append(
                 conn,

@@ -18,7 +18,17 @@ from tre.service.state import set_project_state
 from tre.service.validation import validate
 from tre.store import repo
 
-REQUEST_FIELDS = {"name", "title", "purpose", "lead", "members", "datasets", "quota", "expires"}
+REQUEST_FIELDS = {
+    "name",
+    "title",
+    "purpose",
+    "lead",
+    "members",
+    "datasets",
+    "quota",
+    "expires",
+    "slurm",
+}
 
 
 def request_project(session: Session, data: dict[str, Any]) -> Project:

@@ -1,0 +1,112 @@
+"""Job scripts, rendered by pure functions: the same inputs give the same text, and the
+text is tested without a cluster (tests/slurm/test_scripts.py)."""
+
+from __future__ import annotations
+
+import math
+import shlex
+from pathlib import Path
+
+from slurm.profiles import SiteProfile
+from tre.models import Resources, SlurmPlacement
+from tre.units import format_duration
+
+#: Tasks in a slurm-runner allocation besides the workers: the scheduler and the engine.
+RUNNER_OVERHEAD_TASKS = 2
+SCRATCH_WIPED = "scratch-wiped"
+
+
+def job_name(job_id: int) -> str:
+    return f"tre-job-{job_id}"
+
+
+def worker_job_name(job_id: int) -> str:
+    """slurm-cluster: the name of every worker job of tre job `job_id` (for scancel --name)."""
+    return f"tre-job-{job_id}-w"
+
+
+def sbatch_header(
+    *,
+    name: str,
+    output: Path,
+    resources: Resources,
+    profile: SiteProfile,
+    placement: SlurmPlacement,
+    ntasks: int,
+) -> list[str]:
+    """The #SBATCH lines every tre allocation has."""
+    mem_per_cpu = math.ceil(resources.memory / resources.cores / 1024**2)
+    lines = [
+        "#!/bin/bash",
+        f"#SBATCH --job-name={name}",
+        f"#SBATCH --output={output}",
+        f"#SBATCH --ntasks={ntasks}",
+        f"#SBATCH --cpus-per-task={resources.cores}",
+        f"#SBATCH --mem-per-cpu={mem_per_cpu}M",
+        f"#SBATCH --time={format_duration(resources.walltime)}",
+    ]
+    if placement.partition:
+        lines.append(f"#SBATCH --partition={placement.partition}")
+    if placement.account:
+        lines.append(f"#SBATCH --account={placement.account}")
+    if placement.qos:
+        lines.append(f"#SBATCH --qos={placement.qos}")
+    if profile.exclusive:
+        lines.append("#SBATCH --exclusive")
+    lines += [f"#SBATCH {option}" for option in profile.sbatch_extra]
+    return lines
+
+
+def thread_environment(cores: int) -> list[str]:
+    """Thread pools sized to the worker's cores (polars otherwise takes the whole node)."""
+    return [
+        f"export {var}={cores}"
+        for var in (
+            "POLARS_MAX_THREADS",
+            "OMP_NUM_THREADS",
+            "MKL_NUM_THREADS",
+            "OPENBLAS_NUM_THREADS",
+        )
+    ]
+
+
+def render_runner_script(
+    *,
+    job_id: int,
+    job_dir: Path,
+    resources: Resources,
+    profile: SiteProfile,
+    placement: SlurmPlacement,
+    python: str,
+) -> str:
+    """The sbatch script of a slurm-runner job: one allocation with the job's scheduler
+    (task 0), its engine (task 1) and its workers (tasks 2..), started by one srun."""
+    q = shlex.quote
+    scratch = f"{profile.local_directory}/{job_name(job_id)}-$SLURM_JOB_ID"
+    lines = sbatch_header(
+        name=job_name(job_id),
+        output=job_dir / "slurm-%j.out",
+        resources=resources,
+        profile=profile,
+        placement=placement,
+        ntasks=resources.workers + RUNNER_OVERHEAD_TASKS,
+    )
+    lines += [
+        "",
+        "# Written by tre (slurm/scripts.py) for one job; the job folder holds its input.",
+        "set -uo pipefail",
+        *profile.prologue,
+        *thread_environment(resources.cores),
+        "export PYTHONUNBUFFERED=1",
+        "export DASK_DISTRIBUTED__LOGGING__DISTRIBUTED=warning",
+        f'export TRE_JOB_SCRATCH="{scratch}"',
+        "wipe_scratch() {",
+        '    rm -rf "$TRE_JOB_SCRATCH"',
+        f"    touch {q(str(job_dir / SCRATCH_WIPED))}",
+        "}",
+        "trap wipe_scratch EXIT",
+        f"srun --kill-on-bad-exit=0 {q(python)} -m slurm.launch {q(str(job_dir))} "
+        "--cluster slurm-runner",
+        "",
+    ]
+    return "\n".join(lines)

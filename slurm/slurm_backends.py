@@ -1,0 +1,144 @@
+"""The Slurm backends, both through dask-jobqueue.
+
+- `SlurmRunnerBackend` (slurm-runner, the default on HPC): one allocation per job. The
+  rendered sbatch script starts, under one `srun`, the job's Dask scheduler (task 0),
+  the engine (task 1) and the workers, with dask-jobqueue's SLURMRunner. Decrypted data
+  and keys stay inside the allocation.
+- `SlurmClusterBackend` (slurm-cluster): the engine runs on the service node, as with the
+  local backend, and dask-jobqueue's SLURMCluster starts workers as Slurm jobs, scaled
+  adaptively up to the job's workers.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import time
+from pathlib import Path
+
+from slurm import commands
+from slurm.backend import BackendStatus, Handle, Submission
+from slurm.cluster_settings import ClusterSettings, write_settings
+from slurm.errors import ProfileError
+from slurm.local import LocalBackend
+from slurm.profiles import SiteProfile, load_profile
+from slurm.scripts import render_runner_script, worker_job_name
+from slurm.tls import write_job_certificate
+
+SCRIPT = "job.sbatch"
+_SAFE_PATH = re.compile(r"^[A-Za-z0-9_./+-]+$")
+
+
+class _ProfiledBackend:
+    """Shared by both Slurm backends: the site profile, loaded when first needed."""
+
+    def __init__(self, profile: str | None) -> None:
+        self._profile_ref = profile
+        self._profile: SiteProfile | None = None
+
+    @property
+    def profile(self) -> SiteProfile:
+        if self._profile is None:
+            if not self._profile_ref:
+                raise ProfileError(
+                    "this TRE home uses a Slurm backend but names no site profile",
+                    fix="set slurm_profile in the home's tre.yaml (e.g. 'local-test', or the "
+                    "path of your site's profile)",
+                )
+            self._profile = load_profile(self._profile_ref)
+        return self._profile
+
+    @property
+    def max_retries(self) -> int:
+        return self.profile.retries
+
+    def prepare(self, submission: Submission) -> ClusterSettings:
+        """Write what the job's processes need into its folder: settings, certificate."""
+        job_dir = submission.job_dir
+        if not _SAFE_PATH.fullmatch(str(job_dir)):
+            raise ProfileError(
+                f"the job folder {job_dir} has characters a Slurm script cannot carry safely",
+                fix="put TRE_HOME on a path of letters, digits, '_', '-', '.' and '/' only",
+            )
+        profile = self.profile
+        settings = ClusterSettings(
+            job_id=submission.job_id,
+            resources=submission.resources,
+            profile=profile,
+            placement=profile.placement_for(submission.project, submission.placement),
+            python=profile.python or sys.executable,
+        )
+        if profile.tls:
+            write_job_certificate(job_dir, submission.job_id)
+        write_settings(job_dir, settings)
+        return settings
+
+
+class SlurmRunnerBackend(_ProfiledBackend):
+    name = "slurm-runner"
+    enforces_walltime = True  # Slurm ends the allocation at its --time
+
+    def submit(self, submission: Submission) -> Handle:
+        settings = self.prepare(submission)
+        script = render_runner_script(
+            job_id=submission.job_id,
+            job_dir=submission.job_dir,
+            resources=submission.resources,
+            profile=settings.profile,
+            placement=settings.placement,
+            python=settings.python,
+        )
+        path = submission.job_dir / SCRIPT
+        path.write_text(script)
+        slurm_id = commands.sbatch(path, chdir=submission.job_dir)
+        return {"slurm_job_id": slurm_id, "submitted": time.time()}
+
+    def poll(self, handle: Handle) -> BackendStatus:
+        state = commands.job_state(int(handle["slurm_job_id"]))
+        detail = f"Slurm job {handle['slurm_job_id']}: {commands.describe(state)}"
+        if state.nodes and state.active:
+            detail += f" on {state.nodes}"
+        if state.active:
+            return BackendStatus("running", detail)
+        return BackendStatus("ended", detail, retryable=state.retryable)
+
+    def cancel(self, handle: Handle) -> None:
+        commands.scancel(int(handle["slurm_job_id"]))
+
+    def log_paths(self, job_dir: Path, handle: Handle) -> list[Path]:
+        return [job_dir / f"slurm-{handle['slurm_job_id']}.out"]
+
+
+class SlurmClusterBackend(_ProfiledBackend, LocalBackend):
+    name = "slurm-cluster"
+    cluster = "slurm-cluster"
+    enforces_walltime = False  # the engine runs here; workers have their own walltimes
+
+    def __init__(self, profile: str | None) -> None:
+        _ProfiledBackend.__init__(self, profile)
+        LocalBackend.__init__(self)
+
+    def submit(self, submission: Submission) -> Handle:
+        self.prepare(submission)
+        handle = LocalBackend.submit(self, submission)
+        return {**handle, "worker_jobs": worker_job_name(submission.job_id)}
+
+    def poll(self, handle: Handle) -> BackendStatus:
+        status = LocalBackend.poll(self, handle)
+        if status.state == "running":
+            return BackendStatus(
+                "running", f"engine on this node, Slurm workers named {handle.get('worker_jobs')}"
+            )
+        return status
+
+    def cancel(self, handle: Handle) -> None:
+        LocalBackend.cancel(self, handle)  # the engine closes its SLURMCluster on SIGTERM
+        if handle.get("worker_jobs"):
+            # ... and if it was killed outright, its worker jobs are cancelled by name.
+            commands.scancel(name=str(handle["worker_jobs"]))
+
+    def log_paths(self, job_dir: Path, handle: Handle) -> list[Path]:
+        return [
+            *LocalBackend.log_paths(self, job_dir, handle),
+            *sorted((job_dir / "workers").glob("*.err")),
+        ]
