@@ -7,8 +7,9 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEMO_HOME ?= .demo
 ROWS ?= 20000
+BACKEND ?= local   # make demo BACKEND=slurm runs the demo's jobs on the test Slurm cluster
 
-.PHONY: demo test check lint typecheck docs-check pytest bench docs clean system-deps
+.PHONY: demo test check lint typecheck docs-check pytest slurm-up slurm-down bench docs clean system-deps
 
 # Debian's python3 lacks venv and headers until python3-venv/python3-dev are installed.
 system-deps:
@@ -24,9 +25,18 @@ $(STAMP): pyproject.toml | system-deps
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(PY) -m tre.demo.walkthrough --home $(DEMO_HOME) --rows $(ROWS)
+	@if [ "$(strip $(BACKEND))" = slurm ]; then bash slurm/devcluster/start.sh; fi
+	$(PY) -m tre.demo.walkthrough --home $(DEMO_HOME) --rows $(ROWS) --backend $(strip $(BACKEND))
 
-test: $(STAMP) check pytest
+# Slurm and browser tests must run here, not skip: the test cluster is started first and
+# TRE_REQUIRE_ALL=1 turns a missing one into a failure.
+test: $(STAMP) check slurm-up pytest
+
+slurm-up:
+	bash slurm/devcluster/start.sh
+
+slurm-down:
+	bash slurm/devcluster/stop.sh
 
 check: lint typecheck docs-check
 
@@ -41,7 +51,7 @@ docs-check: $(STAMP)
 	$(PY) -m tre.docs --check
 
 pytest: $(STAMP)
-	$(VENV)/bin/pytest -q
+	TRE_REQUIRE_ALL=1 $(VENV)/bin/pytest -q
 
 bench: $(STAMP)
 	$(PY) -m bench.run

@@ -38,6 +38,7 @@ class Submission:
     """Everything a backend needs to start one job."""
 
     job_id: int
+    name: str  # unique on the cluster: tre-<home tag>-<job id>
     job_dir: Path
     project: str
     resources: Resources

@@ -76,7 +76,7 @@ def check_cluster(
 def render_example(profile: SiteProfile, project: str = "example") -> str:
     """The sbatch script a 2-worker job of `project` would get, for people to read."""
     return render_runner_script(
-        job_id=0,
+        name="tre-example-0",
         job_dir=Path("/path/to/TRE_HOME/jobs/000000"),
         resources=Resources(workers=2, cores=4, memory="16GiB", walltime="1h"),
         profile=profile,

@@ -19,6 +19,7 @@ class ClusterSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     job_id: int
+    name: str
     resources: Resources
     profile: SiteProfile
     placement: SlurmPlacement

@@ -88,12 +88,12 @@ def runner_options(settings: ClusterSettings, job_dir: Path, rank: int) -> dict[
     scratch = Path(os.environ.get("TRE_JOB_SCRATCH", str(job_dir / "scratch")))
     # A scheduler whose engine died goes idle: end the allocation soon, not at walltime.
     scheduler: dict[str, Any] = {"dashboard_address": ":0", "idle_timeout": "2m"}
+    # No worker lifetime here: in one allocation no worker could replace a retired one;
+    # Slurm ends them all at the walltime.
     worker: dict[str, Any] = {
         "nthreads": resources.cores,
         "memory_limit": resources.memory,
         "local_directory": str(scratch / f"worker-{rank}"),
-        "lifetime": f"{_lifetime(settings)}s",
-        "lifetime_stagger": f"{profile.lifetime_stagger}s",
         "death_timeout": profile.worker_death_timeout,
     }
     if profile.scheduler_interface or profile.interface:
@@ -127,13 +127,22 @@ def _runner_class(security: Security | None) -> type:
     return JobRunner
 
 
+def runner_dask_settings(settings: ClusterSettings) -> dict[str, Any]:
+    """In one allocation lost workers never come back: fail their tasks rather than wait
+    for the walltime."""
+    return {
+        **DASK_SETTINGS,
+        "distributed.scheduler.no-workers-timeout": f"{settings.profile.worker_death_timeout}s",
+    }
+
+
 def serve_runner_role(settings: ClusterSettings, job_dir: Path, rank: int) -> None:
     """Tasks other than the engine: be the scheduler (task 0) or a worker until the job's
     cluster shuts down, then return. Their scratch is wiped on the way out."""
     options = runner_options(settings, job_dir, rank)
     runner = _runner_class(options["worker_options"].get("security"))
     try:
-        with dask.config.set(DASK_SETTINGS):
+        with dask.config.set(runner_dask_settings(settings)):
             runner(scheduler_file=str(scheduler_file(job_dir)), **options)
     except SystemExit:
         pass  # SLURMRunner ends scheduler and worker tasks with SIGINT -> SystemExit
@@ -158,7 +167,7 @@ def runner_cluster(settings: ClusterSettings, job_dir: Path) -> Iterator[Client]
     options = runner_options(settings, job_dir, rank=1)
     security = options["scheduler_options"].get("security")
     with (
-        dask.config.set(DASK_SETTINGS),
+        dask.config.set(runner_dask_settings(settings)),
         _runner_class(security)(scheduler_file=str(path), **options) as runner,
         Client(runner, security=security) as client,
     ):
@@ -195,7 +204,7 @@ def jobqueue_cluster(settings: ClusterSettings, job_dir: Path) -> Iterator[Clien
             walltime=format_duration(resources.walltime),
             queue=placement.partition,
             account=placement.account,
-            job_name=worker_job_name(settings.job_id),
+            job_name=worker_job_name(settings.name),
             job_extra_directives=directives,
             job_script_prologue=[*profile.prologue, *thread_environment(resources.cores)],
             python=settings.python,
@@ -203,7 +212,7 @@ def jobqueue_cluster(settings: ClusterSettings, job_dir: Path) -> Iterator[Clien
             scheduler_options=scheduler_options,
             security=security,
             protocol="tls://" if security else None,
-            local_directory=f"{profile.local_directory}/tre-job-{settings.job_id}",
+            local_directory=f"{profile.local_directory}/{settings.name}",
             log_directory=str(job_dir / "workers"),
             death_timeout=profile.worker_death_timeout,
             worker_extra_args=lifetime,

@@ -16,13 +16,9 @@ RUNNER_OVERHEAD_TASKS = 2
 SCRATCH_WIPED = "scratch-wiped"
 
 
-def job_name(job_id: int) -> str:
-    return f"tre-job-{job_id}"
-
-
-def worker_job_name(job_id: int) -> str:
-    """slurm-cluster: the name of every worker job of tre job `job_id` (for scancel --name)."""
-    return f"tre-job-{job_id}-w"
+def worker_job_name(name: str) -> str:
+    """slurm-cluster: the name of every worker job of the tre job called `name`."""
+    return f"{name}-w"
 
 
 def sbatch_header(
@@ -53,6 +49,8 @@ def sbatch_header(
         lines.append(f"#SBATCH --qos={placement.qos}")
     if profile.exclusive:
         lines.append("#SBATCH --exclusive")
+    # tre decides about retries (the job folder must never have two runs writing to it).
+    lines.append("#SBATCH --no-requeue")
     lines += [f"#SBATCH {option}" for option in profile.sbatch_extra]
     return lines
 
@@ -72,7 +70,7 @@ def thread_environment(cores: int) -> list[str]:
 
 def render_runner_script(
     *,
-    job_id: int,
+    name: str,
     job_dir: Path,
     resources: Resources,
     profile: SiteProfile,
@@ -82,9 +80,9 @@ def render_runner_script(
     """The sbatch script of a slurm-runner job: one allocation with the job's scheduler
     (task 0), its engine (task 1) and its workers (tasks 2..), started by one srun."""
     q = shlex.quote
-    scratch = f"{profile.local_directory}/{job_name(job_id)}-$SLURM_JOB_ID"
+    scratch = f"{profile.local_directory}/{name}-$SLURM_JOB_ID"
     lines = sbatch_header(
-        name=job_name(job_id),
+        name=name,
         output=job_dir / "slurm-%j.out",
         resources=resources,
         profile=profile,

@@ -63,6 +63,7 @@ class _ProfiledBackend:
         profile = self.profile
         settings = ClusterSettings(
             job_id=submission.job_id,
+            name=submission.name,
             resources=submission.resources,
             profile=profile,
             placement=profile.placement_for(submission.project, submission.placement),
@@ -81,7 +82,7 @@ class SlurmRunnerBackend(_ProfiledBackend):
     def submit(self, submission: Submission) -> Handle:
         settings = self.prepare(submission)
         script = render_runner_script(
-            job_id=submission.job_id,
+            name=submission.name,
             job_dir=submission.job_dir,
             resources=submission.resources,
             profile=settings.profile,
@@ -121,7 +122,7 @@ class SlurmClusterBackend(_ProfiledBackend, LocalBackend):
     def submit(self, submission: Submission) -> Handle:
         self.prepare(submission)
         handle = LocalBackend.submit(self, submission)
-        return {**handle, "worker_jobs": worker_job_name(submission.job_id)}
+        return {**handle, "worker_jobs": worker_job_name(submission.name)}
 
     def poll(self, handle: Handle) -> BackendStatus:
         status = LocalBackend.poll(self, handle)

@@ -12,6 +12,7 @@ TRE_HOME/
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,6 +71,12 @@ class Home:
     @property
     def releases(self) -> Path:
         return self.root / "releases"
+
+    @property
+    def tag(self) -> str:
+        """A short, stable tag of this home, so its jobs' names on a shared cluster never
+        collide with another home's (tre-<tag>-<job id>)."""
+        return hashlib.sha256(str(self.root).encode()).hexdigest()[:6]
 
     def job_dir(self, job_id: int) -> Path:
         return self.jobs / f"{job_id:06d}"

@@ -32,7 +32,9 @@ SLOW_STEP = textwrap.dedent("""
 """)
 
 
-def slow_job(folder: Path, cli, seconds: float = 60, walltime: str = "10m") -> int:
+def slow_job(
+    folder: Path, cli, seconds: float = 60, walltime: str = "10m", workers: int = 1
+) -> int:
     """Submit a python-step job that sleeps on its worker before producing a table."""
     (folder / "slow.py").write_text(SLOW_STEP.replace('"SLEEP"', repr(str(folder / "sleep"))))
     (folder / "sleep").write_text(str(seconds))
@@ -42,7 +44,7 @@ def slow_job(folder: Path, cli, seconds: float = 60, walltime: str = "10m") -> i
             "project": PROJECT,
             "title": "A slow job",
             "datasets": {"residents": ["local_authority"]},
-            "resources": {"workers": 1, "walltime": walltime},
+            "resources": {"workers": workers, "walltime": walltime},
             "steps": [{"kind": "python", "name": "slow", "function": "slow.py:slow"}],
         },
     )

@@ -55,7 +55,7 @@ class Walkthrough:
         console.print(Panel(f"[bold]{title}[/]" + (f"\n{text}" if text else ""), expand=False))
 
 
-def run(root: Path, rows: int) -> Path:
+def run(root: Path, rows: int, backend: str = "local") -> Path:
     started = time.monotonic()
     if root.exists():
         shutil.rmtree(root)
@@ -67,7 +67,11 @@ def run(root: Path, rows: int) -> Path:
         "A demo home lets one terminal act as everyone "
         "with --as NAME. Real deployments authenticate each person through the service.",
     )
-    w.tre("init", "--demo", "--admin", "ada", "--full-name", "Ada Admin")
+    where = []
+    if backend == "slurm":
+        # The single-node cluster of slurm/devcluster/start.sh (make demo BACKEND=slurm).
+        where = ["--backend", "slurm-runner", "--slurm-profile", "local-test"]
+    w.tre("init", "--demo", "--admin", "ada", "--full-name", "Ada Admin", *where)
     for name, full, roles, until in PEOPLE:
         args = ["admin", "register", name, "--full-name", full]
         for role in roles:
@@ -115,7 +119,12 @@ def run(root: Path, rows: int) -> Path:
 
     w.section(
         "5. The dispatcher runs each job on its own Dask cluster",
-        "Data is decrypted only on the workers; aggregates and their disclosure evidence "
+        (
+            "Each job is one Slurm allocation with its own scheduler and workers. "
+            if backend == "slurm"
+            else ""
+        )
+        + "Data is decrypted only on the workers; aggregates and their disclosure evidence "
         "come back, then disclosure control checks every output.",
     )
     w.tre("run", "--once", who="ada")
@@ -198,8 +207,14 @@ def main(argv: list[str] | None = None) -> int:
         help="folder for the throwaway TRE (deleted first)",
     )
     parser.add_argument("--rows", type=int, default=20_000, help="synthetic residents")
+    parser.add_argument(
+        "--backend",
+        choices=["local", "slurm"],
+        default="local",
+        help="run the jobs on a local Dask cluster or on Slurm (local-test)",
+    )
     args = parser.parse_args(argv)
-    run(args.home.absolute(), args.rows)
+    run(args.home.absolute(), args.rows, args.backend)
     return 0
 
 

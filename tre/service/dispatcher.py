@@ -144,6 +144,7 @@ class Dispatcher:
         write_input(folder, self._job_input(job, spec))
         project = repo.get_project(session.conn, job.project)
         submission = Submission(
+            name=f"tre-{session.home.tag}-{job.id}",
             job_id=job.id,
             job_dir=folder,
             project=job.project,
