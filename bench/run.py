@@ -21,11 +21,12 @@ from typing import Any
 
 from rich.console import Console
 
-from bench import table_job
+from bench import slurm_job, table_job
 
 RESULTS = Path(__file__).resolve().parent / "results"
 BENCHMARKS: dict[str, tuple[Callable[..., dict[str, Any]], Callable[..., None]]] = {
     table_job.NAME: (table_job.run, table_job.render),
+    slurm_job.NAME: (slurm_job.run, slurm_job.render),
 }
 
 

@@ -13,6 +13,8 @@ from tre.units import format_duration
 
 #: Tasks in a slurm-runner allocation besides the workers: the scheduler and the engine.
 RUNNER_OVERHEAD_TASKS = 2
+#: Memory for each of those: they hold task metadata and aggregates, never row-level data.
+OVERHEAD_TASK_MEMORY = 1024**3
 SCRATCH_WIPED = "scratch-wiped"
 
 
@@ -29,9 +31,13 @@ def sbatch_header(
     profile: SiteProfile,
     placement: SlurmPlacement,
     ntasks: int,
+    total_memory: int | None = None,
 ) -> list[str]:
-    """The #SBATCH lines every tre allocation has."""
-    mem_per_cpu = math.ceil(resources.memory / resources.cores / 1024**2)
+    """The #SBATCH lines every tre allocation has. Memory is asked per CPU, so that
+    `total_memory` (default: each task's share of `resources.memory`) is spread over the
+    allocation's tasks."""
+    total = total_memory if total_memory is not None else resources.memory * ntasks
+    mem_per_cpu = math.ceil(total / (ntasks * resources.cores) / 1024**2)
     lines = [
         "#!/bin/bash",
         f"#SBATCH --job-name={name}",
@@ -88,6 +94,9 @@ def render_runner_script(
         profile=profile,
         placement=placement,
         ntasks=resources.workers + RUNNER_OVERHEAD_TASKS,
+        # The workers' memory plus a little for the scheduler and the engine.
+        total_memory=resources.workers * resources.memory
+        + RUNNER_OVERHEAD_TASKS * OVERHEAD_TASK_MEMORY,
     )
     lines += [
         "",

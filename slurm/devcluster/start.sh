@@ -16,7 +16,7 @@ CONF_DIR=${SLURM_CONF_DIR:-/etc/slurm}
 STATE=${TRE_SLURM_STATE:-/var/spool/tre-slurm}
 LOGS=${TRE_SLURM_LOGS:-/var/log/tre-slurm}
 CPUS=${TRE_SLURM_CPUS:-16}
-MEMORY_MB=${TRE_SLURM_MEMORY_MB:-16000}
+MEMORY_MB=${TRE_SLURM_MEMORY_MB:-20000}
 NODE=$(hostname -s)
 
 say() { echo "devcluster: $*"; }
@@ -96,7 +96,10 @@ if [ "$restart" = 1 ]; then
     # A changed node definition needs a daemon restart, not `scontrol reconfigure`.
     pkill -x slurmd 2>/dev/null || true
     pkill -x slurmctld 2>/dev/null || true
-    sleep 1
+    for _ in $(seq 1 30); do
+        running slurmd || running slurmctld || break
+        sleep 0.5
+    done
 fi
 if ! running slurmctld; then
     say "starting slurmctld"

@@ -35,7 +35,8 @@ def test_one_allocation_holds_the_scheduler_the_engine_and_every_worker():
     options = sbatch_options(render(load_profile("local-test")))
     assert options["ntasks"] == "5"  # 3 workers + scheduler + engine
     assert options["cpus-per-task"] == "4"
-    assert options["mem-per-cpu"] == "2048M"  # 8GiB over 4 cores
+    # 3 workers x 8GiB, plus 1GiB each for scheduler and engine, over 5 x 4 CPUs.
+    assert options["mem-per-cpu"] == "1332M"
     assert options["time"] == "02:00:00"
     assert options["job-name"] == "tre-abc123-42"
     assert options["output"] == f"{JOB_DIR}/slurm-%j.out"

@@ -164,7 +164,8 @@ class Dispatcher:
         try:
             handle = self.backend.submit(submission)
         except TreError as exc:
-            self._set(job, JobState.FAILED, f"the backend could not start the job: {exc.message}")
+            detail = "; ".join([exc.message, *exc.reasons])
+            self._set(job, JobState.FAILED, f"the backend could not start the job: {detail}")
             return
         with session.write() as conn:
             current = repo.get_job(conn, job.id)
