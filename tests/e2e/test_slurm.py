@@ -154,6 +154,8 @@ def test_cancel_runs_scancel_and_the_job_ends_cancelled(scli, slurm_home, tmp_pa
     dispatcher = start_in_background(slurm_home)
     try:
         slurm_id = running_on_slurm(slurm_home, job_id)
+        status = scli("status", str(job_id), who="rita")
+        assert f"Slurm job {slurm_id}: Slurm state RUNNING" in status.out
         result = scli("cancel", str(job_id), who="rita")
         assert result.code == 0, result.err
         wait_for(
@@ -286,3 +288,38 @@ def test_cluster_check_reports_what_works_and_what_does_not(scli, tmp_path):
     assert result.code == 1
     assert "there is no partition 'nosuch'" in result.out
     assert "fix:" in result.out
+
+
+def test_a_node_failure_is_retried_per_the_profile(scli, slurm_home, tmp_path):
+    node = subprocess.run(["hostname", "-s"], capture_output=True, text=True).stdout.strip()
+    job_id = slow_job(tmp_path, scli, seconds=6)
+    dispatcher = start_in_background(slurm_home)
+    try:
+        first = running_on_slurm(slurm_home, job_id)
+        subprocess.run(
+            [
+                "scontrol",
+                "update",
+                f"nodename={node}",
+                "state=down",
+                "reason=tre-test-node-failure",
+            ],
+            check=True,
+        )
+        wait_for(lambda: slurm_state(first) == "NODE_FAIL", timeout=60, what="NODE_FAIL")
+    finally:
+        subprocess.run(["scontrol", "update", f"nodename={node}", "state=resume"], check=False)
+        os.killpg(dispatcher.pid, signal.SIGKILL)
+        dispatcher.wait()
+    settle(slurm_home)
+    finished = job(slurm_home, job_id)
+    assert finished.state is JobState.AWAITING_REVIEW, finished.reason
+    assert finished.attempts == 2
+    assert finished.handle["slurm_job_id"] != first
+    s = Session.open(slurm_home, "ada")
+    requeued = [e for e in audit.events(s.conn, obj=f"job:{job_id}") if e.action == "job.queued"]
+    s.close()
+    assert any(
+        "NODE_FAIL" in e.details["reason"] and "trying again" in e.details["reason"]
+        for e in requeued
+    )
