@@ -9,7 +9,7 @@ DEMO_HOME ?= .demo
 ROWS ?= 20000
 BACKEND ?= local   # make demo BACKEND=slurm runs the demo's jobs on the test Slurm cluster
 
-.PHONY: demo test check lint typecheck docs-check pytest slurm-up slurm-down bench docs clean system-deps
+.PHONY: test-system-deps demo test check lint typecheck docs-check pytest slurm-up slurm-down bench docs clean system-deps
 
 # Debian's python3 lacks venv and headers until python3-venv/python3-dev are installed.
 system-deps:
@@ -30,7 +30,17 @@ demo: $(STAMP)
 
 # Slurm and browser tests must run here, not skip: the test cluster is started first and
 # TRE_REQUIRE_ALL=1 turns a missing one into a failure.
-test: $(STAMP) check slurm-up pytest
+test: $(STAMP) check test-system-deps slurm-up pytest
+
+# What the browser and HSM tests need from Debian (root): Chromium and SoftHSM.
+test-system-deps:
+	@missing=""; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	command -v softhsm2-util >/dev/null || missing="$$missing softhsm2"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
 
 slurm-up:
 	bash slurm/devcluster/start.sh

@@ -14,9 +14,9 @@ from pathlib import Path
 
 from tre.audit import write_anchor
 from tre.errors import PlatformError
-from tre.store.migrations import MIGRATIONS
+from tre.models import utcnow
+from tre.store.migrations import BOOKKEEPING, migrations
 
-SCHEMA_VERSION = len(MIGRATIONS)
 SQLITE_HEADER = b"SQLite format 3\x00"
 _RESTORE = "restore state.db from backup; tre never edits it outside a transaction"
 BUSY_TIMEOUT_MS = 30_000
@@ -36,18 +36,12 @@ class Database:
             self.conn.execute("PRAGMA synchronous=FULL")
             self.conn.execute("PRAGMA foreign_keys=ON")
             self.conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-            version = self.conn.execute("PRAGMA user_version").fetchone()[0]
+            self.conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
         except sqlite3.DatabaseError as exc:
             raise PlatformError(
                 f"the state database {path} cannot be opened: {exc}",
                 fix=_RESTORE,
             ) from exc
-        if version > SCHEMA_VERSION:
-            raise PlatformError(
-                f"the state database {path} has schema version {version}, newer than this "
-                f"tre understands ({SCHEMA_VERSION})",
-                fix="upgrade tre to the version that last wrote this home",
-            )
 
     @classmethod
     def create(cls, path: Path, anchor: Path | None = None) -> Database:
@@ -79,7 +73,7 @@ class Database:
                 fix=_RESTORE,
             )
         db = cls(path, anchor)
-        if db.conn.execute("PRAGMA user_version").fetchone()[0] == 0:
+        if not db.applied():
             db.close()
             raise PlatformError(
                 f"the state database {path} is corrupt: it has no tre schema", fix=_RESTORE
@@ -87,17 +81,54 @@ class Database:
         db.migrate()
         return db
 
-    def migrate(self) -> int:
-        """Apply every migration not yet applied; returns the schema version."""
-        while (version := self.conn.execute("PRAGMA user_version").fetchone()[0]) < SCHEMA_VERSION:
-            script = MIGRATIONS[version]
-            # executescript would COMMIT on its own; run statements one by one instead so the
-            # schema change and the version bump are one transaction.
+    def applied(self) -> list[str]:
+        """Names of the migrations this database has had."""
+        tables = {r[0] for r in self.conn.execute("SELECT name FROM sqlite_master")}
+        if "schema_migrations" in tables:
+            return [r[0] for r in self.conn.execute("SELECT name FROM schema_migrations")]
+        # Homes made before migrations were named counted them in user_version.
+        version = int(self.conn.execute("PRAGMA user_version").fetchone()[0])
+        return [name for name, _ in migrations()[:version]]
+
+    def migrate(self) -> list[str]:
+        """Apply, in name order, every migration not yet applied; returns their names."""
+        known = migrations()
+        done = set(self.applied())
+        unknown = sorted(done - {name for name, _ in known})
+        if unknown:
+            raise PlatformError(
+                f"the state database {self.path} has migrations this tre does not know: "
+                f"{', '.join(unknown)}",
+                fix="upgrade tre to the version that last wrote this home",
+            )
+        applied: list[str] = []
+        anchor, self.anchor = self.anchor, None  # no audit events here; the table may not exist
+        try:
+            self._apply(known, done, applied)
+        finally:
+            self.anchor = anchor
+        return applied
+
+    def _apply(self, known: list[tuple[str, str]], done: set[str], applied: list[str]) -> None:
+        with self.write() as conn:
+            conn.execute(BOOKKEEPING)
+            for name in done:
+                conn.execute(
+                    "INSERT OR IGNORE INTO schema_migrations VALUES (?, ?)",
+                    (name, utcnow().isoformat()),
+                )
+        for name, script in known:
+            if name in done:
+                continue
+            # executescript would COMMIT on its own; run statements one by one instead so a
+            # migration and its record are one transaction.
             with self.write() as conn:
                 for statement in _split_sql(script):
                     conn.execute(statement)
-                conn.execute(f"PRAGMA user_version={version + 1}")
-        return version
+                conn.execute(
+                    "INSERT INTO schema_migrations VALUES (?, ?)", (name, utcnow().isoformat())
+                )
+            applied.append(name)
 
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
