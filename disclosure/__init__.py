@@ -5,17 +5,31 @@ Stands alone (polars, numpy and the standard library only), so it works on any t
     from pathlib import Path
 
     import polars as pl
-    from disclosure import Rules, build_report, check_table, write_report
+    from disclosure import Protection, Rules, build_report, check_table, write_report
 
-    result = check_table(pl.read_parquet("visits.parquet"), name="visits", rows=["ward"],
-                         columns=["sex"], value="cost", statistic="mean", rules=Rules())
-    print(result.status, result.summary)  # e.g. "fail table 6x2 mean of cost: 3 of 12 cells fail"
+    visits = pl.read_parquet("visits.parquet")
+    result = check_table(visits, name="visits", rows=["ward"], columns=["sex"],
+                         value="cost", statistic="mean", unit="patient_id",
+                         rules=Rules(), protection=Protection(round_to=5))
+    print(result.status, result.summary)
+    # e.g. "review table 6x2 mean of cost: 3 of 12 cells fail (3 below the threshold);
+    #       protected: 3 suppressed, 3 more so they cannot be worked out from the totals"
+    result.cells                       # every cell and total: evidence, rules, protection
+    released_table(result)             # what would leave: the protected table only
+    print(researcher_summary(result))  # what the researcher is told, no evidence values
     write_report(build_report([result], rules=Rules(), policy={}, context={}), Path("out"))
 
-Modules: `aggregate` (mergeable per-cell aggregates with their evidence, for a cluster),
-`rules` (the rules and each cell's outcome), `check` (one output's verdict), `report` and
-`render*` (the report, as JSON, Markdown and HTML), `validate` (argument checks),
-`errors`.
+Several tables of one request: `check_request(results, released)` finds the pairs that
+disclose together (`differencing`), against each other and against tables released
+before (`PublishedTable`, kept by the caller in a ledger).
+
+Modules: `aggregate` / `combine` / `finalize` (mergeable per-cell aggregates with their
+evidence, for a cluster), `rules` / `rules_text` (the rules and each cell's outcome),
+`protection` / `protect` / `secondary` (suppression, rounding, totals), `check` and
+`table_summary` (one output's verdict), `other_outputs` (regressions, files),
+`differencing` / `published` / `recovery` (outputs that disclose together), `release` (the released
+table, the researcher's summary), `report` and `render*` (the checker's report, as JSON,
+Markdown and HTML), `parameters` and `validate` (argument checks), `errors`.
 """
 
 from disclosure import aggregate
@@ -31,7 +45,10 @@ from disclosure.check import (
     check_table,
     worst,
 )
+from disclosure.differencing import Finding, PublishedTable, check_request, published_view
 from disclosure.errors import DisclosureError, DisclosureInputError
+from disclosure.protection import Protection
+from disclosure.release import released_table, researcher_summary
 from disclosure.report import build_report, render_html, render_markdown, write_report
 from disclosure.rules import Rules, apply_rules
 
@@ -40,6 +57,9 @@ __all__ = [
     "DisclosureError",
     "DisclosureInputError",
     "FileResult",
+    "Finding",
+    "Protection",
+    "PublishedTable",
     "RegressionResult",
     "Result",
     "Rules",
@@ -50,9 +70,13 @@ __all__ = [
     "check_aggregated",
     "check_file",
     "check_regression",
+    "check_request",
     "check_table",
+    "published_view",
+    "released_table",
     "render_html",
     "render_markdown",
+    "researcher_summary",
     "worst",
     "write_report",
 ]

@@ -1,10 +1,11 @@
 """What the human versions of a disclosure report share: reading it, numbers, layout.
 
 Both read only the dict `disclosure.report.build_report` makes (or its stored JSON):
-a summary first (overall status, counts, the rules and the policy file's hash), then
-each output. A table with one row key and one column key is drawn as a cross-tab; other
-tables as a list of cells. Every cell that fails or needs review carries a symbol (not
-only a colour) and its reason in the notes under the table.
+a summary first (overall status, counts, protection, differencing findings, the rules
+and the policy files with their hashes), then each output. A table with one row key and
+one column key is drawn as a cross-tab with its totals; other tables as a list of
+cells. Every cell that fails, needs review or is suppressed carries a symbol (not only a
+colour) and, in the notes under the table, its reason.
 
 The renderers (`render_markdown`, `render_html`) escape every string from the report:
 names, levels and descriptions come from researchers, and a report must not become a way
@@ -14,18 +15,23 @@ to put markup in front of a checker.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from disclosure.errors import DisclosureInputError
+from disclosure.protection import Protection
 from disclosure.rules import Rules
 
 __all__ = [
+    "LIST_LIMIT",
     "MARKS",
     "NO_VALUE",
+    "PROTECTION_MARKS",
+    "Entry",
     "Layout",
     "Note",
     "context_lines",
+    "finding_lines",
     "format_number",
     "format_p",
     "format_share",
@@ -34,7 +40,10 @@ __all__ = [
     "layout",
     "level_label",
     "mapping_of",
+    "output_anchor",
     "overall",
+    "policy_files",
+    "protection_lines",
     "rule_lines",
     "status_label",
     "strings_of",
@@ -47,7 +56,17 @@ MARKS = {
     "review": ("?", "needs a person's review"),
     "pass": ("✓", "passes every rule"),
 }
+#: Symbol and meaning of what protection did to a cell.
+PROTECTION_MARKS = {
+    "primary": ("⊘", "suppressed in the release: it fails a rule"),
+    "secondary": ("⊘²", "suppressed in the release so other cells cannot be worked out"),
+    "rounded": ("≈", "released rounded (the value after the arrow)"),
+}
 MISSING_LEVEL = "(missing)"
+#: A list longer than this shows only the cells that fail, need review or are
+#: protected: thousands of passing rows hide the few a checker must see.
+LIST_LIMIT = 2_000
+TOTAL_LABEL = "Total"
 NO_VALUE = "–"
 
 
@@ -121,12 +140,36 @@ def status_label(status: str) -> str:
     return f"{MARKS.get(status, ('', ''))[0]} {status.upper()}".strip()
 
 
-def rule_lines(report: Mapping[str, object]) -> list[str]:
+def output_anchor(index: int) -> str:
+    """The anchor of the `index`-th output (1-based) in the HTML report."""
+    return f"output-{index}"
+
+
+def rule_lines(report: Mapping[str, object], key: str = "rules") -> list[str]:
     """The report's rules, one sentence each."""
     try:
-        return Rules.from_mapping(mapping_of(report, "rules")).describe()
+        return Rules.from_mapping(mapping_of(report, key)).describe()
     except DisclosureInputError:  # an unreadable stored report: show the raw parameters
-        return [f"{k} = {v}" for k, v in mapping_of(report, "rules").items()]
+        return [f"{k} = {v}" for k, v in mapping_of(report, key).items()]
+
+
+def protection_lines(report: Mapping[str, object], key: str = "protection") -> list[str]:
+    """The report's protection settings, one sentence each."""
+    try:
+        return Protection.from_mapping(mapping_of(report, key)).describe()
+    except DisclosureInputError:
+        return [f"{k} = {v}" for k, v in mapping_of(report, key).items()]
+
+
+def policy_files(report: Mapping[str, object]) -> list[tuple[str, str, str]]:
+    """(layer, path, sha256) of every policy file the rules came from."""
+    policy = mapping_of(report, "policy")
+    files = items_of(policy, "files")
+    if files:
+        return [(text_of(f, "layer"), text_of(f, "path"), text_of(f, "sha256")) for f in files]
+    if "path" in policy:  # a single policy file (format 1 reports, the library used alone)
+        return [("policy", text_of(policy, "path"), text_of(policy, "sha256", "not given"))]
+    return []
 
 
 def context_lines(report: Mapping[str, object]) -> list[tuple[str, str]]:
@@ -147,12 +190,36 @@ def overall(report: Mapping[str, object]) -> str:
     return f"{summary.get('outputs', 0)} outputs: {counts}"
 
 
+def finding_lines(report: Mapping[str, object]) -> list[tuple[int, str, list[tuple[str, int]]]]:
+    """Each differencing finding: its id, its sentence, and the outputs it names with
+    their position in this report (0 for an output released earlier)."""
+    positions = {text_of(o, "name"): i for i, o in enumerate(items_of(report, "outputs"), start=1)}
+    lines = []
+    for finding in items_of(report, "differencing"):
+        found = finding.get("jobs")
+        jobs: list[object] = found if isinstance(found, list) else [None, None]
+        named = [
+            (name, positions.get(name, 0) if job is None else 0)
+            for name, job in zip(strings_of(finding, "outputs"), jobs, strict=False)
+        ]
+        cells = strings_of(finding, "cells")
+        count = finding.get("count")
+        extra = count - len(cells) if isinstance(count, int) else 0
+        more = f" and {extra} more" if extra > 0 else ""
+        text = f"{status_label(text_of(finding, 'status'))}: {text_of(finding, 'message')}" + (
+            f" (e.g. {'; '.join(cells)}{more})" if cells else ""
+        )
+        number = finding.get("id")
+        lines.append((int(number) if isinstance(number, int) else 0, text, named))
+    return lines
+
+
 # --- the layout both renderers share ----------------------------------------------------
 
 
 @dataclass
 class Note:
-    """A cell that fails or needs review, listed under its table."""
+    """A cell that fails, needs review or is suppressed, listed under its table."""
 
     number: int
     label: str  # e.g. "ward A, sex M"
@@ -161,69 +228,160 @@ class Note:
 
 
 @dataclass
+class Entry:
+    """One drawn cell: its text, its status (for the mark and colour), its note number,
+    and what protection did to it ("", "primary", "secondary" or "rounded")."""
+
+    text: str
+    status: str = ""
+    note: int | None = None
+    protection: str = ""
+
+
+@dataclass
 class Layout:
-    """A table ready to draw: a header row, then rows of (text, status, note number)."""
+    """A table ready to draw: a header row, then rows of entries."""
 
     header: list[str]
-    rows: list[list[tuple[str, str, int | None]]]
+    rows: list[list[Entry]]
     notes: list[Note]
     row_header: bool  # the first column names the row (a cross-tab)
+    total_row: bool = False  # the last row is the column totals (a cross-tab)
+    omitted: int = 0  # passing cells left out of a long list (all are in report.json)
+
+
+def _protection_of(cell: Mapping[str, object], statistic: str) -> tuple[str, str]:
+    """What protection did to a cell, and the released value's text."""
+    suppressed = text_of(cell, "suppressed")
+    if suppressed in ("primary", "secondary"):
+        return suppressed, "suppressed"
+    count_key = "published" if statistic == "count" else "published_n"
+    computed = cell.get("value" if statistic == "count" else "n")
+    released = cell.get(count_key)
+    if (
+        isinstance(released, int | float)
+        and isinstance(computed, int | float)
+        and (float(released) != float(computed))
+    ):
+        return "rounded", format_value(released, "count")
+    return "", format_value(cell.get("published"), statistic)
+
+
+def _cell_label(cell: Mapping[str, object], rows: list[str], columns: list[str]) -> str:
+    keys = mapping_of(cell, "keys")
+    margin = text_of(cell, "margin")
+    if margin == "total":
+        return "grand total"
+    shown = {"row": rows, "column": columns}.get(margin, [*rows, *columns])
+    text = ", ".join(f"{k} {level_label(keys.get(k))}" for k in shown)
+    return f"total of {text}" if margin in ("row", "column") else text
 
 
 def layout(output: Mapping[str, object], dominance_n: object = 2) -> Layout:
+    """The table of one output, as a cross-tab (one row key, one column key) or a list."""
     rows, columns = strings_of(output, "rows"), strings_of(output, "columns")
     statistic = text_of(output, "statistic")
     cells = items_of(output, "cells")
     notes: list[Note] = []
 
-    def note_for(cell: Mapping[str, object], keys: Mapping[str, object]) -> int | None:
+    def entry(cell: Mapping[str, object]) -> Entry:
         status = text_of(cell, "status")
-        if status == "pass":
-            return None
-        label = ", ".join(f"{k} {level_label(v)}" for k, v in keys.items())
-        notes.append(Note(len(notes) + 1, label, status, text_of(cell, "reason")))
-        return len(notes)
+        protection, released = _protection_of(cell, statistic)
+        number = None
+        if status != "pass" or protection == "secondary":
+            reason = text_of(cell, "reason")
+            if protection == "secondary":
+                reason = "suppressed so that other suppressed cells cannot be worked out"
+            notes.append(Note(len(notes) + 1, _cell_label(cell, rows, columns), status, reason))
+            number = len(notes)
+        text = format_value(cell.get("value"), statistic)
+        if protection == "rounded":
+            text += f" → {released}"
+        return Entry(text, status, number, protection)
 
     if len(rows) == 1 and len(columns) == 1:
-        row_key, column_key = rows[0], columns[0]
-        by_level: dict[tuple[str, str], Mapping[str, object]] = {}
-        row_levels: dict[str, object] = {}
-        column_levels: dict[str, object] = {}
-        for cell in cells:
-            keys = mapping_of(cell, "keys")
-            # JSON text keeps 1 and "1" apart while making any level hashable.
-            r, c = json.dumps(keys.get(row_key)), json.dumps(keys.get(column_key))
-            row_levels.setdefault(r, keys.get(row_key))
-            column_levels.setdefault(c, keys.get(column_key))
-            by_level[(r, c)] = cell
-        grid = []
-        for r, row_level in row_levels.items():
-            line: list[tuple[str, str, int | None]] = [(level_label(row_level), "", None)]
-            for c in column_levels:
-                cell = by_level.get((r, c), {})
-                number = note_for(cell, mapping_of(cell, "keys")) if cell else None
-                text = format_value(cell.get("value"), statistic) if cell else NO_VALUE
-                line.append((text, text_of(cell, "status"), number))
-            grid.append(line)
-        corner = f"{row_key} \\ {column_key}"
-        header = [corner, *(level_label(level) for level in column_levels.values())]
-        return Layout(header, grid, notes, row_header=True)
+        table = _crosstab(cells, rows[0], columns[0], entry)
+        table.notes = notes
+        return table
+    return _listed(cells, rows, columns, statistic, dominance_n)
 
+
+def _listed(
+    cells: list[Mapping[str, object]],
+    rows: list[str],
+    columns: list[str],
+    statistic: str,
+    dominance_n: object,
+) -> Layout:
+    """A table as a list of cells, one row each, with its status and reason in columns.
+    A long table lists only the cells a checker must look at (see `LIST_LIMIT`)."""
     keys_order = [*rows, *columns]
-    share = f"share of the largest {dominance_n}"
-    header = [*keys_order, "value", "contributors", share, "status", "reason"]
-    listed: list[list[tuple[str, str, int | None]]] = []
-    for cell in cells:
+    header = [*keys_order, "value", "contributors", f"share of the largest {dominance_n}"]
+    header += ["status", "released", "reason"]
+    shown = cells
+    if len(cells) > LIST_LIMIT:
+        shown = [
+            c for c in cells if text_of(c, "status") != "pass" or _protection_of(c, statistic)[0]
+        ]
+    listed = []
+    for cell in shown:
         keys = mapping_of(cell, "keys")
+        summed = {"row": columns, "column": rows, "total": keys_order}.get(
+            text_of(cell, "margin"), []
+        )
         status = text_of(cell, "status")
+        protection, released = _protection_of(cell, statistic)
+        reason = text_of(cell, "reason")
+        if protection == "secondary":
+            reason = "suppressed so that other suppressed cells cannot be worked out"
+        value = format_value(cell.get("value"), statistic)
         listed.append(
             [
-                *((level_label(keys.get(k)), "", None) for k in keys_order),
-                (format_value(cell.get("value"), statistic), status, None),
-                (format_value(cell.get("n"), "count"), "", None),
-                (format_share(cell.get("dominance_share")), "", None),
-                (status_label(status), status, None),
-                (text_of(cell, "reason"), "", None),
+                *(
+                    Entry(TOTAL_LABEL if k in summed else level_label(keys.get(k)))
+                    for k in keys_order
+                ),
+                Entry(value, status, None, protection),
+                Entry(format_value(cell.get("n"), "count")),
+                Entry(format_share(cell.get("dominance_share"))),
+                Entry(status_label(status), status),
+                Entry(released, "", None, protection),
+                Entry(reason),
             ]
         )
-    return Layout(header, listed, notes, row_header=False)
+    return Layout(header, listed, [], row_header=False, omitted=len(cells) - len(shown))
+
+
+def _crosstab(
+    cells: list[Mapping[str, object]],
+    row_key: str,
+    column_key: str,
+    entry: Callable[[Mapping[str, object]], Entry],
+) -> Layout:
+    by_level: dict[tuple[str, str], Mapping[str, object]] = {}
+    row_levels: dict[str, str] = {}
+    column_levels: dict[str, str] = {}
+    total = json.dumps(["total"])  # never a level's JSON text
+    for cell in cells:
+        keys = mapping_of(cell, "keys")
+        margin = text_of(cell, "margin")
+        # JSON text keeps 1 and "1" apart while making any level hashable.
+        r = total if margin in ("column", "total") else json.dumps(keys.get(row_key))
+        c = total if margin in ("row", "total") else json.dumps(keys.get(column_key))
+        if r != total:
+            row_levels.setdefault(r, level_label(keys.get(row_key)))
+        if c != total:
+            column_levels.setdefault(c, level_label(keys.get(column_key)))
+        by_level[(r, c)] = cell
+    has_totals = any(total in pair for pair in by_level)
+    if has_totals:
+        row_levels[total], column_levels[total] = TOTAL_LABEL, TOTAL_LABEL
+    grid = []
+    for r, row_label in row_levels.items():
+        line = [Entry(row_label)]
+        for c in column_levels:
+            found = by_level.get((r, c))
+            line.append(entry(found) if found is not None else Entry(NO_VALUE))
+        grid.append(line)
+    header = [f"{row_key} \\ {column_key}", *column_levels.values()]
+    return Layout(header, grid, [], row_header=True, total_row=has_totals)

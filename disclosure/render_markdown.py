@@ -7,13 +7,18 @@ from collections.abc import Mapping
 from disclosure.render import (
     MARKS,
     NO_VALUE,
+    PROTECTION_MARKS,
+    Entry,
     context_lines,
+    finding_lines,
     format_number,
     format_p,
     items_of,
     layout,
     mapping_of,
     overall,
+    policy_files,
+    protection_lines,
     rule_lines,
     status_label,
     strings_of,
@@ -23,13 +28,14 @@ from disclosure.render import (
 __all__ = ["render_markdown"]
 
 
+_ESCAPES = str.maketrans(
+    {"&": "&amp;", "<": "&lt;", ">": "&gt;", **{c: "\\" + c for c in "\\`*_[]|~#!"}}
+)
+
+
 def _md(text: str) -> str:
     """Escape text for Markdown (and the HTML many Markdown viewers let through)."""
-    text = " ".join(str(text).split())
-    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    for char in "\\`*_[]|~#!":
-        text = text.replace(char, "\\" + char)
-    return text
+    return " ".join(str(text).split()).translate(_ESCAPES)
 
 
 def render_markdown(report: Mapping[str, object]) -> str:
@@ -41,36 +47,68 @@ def render_markdown(report: Mapping[str, object]) -> str:
         "",
     ]
     out += [f"- **{_md(k)}**: {_md(v)}" for k, v in context_lines(report)]
+    summary = mapping_of(report, "summary")
+    if summary.get("protected"):
+        out.append(f"- **protected outputs**: {summary['protected']} (cells suppressed or rounded)")
+    findings = finding_lines(report)
+    if findings:
+        out += ["", "## Differencing: outputs that disclose together", ""]
+        for number, text, named in findings:
+            where = " and ".join(
+                f"output {position} ({_md(name)})" if position else f"{_md(name)} (released)"
+                for name, position in named
+            )
+            out.append(f"{number}. {where}: {_md(text)}")
     out += ["", "## Rules", ""]
     out += [f"- {_md(line)}" for line in rule_lines(report)]
-    policy = mapping_of(report, "policy")
-    out += [
-        "",
-        f"Policy file: {_md(text_of(policy, 'path', 'not given'))} "
-        f"(sha256 {_md(text_of(policy, 'sha256', 'not given'))})",
-        "",
-        "Legend: " + "; ".join(f"**{symbol}** {meaning}" for symbol, meaning in MARKS.values()),
-        "",
-        "## Outputs",
-    ]
+    out += ["", "## Protection", ""]
+    out += [f"- {_md(line)}" for line in protection_lines(report)]
+    files = policy_files(report)
+    out += ["", "Policy files:" if files else "Policy file: not given", ""]
+    out += [f"- {_md(layer)}: {_md(path)} (sha256 {_md(digest)})" for layer, path, digest in files]
+    out += [f"- note: {_md(n)}" for n in strings_of(mapping_of(report, "policy"), "notes")]
+    legend = [*MARKS.values(), *PROTECTION_MARKS.values()]
+    out += ["", "Legend: " + "; ".join(f"**{symbol}** {meaning}" for symbol, meaning in legend)]
+    out += ["", "## Outputs"]
     for index, output in enumerate(items_of(report, "outputs"), start=1):
-        status = text_of(output, "status")
-        out += ["", f"### {index}. {_md(text_of(output, 'name'))}: {status_label(status)}", ""]
-        out += [_md(text_of(output, "summary")), ""]
-        kind = text_of(output, "kind")
-        if kind == "table":
-            out += _markdown_table(output, mapping_of(report, "rules").get("dominance_n"))
-        elif kind == "regression":
-            out += _markdown_regression(output)
-        else:
-            out += [
-                f"- file: {_md(text_of(output, 'filename'))}",
-                f"- size: {text_of(output, 'size')} bytes",
-                f"- sha256: {_md(text_of(output, 'sha256'))}",
-                f"- description: {_md(text_of(output, 'description')) or NO_VALUE}",
-                "- **? needs a person's review**: no rule can tell what a free-form file reveals",
-            ]
+        out += _markdown_output(report, index, output)
     return "\n".join(out) + "\n"
+
+
+def _markdown_output(
+    report: Mapping[str, object], index: int, output: Mapping[str, object]
+) -> list[str]:
+    status = text_of(output, "status")
+    out = ["", f"### {index}. {_md(text_of(output, 'name'))}: {status_label(status)}", ""]
+    checked = text_of(output, "check_status", status)
+    if checked != status:
+        out += [f"Computed: {status_label(checked)}; as released: {status_label(status)}.", ""]
+    out += [_md(text_of(output, "summary")), ""]
+    for finding in strings_of(output, "findings"):
+        out.append(f"- differencing finding {finding}: see the list at the top")
+    for key, title in (("rules", "Rules for this output"), ("protection", "Protection")):
+        if key in output:
+            lines = (rule_lines if key == "rules" else protection_lines)(output)
+            out += [f"{title} (stricter than the request's):", ""]
+            out += [f"- {_md(line)}" for line in lines] + [""]
+    kind = text_of(output, "kind")
+    missing = output.get("missing")
+    if kind == "table" and isinstance(missing, int) and missing:
+        out += [f"Records with no value (not counted as contributors): {missing:,}.", ""]
+    if kind == "table":
+        rules = mapping_of(output, "rules") or mapping_of(report, "rules")
+        out += _markdown_table(output, rules.get("dominance_n"))
+    elif kind == "regression":
+        out += _markdown_regression(output)
+    else:
+        out += [
+            f"- file: {_md(text_of(output, 'filename'))}",
+            f"- size: {text_of(output, 'size')} bytes",
+            f"- sha256: {_md(text_of(output, 'sha256'))}",
+            f"- description: {_md(text_of(output, 'description')) or NO_VALUE}",
+            "- **? needs a person's review**: no rule can tell what a free-form file reveals",
+        ]
+    return out
 
 
 def _markdown_table(output: Mapping[str, object], dominance_n: object) -> list[str]:
@@ -78,23 +116,32 @@ def _markdown_table(output: Mapping[str, object], dominance_n: object) -> list[s
     if not table.rows:
         return ["The table has no cells."]
 
-    def cell(text: str, status: str, note: int | None) -> str:
-        marked = _md(text)
-        if status in ("fail", "review") and table.row_header:
-            marked += f" **{MARKS[status][0]}**"
-        if note is not None:
-            marked += f" ({note})"
+    def cell(entry: Entry, position: int) -> str:
+        marked = _md(entry.text)
+        # A list has a status column; a cross-tab shows the status on the cell itself.
+        if table.row_header and position and entry.status in ("fail", "review"):
+            marked += f" **{MARKS[entry.status][0]}**"
+        if entry.protection in ("primary", "secondary"):
+            marked += f" **{PROTECTION_MARKS[entry.protection][0]}**"
+        if entry.note is not None:
+            marked += f" ({entry.note})"
         return marked
 
     lines = [
         "| " + " | ".join(_md(h) for h in table.header) + " |",
         "|" + "|".join(" --- " for _ in table.header) + "|",
     ]
-    lines += ["| " + " | ".join(cell(*c) for c in row) + " |" for row in table.rows]
+    lines += [
+        "| " + " | ".join(cell(entry, i) for i, entry in enumerate(row)) + " |"
+        for row in table.rows
+    ]
+    if table.omitted:
+        lines += ["", f"{table.omitted:,} passing cells are not listed (report.json has them)."]
     if table.notes:
-        lines += ["", "Cells that fail or need review:", ""]
+        lines += ["", "Cells that fail, need review or are suppressed:", ""]
         lines += [
-            f"{n.number}. {_md(n.label)}: **{MARKS[n.status][0]} {n.status}**: {_md(n.reason)}"
+            f"{n.number}. {_md(n.label)}: **{MARKS.get(n.status, ('', ''))[0]} {n.status}**: "
+            f"{_md(n.reason)}"
             for n in table.notes
         ]
     return lines

@@ -1,11 +1,15 @@
 """One disclosure report per output request: JSON for machines, Markdown and HTML for people.
 
-The report is for the output checkers inside the TRE. It holds each output's values and
-the evidence behind each verdict (contributor counts, the share of a cell's total held
-by its largest contributors), but never a contributor's own value (the top values stay
-out) and never row-level data. `build_report` makes the JSON-able dict; the renderers
+The report is for the output checkers inside the TRE. It holds each output's values,
+how each cell is published (suppressed, rounded), and the evidence behind each verdict
+(contributor counts, the share of a cell's total held by its largest contributors, the
+p% ratio), but never a contributor's own value (the top values and sums stay out) and
+never row-level data. It also holds the differencing findings, each naming the two
+outputs concerned. `build_report` makes the JSON-able dict; the renderers
 (`disclosure.render_markdown`, `disclosure.render_html`) read only that dict, so a stored
 report.json renders the same later.
+
+What a researcher is shown is `disclosure.summary`, which quotes no evidence.
 """
 
 from __future__ import annotations
@@ -17,19 +21,24 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime, time
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
 from disclosure.check import FileResult, RegressionResult, Result, TableResult, worst
+from disclosure.differencing import Finding
 from disclosure.errors import DisclosureInputError
+from disclosure.protection import Protection
 from disclosure.render_html import render_html
 from disclosure.render_markdown import render_markdown
 from disclosure.rules import STATUSES, Rules
+from disclosure.validate import MARGIN
 
 __all__ = ["REPORT_FORMAT", "build_report", "render_html", "render_markdown", "write_report"]
 
 #: Version of the report's JSON layout; bump it when a key changes meaning.
-REPORT_FORMAT = 1
+#: 2: totals, protection, differencing, per-output rules, several policy files.
+REPORT_FORMAT = 2
 
 #: Decimals of a dominance share in the report: enough to see how close to the limit a
 #: cell is, too few to recover the largest contributors' values from a cell's total.
@@ -40,24 +49,41 @@ def build_report(
     results: Sequence[Result],
     *,
     rules: Rules,
-    policy: Mapping[str, str],
+    policy: Mapping[str, object],
     context: Mapping[str, object],
+    protection: Protection | None = None,
+    findings: Sequence[Finding] = (),
 ) -> dict[str, object]:
     """The report of one output request as a JSON-able dict.
 
-    `policy` names the policy file the rules came from ({"path": ..., "sha256": ...});
-    `context` says what was checked (job id, project, author, title ...), as given.
-    The overall status is the worst output's; a request with no outputs is "review".
+    `policy` says where the rules came from: {"files": [{"layer", "path", "sha256"}, ...],
+    "notes": [...]} (or the single {"path", "sha256"} of a plain policy file);
+    `context` says what was checked (job id, project, author, title ...), as given;
+    `rules` and `protection` are the request's own (an output checked under stricter
+    dataset rules records its own). `findings` are the differencing findings
+    (`disclosure.differencing.check_request`). The overall status is the worst output's;
+    a request with no outputs is "review".
     """
-    outputs = [_output(result) for result in results]
+    findings = list(findings)
+    protection = protection or Protection()
+    outputs = [_output(result, rules, protection, findings) for result in results]
     statuses = [str(output["status"]) for output in outputs]
     return {
         "format": REPORT_FORMAT,
         "status": worst(statuses) if outputs else "review",
         "context": {str(key): _jsonable(value) for key, value in context.items()},
         "rules": rules.as_dict(),
-        "policy": {str(key): str(value) for key, value in policy.items()},
-        "summary": {"outputs": len(outputs), **{s: statuses.count(s) for s in STATUSES}},
+        "protection": protection.as_dict(),
+        "policy": _jsonable(dict(policy)),
+        "summary": {
+            "outputs": len(outputs),
+            **{s: statuses.count(s) for s in STATUSES},
+            "protected": sum(bool(o.get("protection_outcome")) for o in outputs),
+            "differencing": len(findings),
+        },
+        "differencing": [
+            {"id": index + 1, **finding.as_dict()} for index, finding in enumerate(findings)
+        ],
         "outputs": outputs,
     }
 
@@ -101,15 +127,18 @@ def _write_atomic(path: Path, text: str) -> None:
 # --- outputs ----------------------------------------------------------------------------
 
 
-def _output(result: Result) -> dict[str, object]:
+def _output(
+    result: Result, rules: Rules, protection: Protection, findings: list[Finding]
+) -> dict[str, object]:
     head: dict[str, object] = {
         "name": result.name,
         "kind": result.kind,
         "status": result.status,
+        "check_status": result.check_status or result.status,
         "summary": result.summary,
     }
     if isinstance(result, TableResult):
-        return head | _table(result)
+        return head | _table(result, rules, protection, findings)
     if isinstance(result, RegressionResult):
         return head | _regression(result)
     if isinstance(result, FileResult):
@@ -125,46 +154,82 @@ def _output(result: Result) -> dict[str, object]:
     )
 
 
-def _table(result: TableResult) -> dict[str, object]:
+def _table(
+    result: TableResult, rules: Rules, protection: Protection, findings: list[Finding]
+) -> dict[str, object]:
     keys = [*result.rows, *result.columns]
     # Only these columns reach the report: `top` and `sum` stay behind.
     cells = result.cells.select(
         *keys,
+        MARGIN,
         "value",
         "n",
         "records",
         pl.col("dominance_share").round(SHARE_DECIMALS),
+        pl.col("p_ratio").round(SHARE_DECIMALS),
         "negative",
         "missing",
         "status",
         "reason",
+        "suppressed",
+        "published",
+        "published_n",
     )
-    return {
+    outcome = result.protection
+    table: dict[str, object] = {
         "rows": list(result.rows),
         "columns": list(result.columns),
         "statistic": result.statistic,
         "value": result.value,
         "quantile": result.quantile,
+        "unit": result.unit,
+        "population": _jsonable(result.population),
         "counts": dict(result.counts),
-        "cells": [
-            {
-                "keys": {key: _jsonable(cell[key]) for key in keys},
-                "value": _number(cell["value"]),
-                "n": cell["n"],
-                "records": cell["records"],
-                "dominance_share": _number(cell["dominance_share"]),
-                "negative": cell["negative"],
-                "missing": cell["missing"],
-                "status": cell["status"],
-                "reason": cell["reason"],
-            }
-            for cell in cells.iter_rows(named=True)
+        # Records with no value (not contributors), in the cells: for the checkers only,
+        # since a small number of them could itself say something about people.
+        "missing": int(result.inner().get_column("missing").sum() or 0),
+        "protection_outcome": outcome.as_dict() if outcome and outcome.suppressed else None,
+        "rounded_to": result.protection_policy.round_to,
+        "totals": result.protection_policy.totals,
+        "findings": [i + 1 for i, f in enumerate(findings) if result.name in f.outputs[:1]]
+        + [
+            i + 1
+            for i, f in enumerate(findings)
+            if f.within_request and result.name == f.outputs[1]
         ],
+        "cells": [_cell(cell, keys) for cell in cells.iter_rows(named=True)],
+    }
+    # Rules that differ from the request's (a stricter dataset policy) are recorded.
+    if result.rules != rules:
+        table["rules"] = result.rules.as_dict()
+    if result.protection_policy != protection:
+        table["protection"] = result.protection_policy.as_dict()
+    return table
+
+
+def _cell(cell: Mapping[str, Any], keys: list[str]) -> dict[str, object]:
+    """One cell or total as the report holds it."""
+    return {
+        "keys": {key: _jsonable(cell[key]) for key in keys},
+        "margin": cell[MARGIN],
+        "value": _number(cell["value"]),
+        "n": cell["n"],
+        "records": cell["records"],
+        "dominance_share": _number(cell["dominance_share"]),
+        "p_ratio": _number(cell["p_ratio"]),
+        "negative": cell["negative"],
+        "missing": cell["missing"],
+        "status": cell["status"],
+        "reason": cell["reason"],
+        "suppressed": cell["suppressed"],
+        "published": _number(cell["published"]),
+        "published_n": cell["published_n"],
     }
 
 
 def _regression(result: RegressionResult) -> dict[str, object]:
     return {
+        "level_counts": _jsonable(result.level_counts),
         "model": result.model,
         "n_obs": result.n_obs,
         "df_resid": result.df_resid,

@@ -1,83 +1,111 @@
-"""The disclosure rules, and their outcome for every cell of a table.
+"""The disclosure rules, and their outcome for every cell of a table (and its totals).
 
-Rules follow ACRO (the SACRO project's reference tool) where it is right:
+Each rule adds a boolean column; a cell's `status` is "fail" if any fail rule holds,
+else "review" if a person must judge it, else "pass", and `reason` says why in words a
+checker reads. Every expression runs over the whole table at once (no per-cell loop).
 
-- threshold: a cell needs at least `threshold` contributors (records, for counts).
-  Empty cells fail too: in a frequency table a zero shows that nobody has that
-  combination of attributes (ACRO: "zeros are disclosive").
-- (n, k) dominance: in a magnitude table the largest `dominance_n` contributors may hold
-  at most `dominance_k` of the cell's total. A cell with fewer than n contributors is
-  wholly held by them, so it fails as well.
-- negative values: dominance is meaningless when values can cancel out, so a magnitude
-  cell with a negative value goes to a person ("review"), as in ACRO.
-- min and max: each is one contributor's own value, so they always fail.
-- regressions: at least `min_dof` residual degrees of freedom (see `disclosure.check`).
+    threshold        fewer than `threshold` contributors (empty cells too, if
+                     `zeros_disclosive`)                                       fail
+    dominance        the largest n contributors hold more than k of the total   fail
+    p%               the rest of the cell is less than p of its largest value   fail
+    statistic        min/max always; a median, quantile or mode needs
+                     `quantile_side` values at or below and at or above it;
+                     a standard deviation needs `min_dof` degrees of freedom    fail
+    negative values  dominance and p% are not valid on them                     review
+    same values      every contributor has the same value (n >= 2)    `same_value`
 
-Deliberate differences from ACRO: every cell's reason is a sentence a checker reads
-(ACRO gives rule codes); dominance shares are computed from exact top values merged
-across fragments; the p% rule is not applied (the TRE's policy does not ask for it).
+Contributors are records with a value, or units with a value when the table has a
+unit-id column (`disclosure.aggregate`). `docs/disclosure.md` gives each rule's source
+and every deliberate difference from ACRO.
 
-The top-value evidence must hold at least `dominance_n` values: the engine must call
-`aggregate.partial(..., top_k=k)` with ``k >= rules.dominance_n``; `apply_rules` refuses
-evidence that is too short rather than under-estimate a share.
+The top-value evidence must hold at least `dominance_n` values (and 2 for the p% rule):
+the engine calls `aggregate.partial(..., top_k=k)` with ``k >= max(2, dominance_n)``;
+`apply_rules` refuses evidence that is too short rather than under-estimate a share.
 """
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 
 import polars as pl
 
 from disclosure.errors import DisclosureInputError
+from disclosure.parameters import Parameter, parameter_problem, problems
+from disclosure.rules_text import MIN_MAX_REASON, percent, reason_expression
 from disclosure.validate import (
-    EVIDENCE_COLUMNS,
     MAX_TOP_K,
-    RESERVED_NAMES,
+    POSITIONAL,
+    RULE_COLUMNS,
     check_statistic,
     is_magnitude,
 )
 
-__all__ = ["RULE_COLUMNS", "STATUSES", "Rules", "apply_rules"]
+__all__ = [
+    "MIN_MAX_REASON",
+    "RULE_COLUMNS",
+    "RULE_PARAMETERS",
+    "STATUSES",
+    "Rules",
+    "apply_rules",
+    "complete_evidence",
+]
 
 #: Outcomes of a cell or an output, from best to worst.
 STATUSES = ("pass", "review", "fail")
 
-#: Columns `apply_rules` adds to a finalized table, in order.
-RULE_COLUMNS = (
-    "dominance_share",
-    "fails_threshold",
-    "fails_dominance",
-    "negative_values",
-    "min_max",
-    "status",
-    "reason",
-)
-assert set(RULE_COLUMNS) <= set(RESERVED_NAMES), "keys must not be able to clash with these"
-
-MIN_MAX_REASON = "min and max reveal a single contributor's value"
+RULE_PARAMETERS: dict[str, Parameter] = {
+    "threshold": Parameter(int, "a whole number of at least 1", lambda v: v >= 1),  # type: ignore[operator]
+    "dominance_n": Parameter(
+        int,
+        f"a whole number from 1 to {MAX_TOP_K}",
+        lambda v: 1 <= v <= MAX_TOP_K,  # type: ignore[operator]
+    ),
+    "dominance_k": Parameter(
+        float,
+        "a number greater than 0 and less than 1, e.g. 0.9",
+        lambda v: 0 < v < 1,  # type: ignore[operator]
+    ),
+    "p_ratio": Parameter(
+        float,
+        "a number from 0 to less than 1, e.g. 0.1 (0 turns the p% rule off)",
+        lambda v: 0 <= v < 1,  # type: ignore[operator]
+    ),
+    "min_dof": Parameter(int, "a whole number of at least 1", lambda v: v >= 1),  # type: ignore[operator]
+    "zeros_disclosive": Parameter(bool, "true or false"),
+    "same_value": Parameter(str, "'review' or 'fail'", lambda v: v in ("review", "fail")),
+    "quantile_side": Parameter(
+        int,
+        "a whole number of at least 1",
+        lambda v: v >= 1,  # type: ignore[operator]
+    ),
+}
 
 
 @dataclass(frozen=True)
 class Rules:
-    """The rule parameters a table or regression is checked against (ACRO's defaults)."""
+    """The rule parameters a table or regression is checked against (ACRO's defaults
+    where ACRO has the rule)."""
 
     threshold: int = 10  # minimum contributors per cell
     dominance_n: int = 2  # (n, k) dominance: the largest n contributors ...
     dominance_k: float = 0.9  # ... may hold at most this share of the cell's total
-    min_dof: int = 10  # minimum residual degrees of freedom of a regression
+    p_ratio: float = 0.1  # p%: the rest must be at least this share of the largest
+    min_dof: int = 10  # minimum residual degrees of freedom (regressions, std)
+    zeros_disclosive: bool = True  # empty cells fail the threshold (class disclosure)
+    same_value: str = "review"  # status of a cell whose contributors all share a value
+    quantile_side: int = 5  # values needed at or below and at or above a median/quantile
 
     def __post_init__(self) -> None:
-        problems = [
+        found = [
             problem
             for name, value in asdict(self).items()
-            if (problem := _check_parameter(name, value)) is not None
+            if (problem := parameter_problem(name, RULE_PARAMETERS[name], value)) is not None
         ]
-        if problems:
+        if found:
             raise DisclosureInputError(
                 "the disclosure rule parameters are not valid",
-                reasons=problems,
+                reasons=found,
                 fix="correct them in the disclosure policy file",
             )
 
@@ -86,193 +114,173 @@ class Rules:
         """Rules from a policy file's mapping; absent parameters keep their defaults.
 
         Every problem is reported at once: unknown names, wrong types, out-of-range values.
+        Protection parameters (`disclosure.protection`) are left to `Protection`.
         """
+        from disclosure.protection import PROTECTION_PARAMETERS  # they name each other
+
         if not isinstance(data, Mapping):
             raise DisclosureInputError(
                 f"disclosure rules must be a mapping of parameter: value, not a "
                 f"{type(data).__name__}",
                 fix="write the policy file as lines like 'threshold: 10'",
             )
-        known = [f.name for f in fields(cls)]
-        problems = []
-        for name in data:
-            if name not in known:
-                close = difflib.get_close_matches(str(name), known, n=1)
-                hint = f" (did you mean {close[0]!r}?)" if close else ""
-                problems.append(
-                    f"unknown rule parameter {name!r}{hint}; the parameters are {', '.join(known)}"
-                )
-        problems += [
-            problem
-            for name, value in data.items()
-            if name in known and (problem := _check_parameter(name, value)) is not None
-        ]
-        if problems:
+        found = problems(data, RULE_PARAMETERS, PROTECTION_PARAMETERS)
+        if found:
             raise DisclosureInputError(
                 "the disclosure rule parameters are not valid",
-                reasons=problems,
+                reasons=found,
                 fix="correct them in the disclosure policy file",
             )
-        return cls(**{name: data[name] for name in known if name in data})  # type: ignore[arg-type]
+        known = [f.name for f in fields(cls)]
+        values = {name: data[name] for name in known if name in data}
+        if isinstance(values.get("dominance_k"), int):  # 1 is refused; 0.9 written as 9/10
+            values["dominance_k"] = float(values["dominance_k"])  # type: ignore[arg-type]
+        if isinstance(values.get("p_ratio"), int):
+            values["p_ratio"] = float(values["p_ratio"])  # type: ignore[arg-type]
+        return cls(**values)  # type: ignore[arg-type]
 
     def as_dict(self) -> dict[str, object]:
         """The parameters, as written in a policy file and recorded in a report."""
         return dict(asdict(self))
 
+    @property
+    def top_k(self) -> int:
+        """How many of a cell's largest contributions the rules need as evidence."""
+        return max(2, self.dominance_n)
+
     def describe(self) -> list[str]:
         """One line per rule, in words a checker reads."""
+        zeros = "empty cells fail" if self.zeros_disclosive else "empty cells pass"
         return [
             f"threshold {self.threshold}: every cell needs at least {self.threshold} "
-            "contributors (empty cells fail)",
+            f"contributors ({zeros})",
             f"dominance ({self.dominance_n}, {self.dominance_k:g}): the largest "
-            f"{self.dominance_n} contributors may hold at most {_percent(self.dominance_k)} "
+            f"{self.dominance_n} contributors may hold at most {percent(self.dominance_k)} "
             "of a cell's total",
+            f"p% rule ({percent(self.p_ratio)}): the rest of a cell, beyond its two largest "
+            f"contributors, must be at least {percent(self.p_ratio)} of the largest one"
+            if self.p_ratio
+            else "p% rule: off",
             "negative values: a magnitude cell with a negative value needs a person's review",
+            f"same value: a cell whose contributors all have the same value is "
+            f"{'failed' if self.same_value == 'fail' else 'reviewed'}",
             f"min and max: never released automatically ({MIN_MAX_REASON})",
-            f"min_dof {self.min_dof}: a regression needs at least {self.min_dof} residual "
-            "degrees of freedom",
+            f"median, quantiles and mode: at least {self.quantile_side} values at or below "
+            "and at or above them",
+            f"min_dof {self.min_dof}: a regression (and a standard deviation) needs at "
+            f"least {self.min_dof} residual degrees of freedom; a categorical predictor "
+            f"needs at least {self.threshold} observations at every level",
         ]
 
 
-_PARAMETERS: dict[str, tuple[type, str]] = {
-    "threshold": (int, "a whole number of at least 1"),
-    "dominance_n": (int, f"a whole number from 1 to {MAX_TOP_K}"),
-    "dominance_k": (float, "a number greater than 0 and less than 1, e.g. 0.9"),
-    "min_dof": (int, "a whole number of at least 1"),
-}
+def complete_evidence(cells: pl.DataFrame, statistic: str) -> pl.DataFrame:
+    """`cells` with the optional evidence columns filled in where a caller left them out.
 
-
-def _check_parameter(name: str, value: object) -> str | None:
-    """What is wrong with one parameter, or None."""
-    kind, allowed = _PARAMETERS[name]
-    # bool is an int to Python, never to a policy writer.
-    numeric = isinstance(value, int | float) and not isinstance(value, bool)
-    if not numeric or (kind is int and not isinstance(value, int)):
-        return f"{name} is {value!r}; it must be {allowed}"
-    assert isinstance(value, int | float)
-    in_range = {
-        "threshold": value >= 1,
-        "dominance_n": 1 <= value <= MAX_TOP_K,
-        "dominance_k": 0 < value < 1,
-        "min_dof": value >= 1,
-    }[name]
-    return None if in_range else f"{name} is {value!r}; it must be {allowed}"
-
-
-def apply_rules(cells: pl.DataFrame, statistic: str, rules: Rules) -> pl.DataFrame:
-    """The finalized table with each cell's rule outcomes, `status` and `reason` added.
-
-    `status` is "fail" if any rule fails, else "review" if a person must judge the cell,
-    else "pass"; `reason` says why in plain words (empty for a pass).
+    Required: `value` and `n`, and for magnitude tables `sum`, `top` and `negative`.
+    Optional: `records` (n), `missing` (0), `same_value` (false), and `below` / `above`
+    (unknown: a median, quantile or mode without them fails rather than passes).
     """
     check_statistic(statistic)
-    missing = [c for c in EVIDENCE_COLUMNS if c not in cells.columns]
+    required = ["value", "n", *(["sum", "top", "negative"] if is_magnitude(statistic) else [])]
+    missing = [c for c in required if c not in cells.columns]
     if missing:
         raise DisclosureInputError(
             f"the table lacks the evidence column(s) {', '.join(missing)}",
-            fix="check the output of aggregate.finalize(), not a table computed another way",
+            fix="check the output of aggregate.finalize(), or supply per-cell counts (n), "
+            "totals (sum), the largest contributions (top) and whether any value is negative",
         )
+    defaults = {
+        "records": pl.col("n"),
+        "sum": pl.lit(None, pl.Float64),
+        "top": pl.lit([], pl.List(pl.Float64)),
+        "negative": pl.lit(False),
+        "missing": pl.lit(0, pl.Int64),
+        "same_value": pl.lit(False),
+        "below": pl.lit(None, pl.Int64),
+        "above": pl.lit(None, pl.Int64),
+    }
+    absent = [expr.alias(name) for name, expr in defaults.items() if name not in cells.columns]
+    return cells.with_columns(absent) if absent else cells
+
+
+def apply_rules(cells: pl.DataFrame, statistic: str, rules: Rules) -> pl.DataFrame:
+    """The table with each cell's rule outcomes, `status` and `reason` added.
+
+    `status` is "fail" if any rule fails, else "review" if a person must judge the cell,
+    else "pass"; `reason` says why in plain words (empty for a pass). Totals (rows with a
+    `margin`) are checked like cells.
+    """
+    cells = complete_evidence(cells, statistic)
     magnitude = is_magnitude(statistic)
     if magnitude:
         _check_top_evidence(cells, rules)
-
-    n = pl.col("n")
-    share = (
-        pl.when(pl.col("sum") > 0, ~pl.col("negative"))
-        .then(pl.col("top").list.head(rules.dominance_n).list.sum() / pl.col("sum"))
-        .otherwise(None)
-        if magnitude
-        else pl.lit(None, pl.Float64)
-    )
-    ruled = cells.with_columns(share.cast(pl.Float64).alias("dominance_share")).with_columns(
-        (n < rules.threshold).alias("fails_threshold"),
+    n, total, top = pl.col("n"), pl.col("sum"), pl.col("top")
+    valid = ~pl.col("negative")
+    largest = top.list.get(0, null_on_oob=True)
+    second = top.list.get(1, null_on_oob=True).fill_null(0.0)
+    share = pl.when((total > 0) & valid).then(top.list.head(rules.dominance_n).list.sum() / total)
+    p_ratio = pl.when((largest > 0) & valid).then((total - largest - second) / largest)
+    ruled = cells.with_columns(
+        (share if magnitude else pl.lit(None)).cast(pl.Float64).alias("dominance_share"),
+        (p_ratio if magnitude else pl.lit(None)).cast(pl.Float64).alias("p_ratio"),
+    ).with_columns(
+        ((n < rules.threshold) & ((n > 0) | pl.lit(rules.zeros_disclosive))).alias(
+            "fails_threshold"
+        ),
         (pl.col("dominance_share") > rules.dominance_k).fill_null(False).alias("fails_dominance"),
+        (pl.col("p_ratio") < rules.p_ratio).fill_null(False).alias("fails_p_percent"),
+        _fails_statistic(statistic, rules).alias("fails_statistic"),
         (pl.col("negative") & pl.lit(magnitude)).alias("negative_values"),
-        pl.lit(statistic in ("min", "max")).alias("min_max"),
+        (pl.col("same_value") & (n >= 2) & pl.lit(magnitude and statistic not in ("min", "max")))
+        .fill_null(False)
+        .alias("same_values"),
     )
-    failed = pl.col("fails_threshold") | pl.col("fails_dominance") | pl.col("min_max")
+    failed = (
+        pl.col("fails_threshold")
+        | pl.col("fails_dominance")
+        | pl.col("fails_p_percent")
+        | pl.col("fails_statistic")
+        | (pl.col("same_values") & pl.lit(rules.same_value == "fail"))
+    )
     return ruled.with_columns(
         pl.when(failed)
         .then(pl.lit("fail"))
-        .when(pl.col("negative_values"))
+        .when(pl.col("negative_values") | pl.col("same_values"))
         .then(pl.lit("review"))
         .otherwise(pl.lit("pass"))
         .alias("status"),
-        _reason(statistic, rules).alias("reason"),
+        reason_expression(statistic, rules).alias("reason"),
     )
 
 
-def _reason(statistic: str, rules: Rules) -> pl.Expr:
-    """Each cell's reasons, joined with '; ' (empty when it passes)."""
+def _fails_statistic(statistic: str, rules: Rules) -> pl.Expr:
+    """The statistic's own rule: min/max never pass; positional statistics need values on
+    both sides; a standard deviation needs degrees of freedom."""
     n = pl.col("n")
-    noun = "record" if not is_magnitude(statistic) else "contributor"
-    threshold = (
-        pl.when(~pl.col("fails_threshold"))
-        .then(None)
-        .when(n == 0)
-        .then(
-            pl.lit(
-                f"empty cell, below the threshold of {rules.threshold}: it shows that nobody "
-                "has this combination"
-            )
-        )
-        .when(n == 1)
-        .then(pl.lit(f"1 {noun}, below the threshold of {rules.threshold}"))
-        .otherwise(pl.format(f"{{}} {noun}s, below the threshold of {rules.threshold}", n))
-    )
-    holders = (
-        "the largest contributor holds"
-        if rules.dominance_n == 1
-        else f"the largest {rules.dominance_n} contributors hold"
-    )
-    dominance = pl.when(pl.col("fails_dominance")).then(
-        pl.format(
-            f"{holders} {{}} of the total, above {_percent(rules.dominance_k)}",
-            _percent_above(pl.col("dominance_share"), rules.dominance_k),
-        )
-    )
-    min_max = pl.when(pl.col("min_max")).then(pl.lit(MIN_MAX_REASON))
-    negative = pl.when(pl.col("negative_values")).then(
-        pl.lit(
-            "has negative values, so the dominance rule cannot be applied: a person must review it"
-        )
-    )
-    return pl.concat_str(
-        [threshold, dominance, min_max, negative], separator="; ", ignore_nulls=True
-    ).fill_null("")
-
-
-def _percent(share: float) -> str:
-    return f"{share * 100:g}%"
-
-
-def _percent_above(share: pl.Expr, limit: float) -> pl.Expr:
-    """`share` as a percentage, with just enough decimals to show it is above `limit`
-    (a share of 0.9004 reads "90.04%", never "90%, above 90%")."""
-    percent = share * 100
-    # Built inside out, so the fewest decimals that show the excess win.
-    expr: pl.Expr = pl.lit(f"just over {limit * 100:g}")
-    for decimals in (4, 3, 2, 1):
-        rounded = percent.round(decimals)
-        expr = pl.when(rounded > limit * 100).then(rounded.cast(pl.String)).otherwise(expr)
-    whole = percent.round(0)
-    expr = pl.when(whole > limit * 100).then(whole.cast(pl.Int64).cast(pl.String)).otherwise(expr)
-    return pl.format("{}%", expr)
+    if statistic in ("min", "max"):
+        return pl.lit(True)
+    if statistic in POSITIONAL:
+        short = (pl.col("below") < rules.quantile_side) | (pl.col("above") < rules.quantile_side)
+        # Without the evidence a positional value cannot be shown safe, so it fails.
+        return (n > 0) & short.fill_null(True)
+    if statistic == "std":
+        return (n > 0) & (n - 1 < rules.min_dof)
+    return pl.lit(False)
 
 
 def _check_top_evidence(cells: pl.DataFrame, rules: Rules) -> None:
-    """Refuse top-value evidence too short for the dominance rule: a share computed from
-    fewer values than the rule's n would under-state dominance and pass a cell it fails."""
+    """Refuse top-value evidence too short for the dominance and p% rules: a share computed
+    from fewer values than the rule's n would under-state dominance and pass a cell it fails."""
     short = cells.select(
-        (pl.col("top").list.len() < pl.min_horizontal(pl.col("n"), pl.lit(rules.dominance_n)))
+        (pl.col("top").list.len() < pl.min_horizontal(pl.col("n"), pl.lit(rules.top_k)))
         .any()
         .fill_null(False)
     ).item()
     if short:
         kept = cells.select(pl.col("top").list.len().max()).item()
         raise DisclosureInputError(
-            f"the table keeps at most {kept} top values per cell, but the dominance rule "
-            f"needs the largest {rules.dominance_n}",
-            fix=f"compute the table with aggregate.partial(..., top_k={rules.dominance_n}) "
+            f"the table keeps at most {kept} top values per cell, but the dominance and p% "
+            f"rules need the largest {rules.top_k}",
+            fix=f"compute the table with aggregate.partial(..., top_k={rules.top_k}) "
             "or more (the platform's to fix if a job step computed it)",
         )

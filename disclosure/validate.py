@@ -14,8 +14,13 @@ from disclosure.errors import DisclosureInputError
 
 __all__ = [
     "EVIDENCE_COLUMNS",
+    "MARGIN",
+    "MARGINS",
     "MAX_TOP_K",
+    "POSITIONAL",
+    "PROTECTION_COLUMNS",
     "RESERVED_NAMES",
+    "RULE_COLUMNS",
     "STATISTICS",
     "check_columns",
     "check_grid",
@@ -24,27 +29,59 @@ __all__ = [
     "check_quantile",
     "check_statistic",
     "check_top_k",
+    "check_unit",
     "is_magnitude",
 ]
 
 #: Every statistic a table can show; all but "count" make a magnitude table.
-STATISTICS = ("count", "sum", "mean", "median", "std", "min", "max", "quantile")
+STATISTICS = ("count", "sum", "mean", "median", "std", "min", "max", "quantile", "mode")
 
-#: Columns `finalize` adds after the keys, in order.
-EVIDENCE_COLUMNS = ("value", "n", "records", "sum", "top", "negative", "missing")
+#: Statistics whose value is one contributor's value or sits among a few of them:
+#: "enough contributors around it" (`Rules.quantile_side`) applies to these.
+POSITIONAL = ("median", "quantile", "mode")
 
-#: Names a key may not have: the evidence columns, and the columns `disclosure.rules`
-#: adds (listed here so a clash is refused at the first step, not after the cluster ran).
-RESERVED_NAMES = (
-    *EVIDENCE_COLUMNS,
+#: Columns `finalize` adds after the keys, in order. The first seven are the evidence
+#: every table has; `same_value`, `below` and `above` feed the rules on class and
+#: positional disclosure (see `disclosure.rules`).
+EVIDENCE_COLUMNS = (
+    "value",
+    "n",
+    "records",
+    "sum",
+    "top",
+    "negative",
+    "missing",
+    "same_value",
+    "below",
+    "above",
+)
+
+#: The margin column of a table with totals: "" for an inner cell, "row" for the total
+#: of a row (over every column), "column" for the total of a column, "total" for the
+#: grand total. The keys a total sums over are null in its row.
+MARGIN = "margin"
+MARGINS = ("", "row", "column", "total")
+
+#: Columns `disclosure.rules` adds to a table, in order.
+RULE_COLUMNS = (
     "dominance_share",
+    "p_ratio",
     "fails_threshold",
     "fails_dominance",
+    "fails_p_percent",
+    "fails_statistic",
     "negative_values",
-    "min_max",
+    "same_values",
     "status",
     "reason",
 )
+
+#: Columns `disclosure.protect` adds: how each cell is published.
+PROTECTION_COLUMNS = ("suppressed", "published", "published_n")
+
+#: Names a key may not have: the evidence, rule and protection columns (listed here so a
+#: clash is refused at the first step, not after the cluster ran).
+RESERVED_NAMES = (*EVIDENCE_COLUMNS, MARGIN, *RULE_COLUMNS, *PROTECTION_COLUMNS, "min_max")
 
 #: Largest `top_k`: the dominance rule needs `dominance_n` values; 10 is far above any
 #: rule in use and keeps the per-cell expressions small.
@@ -137,11 +174,44 @@ def check_quantile(statistic: str, quantile: float | None) -> None:
         )
 
 
+def check_unit(keys: Sequence[str], unit: str | None) -> None:
+    """A unit-id column is a plain column name, neither a key nor an engine name."""
+    if unit is None:
+        return
+    problems = []
+    if not isinstance(unit, str) or not unit:
+        problems.append(f"unit {unit!r} is not a column name")
+    elif unit.startswith("_") or unit in RESERVED_NAMES:
+        problems.append(f"unit {unit!r} has a name the engine keeps for its own columns")
+    elif unit in keys:
+        problems.append(f"unit {unit!r} is also a key of the table")
+    if problems:
+        raise DisclosureInputError(
+            "the table's unit-id column is not valid",
+            reasons=problems,
+            fix="name the column that identifies a person or business (e.g. unit='resident_id'), "
+            "not one of the table's keys",
+        )
+
+
 def check_columns(
-    schema: pl.Schema, keys: Sequence[str], value: str | None, statistic: str
+    schema: pl.Schema,
+    keys: Sequence[str],
+    value: str | None,
+    statistic: str,
+    unit: str | None = None,
 ) -> None:
-    """The frame has the keys and, for a magnitude table, a numeric value column."""
+    """The frame has the keys, the unit-id column if any and, for a magnitude table, a
+    numeric value column."""
     problems = [f"key column {key!r} is not in the data" for key in keys if key not in schema]
+    if unit is not None and unit not in schema:
+        problems.append(f"unit-id column {unit!r} is not in the data")
+    elif unit is not None and schema[unit].is_nested():
+        problems.append(
+            f"unit-id column {unit!r} is a {schema[unit]} column; ids must be single values"
+        )
+    if unit is not None and unit == value:
+        problems.append(f"unit-id column {unit!r} is also the value column")
     problems += [
         f"key column {key!r} is a {schema[key]} column; keys must be single values"
         for key in keys

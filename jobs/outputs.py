@@ -25,6 +25,7 @@ class TableOutput:
     quantile: float | None
     cells: pl.DataFrame
     kind: str = "table"
+    unit: str | None = None  # the unit-id column: contributors are units, not records
 
 
 @dataclass

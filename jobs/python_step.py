@@ -86,14 +86,22 @@ class StepContext:
         statistic: str = "count",
         quantile: float | None = None,
         description: str = "",
+        unit: str | None = None,
     ) -> None:
-        """Add a frequency or magnitude table, checked like a `table` step's."""
+        """Add a frequency or magnitude table, checked like a `table` step's. `unit` names
+        the column identifying each contributor (several records of one count once)."""
         self._check_name(name)
         keys = [*rows, *columns]
         try:
-            partial = aggregate.partial(data, keys, value, statistic, top_k=self._top_k)
-            cells = aggregate.finalize(
-                partial, keys, statistic, quantile, grid=table_grid(list(rows), list(columns))
+            partial = aggregate.partial(data, keys, value, statistic, top_k=self._top_k, unit=unit)
+            cells = aggregate.with_margins(
+                partial,
+                keys,
+                statistic,
+                quantile,
+                grid=table_grid(list(rows), list(columns)),
+                unit=unit,
+                top_k=self._top_k,
             )
         except DisclosureInputError as exc:
             raise StepFailed(f"step {self.step!r}, table {name!r}: {exc}") from exc
@@ -109,6 +117,7 @@ class StepContext:
                 statistic=statistic,
                 quantile=quantile,
                 cells=cells,
+                unit=unit,
             )
         )
 

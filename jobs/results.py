@@ -54,6 +54,7 @@ def write_results(job_dir: Path, outputs: list[Output], meta: dict[str, Any]) ->
                     "value": output.value,
                     "statistic": output.statistic,
                     "quantile": output.quantile,
+                    "unit": output.unit,
                     "data": f"tables/{output.name}.parquet",
                 }
             case RegressionOutput():
@@ -105,6 +106,7 @@ def read_results(job_dir: Path) -> tuple[list[Output], dict[str, Any]]:
                         statistic=entry["statistic"],
                         quantile=entry["quantile"],
                         cells=pl.read_parquet(data),
+                        unit=entry.get("unit"),
                     )
                 )
             case "regression":

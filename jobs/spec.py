@@ -20,7 +20,7 @@ from tre.models import Resources
 from tre.names import ColumnName, ObjectName
 
 Scalar = str | int | float | bool
-STATISTICS = ("count", "sum", "mean", "median", "std", "min", "max", "quantile")
+STATISTICS = ("count", "sum", "mean", "median", "std", "min", "max", "quantile", "mode")
 FILTER_OPS = ("==", "!=", "<", "<=", ">", ">=", "in", "not in", "is null", "not null")
 _FILTER_RE = re.compile(
     r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(==|!=|<=|>=|<|>|not in|in|is null|not null)\s*(.*?)\s*$"
@@ -101,8 +101,15 @@ class TableStep(_Step):
     rows: list[ColumnName] = Field(min_length=1)
     columns: list[ColumnName] = Field(default_factory=list)
     value: ColumnName | None = None
-    statistic: Literal["count", "sum", "mean", "median", "std", "min", "max", "quantile"] = "count"
+    statistic: Literal[
+        "count", "sum", "mean", "median", "std", "min", "max", "quantile", "mode"
+    ] = "count"
     quantile: float | None = Field(default=None, gt=0, lt=1)
+    unit: ColumnName | None = Field(
+        default=None,
+        description="Column identifying each contributor (a person, a business): several "
+        "records of one unit count once for disclosure control.",
+    )
     filter: list[Filter] = Field(default_factory=list)
     link: Link | None = None
 
@@ -127,6 +134,8 @@ class TableStep(_Step):
         keys = self.rows + self.columns
         if len(keys) != len(set(keys)):
             raise ValueError("a column may appear once among rows and columns")
+        if self.unit is not None and self.unit in [*keys, self.value]:
+            raise ValueError(f"the unit column {self.unit!r} cannot also be a key or the value")
         return self
 
     @property
@@ -134,7 +143,8 @@ class TableStep(_Step):
         return self.rows + self.columns
 
     def named_columns(self) -> set[str]:
-        return {*self.keys, *([self.value] if self.value else []), *(f.column for f in self.filter)}
+        extra = [c for c in (self.value, self.unit) if c]
+        return {*self.keys, *extra, *(f.column for f in self.filter)}
 
 
 class RegressionStep(_Step):

@@ -42,13 +42,18 @@ def table_partial(
     keys = [k for k in step.keys if step.link is None or k != step.link.on]
     frame = read_fragment_frame(source, fragment, sorted(columns), categorical=keys)
     part = aggregate.partial(
-        table_frame(step, frame, right), step.keys, step.value, step.statistic, top_k=top_k
+        table_frame(step, frame, right),
+        step.keys,
+        step.value,
+        step.statistic,
+        top_k=top_k,
+        unit=step.unit,
     )
     return part.with_columns(pl.col(pl.Categorical).cast(pl.String))
 
 
 def merge_partials(parts: list[pl.DataFrame], step: TableStep, top_k: int) -> pl.DataFrame:
-    return aggregate.merge(parts, step.keys, step.statistic, top_k=top_k)
+    return aggregate.merge(parts, step.keys, step.statistic, top_k=top_k, unit=step.unit)
 
 
 def table_grid(rows: list[str], columns: list[str]) -> list[list[str]]:
@@ -57,9 +62,15 @@ def table_grid(rows: list[str], columns: list[str]) -> list[list[str]]:
     return [rows, columns] if columns else [rows]
 
 
-def finalize_table(merged: pl.DataFrame, step: TableStep) -> pl.DataFrame:
+def finalize_table(
+    merged: pl.DataFrame, step: TableStep, top_k: int = 2, *, margins: bool = False
+) -> pl.DataFrame:
+    """The finished cells (and, with `margins`, the totals disclosure control checks)."""
     grid = table_grid(step.rows, step.columns)
-    return aggregate.finalize(merged, step.keys, step.statistic, step.quantile, grid=grid)
+    finish = aggregate.with_margins if margins else aggregate.finalize
+    return finish(
+        merged, step.keys, step.statistic, step.quantile, grid=grid, unit=step.unit, top_k=top_k
+    )
 
 
 def run_table(
@@ -80,7 +91,7 @@ def run_table(
     ]
     track(parts, step.name, progress)
     merged = tree_reduce(client, parts, merge_partials, step, top_k)
-    cells = client.submit(finalize_table, merged, step, pure=False).result()
+    cells = client.submit(finalize_table, merged, step, top_k, margins=True, pure=False).result()
     datasets = [step.dataset] + ([step.link.dataset] if step.link else [])
     return TableOutput(
         name=step.name,
@@ -93,4 +104,5 @@ def run_table(
         statistic=step.statistic,
         quantile=step.quantile,
         cells=cells,
+        unit=step.unit,
     )

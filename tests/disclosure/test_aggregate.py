@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 from disclosure import aggregate
+from disclosure import finalize as finalize_module
 from disclosure.errors import DisclosureInputError
 
 KEYS = ["area", "band"]
@@ -55,9 +56,11 @@ def reference(frame, statistic, quantile, top_k=2):
         "min": v.min(),
         "max": v.max(),
         "quantile": v.quantile(quantile or 0.5, interpolation="linear"),
+        "mode": v.drop_nulls().mode().min(),
     }[statistic]
     magnitude = statistic != "count"
-    return (
+    positional = statistic in ("median", "quantile", "mode")
+    table = (
         frame.group_by(KEYS)
         .agg(
             value.cast(pl.Float64).alias("value"),
@@ -71,9 +74,28 @@ def reference(frame, statistic, quantile, top_k=2):
             ).alias("top"),
             ((v < 0).any() if magnitude else pl.lit(False)).alias("negative"),
             (v.null_count() if magnitude else pl.lit(0)).cast(pl.Int64).alias("missing"),
+            ((v.count() > 0) & (v.min() == v.max()) if magnitude else pl.lit(False)).alias(
+                "same_value"
+            ),
+            pl.col("v").fill_nan(None).drop_nulls().alias("_values"),
         )
         .with_columns(pl.col("top").cast(pl.List(pl.Float64)))
         .sort(KEYS, nulls_last=True)
+    )
+    if not positional:
+        nothing = pl.lit(None, pl.Int64)
+        return table.drop("_values").with_columns(nothing.alias("below"), nothing.alias("above"))
+    # Values at or below / at or above the statistic, counted one cell at a time.
+    below = [
+        sum(x <= q for x in values) if q is not None else None
+        for values, q in zip(table["_values"].to_list(), table["value"].to_list(), strict=True)
+    ]
+    above = [
+        sum(x >= q for x in values) if q is not None else None
+        for values, q in zip(table["_values"].to_list(), table["value"].to_list(), strict=True)
+    ]
+    return table.drop("_values").with_columns(
+        pl.Series("below", below, pl.Int64), pl.Series("above", above, pl.Int64)
     )
 
 
@@ -196,14 +218,9 @@ def test_grid_completion_adds_empty_cells():
         aggregate.partial(frame, ["ward", "sex"], "v", "mean"), ["ward", "sex"], "mean"
     )
     empty = means.filter(pl.col("ward") == "b", pl.col("sex") == "m")
-    assert empty.select("value", "n", "records", "top", "negative", "missing").row(0) == (
-        None,
-        0,
-        0,
-        [],
-        False,
-        0,
-    )
+    assert empty.select(
+        "value", "n", "records", "top", "negative", "missing", "same_value", "below"
+    ).row(0) == (None, 0, 0, [], False, 0, False, None)
 
 
 def test_grid_groups_keep_nested_keys_from_inventing_cells():
@@ -261,6 +278,9 @@ def test_finalize_has_the_evidence_contract_and_types():
             "top": pl.List(pl.Float64),
             "negative": pl.Boolean,
             "missing": pl.Int64,
+            "same_value": pl.Boolean,
+            "below": pl.Int64,
+            "above": pl.Int64,
         }
     )
 
@@ -275,7 +295,7 @@ def test_an_empty_frame_gives_an_empty_table():
 
 
 def test_a_huge_grid_is_refused(monkeypatch):
-    monkeypatch.setattr(aggregate, "MAX_GRID_CELLS", 5)
+    monkeypatch.setattr(finalize_module, "MAX_GRID_CELLS", 5)
     frame = pl.DataFrame({"a": [1, 2, 3], "b": [1, 2, 3]})
     with pytest.raises(DisclosureInputError, match=r"9 cells .* more than the limit of 5"):
         aggregate.finalize(aggregate.partial(frame, ["a", "b"], None, "count"), ["a", "b"], "count")

@@ -30,7 +30,7 @@ def visits():
 
 
 def status_of(result, ward, sex):
-    row = result.cells.filter(pl.col("ward") == ward, pl.col("sex") == sex)
+    row = result.inner().filter(pl.col("ward") == ward, pl.col("sex") == sex)
     return row["status"][0], row["reason"][0]
 
 
@@ -41,9 +41,43 @@ def test_a_frequency_table_fails_small_and_empty_cells(visits):
     assert status_of(result, "B", "F") == ("fail", "3 records, below the threshold of 10")
     assert status_of(result, "B", "M")[0] == "fail"
     assert "empty cell" in status_of(result, "B", "M")[1]
+    assert result.check_status == "fail"
+    assert result.counts == {
+        "threshold": 2,
+        "dominance": 0,
+        "p_percent": 0,
+        "statistic": 0,
+        "negative_values": 0,
+        "same_values": 0,
+        "totals": 1,
+    }
+    # In a 2x2 table, row B could be worked out from the column totals unless row A goes
+    # too: nothing is left to release.
     assert result.status == "fail"
-    assert result.counts == {"threshold": 2, "dominance": 0, "negative_values": 0, "min_max": 0}
-    assert result.summary == "table 2x2 counts: 2 of 4 cells fail (2 below the threshold)"
+    assert result.summary == (
+        "table 2x2 counts: 2 of 4 cells fail (2 below the threshold); 1 total fail; "
+        "protected: 3 suppressed, 3 more so they cannot be worked out from the totals "
+        "(every cell is suppressed: nothing is left to release)"
+    )
+
+
+def test_a_protected_table_is_released_for_review():
+    frame = pl.DataFrame(
+        {
+            "ward": ["A"] * 40 + ["B"] * 33 + ["C"] * 45,
+            "sex": ["F"] * 20 + ["M"] * 20 + ["F"] * 30 + ["M"] * 3 + ["F"] * 15 + ["M"] * 30,
+        }
+    )
+    result = check_table(frame, name="visits", rows=["ward"], columns=["sex"])
+    assert (result.check_status, result.status) == ("fail", "review")
+    assert result.protection is not None
+    assert (result.protection.primary, result.protection.secondary) == (1, 3)
+    assert result.summary == (
+        "table 3x2 counts: 1 of 6 cells fail (1 below the threshold); "
+        "protected: 1 suppressed, 3 more so they cannot be worked out from the totals"
+    )
+    suppressed = result.cells.filter(pl.col("suppressed") != "")
+    assert suppressed["published"].null_count() == suppressed.height
 
 
 def test_a_magnitude_table_fails_a_dominated_cell(visits):
@@ -52,10 +86,19 @@ def test_a_magnitude_table_fails_a_dominated_cell(visits):
     )
     status, reason = status_of(result, "A", "M")
     assert status == "fail"
-    assert reason == "the largest 2 contributors hold 96% of the total, above 90%"
-    assert status_of(result, "A", "F") == ("pass", "")
-    assert result.summary == (
-        "table 2x2 mean of cost: 3 of 4 cells fail (2 below the threshold, 1 dominated)"
+    assert reason == (
+        "the largest 2 contributors hold 96% of the total, above 90%; the second largest "
+        "contributor could estimate the largest contribution to within 4%, closer than 10% "
+        "(p% rule)"
+    )
+    assert status_of(result, "A", "F") == (
+        "review",
+        "every contributor has the same value, so the cell shows each one's value",
+    )
+    assert result.summary.startswith(
+        "table 2x2 mean of cost: 3 of 4 cells fail (2 below the threshold, 1 dominated, "
+        "1 failing the p% rule); 2 totals fail; 1 of 4 cells need review "
+        "(every contributor alike); protected: "
     )
 
 
@@ -78,7 +121,7 @@ def test_min_max_tables_fail_every_cell():
     frame = pl.DataFrame({"ward": ["A"] * 50, "age": list(range(50))})
     result = check_table(frame, name="oldest", rows=["ward"], value="age", statistic="max")
     assert result.status == "fail"
-    assert result.counts["min_max"] == 1
+    assert result.counts["statistic"] == 1
     assert "1 min/max values" in result.summary
 
 
@@ -108,7 +151,7 @@ def test_a_wider_dominance_rule_gets_enough_evidence():
         statistic="sum",
         rules=Rules(dominance_n=3, dominance_k=0.85),
     )
-    assert result.cells["fails_dominance"].to_list() == [True]
+    assert result.inner()["fails_dominance"].to_list() == [True]
 
 
 def test_check_aggregated_is_what_the_engine_calls(visits):
@@ -255,3 +298,30 @@ def test_the_order_of_rows_does_not_change_the_checked_table(rows, order, statis
         second.summary,
         second.counts,
     )
+
+
+def test_a_categorical_level_with_few_observations_fails_a_regression():
+    coefficients = pl.DataFrame(
+        {
+            "term": ["(intercept)", "band[old]", "band[very old]"],
+            "estimate": [1.0, 0.5, 2.0],
+            "std_error": [0.1, 0.2, 0.9],
+            "statistic": [10.0, 2.5, 2.2],
+            "p_value": [0.0001, 0.03, 0.04],
+        }
+    )
+    result = check_regression(
+        name="r",
+        model="ols",
+        n_obs=200,
+        df_resid=197,
+        coefficients=coefficients,
+        rules=Rules(),
+        level_counts={"band": {"young": 120, "old": 76, "very old": 4}},
+    )
+    assert result.status == "fail"
+    assert result.reasons == [
+        "level 'very old' of band has 4 observations, below the threshold of 10: its "
+        "coefficient describes a small group"
+    ]
+    assert result.summary.endswith("; 1 categorical level below the threshold")

@@ -9,6 +9,7 @@ import polars as pl
 import pytest
 
 from disclosure import (
+    Protection,
     Rules,
     build_report,
     check_file,
@@ -80,10 +81,19 @@ def report(results):
 
 def test_the_report_is_valid_json_with_the_overall_verdict(report):
     loaded = json.loads(json.dumps(report, allow_nan=False))
-    assert loaded["format"] == 1
+    assert loaded["format"] == 2
     assert loaded["status"] == "fail"
-    assert loaded["summary"] == {"outputs": 4, "pass": 1, "review": 1, "fail": 2}
+    assert loaded["summary"] == {
+        "outputs": 4,
+        "pass": 1,
+        "review": 2,  # the protected count table, and the file
+        "fail": 1,  # the dominated magnitude table: every cell suppressed
+        "protected": 2,
+        "differencing": 0,
+    }
+    assert [o["check_status"] for o in loaded["outputs"]] == ["fail", "fail", "pass", "review"]
     assert loaded["rules"] == Rules().as_dict()
+    assert loaded["protection"] == Protection().as_dict()
     assert loaded["policy"] == POLICY
     assert loaded["context"]["job"] == 42
     assert [o["kind"] for o in loaded["outputs"]] == ["table", "table", "regression", "file"]
@@ -94,15 +104,26 @@ def test_table_cells_carry_their_evidence_but_no_contributor_values(report):
     failing = next(c for c in visits["cells"] if c["keys"] == {"ward": "B", "sex": "F"})
     assert failing == {
         "keys": {"ward": "B", "sex": "F"},
+        "margin": "",
         "value": 3.0,
         "n": 3,
         "records": 3,
         "dominance_share": None,
+        "p_ratio": None,
         "negative": False,
         "missing": 0,
         "status": "fail",
         "reason": "3 records, below the threshold of 10",
+        "suppressed": "primary",
+        "published": None,
+        "published_n": None,
     }
+    total = next(c for c in visits["cells"] if c["margin"] == "total")
+    assert (total["keys"], total["value"], total["published"]) == (
+        {"ward": None, "sex": None},
+        35.0,
+        35.0,
+    )
     costs = report["outputs"][1]["cells"][0]
     assert costs["dominance_share"] == pytest.approx(1.0, abs=1e-3)  # rounded share only
     assert "top" not in costs
@@ -118,7 +139,9 @@ def test_raw_top_values_appear_nowhere(report):
 def test_html_marks_the_failing_cell_and_lists_its_reason(report):
     page = render_html(report)
     # The B/F cell: a class, a visible symbol and a link to its note.
-    cell = re.search(r'<td class="fail">3 <span class="mark"[^>]*>✗</span>.*?</td>', page)
+    cell = re.search(
+        r'<td class="fail suppressed">3 <span class="mark"[^>]*>✗</span>.*?</td>', page
+    )
     assert cell is not None
     note = re.search(r'href="#(output-1-note-\d+)"', cell.group(0)).group(1)
     assert re.search(
@@ -126,8 +149,10 @@ def test_html_marks_the_failing_cell_and_lists_its_reason(report):
     )
     assert '<th scope="col">F</th>' in page
     assert '<th scope="row">A</th>' in page
+    assert '<tr class="total"><th scope="row">Total</th><td>25</td>' in page
     assert "Legend" in page
     assert "fails a rule" in page
+    assert "suppressed in the release so other cells cannot be worked out" in page
 
 
 def test_html_is_self_contained_and_escapes_hostile_text(report):
@@ -142,10 +167,11 @@ def test_html_is_self_contained_and_escapes_hostile_text(report):
 def test_markdown_marks_failures_and_escapes_hostile_text(report):
     text = render_markdown(report)
     assert "**Overall: ✗ FAIL**" in text
-    assert "| B | 3 **✗** (" in text
+    assert "| B | 3 **✗** **⊘** (" in text
+    assert "Computed: ✗ FAIL; as released: ? REVIEW." in text
     assert "3 records, below the threshold of 10" in text
     assert "<script" not in text
-    assert "Policy file: /etc/tre/sdc.yaml (sha256 " + "ab" * 32 + ")" in text
+    assert "- policy: /etc/tre/sdc.yaml (sha256 " + "ab" * 32 + ")" in text
     assert "| (intercept) | 1.50 | 0.5 | 3.00 | 0.004 |" in text
     assert "| age | -0.25 | 0.1 | -2.50 | <0.001 |" in text
     assert "needs a person's review" in text
@@ -154,10 +180,30 @@ def test_markdown_marks_failures_and_escapes_hostile_text(report):
 def test_long_tables_are_listed_cell_by_cell(report):
     text = render_markdown(report)
     assert (
-        "| ward | band | age | value | contributors | share of the largest 2 | status | reason |"
-        in text
+        "| ward | band | age | value | contributors | share of the largest 2 | status | "
+        "released | reason |" in text
     )
-    assert "| A | x | old | 707,071.55 | 11 | 100.0% | ✗ FAIL |" in text
+    assert "| A | x | old | 707,071.55 **⊘** | 11 | 100.0% | ✗ FAIL | suppressed **⊘** |" in text
+    assert "| Total | Total | Total | 707,071.55 **⊘** |" in text
+
+
+def test_a_long_list_shows_only_the_cells_a_checker_must_see(monkeypatch):
+    from disclosure import render
+
+    monkeypatch.setattr(render, "LIST_LIMIT", 3)
+    frame = pl.DataFrame(
+        {
+            "ward": ["A"] * 30 + ["B"] * 30 + ["C"] * 2,
+            "band": ["x"] * 62,
+            "age": ["old"] * 62,
+        }
+    )
+    result = check_table(frame, name="t", rows=["ward", "band"], columns=["age"])
+    text = render_markdown(build_report([result], rules=Rules(), policy={}, context={}))
+    assert "| C | x | old | 2 **⊘** |" in text
+    assert "| A | x | old | 30 **⊘²** |" in text  # protecting C
+    assert "| B | x | old |" not in text  # passes, unprotected: left out
+    assert "passing cells are not listed (report.json has them)" in text
 
 
 def test_write_report_writes_three_files_atomically(report, tmp_path):
@@ -184,3 +230,13 @@ def test_no_outputs_needs_review():
     report = build_report([], rules=Rules(), policy={}, context={})
     assert report["status"] == "review"
     assert "0 outputs" in render_markdown(report)
+
+
+def test_missing_values_are_reported_to_the_checkers():
+    frame = pl.DataFrame({"ward": ["A"] * 15, "cost": [1.0, 2.0] * 6 + [None] * 3})
+    result = check_table(frame, name="t", rows=["ward"], value="cost", statistic="mean")
+    report = build_report([result], rules=Rules(), policy={}, context={})
+    assert report["outputs"][0]["missing"] == 3
+    assert "Records with no value (not counted as contributors): 3." in render_markdown(report)
+    assert "not counted as contributors): 3." in render_html(report)
+    assert "no value" not in result.summary  # the summary line also reaches the researcher

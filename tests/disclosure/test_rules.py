@@ -32,9 +32,9 @@ def test_threshold_boundary_nine_fails_ten_passes():
 
 
 def test_threshold_counts_contributors_not_rows_with_missing_values():
-    cells = table({"c": [1.0] * 10 + [None]}, statistic="mean")
+    cells = table({"c": [1.0, 2.0] * 5 + [None]}, statistic="mean")
     assert cells["c"]["status"] == "pass"
-    cells = table({"c": [1.0] * 9 + [None] * 5}, statistic="mean")
+    cells = table({"c": [1.0, 2.0, 3.0] * 3 + [None] * 5}, statistic="mean")
     assert cells["c"]["reason"] == "9 contributors, below the threshold of 10"
 
 
@@ -80,7 +80,9 @@ def test_dominance_with_one_contributor_fails_both_rules():
     assert cells["c"]["status"] == "fail"
     assert cells["c"]["reason"] == (
         "1 contributor, below the threshold of 10; "
-        "the largest 2 contributors hold 100% of the total, above 90%"
+        "the largest 2 contributors hold 100% of the total, above 90%; "
+        "the second largest contributor could work out the largest contribution exactly "
+        "(p% rule)"
     )
 
 
@@ -120,6 +122,88 @@ def test_min_and_max_always_fail(statistic):
     assert cells["c"]["reason"] == "min and max reveal a single contributor's value"
 
 
+def test_the_p_percent_rule_fails_a_cell_whose_largest_value_can_be_estimated():
+    # Not dominated at (2, 95%): the largest two hold 91.8%. But the rest is 9, less than
+    # 10% of the largest (100): the second largest contributor can estimate it closely.
+    values = [100.0, 1.0] + [0.5] * 18
+    cells = table({"c": values}, rules=Rules(dominance_k=0.95))
+    assert cells["c"]["fails_dominance"] is False
+    assert cells["c"]["fails_p_percent"] is True
+    assert cells["c"]["p_ratio"] == pytest.approx(0.09)
+    assert cells["c"]["reason"] == (
+        "the second largest contributor could estimate the largest contribution to within "
+        "9%, closer than 10% (p% rule)"
+    )
+    assert table({"c": values}, rules=Rules(dominance_k=0.95, p_ratio=0.0))["c"]["status"] == (
+        "pass"
+    )
+
+
+def test_with_the_default_parameters_p_percent_never_fails_alone():
+    # rest < 10% of the largest implies the largest two hold > 90% of the total.
+    for values in ([100.0, 1.0] + [0.5] * 18, [60.0, 39.0] + [0.1] * 9, [10.0] * 12):
+        cells = table({"c": values})
+        assert not cells["c"]["fails_p_percent"] or cells["c"]["fails_dominance"]
+
+
+def test_empty_cells_can_be_allowed():
+    frame = pl.DataFrame({"ward": ["a"] * 10 + ["b"] * 10, "sex": ["f"] * 10 + ["m"] * 10})
+    cells = aggregate.finalize(
+        aggregate.partial(frame, ["ward", "sex"], None, "count"), ["ward", "sex"], "count"
+    )
+    checked = apply_rules(cells, "count", Rules(zeros_disclosive=False))
+    assert checked.filter(pl.col("n") == 0)["status"].to_list() == ["pass", "pass"]
+
+
+@pytest.mark.parametrize(("setting", "status"), [("review", "review"), ("fail", "fail")])
+def test_a_cell_whose_contributors_all_share_a_value(setting, status):
+    cells = table(
+        {"c": [3.0] * 12, "d": [3.0] * 11 + [4.0]},
+        statistic="mean",
+        rules=Rules(same_value=setting),
+    )
+    assert cells["c"]["status"] == status
+    assert cells["c"]["reason"] == (
+        "every contributor has the same value, so the cell shows each one's value"
+    )
+    assert cells["d"]["status"] == "pass"
+
+
+@pytest.mark.parametrize("statistic", ["median", "quantile", "mode"])
+def test_positional_statistics_need_values_on_both_sides(statistic):
+    # 12 distinct values: the 0.5 quantile has 6 values on each side; a quantile side of 7
+    # is more than either.
+    values = [float(v) for v in range(12)]
+    assert table({"c": values}, statistic=statistic)["c"]["fails_statistic"] is (
+        statistic == "mode"  # the mode of distinct values is the smallest: one value below
+    )
+    strict = table({"c": values}, statistic=statistic, rules=Rules(quantile_side=7))
+    assert strict["c"]["status"] == "fail"
+    assert "at or below it" in strict["c"]["reason"]
+    assert "it needs at least 7 on each side" in strict["c"]["reason"]
+
+
+def test_a_standard_deviation_needs_degrees_of_freedom():
+    cells = table(
+        {"ten": [float(v) for v in range(10)], "eleven": [float(v) for v in range(11)]},
+        statistic="std",
+    )
+    assert cells["ten"]["status"] == "fail"
+    assert cells["ten"]["reason"] == (
+        "a standard deviation of 10 contributors has 9 degrees of freedom, below the minimum of 10"
+    )
+    assert cells["eleven"]["status"] == "pass"
+
+
+def test_negative_values_do_not_stop_the_other_cells_being_checked():
+    cells = table(
+        {"negative": [-5.0] + [1.0] * 11, "small": [1.0, 2.0, 3.0], "fine": [2.0] * 11 + [3.0]}
+    )
+    assert cells["negative"]["status"] == "review"
+    assert cells["small"]["status"] == "fail"
+    assert cells["fine"]["status"] == "pass"
+
+
 def test_apply_rules_adds_the_rule_columns():
     frame = pl.DataFrame({"k": ["a"], "v": [1.0]})
     cells = aggregate.finalize(aggregate.partial(frame, ["k"], "v", "mean"), ["k"], "mean")
@@ -146,8 +230,14 @@ def test_rules_from_a_policy_mapping():
         "threshold": 10,
         "dominance_n": 2,
         "dominance_k": 0.9,
+        "p_ratio": 0.1,
         "min_dof": 10,
+        "zeros_disclosive": True,
+        "same_value": "review",
+        "quantile_side": 5,
     }
+    # A policy file holds the protection parameters too: the rules leave them alone.
+    assert Rules.from_mapping({"threshold": 7, "round_to": 5}) == Rules(threshold=7)
 
 
 def test_rules_from_mapping_lists_every_problem_at_once():
@@ -164,7 +254,7 @@ def test_rules_from_mapping_lists_every_problem_at_once():
     reasons = caught.value.reasons
     assert len(reasons) == 5
     text = str(caught.value)
-    assert "unknown rule parameter 'treshold' (did you mean 'threshold'?)" in text
+    assert "unknown parameter 'treshold' (did you mean 'threshold'?)" in text
     assert "dominance_k is 1.5; it must be a number greater than 0 and less than 1" in text
     assert "min_dof is True; it must be a whole number of at least 1" in text
     assert "dominance_n is 2.0; it must be a whole number from 1 to 10" in text
@@ -180,6 +270,10 @@ def test_rules_from_mapping_lists_every_problem_at_once():
         {"dominance_k": 0.0},
         {"dominance_k": 1},
         {"min_dof": -1},
+        {"p_ratio": 1.0},
+        {"same_value": "ignore"},
+        {"zeros_disclosive": "yes"},
+        {"quantile_side": 0},
     ],
 )
 def test_out_of_range_rules_are_refused(bad):

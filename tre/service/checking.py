@@ -1,9 +1,18 @@
-"""Disclosure control of a finished job: check every output, write the report, and
-prepare the files that could be released (they leave only after two approvals)."""
+"""Disclosure control of a finished job: check and protect every output, look for
+differencing within the request and against what the project has already released,
+write the report, and prepare the files that could be released (they leave only after
+two approvals).
+
+Each output is checked under the policy for its project and the datasets it reads
+(`policies.sdc`: layered files). What would be released is the protected table only
+(suppressed cells blank, counts rounded if the policy says so), with a summary for the
+researcher that quotes no evidence; the checkers' report keeps the evidence.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 from pathlib import Path
@@ -11,22 +20,45 @@ from typing import Any
 
 import polars as pl
 
-from disclosure import Rules, build_report, check_aggregated, check_file, check_regression
+from disclosure import (
+    build_report,
+    check_aggregated,
+    check_file,
+    check_regression,
+    check_request,
+    released_table,
+    researcher_summary,
+)
 from disclosure import write_report as write_disclosure_report
 from disclosure.check import FileResult, RegressionResult, TableResult
+from disclosure.errors import DisclosureError
 from jobs.outputs import FileOutput, Output, RegressionOutput, TableOutput
 from jobs.results import read_results
-from policies.sdc import SdcPolicy, load_sdc_policy
+from jobs.spec import JobSpec, PythonStep, TableStep, parse_spec
+from policies.sdc import SdcPolicy, layered_policy
+from tre.errors import InputError
 from tre.models import Job, OutputRecord, OutputRequest, SdcStatus
+from tre.service.ledger import released_tables
 from tre.service.session import Session
+
+__all__ = ["CANDIDATES", "check_job", "evidence_top_k", "population_of", "sdc_policy"]
 
 CANDIDATES = "outputs"  # in the job folder: files that would be released
 
 
-def sdc_policy(session: Session) -> SdcPolicy:
-    """The home's own policy file if it has one, else the packaged default."""
-    override = session.home.root / "policies" / "sdc.yaml"
-    return load_sdc_policy(override if override.exists() else None)
+def sdc_policy(
+    session: Session, project: str | None = None, datasets: list[str] | tuple[str, ...] = ()
+) -> SdcPolicy:
+    """The disclosure policy for `project` and `datasets` (without them: the TRE's own,
+    else the packaged default). See `policies.sdc` for the layers."""
+    return layered_policy(session.home.root, project=project, datasets=datasets)
+
+
+def evidence_top_k(session: Session, job: Job) -> int:
+    """How many of each cell's largest contributions the job must keep as evidence: enough
+    for the strictest dominance rule among its project's and datasets' policies."""
+    policy = sdc_policy(session, job.project, list(job.dataset_versions))
+    return policy.rules().top_k
 
 
 def check_job(session: Session, job: Job) -> OutputRequest:
@@ -36,23 +68,37 @@ def check_job(session: Session, job: Job) -> OutputRequest:
     """
     folder = session.home.job_dir(job.id)
     outputs, _meta = read_results(folder)
-    policy = sdc_policy(session)
-    rules = Rules.from_mapping(policy.parameters)
-    results = [_check(output, rules) for output in outputs]
-    report = build_report(
-        results,
-        rules=rules,
-        policy={"path": policy.path, "sha256": policy.sha256},
-        context={
-            "job_id": job.id,
-            "project": job.project,
-            "author": job.submitter,
-            "title": job.title,
-            "spec_hash": job.spec_hash,
-            "code_hash": job.code_hash,
-            "datasets": job.dataset_versions,
-        },
-    )
+    spec = parse_spec(job.spec, source=f"job {job.id}'s spec")
+    base = sdc_policy(session, job.project)
+    policies = [sdc_policy(session, job.project, _datasets_of(o)) for o in outputs]
+    try:
+        results = [
+            _check(output, policy, population_of(output, spec, job))
+            for output, policy in zip(outputs, policies, strict=True)
+        ]
+        findings = check_request(results, released_tables(session.conn, job.project))
+        report = build_report(
+            results,
+            rules=base.rules(),
+            protection=base.protection(),
+            policy=_policy_record([base, *policies]),
+            context={
+                "job_id": job.id,
+                "project": job.project,
+                "author": job.submitter,
+                "title": job.title,
+                "spec_hash": job.spec_hash,
+                "code_hash": job.code_hash,
+                "datasets": job.dataset_versions,
+            },
+            findings=findings,
+        )
+    except DisclosureError as exc:
+        raise InputError(
+            f"job {job.id}'s outputs cannot be checked: {exc.message}",
+            reasons=exc.reasons,
+            fix=exc.fix,
+        ) from exc
     paths = write_disclosure_report(report, folder / "report")
     records = _write_candidates(folder, outputs, results)
     return OutputRequest(
@@ -66,7 +112,60 @@ def check_job(session: Session, job: Job) -> OutputRequest:
     )
 
 
-def _check(output: Output, rules: Rules) -> TableResult | RegressionResult | FileResult:
+def read_report(session: Session, request: OutputRequest) -> dict[str, Any]:
+    """The stored report of an output request, as the checkers saw it."""
+    path = session.home.job_dir(request.job_id) / request.report_json
+    report: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return report
+
+
+def population_of(output: Output, spec: JobSpec, job: Job) -> dict[str, Any] | None:
+    """Which rows a table counts, for differencing: its datasets (with versions), link and
+    filters. Filters are unknown (None) for a python step's tables."""
+    if not isinstance(output, TableOutput):
+        return None
+    step = next((s for s in spec.steps if s.name == output.step), None)
+    versions = {name: job.dataset_versions.get(name) for name in sorted(output.datasets)}
+    if isinstance(step, TableStep):
+        link = step.link
+        return {
+            "datasets": versions,
+            "link": f"{link.dataset} on {link.on} ({link.how})" if link else None,
+            "filters": sorted(_filter_text(f.column, f.op, f.value) for f in step.filter),
+        }
+    if isinstance(step, PythonStep):
+        return {"datasets": versions, "link": None, "filters": None}
+    return None
+
+
+def _filter_text(column: str, op: str, value: object) -> str:
+    """One filter in a canonical form, so the same filter written twice compares equal."""
+    if isinstance(value, list):
+        value = sorted(value, key=lambda v: (type(v).__name__, v))
+    shown = "" if value is None else " " + json.dumps(value, sort_keys=True)
+    return f"{column} {op}{shown}"
+
+
+def _datasets_of(output: Output) -> list[str]:
+    return list(getattr(output, "datasets", []))
+
+
+def _policy_record(policies: list[SdcPolicy]) -> dict[str, Any]:
+    """Every policy file used by any output (once each), and every note."""
+    files: dict[str, dict[str, str]] = {}
+    notes: list[str] = []
+    for policy in policies:
+        record = policy.record()
+        for entry in record["files"]:
+            files.setdefault(entry["path"], entry)
+        notes += [n for n in record["notes"] if n not in notes]
+    return {"files": list(files.values()), "notes": notes}
+
+
+def _check(
+    output: Output, policy: SdcPolicy, population: dict[str, Any] | None
+) -> TableResult | RegressionResult | FileResult:
+    rules = policy.rules()
     match output:
         case TableOutput():
             return check_aggregated(
@@ -78,6 +177,9 @@ def _check(output: Output, rules: Rules) -> TableResult | RegressionResult | Fil
                 statistic=output.statistic,
                 quantile=output.quantile,
                 rules=rules,
+                protection=policy.protection(),
+                unit=output.unit,
+                population=population,
             )
         case RegressionOutput():
             return check_regression(
@@ -87,6 +189,7 @@ def _check(output: Output, rules: Rules) -> TableResult | RegressionResult | Fil
                 df_resid=output.df_resid,
                 coefficients=output.coefficients,
                 rules=rules,
+                level_counts=output.level_counts,
             )
         case FileOutput():
             return check_file(
@@ -102,8 +205,8 @@ def _check(output: Output, rules: Rules) -> TableResult | RegressionResult | Fil
 def _write_candidates(
     folder: Path, outputs: list[Output], results: list[Any]
 ) -> list[OutputRecord]:
-    """Write what each output would release: the table without its evidence, the
-    coefficients, or the file as written. Evidence never goes into these files."""
+    """Write what each output would release: the protected table and the researcher's
+    summary, the coefficients, or the file as written. Evidence never goes into these."""
     final, tmp = folder / CANDIDATES, folder / (CANDIDATES + ".tmp")
     for path in (tmp, final):
         if path.exists():
@@ -115,13 +218,10 @@ def _write_candidates(
         target.mkdir()
         match output:
             case TableOutput():
-                keep = [*output.rows, *output.columns, "value"]
-                if output.statistic != "count":
-                    keep.append("n")
-                table = output.cells.select(keep).rename(
-                    {"value": output.statistic if output.statistic != "count" else "count"}
+                released_table(result).write_csv(target / f"{output.name}.csv")
+                (target / f"{output.name}-disclosure.md").write_text(
+                    researcher_summary(result), encoding="utf-8"
                 )
-                table.write_csv(target / f"{output.name}.csv")
             case RegressionOutput():
                 output.coefficients.write_csv(target / f"{output.name}.csv")
                 summary = pl.DataFrame(

@@ -1,5 +1,14 @@
 """Output review: two output checkers, neither the job's author, vote on every output;
-then a checker releases what both approved, with a manifest, to the release area."""
+then a checker releases what both approved, with a manifest, to the release area.
+
+What may be approved: an output whose disclosure status, after protection (suppression,
+rounding), is "pass" or "review"; a protected table is released as protected, so a table
+with failing cells becomes releasable once they are suppressed. A "fail" output cannot
+be approved. Two outputs that the report finds disclose together (a "fail" differencing
+finding within the request) cannot both be approved by one checker, nor both released.
+At release, every released table is recorded in the project's ledger, against which
+later requests are checked for differencing.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +23,8 @@ from typing import Any
 from policies.access import raise_if, review_refusals, view_job_refusals
 from tre.errors import InputError, NotFound, PermissionDenied, StateError
 from tre.models import Decision, Job, JobState, OutputRequest, Review, SdcStatus, utcnow
-from tre.service.checking import sdc_policy
+from tre.service.checking import read_report
+from tre.service.ledger import record_release
 from tre.service.session import Session
 from tre.service.state import set_job_state
 from tre.store import repo
@@ -101,11 +111,14 @@ def vote(
     failing = [n for n in names if by_name[n].sdc_status is SdcStatus.FAIL]
     if decision is Decision.APPROVE and failing:
         raise PermissionDenied(
-            f"output(s) {', '.join(failing)} fail the disclosure rules and cannot be approved",
+            f"output(s) {', '.join(failing)} fail the disclosure rules even after protection "
+            "and cannot be approved",
             reasons=[f"{n}: {by_name[n].summary}" for n in failing],
             fix="reject them, or return the request so the researcher can revise the job "
             "(e.g. coarser categories); see the disclosure report for the failing cells",
         )
+    if decision is Decision.APPROVE:
+        _refuse_both_of_a_pair(session, request, names)
     reviews = [
         Review(job_id=job_id, output=n, checker=session.actor, decision=decision, comment=comment)
         for n in names
@@ -164,6 +177,13 @@ def release(session: Session, job_id: int) -> Job:
             fix="two output checkers, other than the author, must review every output",
         )
     approved = [n for n, o in outcomes.items() if o == "approved"]
+    clashes = _disclosing_pairs(session, request, set(approved))
+    if clashes:
+        raise PermissionDenied(
+            f"job {job_id} cannot be released: two approved outputs disclose together",
+            reasons=clashes,
+            fix="a checker changes their vote on one output of each pair to reject or return",
+        )
     if "returned" in outcomes.values():
         state = JobState.RETURNED
     elif len(approved) == len(outcomes):
@@ -173,11 +193,14 @@ def release(session: Session, job_id: int) -> Job:
     else:
         state = JobState.REJECTED
     manifest = None
+    report = read_report(session, request)
     if state in (JobState.RELEASED, JobState.PARTIALLY_RELEASED):
-        manifest = _publish(session, job, request, reviews, approved)
+        manifest = _publish(session, job, request, reviews, approved, report)
     with session.write() as conn:
+        recorded: list[str] = []
         if manifest is not None:
             repo.put_release(conn, job_id, manifest)
+            recorded = record_release(conn, job, report, approved, at=utcnow())
         return set_job_state(
             conn,
             job,
@@ -185,12 +208,47 @@ def release(session: Session, job_id: int) -> Job:
             actor=session.actor,
             role="checker",
             reason=", ".join(f"{n}: {o}" for n, o in outcomes.items()),
-            details={"outcomes": outcomes},
+            details={"outcomes": outcomes, "ledger": recorded},
         )
 
 
+def _refuse_both_of_a_pair(session: Session, request: OutputRequest, names: list[str]) -> None:
+    """Refuse an approval that would leave this checker approving both outputs of a pair
+    the report finds disclosing together."""
+    mine = {
+        r.output
+        for r in repo.list_reviews(session.conn, request.job_id)
+        if r.checker == session.actor and r.decision is Decision.APPROVE
+    }
+    clashes = _disclosing_pairs(session, request, mine | set(names))
+    if clashes:
+        raise PermissionDenied(
+            "you cannot approve both outputs of a pair that discloses when released together",
+            reasons=clashes,
+            fix="approve at most one output of each pair; reject or return the other "
+            "(the disclosure report's differencing section explains each pair)",
+        )
+
+
+def _disclosing_pairs(session: Session, request: OutputRequest, chosen: set[str]) -> list[str]:
+    """The report's "fail" differencing findings within the request whose two outputs
+    are both in `chosen`, each as a sentence."""
+    found = []
+    for finding in read_report(session, request).get("differencing") or []:
+        outputs, jobs = finding.get("outputs") or [], finding.get("jobs") or [None, None]
+        within = len(outputs) == 2 and jobs[1] is None
+        if finding.get("status") == "fail" and within and set(outputs) <= chosen:
+            found.append(f"{outputs[0]} and {outputs[1]}: {finding.get('message', '')}")
+    return found
+
+
 def _publish(
-    session: Session, job: Job, request: OutputRequest, reviews: list[Review], approved: list[str]
+    session: Session,
+    job: Job,
+    request: OutputRequest,
+    reviews: list[Review],
+    approved: list[str],
+    report: dict[str, Any],
 ) -> dict[str, Any]:
     """Copy approved outputs and a manifest into the release area (all or nothing)."""
     home = session.home
@@ -202,7 +260,6 @@ def _publish(
         if path.exists():
             shutil.rmtree(path)
     tmp.mkdir(parents=True, mode=0o700)
-    policy = sdc_policy(session)
     files = []
     for output in request.outputs:
         if output.name not in approved:
@@ -229,11 +286,7 @@ def _publish(
         "spec_hash": job.spec_hash,
         "code_hash": job.code_hash,
         "datasets": job.dataset_versions,
-        "rules": {
-            "policy": policy.path,
-            "policy_sha256": policy.sha256,
-            "parameters": policy.parameters,
-        },
+        "rules": _rules_of(report),
         "reviewers": {n: sorted(r.checker for r in reviews if r.output == n) for n in approved},
         "released_by": session.actor,
         "released_at": utcnow().isoformat(),
@@ -242,6 +295,21 @@ def _publish(
     (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
     os.replace(tmp, final)
     return manifest
+
+
+def _rules_of(report: dict[str, Any]) -> dict[str, Any]:
+    """The disclosure rules the outputs were checked and protected with, as the report
+    recorded them (files can change later; the report is what the checkers saw)."""
+    policy = report.get("policy") or {}
+    files = policy.get("files") or []
+    base = next((f for f in files if f.get("layer") == "tre"), files[0] if files else {})
+    return {
+        "policy": base.get("path"),
+        "policy_sha256": base.get("sha256"),
+        "parameters": {**(report.get("rules") or {}), **(report.get("protection") or {})},
+        "files": files,
+        "notes": policy.get("notes") or [],
+    }
 
 
 def fetch(session: Session, job_id: int, destination: Path) -> list[Path]:

@@ -1,0 +1,353 @@
+"""Differencing: two outputs that are safe alone but disclose together.
+
+Checked for every pair of tables within one output request, and between each new table
+and the tables the project has already released (a ledger the service keeps). Two
+tables are compared only when they count the same thing (`measure`: records, or
+contributors with a value of the same column) over related populations (`population`:
+the same datasets, link and filters, or filters one of which contains the other's):
+
+- recoverable: same population, one table's keys within the other's (nested tables, a
+  table and its margins elsewhere, the same table twice with different suppression).
+  A suppressed cell that the published cells of both determine exactly, and neither
+  alone, is a finding with status "fail" (`disclosure.recovery`).
+- difference: one population inside the other (a filter more), or the same table over
+  two versions of a dataset: on their common keys, a cell whose counts differ by between
+  1 and threshold - 1 shows a small group. "fail" when the nesting is proven by the
+  filters; "review" when it is only likely (filters unknown, as in a python step, with
+  every count of one at most the other's), or across dataset versions.
+
+Rounded tables are left out: the exact arithmetic above does not hold for them, and
+rounding is itself the protection against differencing that OpenSAFELY relies on.
+`check_request` attaches findings to the tables of a request: within one request both
+outputs become "review" (the checkers must not approve both: `tre.service.review`
+enforces it for "fail" findings); against a released table the new one takes the status.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from disclosure.check import Result, TableResult, worst
+from disclosure.published import (
+    PublishedTable,
+    measure_of,
+    published_from_report,
+    published_view,
+)
+from disclosure.recovery import determined
+from disclosure.validate import MARGIN
+
+__all__ = [
+    "Finding",
+    "PublishedTable",
+    "check_request",
+    "find_differencing",
+    "measure_of",
+    "published_from_report",
+    "published_view",
+    "relation",
+]
+
+_EXAMPLES = 5  # cells named in a finding; the report says how many there are in all
+
+
+@dataclass(frozen=True)
+class Finding:
+    """Two outputs that together disclose: which, how, and some of the cells."""
+
+    kind: str  # "recoverable" | "difference"
+    status: str  # "fail" | "review"
+    outputs: tuple[str, str]  # the first is always in the request being checked
+    jobs: tuple[int | None, int | None]  # None: in the request being checked
+    message: str
+    cells: tuple[str, ...]  # up to five cells, named by their keys
+    count: int  # cells concerned in all
+
+    @property
+    def within_request(self) -> bool:
+        """Both outputs are in the request being checked."""
+        return self.jobs[1] is None
+
+    def as_dict(self) -> dict[str, Any]:
+        """As recorded in a report."""
+        return {
+            "kind": self.kind,
+            "status": self.status,
+            "outputs": list(self.outputs),
+            "jobs": list(self.jobs),
+            "message": self.message,
+            "cells": list(self.cells),
+            "count": self.count,
+        }
+
+
+def relation(first: Mapping[str, Any] | None, second: Mapping[str, Any] | None) -> str | None:
+    """How two populations relate: "same", "contains" (the first holds the second),
+    "inside", "unknown" (same data, filters unknown), "versions" (same data and filters
+    over different dataset versions) or None (unrelated, or nothing known)."""
+    if first is None or second is None:
+        return None
+    one, two = dict(first.get("datasets") or {}), dict(second.get("datasets") or {})
+    if sorted(one) != sorted(two) or first.get("link") != second.get("link"):
+        return None
+    filters_one, filters_two = first.get("filters"), second.get("filters")
+    if filters_one is None or filters_two is None:
+        return "unknown"
+    a, b = set(filters_one), set(filters_two)
+    if a == b:
+        known = all(one[d] is not None and two[d] is not None for d in one)
+        return "versions" if known and one != two else "same"
+    if a < b:
+        return "contains"
+    if b < a:
+        return "inside"
+    return None
+
+
+def check_request(
+    results: Sequence[Result], released: Sequence[PublishedTable] = ()
+) -> list[Finding]:
+    """Find differencing among the request's tables and against `released`; attach each
+    finding to its tables and raise their status (see the module docstring)."""
+    tables = {r.name: r for r in results if isinstance(r, TableResult)}
+    views = [published_view(r) for r in tables.values()]
+    findings = find_differencing(views, released)
+    for finding in findings:
+        first = tables[finding.outputs[0]]
+        first.findings.append(finding)
+        if finding.within_request:
+            second = tables[finding.outputs[1]]
+            second.findings.append(finding)
+            first.status = worst([first.status, "review"])
+            second.status = worst([second.status, "review"])
+        else:
+            first.status = worst([first.status, finding.status])
+    return findings
+
+
+def find_differencing(
+    new: Sequence[PublishedTable], released: Sequence[PublishedTable] = ()
+) -> list[Finding]:
+    """Every finding among the `new` tables, and between each and the `released` ones."""
+    findings = []
+    for index, first in enumerate(new):
+        for second in [*new[index + 1 :], *released]:
+            findings += _pair(first, second)
+    return findings
+
+
+# --- one pair ---------------------------------------------------------------------------
+
+
+def _pair(first: PublishedTable, second: PublishedTable) -> list[Finding]:
+    if first.measure != second.measure or first.rounded_to or second.rounded_to:
+        return []
+    kind = relation(first.population, second.population)
+    if kind is None:
+        return []
+    if kind == "same":
+        return _recoverable(first, second, "fail")
+    if kind == "unknown" and _same_counts(first, second):
+        return _recoverable(first, second, "review")
+    return _difference(first, second, kind)
+
+
+def _finding(
+    kind: str,
+    status: str,
+    first: PublishedTable,
+    second: PublishedTable,
+    message: str,
+    cells: list[str],
+) -> Finding:
+    return Finding(
+        kind=kind,
+        status=status,
+        outputs=(first.name, second.name),
+        jobs=(first.job_id, second.job_id),
+        message=message,
+        cells=tuple(cells[:_EXAMPLES]),
+        count=len(cells),
+    )
+
+
+def _recoverable(first: PublishedTable, second: PublishedTable, status: str) -> list[Finding]:
+    """Suppressed cells that the two tables' published cells determine, and neither alone."""
+    if set(second.keys) <= set(first.keys):
+        fine, coarse = first, second
+    elif set(first.keys) <= set(second.keys):
+        fine, coarse = second, first
+    else:
+        return []
+    together = _determined(fine, [fine, coarse])
+    alone = [_determined(fine, [fine])[0], _determined(coarse, [coarse])[0]]
+    revealed = []
+    for table, fixed, before in zip((fine, coarse), together, alone, strict=True):
+        hidden = table.cells.filter(pl.col("suppressed"))
+        new = hidden.filter(pl.Series(fixed & ~before))
+        revealed += [f"{table.name}: {label}" for label in _labels(table, new)]
+    if not revealed:
+        return []
+    message = (
+        f"{first.label} and {second.label} count the same people: together they let "
+        f"{len(revealed)} suppressed cell{'s' * (len(revealed) != 1)} be worked out exactly "
+        "from the cells and totals published"
+    )
+    return [_finding("recoverable", status, first, second, message, revealed)]
+
+
+def _determined(fine: PublishedTable, tables: list[PublishedTable]) -> list[np.ndarray]:
+    """For each table, which of its suppressed cells (in order) the published cells of
+    all `tables` determine; the unknowns are the suppressed cells of `fine`."""
+    inner = fine.cells.filter(pl.col(MARGIN) == "").with_row_index("_f")
+    unknown = inner.filter(pl.col("suppressed")).get_column("_f").to_numpy()
+    position = np.full(inner.height, -1)
+    position[unknown] = np.arange(unknown.size)
+    equations, targets = [], []
+    for table in tables:
+        cells = table.cells.with_row_index("_id")
+        members = _members(table, cells, inner)
+        matrix = np.zeros((cells.height, unknown.size))
+        ids = members.get_column("_id").to_numpy()
+        cols = position[members.get_column("_f").to_numpy()]
+        matrix[ids[cols >= 0], cols[cols >= 0]] = 1.0
+        hidden = cells.get_column("suppressed").to_numpy()
+        equations.append(matrix[~hidden])
+        targets.append(matrix[hidden])
+    if not any(t.shape[0] for t in targets):
+        return [np.zeros(0, dtype=bool) for _ in tables]
+    fixed = determined(np.vstack(equations), np.vstack(targets))
+    bounds = np.cumsum([0, *(t.shape[0] for t in targets)])
+    return [fixed[bounds[i] : bounds[i + 1]] for i in range(len(tables))]
+
+
+def _members(table: PublishedTable, cells: pl.DataFrame, inner: pl.DataFrame) -> pl.DataFrame:
+    """(_id, _f) pairs: which of the finest table's cells each of `table`'s cells adds up."""
+    parts = []
+    for margin, keys in (
+        ("", table.keys),
+        ("row", list(table.rows)),
+        ("column", list(table.columns)),
+        ("total", []),
+    ):
+        chosen = cells.filter(pl.col(MARGIN) == margin).select("_id", *keys)
+        if chosen.height == 0:
+            continue
+        if keys:
+            joined = chosen.join(inner.select("_f", *keys), on=keys, how="inner", nulls_equal=True)
+        else:
+            joined = chosen.join(inner.select("_f"), how="cross")
+        parts.append(joined.select("_id", "_f"))
+    if not parts:
+        return pl.DataFrame(schema={"_id": pl.UInt32, "_f": pl.UInt32})
+    return pl.concat(parts)
+
+
+def _difference(first: PublishedTable, second: PublishedTable, kind: str) -> list[Finding]:
+    """Cells of the two tables' common keys, and their grand totals, whose counts differ
+    by a small number."""
+    common = [key for key in first.keys if key in second.keys]
+    levels = [_compared(first, second, common)]
+    if common:
+        levels.append(_compared(first, second, []))
+    joined = (
+        pl.concat([j for j in levels if j.height], how="diagonal_relaxed")
+        if any(j.height for j in levels)
+        else None
+    )
+    if joined is None:
+        return []
+    difference = (joined.get_column("count") - joined.get_column("count_b")).to_numpy()
+    if kind == "inside" or (kind == "unknown" and (difference <= 0).all()):
+        difference, bigger, smaller = -difference, second, first
+    elif kind in ("contains", "versions") or (difference >= 0).all():
+        bigger, smaller = first, second
+    else:
+        return []  # neither is inside the other: these are unrelated groups
+    difference = np.abs(difference)
+    threshold = max(first.threshold, second.threshold)
+    small = (difference > 0) & (difference < threshold)
+    if not small.any():
+        return []
+    flagged = joined.filter(pl.Series(small))
+    labels = _labels(first, flagged, keys=common)
+    how = {
+        "versions": "are the same table over two versions of the data",
+        "unknown": "may count one group inside the other",
+    }.get(kind, "count one group inside the other")
+    message = (
+        f"{bigger.label} and {smaller.label} {how}: subtracting one from the other leaves "
+        f"between 1 and {threshold - 1} in {len(labels)} cell{'s' * (len(labels) != 1)}"
+    )
+    status = "fail" if kind in ("contains", "inside") else "review"
+    return [_finding("difference", status, first, second, message, labels)]
+
+
+def _compared(first: PublishedTable, second: PublishedTable, keys: list[str]) -> pl.DataFrame:
+    """Both tables' counts over `keys`, side by side (count, count_b), where both are known."""
+    a = _coarsened(first, keys)
+    b = _coarsened(second, keys).rename({"count": "count_b"})
+    joined = a.join(b, on=keys, how="inner", nulls_equal=True) if keys else a.join(b, how="cross")
+    return joined.drop_nulls(["count", "count_b"]).with_columns(pl.lit(not keys).alias("_grand"))
+
+
+def _coarsened(table: PublishedTable, keys: list[str]) -> pl.DataFrame:
+    """The table's counts over `keys` (a subset of its keys): a published total that is
+    exactly that, or the sums of its cells (null where a cell is suppressed)."""
+    cells = table.cells
+    for margin, kept in (("", table.keys), ("row", table.rows), ("column", table.columns)):
+        if kept and set(kept) == set(keys):
+            found = cells.filter(pl.col(MARGIN) == margin)
+            if found.height:
+                return found.select(*keys, "count")
+    if not keys:
+        found = cells.filter(pl.col(MARGIN) == "total")
+        if found.height:
+            return found.select("count")
+    inner = cells.filter(pl.col(MARGIN) == "")
+    count = pl.when(pl.col("suppressed").any()).then(None).otherwise(pl.col("count").sum())
+    if not keys:
+        return inner.select(count.alias("count"))
+    return inner.group_by(keys).agg(count.alias("count"))
+
+
+def _same_counts(first: PublishedTable, second: PublishedTable) -> bool:
+    """Whether two tables with unknown filters agree on every count of their common keys
+    (then they most likely count the same rows)."""
+    common = [key for key in first.keys if key in second.keys]
+    joined = _compared(first, second, common)
+    return joined.height > 0 and bool((joined["count"] == joined["count_b"]).all())
+
+
+def _keys_text(keys: Sequence[str]) -> pl.Expr:
+    if not keys:
+        return pl.lit("all")
+    return pl.concat_str(
+        [pl.lit(f"{key} ") + pl.col(key).cast(pl.String).fill_null("(missing)") for key in keys],
+        separator=", ",
+    )
+
+
+def _labels(table: PublishedTable, cells: pl.DataFrame, keys: list[str] | None = None) -> list[str]:
+    """Each cell named by its keys, e.g. "ward A, sex F"; totals say what they add up.
+    With `keys`, the cells are a comparison over those keys (`_compared`)."""
+    if keys is not None:
+        grand = pl.col("_grand") if "_grand" in cells.columns else pl.lit(False)
+        label = pl.when(grand).then(pl.lit("grand total")).otherwise(_keys_text(keys))
+    else:
+        margin = pl.col(MARGIN)
+        label = (
+            pl.when(margin == "total")
+            .then(pl.lit("grand total"))
+            .when(margin == "row")
+            .then(pl.lit("total of ") + _keys_text(table.rows))
+            .when(margin == "column")
+            .then(pl.lit("total of ") + _keys_text(table.columns))
+            .otherwise(_keys_text(table.keys))
+        )
+    return cells.select(label.alias("label")).get_column("label").to_list()

@@ -1,0 +1,275 @@
+"""Protection of a checked table: suppression, rounding and totals, cell by cell.
+
+`protect` takes a table whose cells (and totals) have been through `apply_rules` and
+adds how each is published:
+
+    suppressed    "" | "primary" (fails a rule, or a count at or below the redaction
+                  limit) | "secondary" (hidden so a suppressed cell cannot be worked
+                  out from the totals: `disclosure.secondary`)
+    published     the value released (null when suppressed; counts rounded if asked)
+    published_n   magnitude tables: the contributor count released with the value
+
+With rounding, the published totals are recomputed from the published (rounded) cells,
+as OpenSAFELY does, so a total never reveals more than the cells it adds up; without
+rounding the true totals are published and secondary suppression protects against them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+from disclosure.protection import Protection
+from disclosure.secondary import protect_one_way, protect_two_way
+from disclosure.validate import MARGIN, is_magnitude
+
+__all__ = ["ADDITIVE", "ProtectionOutcome", "protect", "rounded"]
+
+#: Statistics whose totals are sums (or weighted sums) of their cells' published values.
+ADDITIVE = ("count", "sum", "mean")
+
+
+@dataclass(frozen=True)
+class ProtectionOutcome:
+    """What protection did to one table (counts of cells, no values)."""
+
+    primary: int  # cells and totals suppressed because they fail a rule (or are redacted)
+    redacted: int  # of which: counts at or below the redaction limit that pass the rules
+    secondary: int  # suppressed to protect the others
+    rounded_to: int  # 0: no rounding
+    totals: str  # "published" | "recomputed" (from rounded cells) | "not published"
+    complete: bool  # every suppressed cell is protected from the totals
+    published_cells: int  # inner cells released with a value
+    cells: int  # inner cells in the table
+
+    @property
+    def suppressed(self) -> int:
+        """Cells and totals suppressed, for any reason."""
+        return self.primary + self.secondary
+
+    def as_dict(self) -> dict[str, object]:
+        """As recorded in a report."""
+        return {
+            "primary": self.primary,
+            "redacted": self.redacted,
+            "secondary": self.secondary,
+            "rounded_to": self.rounded_to,
+            "totals": self.totals,
+            "complete": self.complete,
+            "published_cells": self.published_cells,
+            "cells": self.cells,
+        }
+
+
+def rounded(expr: pl.Expr, base: int) -> pl.Expr:
+    """`expr` rounded to the nearest multiple of `base`, halves up (12.5 -> 15 for 5)."""
+    return ((expr / base + 0.5).floor() * base).cast(pl.Float64)
+
+
+def protect(
+    checked: pl.DataFrame,
+    rows: list[str],
+    columns: list[str],
+    statistic: str,
+    protection: Protection,
+) -> tuple[pl.DataFrame, ProtectionOutcome]:
+    """`checked` with `suppressed`, `published` and `published_n`, and what was done."""
+    if MARGIN not in checked.columns:
+        checked = checked.with_columns(pl.lit("").alias(MARGIN))
+    count = pl.col("value") if statistic == "count" else pl.col("n")
+    failing = pl.col("status") == "fail"
+    redact = (count <= protection.redact_at_or_below) & pl.lit(protection.redact_at_or_below > 0)
+    primary = (failing & pl.lit(protection.suppress)) | redact
+    frame = checked.with_columns(
+        primary.fill_null(False).alias("_primary"),
+        (redact & ~failing).fill_null(False).alias("_redacted"),
+    )
+    if protection.suppress and protection.secondary and frame.height:
+        suppressed, complete = _secondary(frame, rows, columns, statistic)
+    else:
+        suppressed, complete = frame.get_column("_primary"), True
+    frame = frame.with_columns(suppressed.alias("_suppressed")).with_columns(
+        pl.when(pl.col("_primary"))
+        .then(pl.lit("primary"))
+        .when(pl.col("_suppressed"))
+        .then(pl.lit("secondary"))
+        .otherwise(pl.lit(""))
+        .alias("suppressed")
+    )
+    frame = _published(frame, rows, columns, statistic, protection)
+    inner = frame.filter(pl.col(MARGIN) == "")
+    outcome = ProtectionOutcome(
+        primary=int(frame.get_column("_primary").sum()),
+        redacted=int(frame.get_column("_redacted").sum()),
+        secondary=int((frame.get_column("suppressed") == "secondary").sum()),
+        rounded_to=protection.round_to,
+        totals=(
+            "not published"
+            if not protection.totals
+            else "recomputed"
+            if protection.rounds
+            else "published"
+        ),
+        complete=complete,
+        published_cells=int((inner.get_column("suppressed") == "").sum()),
+        cells=inner.height,
+    )
+    return frame.drop("_primary", "_redacted", "_suppressed"), outcome
+
+
+# --- secondary suppression: the table as a matrix ---------------------------------------
+
+
+def _secondary(
+    frame: pl.DataFrame, rows: list[str], columns: list[str], statistic: str
+) -> tuple[pl.Series, bool]:
+    """Primary plus secondary suppression of every cell and total of the table."""
+    indexed, height, width = _matrix_index(frame, rows, columns)
+    r = indexed.get_column("_r").to_numpy()
+    c = indexed.get_column("_c").to_numpy()
+    primary = indexed.get_column("_primary").to_numpy()
+    counts = (
+        indexed.get_column("value" if statistic == "count" else "n")
+        .fill_null(0)
+        .to_numpy()
+        .astype(float)
+    )
+    margin = indexed.get_column(MARGIN).to_numpy()
+    cost = _costs(counts, margin)
+    if width == 0:  # a 1-way table: its cells and the grand total, one line
+        line = np.zeros(height + 1, dtype=bool)
+        weights = np.full(height + 1, np.inf)
+        line[r] = primary
+        weights[r] = cost
+        done = protect_one_way(line, weights)
+        return pl.Series(done[r]), True
+    grid = np.zeros((height + 1, width + 1), dtype=bool)
+    weights = np.full((height + 1, width + 1), np.inf)
+    grid[r, c] = primary
+    weights[r, c] = cost
+    done, complete = protect_two_way(grid, weights)
+    return pl.Series(done[r, c]), complete
+
+
+def _matrix_index(
+    frame: pl.DataFrame, rows: list[str], columns: list[str]
+) -> tuple[pl.DataFrame, int, int]:
+    """Each cell's (row, column) in the augmented matrix; totals take the last row or
+    column. Joins match null levels (a missing level is a level) but totals never take a
+    null level's index: their position comes from the `margin` column alone."""
+    inner = frame.filter(pl.col(MARGIN) == "")
+    row_levels = inner.select(rows).unique(maintain_order=True).with_row_index("_r")
+    height = row_levels.height
+    indexed = frame.join(row_levels, on=rows, how="left", nulls_equal=True)
+    margin = pl.col(MARGIN)
+    if columns:
+        column_levels = inner.select(columns).unique(maintain_order=True).with_row_index("_c")
+        width = column_levels.height
+        indexed = indexed.join(column_levels, on=columns, how="left", nulls_equal=True)
+        column_index = pl.when(margin.is_in(["row", "total"])).then(width).otherwise(pl.col("_c"))
+    else:
+        width = 0
+        column_index = pl.lit(0)
+    row_index = pl.when(margin.is_in(["column", "total"])).then(height).otherwise(pl.col("_r"))
+    indexed = indexed.with_columns(
+        row_index.cast(pl.Int64).alias("_r"), column_index.cast(pl.Int64).alias("_c")
+    )
+    return indexed, height, width
+
+
+def _costs(counts: np.ndarray, margin: np.ndarray) -> np.ndarray:
+    """What suppressing each entry loses: a cell its count (plus one); an empty cell more
+    than any other cell, since hiding a known zero protects little; a total far more,
+    and the grand total most, so cycles use inner cells whenever they can."""
+    inner = margin == ""
+    largest = float(counts[inner].max()) if inner.any() else 0.0
+    grand = float(counts.max()) if counts.size else 0.0
+    cost = np.where(counts > 0, counts + 1.0, largest + 2.0)
+    cost = np.where(margin == "total", 100.0 * (grand + 1.0), cost)
+    return np.where(np.isin(margin, ["row", "column"]), 10.0 * (grand + 1.0), cost)
+
+
+# --- what is published ------------------------------------------------------------------
+
+
+def _published(
+    frame: pl.DataFrame,
+    rows: list[str],
+    columns: list[str],
+    statistic: str,
+    protection: Protection,
+) -> pl.DataFrame:
+    hidden = pl.col("suppressed") != ""
+    magnitude = is_magnitude(statistic)
+    value = pl.when(hidden).then(None).otherwise(pl.col("value"))
+    n = pl.when(hidden).then(None).otherwise(pl.col("n"))
+    if protection.rounds:
+        base = protection.round_to
+        value = rounded(value, base) if statistic == "count" else value
+        n = rounded(n, base).cast(pl.Int64)
+    frame = frame.with_columns(
+        value.cast(pl.Float64).alias("published"),
+        (n if magnitude else pl.lit(None)).cast(pl.Int64).alias("published_n"),
+    )
+    if protection.rounds:
+        frame = _recomputed_totals(frame, rows, columns, statistic)
+    return frame
+
+
+def _recomputed_totals(
+    frame: pl.DataFrame, rows: list[str], columns: list[str], statistic: str
+) -> pl.DataFrame:
+    """Totals as the sums of the published (rounded) cells: never suppressed, since they
+    show nothing the cells do not. Non-additive statistics keep their own total value
+    (suppressed if it fails) with a recomputed contributor count."""
+    magnitude = is_magnitude(statistic)
+    inner = frame.filter(pl.col(MARGIN) == "")
+    count = "published_n" if magnitude else "published"
+    # A total of nothing published is blank, not zero.
+    anything = pl.col(count).count() > 0
+    sums = [pl.when(anything).then(pl.col(count).sum()).alias("_count")]
+    if statistic == "sum":
+        sums.append(pl.when(anything).then(pl.col("published").sum()).alias("_value"))
+    elif statistic == "mean":
+        weighted = (pl.col("published") * pl.col("published_n")).sum()
+        sums.append((weighted / pl.col("published_n").sum()).alias("_value"))
+    parts = [(rows, "row"), (columns, "column")] if columns else []
+    parts.append(([], "total"))
+    recomputed = []
+    for kept, label in parts:
+        grouped = inner.group_by(kept) if kept else inner.group_by(pl.lit(0).alias("_all"))
+        totals = grouped.agg(sums).drop("_all", strict=False)
+        recomputed.append(totals.with_columns(pl.lit(label).alias("_label")))
+    frame = frame.with_row_index("_order")
+    updates = []
+    for (kept, label), totals in zip(parts, recomputed, strict=True):
+        chosen = frame.filter(pl.col(MARGIN) == label)
+        joined = (
+            chosen.join(totals, on=kept, how="left", nulls_equal=True)
+            if kept
+            else (chosen.join(totals, how="cross"))
+        )
+        updates.append(joined)
+    margins = pl.concat(updates, how="diagonal_relaxed")
+    additive = statistic in ("count", "sum", "mean")
+    margins = margins.with_columns(
+        pl.lit("").alias("suppressed") if additive else pl.col("suppressed"),
+        (pl.col("_value") if statistic in ("sum", "mean") else pl.col("published"))
+        .cast(pl.Float64)
+        .alias("published")
+        if magnitude
+        else pl.col("_count").cast(pl.Float64).alias("published"),
+        pl.col("_count").cast(pl.Int64).alias("published_n")
+        if magnitude
+        else pl.lit(None, pl.Int64).alias("published_n"),
+    )
+    if not additive:  # a failing total of a median or a max stays hidden
+        hidden = pl.col("suppressed") != ""
+        margins = margins.with_columns(
+            pl.when(hidden).then(None).otherwise(pl.col("published")).alias("published")
+        )
+    margins = margins.select(frame.columns)
+    cells = frame.filter(pl.col(MARGIN) == "")
+    return pl.concat([cells, margins], how="vertical_relaxed").sort("_order").drop("_order")

@@ -1,0 +1,124 @@
+"""How a table that fails a rule is made safe to release: the protection parameters.
+
+    suppress            primary suppression of every failing cell, then secondary
+                        suppression (`secondary`) so none can be worked out from totals
+    secondary           secondary suppression (needs a reason to turn off: see below)
+    round_to            round every published count to this base (0: no rounding)
+    redact_at_or_below  suppress every count at or below this (0: off); with round_to 5
+                        it is the "redact <= 7, round to 5" rule of OpenSAFELY
+    totals              publish row, column and grand totals with the table
+
+With rounding, published totals are the sums of the published (rounded) cells, so they
+say nothing the cells do not. Without rounding they are the true totals, and secondary
+suppression is what stops a suppressed cell being recovered from them: turning
+`secondary` off is refused unless counts are rounded or totals are not published.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
+
+from disclosure.errors import DisclosureInputError
+from disclosure.parameters import Parameter, parameter_problem, problems
+
+__all__ = ["PROTECTION_PARAMETERS", "Protection"]
+
+PROTECTION_PARAMETERS: dict[str, Parameter] = {
+    "suppress": Parameter(bool, "true or false"),
+    "secondary": Parameter(bool, "true or false"),
+    "round_to": Parameter(
+        int,
+        "0 (no rounding) or a whole number of at least 2, e.g. 5",
+        lambda v: v == 0 or 2 <= v <= 1_000_000,  # type: ignore[operator]
+    ),
+    "redact_at_or_below": Parameter(
+        int,
+        "0 (off) or a whole number of at least 1, e.g. 7",
+        lambda v: 0 <= v <= 1_000_000,  # type: ignore[operator]
+    ),
+    "totals": Parameter(bool, "true or false"),
+}
+
+
+@dataclass(frozen=True)
+class Protection:
+    """What is done to a table before release (the defaults: suppress, no rounding)."""
+
+    suppress: bool = True
+    secondary: bool = True
+    round_to: int = 0
+    redact_at_or_below: int = 0
+    totals: bool = True
+
+    def __post_init__(self) -> None:
+        found = [
+            problem
+            for name, value in asdict(self).items()
+            if (problem := parameter_problem(name, PROTECTION_PARAMETERS[name], value))
+        ]
+        if not found and not self.secondary and not self.round_to and self.totals:
+            found.append(
+                "secondary is false while totals are published unrounded: a suppressed "
+                "cell could be worked out from its row or column total"
+            )
+        if found:
+            raise DisclosureInputError(
+                "the protection parameters are not valid",
+                reasons=found,
+                fix="correct them in the disclosure policy file (to turn off secondary "
+                "suppression, also set round_to, or totals: false)",
+            )
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, object]) -> Protection:
+        """Protection from a policy file's mapping; absent parameters keep their defaults
+        and rule parameters are left to `Rules.from_mapping`."""
+        from disclosure.rules import RULE_PARAMETERS  # the two modules name each other
+
+        found = problems(data, PROTECTION_PARAMETERS, RULE_PARAMETERS)
+        if found:
+            raise DisclosureInputError(
+                "the disclosure policy is not valid",
+                reasons=found,
+                fix="correct them in the disclosure policy file",
+            )
+        known = [f.name for f in fields(cls)]
+        return cls(**{name: data[name] for name in known if name in data})  # type: ignore[arg-type]
+
+    def as_dict(self) -> dict[str, object]:
+        """The parameters, as written in a policy file and recorded in a report."""
+        return dict(asdict(self))
+
+    @property
+    def rounds(self) -> bool:
+        """True when published counts are rounded (and totals recomputed from them)."""
+        return self.round_to > 0
+
+    def describe(self) -> list[str]:
+        """One line per setting, in words a checker and a researcher read."""
+        lines = []
+        if self.suppress:
+            lines.append(
+                "cells that fail a rule are suppressed"
+                + (
+                    ", and further cells so that none can be worked out from the totals"
+                    if self.secondary
+                    else " (no secondary suppression)"
+                )
+            )
+        else:
+            lines.append("no suppression: a table with a failing cell cannot be released")
+        if self.redact_at_or_below:
+            lines.append(f"counts at or below {self.redact_at_or_below} are suppressed")
+        if self.round_to:
+            lines.append(
+                f"counts are rounded to the nearest {self.round_to}; totals are the sums "
+                "of the published (rounded) cells"
+            )
+        lines.append(
+            "row, column and grand totals are published"
+            if self.totals
+            else "totals are not published"
+        )
+        return lines

@@ -1,0 +1,184 @@
+"""Disclosure control through the CLI, with real jobs: protected tables, failing outputs,
+differencing within a request and against the project's release ledger, policy layers
+and unit-level contributors."""
+
+import csv
+import json
+
+import pytest
+
+from tests.conftest import PROJECT, write_spec
+from tests.e2e.test_workflow import submit_and_run
+from tre.service.ledger import released_tables
+from tre.service.session import Session
+
+pytestmark = pytest.mark.slow
+
+RESOURCES = {"workers": 1, "cores": 1, "memory": "1GiB", "walltime": "10m"}
+COLUMNS = ["local_authority", "age_band", "has_copd", "gp_visits_last_year"]
+
+
+def table(name, **step):
+    return {"kind": "table", "name": name, "dataset": "residents", **step}
+
+
+def spec(folder, *steps, name="job.yaml", datasets=None):
+    return write_spec(
+        folder,
+        {
+            "project": PROJECT,
+            "title": "Disclosure checks",
+            "datasets": datasets or {"residents": COLUMNS},
+            "resources": RESOURCES,
+            "steps": list(steps),
+        },
+        name=name,
+    )
+
+
+def report_of(home, job):
+    return json.loads((home / "jobs" / f"{int(job):06d}" / "report" / "report.json").read_text())
+
+
+def vote_all(cli, job, decision, output=None):
+    for checker in ("carl", "chen"):
+        args = ["review", decision, job, "-m", "checked the report"]
+        args += ["--output", output] if output else []
+        result = cli(*args, who=checker)
+        assert result.code == 0, result.err
+
+
+by_area = table("everyone", rows=["local_authority"], columns=["age_band"])
+without_copd = table(
+    "without_copd",
+    rows=["local_authority"],
+    columns=["age_band"],
+    filter="has_copd == false",
+)
+
+
+def test_two_outputs_that_disclose_together_cannot_both_be_approved(cli, home, tmp_path):
+    job = submit_and_run(cli, spec(tmp_path, by_area, without_copd))
+    report = report_of(home, job)
+    (finding,) = report["differencing"]
+    assert finding["outputs"] == ["everyone", "without_copd"]
+    assert (finding["kind"], finding["status"]) == ("difference", "fail")
+    assert [o["status"] for o in report["outputs"]] == ["review", "review"]
+    html = (home / "jobs" / f"{int(job):06d}" / "report" / "report.html").read_text()
+    assert '<a href="#output-1">everyone</a> and <a href="#output-2">without_copd</a>' in html
+
+    first = cli("review", "approve", job, "--output", "everyone", "-m", "ok", who="carl")
+    assert first.code == 0, first.err
+    both = cli("review", "approve", job, "--output", "without_copd", "-m", "ok", who="carl")
+    assert both.code == 4
+    assert "discloses when released together" in both.err
+    assert "everyone and without_copd" in both.err
+
+    cli("review", "approve", job, "--output", "everyone", "-m", "ok", who="chen")
+    vote_all(cli, job, "reject", "without_copd")
+    released = cli("review", "release", job, who="carl")
+    assert released.code == 0, released.err
+
+    # The release is in the ledger: the project's next requests are checked against it.
+    s = Session.open(home, "ada")
+    try:
+        ledger = released_tables(s.conn, PROJECT)
+    finally:
+        s.close()
+    assert [(t.name, t.job_id) for t in ledger] == [("everyone", int(job))]
+
+    again = submit_and_run(cli, spec(tmp_path, without_copd, name="again.yaml"))
+    later = report_of(home, again)
+    (finding,) = later["differencing"]
+    assert finding["outputs"] == ["without_copd", "everyone"]
+    assert finding["jobs"] == [None, int(job)]
+    assert later["outputs"][0]["status"] == "fail"
+    refused = cli("review", "approve", again, "-m", "fine", who="carl")
+    assert refused.code == 4 and "even after protection" in refused.err
+
+
+def test_a_table_that_cannot_be_protected_cannot_be_approved(cli, home, tmp_path):
+    maximum = table(
+        "oldest",
+        rows=["local_authority"],
+        value="gp_visits_last_year",
+        statistic="max",
+    )
+    job = submit_and_run(cli, spec(tmp_path, maximum))
+    status = cli("status", job, who="rita")
+    assert "oldest (table): fail" in status.out
+    assert "nothing is left to release" in status.out
+    failing = cli("review", "approve", job, "-m", "ok", who="carl")
+    assert failing.code == 4 and "fail the disclosure rules even after protection" in failing.err
+
+
+def test_the_release_holds_the_protected_table_and_a_summary_without_evidence(cli, home, tmp_path):
+    copd = table(
+        "copd",
+        rows=["local_authority"],
+        columns=["age_band"],
+        filter="has_copd == true",
+    )
+    job = submit_and_run(cli, spec(tmp_path, copd))
+    vote_all(cli, job, "approve")
+    assert cli("review", "release", job, who="carl").code == 0
+    fetched = tmp_path / "mine"
+    assert cli("outputs", job, "--to", fetched, who="rita").code == 0
+    rows = list(csv.DictReader((fetched / "copd" / "copd.csv").open()))
+    assert list(rows[0]) == ["local_authority", "age_band", "count", "suppressed"]
+    hidden = [r for r in rows if r["suppressed"] == "true"]
+    assert hidden and all(r["count"] == "" for r in hidden)
+    assert rows[-1]["local_authority"] == rows[-1]["age_band"] == "Total"
+    summary = (fetched / "copd" / "copd-disclosure.md").read_text()
+    assert "suppressed because they fail a rule" in summary
+    assert "records, below the threshold" not in summary  # the checkers' words, with counts
+    # The checkers' report has the evidence; what the researcher fetched does not.
+    evidence = report_of(home, job)["outputs"][0]["cells"]
+    small = next(c for c in evidence if c["suppressed"] == "primary" and c["value"] > 0)
+    assert f"{int(small['value'])} records" not in summary
+
+
+def test_project_and_dataset_policies_apply_and_are_recorded(cli, home, tmp_path):
+    policies = home / "policies"
+    (policies / "projects").mkdir(parents=True)
+    (policies / "datasets").mkdir()
+    (policies / "projects" / f"{PROJECT}.yaml").write_text("round_to: 5\nthreshold: 5\n")
+    (policies / "datasets" / "residents.yaml").write_text("threshold: 12\n")
+    job = submit_and_run(cli, spec(tmp_path, by_area))
+    report = report_of(home, job)
+    layers = [f["layer"] for f in report["policy"]["files"]]
+    assert layers == ["packaged", f"project {PROJECT}", "dataset residents"]
+    assert all(len(f["sha256"]) == 64 for f in report["policy"]["files"])
+    assert any("threshold: 5, looser than" in note for note in report["policy"]["notes"])
+    output = report["outputs"][0]
+    assert output["rules"]["threshold"] == 12  # the dataset's, stricter than the project's
+    assert output["rounded_to"] == 5
+    counts = [c["published"] for c in output["cells"] if c["published"] is not None]
+    assert counts and all(value % 5 == 0 for value in counts)
+    vote_all(cli, job, "approve")
+    assert cli("review", "release", job, who="carl").code == 0
+    manifest = json.loads((home / "releases" / f"{int(job):06d}" / "manifest.json").read_text())
+    assert [f["layer"] for f in manifest["rules"]["files"]] == layers
+    assert manifest["rules"]["parameters"]["round_to"] == 5
+
+
+def test_a_unit_column_counts_people_not_incidents(cli, home, tmp_path):
+    incidents = {
+        "kind": "table",
+        "name": "incidents",
+        "dataset": "fire_incidents",
+        "rows": ["incident_type"],
+        "unit": "resident_id",
+    }
+    job = submit_and_run(
+        cli,
+        spec(
+            tmp_path,
+            incidents,
+            datasets={"fire_incidents": ["incident_type", "resident_id"]},
+        ),
+    )
+    cells = report_of(home, job)["outputs"][0]["cells"]
+    assert any(c["n"] < c["records"] for c in cells)  # some people had several incidents
+    status = cli("status", job, who="rita")
+    assert "incidents (table)" in status.out
