@@ -1,7 +1,9 @@
 """What the service hands a job's own process: written to <job dir>/input.json at dispatch.
 
-It carries the spec, the secured sources (files, column types, the grant) and the paths
-of pickled python-step code. No keys: the job process reaches the key store itself.
+It carries the spec, the secured sources (files, column types, the granted columns) and
+the paths of pickled python-step code. No keys: each source carries the job's signed key
+grant (a token naming the master keys of its declared columns, expiring with the job),
+which the KMS checks at every unwrap. The token is a credential, so the file is 0600.
 """
 
 from __future__ import annotations
@@ -53,7 +55,10 @@ def source_from_dict(raw: dict[str, Any]) -> SecuredSource:
 
 def write_input(job_dir: Path, job_input: JobInput) -> None:
     tmp = job_dir / (INPUT + ".tmp")
-    tmp.write_text(job_input.model_dump_json(indent=2))
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # it holds the grant
+    with os.fdopen(fd, "w") as handle:
+        handle.write(job_input.model_dump_json(indent=2))
     os.replace(tmp, job_dir / INPUT)
 
 

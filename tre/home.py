@@ -36,6 +36,10 @@ class HomeConfig(BaseModel):
     created_at: str
     backend: str = "local"  # local | slurm-runner | slurm-cluster
     slurm_profile: str | None = None  # a packaged profile's name or a YAML file's path
+    kms: str = "local"  # where master keys live: local (TRE_HOME/keys) | pkcs11 (an HSM)
+    pkcs11_module: str | None = None  # the HSM's PKCS#11 library (docs/keys.md)
+    pkcs11_token: str | None = None  # the label of the token holding tre's keys
+    pkcs11_pin_file: str | None = None  # a 0600 file with the token's user PIN
 
 
 def default_home() -> Path:

@@ -1,14 +1,17 @@
-"""`tre dataset ...`: ingest sources into secured Parquet, list the catalog."""
+"""`tre dataset ...`: ingest sources into secured Parquet, list and verify the catalog."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import click
+import yaml
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from tre.cli.common import console, err_console, session
+from tre.errors import InputError
+from tre.models import DatasetDescriptor
 from tre.service import datasets
 
 
@@ -18,7 +21,7 @@ def register(cli: click.Group) -> None:
 
 @click.group()
 def dataset() -> None:
-    """Ingest and list datasets."""
+    """Ingest, list, show and verify datasets."""
 
 
 @dataset.command("ingest")
@@ -28,7 +31,16 @@ def dataset() -> None:
     "--describe",
     "descriptor",
     type=click.Path(path_type=Path),
-    help="YAML descriptor: description, and each column's type and sensitivity.",
+    help="YAML descriptor: description, and each column's type and sensitivity "
+    "(draft one with 'tre dataset describe SOURCE').",
+)
+@click.option(
+    "--partition-by",
+    "partition_by",
+    multiple=True,
+    metavar="COLUMN",
+    help="Partition on this attribute column (repeatable). Its values become plaintext "
+    "folder names, so sensitive columns are refused.",
 )
 @click.option(
     "--rows-per-group",
@@ -37,40 +49,115 @@ def dataset() -> None:
     show_default=True,
     help="Rows per Parquet row group (the unit of work of a job's tasks).",
 )
+@click.option(
+    "--rows-per-file",
+    type=click.IntRange(1000),
+    default=4_000_000,
+    show_default=True,
+    help="Most rows per Parquet file.",
+)
+@click.option("--yes", is_flag=True, help="Without --describe: accept the inferred schema.")
 @click.pass_context
 def ingest_cmd(
-    ctx: click.Context, name: str, source: Path, descriptor: Path | None, rows_per_group: int
+    ctx: click.Context,
+    name: str,
+    source: Path,
+    descriptor: Path | None,
+    partition_by: tuple[str, ...],
+    rows_per_group: int,
+    rows_per_file: int,
+    yes: bool,
 ) -> None:
-    """Encrypt SOURCE (.csv or .parquet) into a new version of dataset NAME (admins)."""
-    if descriptor is None:
-        err_console.print(
-            "[yellow]warning:[/] no --describe file: column types are inferred and "
-            "every column is treated as an 'attribute'. Declare identifiers and "
-            "quasi-identifiers in a descriptor for real data."
-        )
-    with (
-        session(ctx) as s,
-        Progress(
+    """Encrypt SOURCE (.csv, .parquet, or a folder of them) into a new version of
+    dataset NAME (admins)."""
+    with session(ctx) as s:
+        described: Path | DatasetDescriptor | None = descriptor
+        if descriptor is None:
+            inferred = datasets.infer_source(s, source)
+            _show_schema(inferred, f"Inferred from {source}")
+            err_console.print(
+                "[yellow]warning:[/] no --describe file: every column will be an "
+                "'attribute' (the least protected class). Declare identifiers and "
+                "quasi-identifiers in a descriptor for real data "
+                f"(draft one: tre dataset describe {source} --out {name}.yaml)."
+            )
+            if not yes:
+                click.confirm("Ingest with these types?", abort=True, err=True)
+            described = inferred
+        with Progress(
             TextColumn(f"ingesting {name}"),
             BarColumn(),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
             console=err_console,
             transient=True,
-        ) as bar,
-    ):
-        task = bar.add_task("rows", total=None)
+        ) as bar:
+            task = bar.add_task("rows", total=None)
 
-        def progress(done: int, total: int | None) -> None:
-            bar.update(task, completed=done, total=total)
+            def progress(done: int, total: int | None) -> None:
+                bar.update(task, completed=done, total=total)
 
-        d = datasets.ingest_dataset(
-            s, name, source, descriptor=descriptor, progress=progress, rows_per_group=rows_per_group
-        )
+            d = datasets.ingest_dataset(
+                s,
+                name,
+                source,
+                descriptor=described,
+                progress=progress,
+                rows_per_group=rows_per_group,
+                rows_per_file=rows_per_file,
+                partition_by=partition_by,
+            )
     console.print(
         f"Ingested [bold]{d.name}[/] version {d.version}: {d.row_count:,} rows, "
         f"{len(d.columns)} columns, {len(d.files)} file(s), sha256 {d.checksum[:16]}…"
     )
+
+
+def _show_schema(descriptor: DatasetDescriptor, title: str) -> None:
+    table = Table("column", "type", "sensitivity", title=title)
+    for c in descriptor.columns:
+        table.add_row(c.name, c.type, c.sensitivity.value)
+    err_console.print(table)
+
+
+@dataset.command("describe")
+@click.argument("source", type=click.Path(path_type=Path))
+@click.option(
+    "--out", type=click.Path(dir_okay=False, path_type=Path), help="Write the draft here."
+)
+@click.pass_context
+def describe_cmd(ctx: click.Context, source: Path, out: Path | None) -> None:
+    """Draft a descriptor from SOURCE: inferred types, every column an attribute.
+
+    Check the types, set each column's sensitivity (identifier, quasi_identifier or
+    attribute), then ingest with --describe.
+    """
+    with session(ctx) as s:
+        inferred = datasets.infer_source(s, source)
+    text = (
+        f"# Drafted by 'tre dataset describe' from {source.name}. Check every type, and set\n"
+        "# each column's sensitivity: identifier, quasi_identifier or attribute.\n"
+        + yaml.safe_dump(inferred.model_dump(mode="json", exclude={"name"}), sort_keys=False)
+    )
+    if out is None:
+        click.echo(text, nl=False)
+        return
+    if out.exists():
+        raise InputError(f"{out} already exists", fix="choose another --out, or remove it")
+    out.write_text(text)
+    console.print(f"Wrote a draft descriptor to {out}: edit it, then ingest with --describe {out}")
+
+
+@dataset.command("verify")
+@click.argument("name")
+@click.option("--version", type=click.IntRange(1), help="Only this version (default: all).")
+@click.pass_context
+def verify_cmd(ctx: click.Context, name: str, version: int | None) -> None:
+    """Re-check every file of dataset NAME against the sha256 recorded at ingest (admins)."""
+    with session(ctx) as s:
+        results = datasets.verify_dataset(s, name, version)
+    for r in results:
+        console.print(f"{r.dataset} v{r.version}: {r.checked} file(s), all match the catalog")
 
 
 @dataset.command("list")

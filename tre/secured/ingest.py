@@ -1,12 +1,15 @@
-"""Ingest: turn a CSV or Parquet source into a secured (encrypted) dataset version.
+"""Ingest: turn CSV or Parquet sources into a secured (encrypted) dataset version.
 
-    data_root/<name>/v<version>/part-00000.parquet, part-00001.parquet, ...
+    data_root/<name>/v<version>/part-00000.parquet        (+ _KEY_MATERIAL_FOR_<part>.json)
+    data_root/<name>/v<version>/<column>=<value>/part-00000.parquet   (partitioned)
 
-Each part holds at most `rows_per_file` rows in row groups of `rows_per_group` rows
-(fragments of whole row groups are what jobs read in parallel). Every column is
-encrypted with the master key of its sensitivity class and the footer with the
-dataset's footer key (see `tre.secured.kms`), so nothing - values, statistics or
-schema - is readable without keys.
+The source is one file or a folder of them (`tre.secured.sources`). Each part holds at
+most `rows_per_file` rows in row groups of `rows_per_group` rows (fragments of whole
+row groups are what jobs read in parallel; see `tre.secured.parts`). Every column is
+encrypted with its own master key and the footer with the dataset's footer key (see
+`tre.secured.kms`), so nothing - values, statistics or schema - is readable without
+keys. Key material is kept beside each part, so keys can be rotated without rewriting
+data.
 
 The source is streamed, so it need not fit in memory. Parts are written into a
 private temporary folder that is renamed into place only when all of them are
@@ -15,8 +18,8 @@ caller registers the returned `Dataset` only after `ingest` returns. Folders are
 0700 and files 0600.
 
 Without a descriptor every column is given the `attribute` sensitivity (the least
-protected class): the CLI warns, and an admin should declare identifiers and
-quasi-identifiers in a descriptor instead.
+protected class): the CLI shows the inferred schema and asks before going on, and an
+admin should declare identifiers and quasi-identifiers in a descriptor instead.
 """
 
 from __future__ import annotations
@@ -26,7 +29,8 @@ import hashlib
 import os
 import secrets
 import shutil
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -39,11 +43,19 @@ from tre.errors import InputError, PlatformError
 from tre.models import DataFile, Dataset, DatasetDescriptor
 from tre.names import check_name
 from tre.secured.arrow_types import parse_type
-from tre.secured.keystore import LocalKeyStore
 from tre.secured.kms import encryption_properties
+from tre.secured.masterkeys import KmsSettings, open_master_keys
+from tre.secured.parts import (
+    MAX_PARTITIONS,
+    PartWriter,
+    partition_folder,
+    partition_problems,
+    split_partitions,
+    statistics_columns,
+)
 from tre.secured.sources import Source, open_source
 
-__all__ = ["Progress", "ingest", "read_descriptor"]
+__all__ = ["Layout", "Progress", "ingest", "read_descriptor"]
 
 #: Called with (rows done, total rows or None when the source cannot tell).
 Progress = Callable[[int, int | None], None]
@@ -116,6 +128,15 @@ def _render_error(raw: dict[str, Any], error: Any) -> str:
     return f"{_where(raw, tuple(error['loc']))}: {message}"
 
 
+@dataclass(frozen=True)
+class Layout:
+    """How a version is laid out: row group and file sizes, partition columns."""
+
+    rows_per_group: int = 1_000_000
+    rows_per_file: int = 4_000_000
+    partition_by: tuple[str, ...] = ()
+
+
 def ingest(
     *,
     keys_root: Path,
@@ -127,16 +148,22 @@ def ingest(
     ingested_by: str,
     rows_per_group: int = 1_000_000,
     rows_per_file: int = 4_000_000,
+    partition_by: Sequence[str] = (),
     progress: Progress | None = None,
+    kms: KmsSettings | None = None,
 ) -> Dataset:
-    """Encrypt `source` into `data_root/<name>/v<version>/` and describe the result.
+    """Encrypt `source` (a CSV or Parquet file, or a folder of them) into
+    `data_root/<name>/v<version>/` and describe the result.
 
     Refuses (InputError) a bad name, an existing version, a source that does not
-    match the descriptor; PlatformError for a broken key store or data root.
-    A `rows_per_group` larger than `rows_per_file` is cut to it.
+    match the descriptor, a partition column that may not partition; PlatformError for
+    a broken key store or data root. A `rows_per_group` larger than `rows_per_file` is
+    cut to it. `kms` says where master keys live (default: the local store at
+    `keys_root`).
     """
     _check_arguments(name, version, rows_per_group, rows_per_file, descriptor)
-    LocalKeyStore(keys_root)  # a broken key store is reported before any work is done
+    kms = kms or KmsSettings.local(Path(keys_root))
+    open_master_keys(kms).key_ids()  # a broken key store is reported before any work is done
     data_root = Path(data_root)
     if not data_root.is_dir():
         raise PlatformError(
@@ -151,6 +178,14 @@ def ingest(
             fix=f"ingest as version {version + 1} (versions are never overwritten)",
         )
     opened = open_source(Path(source), descriptor)
+    problems = partition_problems(opened.columns, list(partition_by))
+    if problems:
+        raise InputError(
+            f"dataset {name!r} cannot be partitioned on {', '.join(partition_by)}",
+            reasons=problems,
+            fix="partition on attribute columns with a few values, or do not partition",
+        )
+    layout = Layout(min(rows_per_group, rows_per_file), rows_per_file, tuple(partition_by))
     made_dataset_dir = not dataset_dir.exists()
     dataset_dir.mkdir(mode=0o700, exist_ok=True)
     tmp = dataset_dir / f".v{version}.partial-{secrets.token_hex(4)}"
@@ -159,11 +194,10 @@ def ingest(
         files = _write_parts(
             opened,
             tmp,
-            keys_root=Path(keys_root),
+            kms=kms,
             dataset=name,
             rel=f"{name}/v{version}",
-            rows_per_group=min(rows_per_group, rows_per_file),
-            rows_per_file=rows_per_file,
+            layout=layout,
             progress=progress,
         )
         _publish(tmp, final)
@@ -238,34 +272,6 @@ def _fsync(path: Path) -> None:
         os.close(fd)
 
 
-def _group_sizes(rows_per_group: int, rows_per_file: int) -> Iterator[list[int]]:
-    """Row-group sizes of each file, for ever: full groups, then the file's remainder."""
-    sizes = [rows_per_group] * (rows_per_file // rows_per_group)
-    if rows_per_file % rows_per_group:
-        sizes.append(rows_per_file % rows_per_group)
-    while True:
-        yield sizes
-
-
-def _sized(
-    batches: Iterable[pa.RecordBatch], sizes: Iterator[int], schema: pa.Schema
-) -> Iterator[pa.Table]:
-    """Re-cut a stream of batches into tables of exactly the next size (the last: less)."""
-    pending: list[pa.RecordBatch] = []
-    have = 0
-    want = next(sizes)
-    for batch in batches:
-        pending.append(batch)
-        have += batch.num_rows
-        while have >= want:
-            table = pa.Table.from_batches(pending, schema=schema)
-            yield table.slice(0, want)
-            rest = table.slice(want)
-            pending, have, want = rest.to_batches(), rest.num_rows, next(sizes)
-    if have:
-        yield pa.Table.from_batches(pending, schema=schema)
-
-
 def _counted(
     batches: Iterable[pa.RecordBatch], total: int | None, progress: Progress | None
 ) -> Iterator[pa.RecordBatch]:
@@ -281,46 +287,62 @@ def _write_parts(
     source: Source,
     folder: Path,
     *,
-    keys_root: Path,
+    kms: KmsSettings,
     dataset: str,
     rel: str,
-    rows_per_group: int,
-    rows_per_file: int,
+    layout: Layout,
     progress: Progress | None,
 ) -> list[DataFile]:
-    """Write `source` as encrypted parts in `folder`; one DataFile per part."""
-    pattern = _group_sizes(rows_per_group, rows_per_file)
-    sizes = (size for file_sizes in pattern for size in file_sizes)
-    files: list[DataFile] = []
-    writer: pq.ParquetWriter | None = None
-    groups: list[int] = []
-    path = folder
-    batches = _counted(source.batches(), source.total_rows, progress)
+    """Write `source` as encrypted parts in `folder` (one sub-folder per partition)."""
+    stats = statistics_columns(source.columns) or False
+
+    def open_part(path: Path) -> pq.ParquetWriter:
+        # Create the file 0600 before pyarrow opens it: pyarrow would create it with the
+        # umask's mode, and truncating an existing file keeps the mode it has.
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        return pq.ParquetWriter(
+            path,
+            source.schema,
+            # Fresh data keys per file (the KEKs that wrap them are cached by pyarrow).
+            encryption_properties=encryption_properties(kms, dataset, source.columns, path),
+            write_statistics=stats,
+        )
+
+    writers: dict[tuple[object, ...], PartWriter] = {}
     try:
-        for table in _sized(batches, sizes, source.schema):
-            if writer is None:
-                path = folder / f"part-{len(files):05d}.parquet"
-                writer = _open_part(path, source, keys_root, dataset)
-            writer.write_table(table, row_group_size=table.num_rows)
-            groups.append(table.num_rows)
-            if sum(groups) >= rows_per_file:
-                writer.close()
-                writer = None
-                files.append(_describe(path, f"{rel}/{path.name}", groups))
-                groups = []
-        if writer is not None:
-            writer.close()
-            writer = None
-            files.append(_describe(path, f"{rel}/{path.name}", groups))
+        for batch in _counted(source.batches(), source.total_rows, progress):
+            table = pa.Table.from_batches([batch], schema=source.schema)
+            for values, rows in split_partitions(table, layout.partition_by):
+                writer = writers.get(values)
+                if writer is None:
+                    if len(writers) >= MAX_PARTITIONS:
+                        raise InputError(
+                            f"partitioning on {', '.join(layout.partition_by)} would make "
+                            f"more than {MAX_PARTITIONS} partitions",
+                            fix="partition on a column with a few distinct values "
+                            "(a month, an area), or do not partition",
+                        )
+                    sub = partition_folder(layout.partition_by, values)
+                    writer = PartWriter(
+                        folder / sub if sub else folder,
+                        f"{rel}/{sub}" if sub else rel,
+                        source.schema,
+                        open_part,
+                        layout.rows_per_group,
+                        layout.rows_per_file,
+                    )
+                    writers[values] = writer
+                writer.add(rows)
+        files = [f for key in sorted(writers, key=_sort_key) for f in writers[key].finish()]
     except (OSError, pa.ArrowException) as exc:  # disk full, data root gone, ...
         raise PlatformError(
-            f"writing {path.name} failed",
+            "writing the secured files failed",
             reasons=[str(exc).splitlines()[0]],
             fix="check the data root has space and is writable",
         ) from exc
     finally:
-        if writer is not None:
-            writer.close()
+        for writer in writers.values():
+            writer.abort()
     if not files:
         raise InputError(
             f"the source {source.path.name} has a header but no rows",
@@ -329,27 +351,5 @@ def _write_parts(
     return files
 
 
-def _open_part(path: Path, source: Source, keys_root: Path, dataset: str) -> pq.ParquetWriter:
-    # Create the file 0600 before pyarrow opens it: pyarrow would create it with the
-    # umask's mode, and truncating an existing file keeps the mode it has.
-    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-    return pq.ParquetWriter(
-        path,
-        source.schema,
-        # Fresh data keys per file (the KEKs that wrap them are cached by pyarrow).
-        encryption_properties=encryption_properties(keys_root, dataset, source.columns),
-    )
-
-
-def _describe(path: Path, rel: str, groups: list[int]) -> DataFile:
-    """The part's registry entry; hashing it also syncs it to disk."""
-    digest = hashlib.sha256()
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-        with os.fdopen(os.dup(fd), "rb") as handle:
-            while chunk := handle.read(1 << 20):
-                digest.update(chunk)
-    finally:
-        os.close(fd)
-    return DataFile(path=rel, sha256=digest.hexdigest(), rows=sum(groups), row_groups=groups)
+def _sort_key(values: tuple[object, ...]) -> tuple[tuple[bool, str], ...]:
+    return tuple((v is None, str(v)) for v in values)

@@ -1,10 +1,11 @@
 """The local key store: master keys as 0600 files in a 0700 folder (TRE_HOME/keys).
 
-This is the embedded default behind the KMS glue in `tre.secured.kms`; a deployment
-can put a real KMS behind the same `KmsClient` interface instead. Master keys are
-256-bit random values, one file each, named `<key id>.key`. They are only ever read
-by the KMS client to wrap and unwrap key-encryption keys: key bytes are never logged,
-printed, put in an exception message or shown in a repr.
+This is where the embedded default (`tre.secured.masterkeys.LocalMasterKeys`) keeps
+its keys; a deployment can use an HSM (`tre.secured.pkcs11keys`) instead. Keys are
+256-bit random values, one file each, named `<name>.key` (the master keys' names carry
+their version: `<key id>.v<version>`). They are only ever read to wrap and unwrap
+key-encryption keys and to sign grants: key bytes are never logged, printed, put in an
+exception message or shown in a repr.
 
     PlatformError
     └── KeyStoreError     the key store is missing, too open, or a key is bad/missing
@@ -92,6 +93,35 @@ class LocalKeyStore:
     def exists(self, key_id: str) -> bool:
         """Whether a master key called `key_id` is in the store."""
         return self._path(key_id).is_file()
+
+    def names(self) -> list[str]:
+        """Every key id in the store, sorted (temporary files are not keys)."""
+        return sorted(
+            p.name.removesuffix(_SUFFIX)
+            for p in self.root.iterdir()
+            if p.name.endswith(_SUFFIX) and not p.name.startswith(".") and p.is_file()
+        )
+
+    def delete(self, key_id: str) -> bool:
+        """Remove key `key_id` for good; True if it was there.
+
+        The file is overwritten before it is unlinked, which is what a file system lets
+        us do: on copy-on-write or journalled storage old blocks may survive, so backups
+        and snapshots of the key store must be destroyed the same way (docs/keys.md).
+        """
+        path = self._path(key_id)
+        try:
+            fd = os.open(path, os.O_WRONLY)
+        except FileNotFoundError:
+            return False
+        try:
+            os.write(fd, b"\0" * KEY_BYTES)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        path.unlink()
+        self._sync_folder()
+        return True
 
     def ensure_key(self, key_id: str) -> bool:
         """Create a random master key `key_id` unless it exists; True if it was created.

@@ -1,37 +1,40 @@
-"""Glue between pyarrow's Parquet modular encryption KMS layer and the key store.
+"""Glue between pyarrow's Parquet modular encryption KMS layer and tre's master keys.
 
 Every secured file has an encrypted footer and every column encrypted; nothing is
 left in plaintext. Keys are double-wrapped: each file gets random data keys (DEKs),
-wrapped by key-encryption keys (KEKs) that pyarrow caches, which are wrapped in turn
-by master keys that never leave the key store. There is one master key per dataset
-for the footer and one per sensitivity class of its columns:
+wrapped by key-encryption keys (KEKs) that pyarrow generates and caches, which are
+wrapped in turn by master keys that never leave their key-management system
+(`tre.secured.masterkeys`). There is one master key per column and one per dataset
+for the footers, with opaque ids (the key material must not spell out the schema):
 
-    <dataset>.footer  <dataset>.identifier  <dataset>.quasi_identifier  <dataset>.attribute
+    <dataset>.footer      <dataset>.c<16 hex digits of sha256(dataset, column)>
 
-A reader is given an allow-list of master key ids (the footer plus the classes of the
-columns it was granted). `LocalKmsClient` refuses to unwrap with any other key.
+Key material is kept outside the data files (`_KEY_MATERIAL_FOR_<file>.json` beside
+each file), so rotating a master key re-wraps the KEKs in those small files and never
+rewrites data (`rotate_file`).
+
+Two roles reach the KMS client. A writer (ingest, rotation; run by an admin) may wrap
+and unwrap with any key. A reader presents a signed grant (`tre.secured.grants`) as
+pyarrow's access token; every unwrap checks its signature, expiry, revocation and that
+it covers the master key asked for.
 
 Why the process-level caches: nothing in pyarrow's encryption API pickles, so crypto
 objects are built in the process that reads (each Dask worker). pyarrow's
-`CryptoFactory` caches KMS clients and unwrapped KEKs *by access token*, so one factory
-per process and one token per (key store, allow-list) gives a worker a handful of KMS
-calls in all, while a reader with a narrower allow-list can never be served a KEK that
-a wider one unwrapped earlier.
-
-    PermissionDenied
-    └── KeyNotAllowed    unwrap asked for a master key outside the reader's allow-list
-    PlatformError
-    └── KmsError         a wrapped key cannot be unwrapped (wrong or damaged key)
+`CryptoFactory` caches KMS clients and unwrapped KEKs *by access token*; the token is
+the job's grant, so a worker makes one KMS call per master key it needs, whatever the
+number of files, and two jobs never share an unwrapped KEK.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import hashlib
+import json
 import os
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -40,32 +43,39 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from tre.errors import PermissionDenied, PlatformError
-from tre.models import ColumnInfo, Sensitivity
-from tre.secured.keystore import LocalKeyStore, check_key_id
+from tre.models import ColumnInfo
+from tre.secured.grants import Revocations, authorise
+from tre.secured.keystore import KeyStoreError, check_key_id
+from tre.secured.masterkeys import KmsSettings, MasterKeys, open_master_keys, version_of
 
 __all__ = [
     "KeyNotAllowed",
     "KmsError",
-    "LocalKmsClient",
+    "TreKmsClient",
     "clear_caches",
     "column_key_id",
-    "connection_config",
+    "data_keys",
     "decryption_properties",
     "encryption_properties",
     "footer_key_id",
+    "key_material_path",
+    "key_material_versions",
+    "keys_for",
+    "reader_config",
+    "rotate_file",
+    "writer_config",
 ]
 
-_ROOT = "keys_root"
-_ALLOWED = "allowed_key_ids"
-_NONCE_BYTES = 12
+_ROLE = "role"
+KEY_MATERIAL_PREFIX = "_KEY_MATERIAL_FOR_"
 
 
 class KeyNotAllowed(PermissionDenied):
-    """A reader asked to unwrap with a master key it was not allowed."""
+    """A reader's KMS client was asked to wrap: only writers wrap."""
 
 
 class KmsError(PlatformError):
-    """A wrapped key cannot be unwrapped: the store's key is not the one used to write."""
+    """The key material of a file cannot be used (damaged, or a key is gone)."""
 
 
 def footer_key_id(dataset: str) -> str:
@@ -73,162 +83,273 @@ def footer_key_id(dataset: str) -> str:
     return check_key_id(f"{dataset}.footer")
 
 
-def column_key_id(dataset: str, sensitivity: Sensitivity) -> str:
-    """Master key id for `dataset`'s columns of one sensitivity class."""
-    return check_key_id(f"{dataset}.{Sensitivity(sensitivity).value}")
+def column_key_id(dataset: str, column: str) -> str:
+    """Master key id of one column of `dataset` (the same in every version)."""
+    digest = hashlib.sha256(f"{dataset}\0{column}".encode()).hexdigest()[:16]
+    return check_key_id(f"{dataset}.c{digest}")
 
 
-class LocalKmsClient(pe.KmsClient):
-    """A pyarrow KMS client backed by `LocalKeyStore`, wrapping with AES-256-GCM.
+def keys_for(dataset: str, columns: Sequence[str]) -> list[str]:
+    """The master keys a reader of `columns` of `dataset` needs: the footer's and theirs."""
+    return [footer_key_id(dataset), *(column_key_id(dataset, c) for c in dict.fromkeys(columns))]
 
-    Built by pyarrow from a `KmsConnectionConfig` whose `custom_kms_conf` holds
-    `keys_root` and, for readers, `allowed_key_ids` (comma-separated). The wrapped form
-    is base64(nonce || ciphertext || tag); the master key id is the associated data,
-    so a wrapped key cannot be replayed under another master key.
+
+class TreKmsClient(pe.KmsClient):
+    """A pyarrow KMS client over `MasterKeys`, for writers or grant-holding readers.
+
+    Built by pyarrow from a `KmsConnectionConfig` made by `writer_config` or
+    `reader_config`: `custom_kms_conf` holds the KmsSettings and the role; a reader's
+    access token is its grant.
     """
 
     def __init__(self, config: pe.KmsConnectionConfig) -> None:
         super().__init__()
         conf = dict(config.custom_kms_conf or {})
-        if _ROOT not in conf:
-            raise PlatformError(
-                "the KMS connection names no key store",
-                fix=f"build the configuration with tre.secured.kms.connection_config "
-                f"(custom_kms_conf needs {_ROOT!r})",
-            )
-        self._store = LocalKeyStore(Path(conf[_ROOT]))
-        allowed = conf.get(_ALLOWED)
-        self._allowed = None if allowed is None else frozenset(filter(None, allowed.split(",")))
+        self._settings = KmsSettings.from_conf(conf)
+        self._writer = conf.get(_ROLE) == "writer"
+        self._token = "" if self._writer else str(config.key_access_token)
+        self._keys = open_master_keys(self._settings)
+        self._revocations = Revocations(self._settings.keys_root)
 
-    def __repr__(self) -> str:
-        allowed = "all" if self._allowed is None else ",".join(sorted(self._allowed))
-        return f"LocalKmsClient({str(self._store.root)!r}, allowed={allowed})"
-
-    def _master_key(self, master_key_identifier: str) -> bytes:
-        if self._allowed is not None and master_key_identifier not in self._allowed:
-            raise KeyNotAllowed(
-                f"this reader may not use master key {master_key_identifier!r}",
-                reasons=[f"it may use: {', '.join(sorted(self._allowed)) or 'none'}"],
-                fix="read only the columns the project was approved for; ask the "
-                "project's admin to add a column to the project's approval",
-            )
-        return self._store.get(master_key_identifier)
+    def __repr__(self) -> str:  # never the token: it is a credential
+        return f"TreKmsClient({self._settings.kind}, {'writer' if self._writer else 'reader'})"
 
     def wrap_key(self, key_bytes: bytes, master_key_identifier: str) -> str:
-        """Encrypt a KEK (or DEK) with the master key; base64 text."""
-        aead = AESGCM(self._master_key(master_key_identifier))
-        nonce = os.urandom(_NONCE_BYTES)
-        sealed = aead.encrypt(nonce, bytes(key_bytes), master_key_identifier.encode())
-        return base64.b64encode(nonce + sealed).decode("ascii")
+        """Wrap a KEK (or DEK) with the newest version of the master key; writers only."""
+        if not self._writer:
+            raise KeyNotAllowed(
+                f"a reader may not wrap keys (asked for master key {master_key_identifier!r})",
+                fix="only ingest and key rotation write key material",
+            )
+        return self._keys.wrap(master_key_identifier, bytes(key_bytes))
 
     def unwrap_key(self, wrapped_key: str | bytes, master_key_identifier: str) -> bytes:
-        """Decrypt a wrapped key with the master key; KeyNotAllowed or KmsError if not."""
-        aead = AESGCM(self._master_key(master_key_identifier))
-        try:
-            raw = base64.b64decode(wrapped_key, validate=True)
-            return aead.decrypt(
-                raw[:_NONCE_BYTES], raw[_NONCE_BYTES:], master_key_identifier.encode()
-            )
-        except (InvalidTag, binascii.Error, ValueError) as exc:
-            raise KmsError(
-                f"a key wrapped with master key {master_key_identifier!r} cannot be "
-                "unwrapped: the key store holds a different key, or the file is damaged",
-                fix="restore the key store (or the data file) from backup",
-            ) from exc
+        """Unwrap with the master key, after checking a reader's grant covers it."""
+        if not self._writer:
+            authorise(self._token, self._keys, self._revocations, [master_key_identifier])
+        text = wrapped_key.decode("ascii") if isinstance(wrapped_key, bytes) else wrapped_key
+        return self._keys.unwrap(master_key_identifier, text)
 
 
-def _token(keys_root: Path, allowed: Iterable[str] | None) -> str:
-    # pyarrow keys its KMS-client and KEK caches on the access token alone, so the
-    # token must differ for each store and each allow-list (see the module docstring).
-    scope = "*" if allowed is None else ",".join(sorted(set(allowed)))
-    return hashlib.sha256(f"{keys_root}\0{scope}".encode()).hexdigest()[:32]
-
-
-def connection_config(
-    keys_root: Path, allowed_key_ids: Sequence[str] | None = None
-) -> pe.KmsConnectionConfig:
-    """The KMS connection for `keys_root`; None allows every key (writers only)."""
-    root = str(Path(keys_root).absolute())
-    conf = {_ROOT: root}
-    if allowed_key_ids is not None:
-        conf[_ALLOWED] = ",".join(check_key_id(k) for k in sorted(set(allowed_key_ids)))
+def writer_config(settings: KmsSettings) -> pe.KmsConnectionConfig:
+    """The KMS connection of a writer (ingest and rotation)."""
     return pe.KmsConnectionConfig(
-        custom_kms_conf=conf, key_access_token=_token(Path(root), allowed_key_ids)
+        custom_kms_conf={**settings.as_conf(), _ROLE: "writer"},
+        key_access_token=f"writer-{settings.fingerprint()}",
+    )
+
+
+def reader_config(settings: KmsSettings, token: str) -> pe.KmsConnectionConfig:
+    """The KMS connection of a reader holding the grant `token`."""
+    return pe.KmsConnectionConfig(
+        custom_kms_conf={**settings.as_conf(), _ROLE: "reader"}, key_access_token=token
     )
 
 
 _lock = threading.Lock()
 _factory: pe.CryptoFactory | None = None
-_decryption: dict[tuple[str, tuple[str, ...]], pq.FileDecryptionProperties] = {}
+_decryption: dict[tuple[str, str], pq.FileDecryptionProperties] = {}
 
 
 def _crypto_factory() -> pe.CryptoFactory:
     global _factory
     with _lock:
         if _factory is None:
-            _factory = pe.CryptoFactory(LocalKmsClient)
+            _factory = pe.CryptoFactory(TreKmsClient)
         return _factory
 
 
 def clear_caches() -> None:
-    """Forget cached decryption properties, KMS clients and KEKs in this process."""
+    """Forget cached decryption properties, KMS clients, KEKs and DEKs in this process."""
     global _factory
     with _lock:
         _decryption.clear()
+        _keks.clear()
+        _deks.clear()
         if _factory is not None:
             _factory.remove_cache_entries_for_all_tokens()
         _factory = None
 
 
 def encryption_properties(
-    keys_root: Path, dataset: str, columns: Sequence[ColumnInfo]
+    settings: KmsSettings, dataset: str, columns: Sequence[ColumnInfo], path: Path
 ) -> pq.FileEncryptionProperties:
-    """Properties to write one file of `dataset`: encrypted footer, every column keyed.
+    """Properties to write the file `path` of `dataset`: encrypted footer, every column
+    under its own master key, key material beside the file.
 
     Creates missing master keys. Call once per file: each call draws fresh data keys.
     """
-    store = LocalKeyStore(Path(keys_root))  # a broken store fails here, not inside pyarrow
-    column_keys: dict[str, list[str]] = {}
-    for column in columns:
-        column_keys.setdefault(column_key_id(dataset, column.sensitivity), []).append(column.name)
+    keys = open_master_keys(settings)
+    column_keys = {column_key_id(dataset, c.name): [c.name] for c in columns}
+    if len(column_keys) != len(columns):  # 64 bits of sha256: never, but never silently
+        raise PlatformError(f"two columns of {dataset!r} map to one key id; rename one")
     footer = footer_key_id(dataset)
     for key_id in (footer, *column_keys):
-        store.ensure_key(key_id)
+        keys.ensure(key_id)
     config = pe.EncryptionConfiguration(
         footer_key=footer,
         # Columns missing from column_keys would be written in plaintext, so every
-        # column is listed, under the key of its sensitivity class.
+        # column is listed, under its own key.
         column_keys=column_keys,
         uniform_encryption=False,
         plaintext_footer=False,
         double_wrapping=True,
-        internal_key_material=True,
+        internal_key_material=False,
         encryption_algorithm="AES_GCM_V1",
         data_key_length_bits=256,
     )
-    return _crypto_factory().file_encryption_properties(connection_config(keys_root), config)
+    return _crypto_factory().file_encryption_properties(
+        writer_config(settings), config, parquet_file_path=str(path)
+    )
 
 
 def decryption_properties(
-    keys_root: Path, allowed_key_ids: Sequence[str]
+    settings: KmsSettings, token: str, path: Path
 ) -> pq.FileDecryptionProperties:
-    """Properties to read secured files using only `allowed_key_ids`; cached per process.
+    """Properties to read the file `path` under the grant `token`; cached per process.
 
-    Every allowed key must exist in the store: that is checked here, in Python,
-    because a failure inside pyarrow's metadata calls can abort the process.
+    The grant is checked by the caller first (`tre.secured.reader`) and again by the
+    KMS client at every unwrap.
     """
-    root = Path(keys_root).absolute()
-    allowed = tuple(sorted({check_key_id(k) for k in allowed_key_ids}))
-    cache_key = (str(root), allowed)
+    cache_key = (token, str(path))
     with _lock:
         cached = _decryption.get(cache_key)
     if cached is not None:
         return cached
-    store = LocalKeyStore(root)
-    for key_id in allowed:
-        store.get(key_id)  # raises KeyStoreError naming a missing or damaged key
     props = _crypto_factory().file_decryption_properties(
-        connection_config(root, allowed), pe.DecryptionConfiguration()
+        reader_config(settings, token), pe.DecryptionConfiguration(), parquet_file_path=str(path)
     )
     with _lock:
+        if len(_decryption) > 4096:
+            _decryption.clear()
         return _decryption.setdefault(cache_key, props)
+
+
+def private(path: Path) -> None:
+    """Make a file pyarrow wrote (with the umask's mode) 0600, if it exists."""
+    with contextlib.suppress(FileNotFoundError):  # no key material: nothing to protect
+        os.chmod(path, 0o600)
+
+
+def key_material_path(path: Path) -> Path:
+    """Where pyarrow keeps the key material of the data file `path`."""
+    path = Path(path)
+    return path.parent / f"{KEY_MATERIAL_PREFIX}{path.name}.json"
+
+
+def _entries(path: Path) -> Iterator[dict[str, object]]:
+    material = key_material_path(path)
+    try:
+        outer = json.loads(material.read_text(encoding="utf-8"))
+        for value in outer.values():
+            if isinstance(value, str) and value.startswith("{"):
+                yield json.loads(value)
+    except FileNotFoundError as exc:
+        raise KmsError(
+            f"the key material of {path.name} is missing ({material.name})",
+            fix="restore it from backup: without it the file cannot be decrypted",
+        ) from exc
+    except (OSError, ValueError) as exc:
+        raise KmsError(
+            f"the key material of {path.name} cannot be read ({material.name})",
+            reasons=[str(exc).splitlines()[0]],
+            fix="restore it from backup: without it the file cannot be decrypted",
+        ) from exc
+
+
+_keks: dict[tuple[str, str], bytes] = {}
+_deks: dict[tuple[str, str], dict[str, bytes]] = {}
+
+
+def data_keys(
+    settings: KmsSettings, token: str, path: Path, key_ids: Sequence[str]
+) -> dict[str, bytes]:
+    """The data keys (DEKs) of file `path` for the master keys `key_ids`, unwrapped
+    under the grant `token`: for readers that take explicit keys (polars).
+
+    The same two steps pyarrow's KMS layer takes, from the same key material: the KEK
+    is unwrapped by the master key after the grant is checked (once per KEK and grant
+    in this process), then the DEK by the KEK (AES-GCM, the KEK's id as associated
+    data). Cached per grant and file; DEKs never change, even when keys are rotated.
+    """
+    cache_key = (token, str(path))
+    with _lock:
+        cached = _deks.get(cache_key)
+    if cached is not None and all(k in cached for k in key_ids):
+        return {k: cached[k] for k in key_ids}
+    keys = open_master_keys(settings)
+    revocations = Revocations(settings.keys_root)
+    found: dict[str, bytes] = {}
+    for entry in _entries(path):
+        master = str(entry.get("masterKeyID", ""))
+        if master not in key_ids:
+            continue
+        authorise(token, keys, revocations, [master])
+        try:
+            found[master] = _unwrap_dek(keys, token, master, entry)
+        except (InvalidTag, ValueError, KeyError, TypeError, binascii.Error) as exc:
+            raise KmsError(
+                f"the key material of {Path(path).name} cannot be unwrapped",
+                fix="restore the file's key material from backup",
+            ) from exc
+    missing = sorted(set(key_ids) - set(found))
+    if missing:
+        raise KmsError(
+            f"the key material of {Path(path).name} has no key for {', '.join(missing)}",
+            fix="restore the file's key material from backup",
+        )
+    with _lock:
+        if len(_deks) > 4096:
+            _deks.clear()
+        _deks.setdefault(cache_key, {}).update(found)
+    return found
+
+
+def _unwrap_dek(keys: MasterKeys, token: str, master: str, entry: dict[str, object]) -> bytes:
+    if not entry.get("doubleWrapping"):
+        return keys.unwrap(master, str(entry["wrappedDEK"]))
+    kek_id = str(entry["keyEncryptionKeyID"])
+    with _lock:
+        kek = _keks.get((token, kek_id))
+    if kek is None:
+        kek = keys.unwrap(master, str(entry["wrappedKEK"]))
+        with _lock:
+            _keks[(token, kek_id)] = kek
+    raw = base64.b64decode(str(entry["wrappedDEK"]), validate=True)
+    return AESGCM(kek).decrypt(raw[:12], raw[12:], base64.b64decode(kek_id, validate=True))
+
+
+def key_material_versions(path: Path) -> dict[str, set[int]]:
+    """Master key id -> the versions the key material of data file `path` is wrapped with."""
+    found: dict[str, set[int]] = {}
+    for entry in _entries(path):
+        key_id = str(entry.get("masterKeyID", ""))
+        wrapped = entry.get("wrappedKEK") or entry.get("wrappedDEK")
+        try:
+            found.setdefault(key_id, set()).add(version_of(str(wrapped)))
+        except KeyStoreError as exc:
+            raise KmsError(
+                f"the key material of {Path(path).name} is damaged",
+                reasons=[exc.message],
+                fix="restore it from backup",
+            ) from exc
+    return found
+
+
+def rotate_file(settings: KmsSettings, path: Path) -> None:
+    """Re-wrap the key material of `path` with the newest master key versions.
+
+    New KEKs, wrapped with the newest versions; the data keys and the data file are
+    untouched. pyarrow writes the new material beside the old and renames it into place.
+    """
+    factory = _crypto_factory()
+    config = writer_config(settings)
+    factory.rotate_master_keys(config, str(path), double_wrapping=True)
+    private(key_material_path(path))
+
+
+def forget_writer_keks(settings: KmsSettings) -> None:
+    """Drop the writer's cached KEKs: after a rotation, new files must not be wrapped
+    with a KEK that an old master key version wrapped."""
+    factory = _crypto_factory()
+    factory.remove_cache_entries_for_token(writer_config(settings).key_access_token)

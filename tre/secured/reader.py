@@ -1,24 +1,30 @@
 """Reading secured datasets, on the Dask workers, with keys for granted columns only.
 
 A job is described to its workers by a `SecuredSource`: plain, picklable data (paths,
-the dataset's files and row groups, its columns and the columns the job's project was
-granted). Crypto objects never travel: `read_fragment` builds them in the process
-that reads, through `tre.secured.kms`, with an allow-list of just the footer key and
-the key classes of the columns asked for.
+the dataset's files and row groups, its columns, the columns the job's project was
+granted, where the master keys are, and the job's signed key grant). Crypto objects
+never travel: `read_fragment` builds them in the process that reads, through
+`tre.secured.kms`.
 
-Every column is checked against the grant in plain Python *before* pyarrow is
-called: pyarrow can abort the whole process when a read or metadata call touches a
-column whose key the reader lacks, so an ungranted column must never reach it.
+Before pyarrow is called, in plain Python, every read checks:
+1. every column asked for exists and is granted (`check_columns`): pyarrow can abort
+   the whole process when a read or metadata call touches a column whose key the
+   reader lacks, so an ungranted column must never reach it;
+2. the grant (`tre.secured.grants`): signed by tre, not expired, not revoked, and
+   covering the master key of every column asked for and the footer key. So a job
+   whose project is suspended or expires fails at its next read, with the reason.
+The KMS client checks the grant again at every unwrap.
 
     PermissionDenied
-    └── ColumnNotGranted   a job named a column it may not read, or one that does not exist
+    ├── ColumnNotGranted   a job named a column it may not read, or one that does not exist
+    └── GrantError         (tre.secured.grants) the job's grant does not allow the read
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -26,15 +32,18 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from tre.errors import PermissionDenied, PlatformError, TreError
-from tre.models import Dataset, Sensitivity
+from tre.models import Dataset
 from tre.secured.arrow_types import parse_type
+from tre.secured.grants import Revocations, authorise
 from tre.secured.kms import column_key_id, decryption_properties, footer_key_id
+from tre.secured.masterkeys import KmsSettings, open_master_keys
 
 __all__ = [
     "ColumnNotGranted",
     "Fragment",
     "SecuredSource",
     "check_columns",
+    "check_grant",
     "fragments",
     "read_fragment",
     "read_table",
@@ -52,12 +61,22 @@ class SecuredSource:
     files: tuple[tuple[str, tuple[int, ...]], ...]  # (path relative to data_root, rows per group)
     columns: tuple[tuple[str, str, str], ...]  # (name, arrow type, sensitivity)
     granted: tuple[str, ...]
+    token: str = field(default="", repr=False)  # the signed key grant: a credential
+    kms: tuple[tuple[str, str], ...] = ()  # KmsSettings.pairs(); () is the local store
 
     @classmethod
     def from_dataset(
-        cls, *, data_root: Path, keys_root: Path, dataset: Dataset, granted: Sequence[str]
+        cls,
+        *,
+        data_root: Path,
+        keys_root: Path,
+        dataset: Dataset,
+        granted: Sequence[str],
+        token: str = "",
+        kms: KmsSettings | None = None,
     ) -> SecuredSource:
-        """The source for `dataset` as a job granted `granted` columns reads it."""
+        """The source for `dataset` as a job granted `granted` columns (and holding the
+        grant `token`) reads it."""
         return cls(
             data_root=str(Path(data_root).absolute()),
             keys_root=str(Path(keys_root).absolute()),
@@ -66,7 +85,16 @@ class SecuredSource:
             files=tuple((f.path, tuple(f.row_groups)) for f in dataset.files),
             columns=tuple((c.name, c.type, c.sensitivity.value) for c in dataset.columns),
             granted=tuple(granted),
+            token=token,
+            kms=kms.pairs() if kms is not None else (),
         )
+
+    @property
+    def settings(self) -> KmsSettings:
+        """Where this source's master keys are."""
+        if self.kms:
+            return KmsSettings(**dict(self.kms))
+        return KmsSettings.local(Path(self.keys_root))
 
     @property
     def column_names(self) -> tuple[str, ...]:
@@ -220,11 +248,8 @@ def read_fragment(
     check_columns(source, wanted)  # before pyarrow sees anything
     as_dictionary = [c for c in _unique(dictionary) if c in wanted]
     path = _file_path(source, fragment)
-    sensitivity = {name: sens for name, _, sens in source.columns}
-    allowed = {footer_key_id(source.dataset)} | {
-        column_key_id(source.dataset, Sensitivity(sensitivity[c])) for c in wanted
-    }
-    props = decryption_properties(Path(source.keys_root), sorted(allowed))
+    check_grant(source, wanted)  # also before pyarrow: signed, current, covers the keys
+    props = decryption_properties(source.settings, source.token, path)
     try:
         with pq.ParquetFile(
             path, decryption_properties=props, read_dictionary=as_dictionary or None
@@ -251,6 +276,23 @@ def read_fragment(
             fix="check the file against the registry's checksum; restore it from backup",
         )
     return table
+
+
+def check_grant(source: SecuredSource, columns: Sequence[str]) -> None:
+    """Raise a GrantError unless the source's grant lets it read `columns` now."""
+    labels = {footer_key_id(source.dataset): f"the footers of dataset {source.dataset!r}"}
+    for column in _unique(columns):
+        labels[column_key_id(source.dataset, column)] = (
+            f"column {column!r} of dataset {source.dataset!r}"
+        )
+    settings = source.settings
+    authorise(
+        source.token,
+        open_master_keys(settings),
+        Revocations(settings.keys_root),
+        list(labels),
+        labels,
+    )
 
 
 def read_table(source: SecuredSource, columns: Sequence[str]) -> pa.Table:

@@ -1,4 +1,10 @@
-"""Ingest sources: a CSV or Parquet file read as a stream of checked record batches.
+"""Ingest sources: CSV or Parquet files read as a stream of checked record batches.
+
+A source is one file, or a folder of them (searched recursively, read in name order):
+every file of a folder must have the same columns. Without a descriptor the types are
+inferred from the first file and every other file must convert to them, so a folder
+reads as one table; `infer_descriptor` shows what was inferred, for a person to
+confirm (or correct in a descriptor) before anything is written.
 
 `open_source` does every check that can be done before any data is written: the file
 exists, is non-empty and of a known kind; its column names are valid and (with a
@@ -29,7 +35,7 @@ from tre.models import ColumnInfo, DatasetDescriptor, Sensitivity
 from tre.names import check_name
 from tre.secured.arrow_types import normalise, parse_type, type_name
 
-__all__ = ["SUFFIXES", "Source", "open_source"]
+__all__ = ["SUFFIXES", "Source", "infer_descriptor", "open_source", "source_files"]
 
 SUFFIXES = (".csv", ".parquet")
 #: CSV types are inferred from the first block, so a big block infers from more rows.
@@ -56,12 +62,61 @@ class Source:
 
 
 def open_source(path: Path, descriptor: DatasetDescriptor | None) -> Source:
-    """Open and check `path` (.csv or .parquet) against `descriptor`, reading no data."""
+    """Open and check `path` (.csv, .parquet, or a folder of them) against `descriptor`,
+    reading no data."""
     path = Path(path)
+    if path.is_dir():
+        return _open_folder(path, descriptor)
     _check_file(path)
     if path.suffix.lower() == ".csv":
         return _open_csv(path, descriptor)
     return _open_parquet(path, descriptor)
+
+
+def infer_descriptor(path: Path) -> DatasetDescriptor:
+    """What tre would ingest `path` as without a descriptor: inferred types, and every
+    column an attribute. Nothing is written."""
+    return DatasetDescriptor(columns=open_source(Path(path), None).columns)
+
+
+def source_files(folder: Path) -> list[Path]:
+    """The files a folder source is made of, in name order; InputError if there are
+    none, or if there are files tre cannot ingest (rather than silently skip them)."""
+    found = sorted(
+        p
+        for p in folder.rglob("*")
+        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+    )
+    wanted = [p for p in found if p.suffix.lower() in SUFFIXES]
+    others = [str(p.relative_to(folder)) for p in found if p.suffix.lower() not in SUFFIXES]
+    if others:
+        raise InputError(
+            f"the folder {folder} holds files that are not .csv or .parquet",
+            reasons=[f"{name}" for name in others[:20]]
+            + ([f"... and {len(others) - 20} more"] if len(others) > 20 else []),
+            fix="move them out of the folder (or ingest the data files one by one)",
+        )
+    if not wanted:
+        raise InputError(
+            f"the folder {folder} holds no .csv or .parquet files", fix="check the path"
+        )
+    return wanted
+
+
+def _open_folder(folder: Path, descriptor: DatasetDescriptor | None) -> Source:
+    files = source_files(folder)
+    first = open_source(files[0], descriptor)
+    # Later files are held to the first file's types (declared, or inferred from it).
+    declared = descriptor or DatasetDescriptor(columns=first.columns)
+    opened = [first] + [open_source(f, declared) for f in files[1:]]
+    totals = [o.total_rows for o in opened]
+
+    def stream() -> Iterator[pa.RecordBatch]:
+        for each in opened:
+            yield from each.batches()
+
+    total = None if any(t is None for t in totals) else sum(t or 0 for t in totals)
+    return Source(folder, first.columns, first.schema, total, stream)
 
 
 def _check_file(path: Path) -> None:

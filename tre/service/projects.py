@@ -13,6 +13,7 @@ from policies.access import (
 )
 from tre.errors import InputError, PermissionDenied
 from tre.models import Project, ProjectState, Role, utcnow
+from tre.service.grants import revoke_project_grants
 from tre.service.session import Session
 from tre.service.state import set_project_state
 from tre.service.validation import validate
@@ -111,9 +112,18 @@ def change_project_state(session: Session, name: str, new: ProjectState, reason:
         raise InputError("a reason is required", fix="add --reason '...'")
     with session.write() as conn:
         project = repo.get_project(conn, name)
-        return set_project_state(
+        changed = set_project_state(
             conn, project, new, actor=session.actor, role="admin", reason=reason
         )
+        # Its running jobs fail at their next read: their key grants are revoked with it.
+        revoke_project_grants(
+            session,
+            conn,
+            name,
+            f"project {name!r} was {new.value} by {session.actor}: {reason}",
+            actor=session.actor,
+        )
+        return changed
 
 
 def expire_due_projects(session: Session) -> list[str]:
@@ -129,6 +139,13 @@ def expire_due_projects(session: Session) -> list[str]:
                     actor="tre",
                     role="system",
                     reason=f"expiry date {project.expires} passed",
+                )
+                revoke_project_grants(
+                    session,
+                    conn,
+                    project.name,
+                    f"project {project.name!r} expired on {project.expires}",
+                    actor="tre",
                 )
                 expired.append(project.name)
     return expired

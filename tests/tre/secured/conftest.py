@@ -1,5 +1,6 @@
 """Fixtures for the secured data layer: a private key store and data root in tmp_path,
-a small source table with one distinctive value, and a dataset ingested from it.
+a small source table with one distinctive value, a dataset ingested from it, grants to
+read it, and a SoftHSM token of the test's own.
 
 Test modules take everything as fixtures rather than importing from this module.
 """
@@ -7,27 +8,38 @@ Test modules take everything as fixtures rather than importing from this module.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.csv as pcsv
 import pytest
 
+from tests.tre.secured.softhsm import start_token
 from tre.models import ColumnInfo, Dataset, DatasetDescriptor, Sensitivity
-from tre.secured import kms
+from tre.secured import grants, kms, masterkeys
+from tre.secured.grants import make_grant, sign_grant
 from tre.secured.ingest import ingest
+from tre.secured.masterkeys import KmsSettings, open_master_keys
+from tre.secured.reader import SecuredSource
 
 MARKER = "Knowsley-unique-marker"
 ROWS = 1000
 
 
+def _forget() -> None:
+    kms.clear_caches()
+    grants.forget_verified()
+    masterkeys.forget_opened()
+
+
 @pytest.fixture(autouse=True)
 def _fresh_kms_caches() -> Iterator[None]:
-    # Each test starts with no cached KMS clients, KEKs or decryption properties.
-    kms.clear_caches()
+    # Each test starts with no cached KMS clients, KEKs, decryption properties,
+    # verified grants or open key stores.
+    _forget()
     yield
-    kms.clear_caches()
+    _forget()
 
 
 @pytest.fixture
@@ -116,4 +128,71 @@ def care(
         ingested_by="admin",
         rows_per_group=100,
         rows_per_file=250,
+    )
+
+
+@pytest.fixture
+def local_kms(keys_root: Path) -> KmsSettings:
+    """The local key store's settings."""
+    return KmsSettings.local(keys_root)
+
+
+Grant = Callable[..., str]
+
+
+@pytest.fixture
+def grant_token(local_kms: KmsSettings) -> Grant:
+    """Sign a grant for `columns` of a dataset (as the service does for a job)."""
+
+    def make(
+        dataset: str,
+        columns: Sequence[str],
+        *,
+        lifetime: float = 3600,
+        project: str = "test-project",
+        job: int = 1,
+        settings: KmsSettings | None = None,
+        not_after: float | None = None,
+    ) -> str:
+        grant = make_grant(
+            holder=f"job {job}",
+            keys=kms.keys_for(dataset, columns),
+            lifetime=lifetime,
+            project=project,
+            job=job,
+            not_after=not_after,
+        )
+        return sign_grant(grant, open_master_keys(settings or local_kms))
+
+    return make
+
+
+@pytest.fixture
+def source_for(
+    data_root: Path, keys_root: Path, grant_token: Grant
+) -> Callable[..., SecuredSource]:
+    """A SecuredSource of a dataset for a job granted `columns` (with a matching token)."""
+
+    def make(dataset: Dataset, columns: Sequence[str], **grant_options: object) -> SecuredSource:
+        return SecuredSource.from_dataset(
+            data_root=data_root,
+            keys_root=keys_root,
+            dataset=dataset,
+            granted=columns,
+            token=grant_token(dataset.name, columns, **grant_options),
+        )
+
+    return make
+
+
+@pytest.fixture
+def softhsm(tmp_path: Path, keys_root: Path) -> KmsSettings:
+    """KmsSettings using a SoftHSM token of this test's own."""
+    token = start_token(tmp_path / "softhsm")
+    return KmsSettings(
+        kind="pkcs11",
+        keys_root=str(keys_root),
+        pkcs11_module=token.module,
+        pkcs11_token=token.label,
+        pkcs11_pin_file=str(token.pin_file),
     )

@@ -15,8 +15,10 @@ import pytest
 
 from tre.errors import InputError, PlatformError
 from tre.models import Dataset, DatasetDescriptor, Sensitivity
+from tre.secured.grants import make_grant, sign_grant
 from tre.secured.ingest import ingest, read_descriptor
-from tre.secured.kms import decryption_properties
+from tre.secured.kms import decryption_properties, key_material_path
+from tre.secured.masterkeys import KmsSettings, open_master_keys
 
 
 def _ingest(
@@ -42,8 +44,12 @@ def _ingest(
 
 
 def _open_with_all_keys(keys_root: Path, path: Path) -> pq.ParquetFile:
-    keys = [p.name.removesuffix(".key") for p in keys_root.iterdir()]
-    return pq.ParquetFile(path, decryption_properties=decryption_properties(keys_root, keys))
+    """Open a secured file with a grant for every key in the store (an admin's view)."""
+    settings = KmsSettings.local(keys_root)
+    keys = open_master_keys(settings)
+    token = sign_grant(make_grant(holder="test", keys=keys.key_ids(), lifetime=60), keys)
+    props = decryption_properties(settings, token, path)
+    return pq.ParquetFile(path, decryption_properties=props)
 
 
 def _mode(path: Path) -> int:
@@ -96,7 +102,13 @@ def test_files_are_private(data_root: Path, care: Dataset) -> None:
     assert _mode(data_root / "care") == 0o700
     assert _mode(data_root / "care" / "v1") == 0o700
     assert {_mode(data_root / f.path) for f in care.files} == {0o600}
-    assert _leftovers(data_root) == ["care", "care/v1"] + [f.path for f in care.files]
+    materials = [key_material_path(data_root / f.path) for f in care.files]
+    assert {_mode(m) for m in materials} == {0o600}
+    assert _leftovers(data_root) == sorted(
+        ["care", "care/v1"]
+        + [f.path for f in care.files]
+        + [str(m.relative_to(data_root)) for m in materials]
+    )
 
 
 def test_secured_files_reveal_nothing_without_keys(

@@ -115,3 +115,21 @@ def test_key_readable_by_others_is_refused(store: LocalKeyStore) -> None:
     (store.root / "care.footer.key").chmod(0o644)
     with pytest.raises(KeyStoreError, match="lets other users read it"):
         store.get("care.footer")
+
+
+def test_names_lists_keys_but_not_temporary_files(store: LocalKeyStore) -> None:
+    store.ensure_key("b.footer.v1")
+    store.ensure_key("a.c0123.v2")
+    (store.root / ".a.c0123.v3.0011.tmp").write_bytes(b"x")
+    (store.root / "revoked").mkdir()
+    assert store.names() == ["a.c0123.v2", "b.footer.v1"]
+
+
+def test_delete_removes_a_key_for_good(store: LocalKeyStore) -> None:
+    store.ensure_key("care.footer.v1")
+    assert store.delete("care.footer.v1") is True
+    assert not store.exists("care.footer.v1")
+    assert list(store.root.iterdir()) == []
+    assert store.delete("care.footer.v1") is False
+    with pytest.raises(KeyStoreError, match="is not allowed"):
+        store.delete("../elsewhere")

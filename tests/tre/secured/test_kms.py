@@ -1,184 +1,228 @@
-"""The KMS glue: key ids per class, AES-GCM wrapping, allow-lists, per-process caches.
+"""The KMS glue: a key per column, writers and grant-holding readers, a handful of KMS
+calls per job, and rotation without rewriting data.
 
-Allow-list refusals are tested on the client directly: letting pyarrow meet a refused
-key inside a metadata call can abort the whole test process.
+Refusals inside pyarrow are tested in child processes: letting pyarrow meet a refused
+key inside a metadata call can abort the whole process.
 """
 
 from __future__ import annotations
 
-import base64
+import hashlib
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
-import pyarrow.parquet.encryption as pe
+import pyarrow as pa
 import pytest
 
-from tre.errors import PlatformError
-from tre.models import Dataset, Sensitivity
-from tre.secured.keystore import KeyStoreError, LocalKeyStore
+from tre.models import Dataset, DatasetDescriptor
+from tre.secured.grants import KeyNotGranted
+from tre.secured.ingest import ingest
 from tre.secured.kms import (
     KeyNotAllowed,
-    KmsError,
-    LocalKmsClient,
+    TreKmsClient,
+    clear_caches,
     column_key_id,
-    connection_config,
-    decryption_properties,
     footer_key_id,
+    forget_writer_keks,
+    key_material_path,
+    key_material_versions,
+    reader_config,
+    rotate_file,
+    writer_config,
 )
-from tre.secured.reader import SecuredSource, fragments, read_fragment
+from tre.secured.masterkeys import KeyVersionError, KmsSettings, MasterKeys, open_master_keys
+from tre.secured.reader import SecuredSource, fragments, read_fragment, read_table
+
+Grant = Callable[..., str]
+Source = Callable[..., SecuredSource]
 
 
-def _client(keys: Path, allowed: list[str] | None = None) -> LocalKmsClient:
-    return LocalKmsClient(connection_config(keys, allowed))
-
-
-def test_one_master_key_for_the_footer_and_one_per_sensitivity_class() -> None:
+def test_one_master_key_per_column_with_opaque_ids() -> None:
     assert footer_key_id("care") == "care.footer"
-    assert column_key_id("care", Sensitivity.IDENTIFIER) == "care.identifier"
-    assert column_key_id("care", Sensitivity.QUASI_IDENTIFIER) == "care.quasi_identifier"
-    assert column_key_id("care", Sensitivity.ATTRIBUTE) == "care.attribute"
+    age, ward = column_key_id("care", "age"), column_key_id("care", "ward")
+    assert age.startswith("care.c") and len(age) == len("care.c") + 16
+    assert len({age, ward, column_key_id("other", "age"), column_key_id("care", "Age")}) == 4
+    assert column_key_id("care", "age") == age  # the same in every version
+    assert "age" not in age.removeprefix("care.")  # key material must not spell the schema
 
 
-def test_wrap_and_unwrap_round_trip_with_a_fresh_nonce(keys_root: Path) -> None:
-    LocalKeyStore(keys_root).ensure_key("care.attribute")
-    client = _client(keys_root)
-    dek = os.urandom(32)
-    first = client.wrap_key(dek, "care.attribute")
-    second = client.wrap_key(dek, "care.attribute")
-    assert first != second  # random nonce: equal keys do not wrap to equal text
-    assert len(base64.b64decode(first)) == 12 + 32 + 16  # nonce + key + GCM tag
-    assert dek not in base64.b64decode(first)
-    assert client.unwrap_key(first, "care.attribute") == dek
-
-
-def test_a_reader_allowed_only_attributes_cannot_unwrap_an_identifier_key(
-    keys_root: Path,
+def test_key_material_beside_each_file_names_no_column(
+    data_root: Path, care: Dataset, keys_root: Path
 ) -> None:
-    store = LocalKeyStore(keys_root)
-    for key_id in ("care.footer", "care.identifier", "care.attribute"):
-        store.ensure_key(key_id)
-    wrapped = _client(keys_root).wrap_key(os.urandom(32), "care.identifier")
-    reader = _client(keys_root, ["care.footer", "care.attribute"])
-    with pytest.raises(KeyNotAllowed) as info:
-        reader.unwrap_key(wrapped, "care.identifier")
-    text = str(info.value)
-    assert "may not use master key 'care.identifier'" in text
-    assert "it may use: care.attribute, care.footer" in text
-    assert "project's approval" in text
-    with pytest.raises(KeyNotAllowed):
-        reader.wrap_key(os.urandom(32), "care.identifier")
+    for entry in care.files:
+        text = key_material_path(data_root / entry.path).read_text()
+        for column in care.column_names:
+            assert f'"{column}"' not in text and f"{column}\\" not in text
+    versions = key_material_versions(data_root / care.files[0].path)
+    expected = {footer_key_id("care")} | {column_key_id("care", c) for c in care.column_names}
+    assert versions == {key: {1} for key in expected}
 
 
-def test_a_key_wrapped_under_one_master_key_does_not_unwrap_under_another(
-    keys_root: Path,
+def test_only_writers_wrap_and_readers_unwrap_only_what_their_grant_covers(
+    local_kms: KmsSettings, grant_token: Grant
 ) -> None:
-    store = LocalKeyStore(keys_root)
-    store.ensure_key("care.attribute")
-    store.ensure_key("care.identifier")
-    client = _client(keys_root)
-    wrapped = client.wrap_key(os.urandom(32), "care.attribute")
-    with pytest.raises(KmsError, match="cannot be unwrapped"):
-        client.unwrap_key(wrapped, "care.identifier")
-    tampered = base64.b64decode(wrapped)
-    tampered = base64.b64encode(tampered[:-1] + bytes([tampered[-1] ^ 1])).decode()
-    with pytest.raises(KmsError, match="the key store holds a different key"):
-        client.unwrap_key(tampered, "care.attribute")
+    keys = open_master_keys(local_kms)
+    keys.ensure("care.footer")
+    keys.ensure(column_key_id("care", "person_id"))
+    writer = TreKmsClient(writer_config(local_kms))
+    kek = os.urandom(32)
+    wrapped = writer.wrap_key(kek, "care.footer")
+    reader = TreKmsClient(reader_config(local_kms, grant_token("care", ["age"])))
+    assert reader.unwrap_key(wrapped, "care.footer") == kek
+    with pytest.raises(KeyNotAllowed, match="a reader may not wrap keys"):
+        reader.wrap_key(kek, "care.footer")
+    secret = writer.wrap_key(kek, column_key_id("care", "person_id"))
+    with pytest.raises(KeyNotGranted, match="does not cover 1 key"):
+        reader.unwrap_key(secret, column_key_id("care", "person_id"))
+    assert "tre-grant" not in repr(reader)  # the token is a credential
 
 
-def test_client_needs_a_key_store(keys_root: Path) -> None:
-    with pytest.raises(PlatformError, match="names no key store"):
-        LocalKmsClient(pe.KmsConnectionConfig())
-
-
-def test_each_store_and_allow_list_gets_its_own_access_token(
-    keys_root: Path, tmp_path: Path
-) -> None:
-    # pyarrow caches clients and unwrapped KEKs per token: a narrow reader must never
-    # share a token (and so a KEK cache) with a wider one.
-    narrow = connection_config(keys_root, ["care.footer", "care.attribute"])
-    same = connection_config(keys_root, ["care.attribute", "care.footer", "care.footer"])
-    wide = connection_config(keys_root, ["care.footer", "care.attribute", "care.identifier"])
-    writer = connection_config(keys_root)
-    elsewhere = connection_config(tmp_path, ["care.footer", "care.attribute"])
-    tokens = {c.key_access_token for c in (narrow, wide, writer, elsewhere)}
-    assert len(tokens) == 4
-    assert same.key_access_token == narrow.key_access_token
-
-
-def test_decryption_properties_are_cached_per_store_and_allow_list(
-    keys_root: Path, care: Dataset
-) -> None:
-    first = decryption_properties(keys_root, ["care.footer", "care.attribute"])
-    again = decryption_properties(keys_root, ["care.attribute", "care.footer"])
-    other = decryption_properties(keys_root, ["care.footer"])
-    assert first is again
-    assert other is not first
-
-
-def test_decryption_properties_refuse_a_missing_key_before_pyarrow(
-    keys_root: Path, care: Dataset
-) -> None:
-    (keys_root / "care.identifier.key").unlink()
-    with pytest.raises(KeyStoreError, match=r"'care\.identifier' is not in the key store"):
-        decryption_properties(keys_root, ["care.footer", "care.identifier"])
-
-
-def test_a_reader_makes_one_kms_call_per_master_key_not_per_file(
-    keys_root: Path, data_root: Path, care: Dataset, monkeypatch: pytest.MonkeyPatch
+def test_a_job_makes_one_kms_call_per_master_key_not_per_file(
+    care: Dataset, source_for: Source, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls: list[str] = []
-    unwrap = LocalKmsClient.unwrap_key
+    unwrap = MasterKeys.unwrap
 
-    def counting(self: LocalKmsClient, wrapped: str, master_key_identifier: str) -> bytes:
-        calls.append(master_key_identifier)
-        return unwrap(self, wrapped, master_key_identifier)
+    def counting(self: MasterKeys, key_id: str, wrapped: str) -> bytes:
+        calls.append(key_id)
+        return unwrap(self, key_id, wrapped)
 
-    monkeypatch.setattr(LocalKmsClient, "unwrap_key", counting)
-    source = SecuredSource.from_dataset(
-        data_root=data_root, keys_root=keys_root, dataset=care, granted=["age", "cost"]
-    )
+    monkeypatch.setattr(MasterKeys, "unwrap", counting)
+    source = source_for(care, ["age", "cost"])
     parts = fragments(source, target_rows=100)
-    assert len({p.file for p in parts}) == 4
-    for part in parts:
-        read_fragment(source, part, ["age", "cost"])
-    assert sorted(calls) == ["care.attribute", "care.footer", "care.quasi_identifier"]
+    assert len(parts) == 12 and len({p.file for p in parts}) == 4
+    for _ in range(2):  # two steps reading the same files
+        for part in parts:
+            read_fragment(source, part, ["age", "cost"])
+    assert sorted(calls) == sorted(
+        ["care.footer", column_key_id("care", "age"), column_key_id("care", "cost")]
+    )
 
 
-_BYPASS = """
+_READ = """
 import sys
 import pyarrow.parquet as pq
 from pathlib import Path
-from tre.secured.kms import KeyNotAllowed, decryption_properties
+from tre.errors import TreError
+from tre.secured.kms import decryption_properties
+from tre.secured.masterkeys import KmsSettings
 
-keys, path = Path(sys.argv[1]), sys.argv[2]
-wide = decryption_properties(keys, ["care.footer", "care.identifier"])
-first = pq.ParquetFile(path, decryption_properties=wide).read(columns=["person_id"])
-print("wide read", first["person_id"][0], flush=True)
-narrow = decryption_properties(keys, ["care.footer", "care.attribute"])
-try:
-    table = pq.ParquetFile(path, decryption_properties=narrow).read(columns=["person_id"])
-    print("LEAKED", table["person_id"][0], flush=True)
-except KeyNotAllowed as exc:
-    print("refused:", exc.message, flush=True)
+keys, path, column = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
+settings = KmsSettings.local(keys)
+for token in sys.argv[4:]:
+    props = decryption_properties(settings, token, path)
+    try:
+        table = pq.ParquetFile(path, decryption_properties=props).read(columns=[column])
+        print("read", table[column][0], flush=True)
+    except TreError as exc:
+        print("refused:", exc.message, flush=True)
 """
 
 
-def test_a_narrow_reader_is_not_served_keys_a_wider_reader_unwrapped(
-    keys_root: Path, data_root: Path, care: Dataset
-) -> None:
-    # Bypasses check_columns on purpose, in a child process: pyarrow may abort when it
-    # meets a refused key, and that must not take the test run with it.
+def _read_directly(keys_root: Path, path: Path, column: str, *tokens: str) -> tuple[int, str]:
+    """Ask pyarrow itself for `column` under each token in turn, in a child process
+    (bypassing the reader's checks); its exit code and output."""
     done = subprocess.run(
-        [sys.executable, "-c", _BYPASS, str(keys_root), str(data_root / care.files[0].path)],
+        [sys.executable, "-c", _READ, str(keys_root), str(path), column, *tokens],
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
     )
-    assert "wide read P0000000" in done.stdout, done.stderr
-    assert "LEAKED" not in done.stdout
+    return done.returncode, done.stdout + done.stderr
+
+
+def test_a_narrow_reader_is_not_served_keys_a_wider_reader_unwrapped(
+    keys_root: Path, data_root: Path, care: Dataset, grant_token: Grant
+) -> None:
+    # Two grants in one process; pyarrow's caches are per token, so the narrow one
+    # must not be served the person_id key the wide one unwrapped.
+    wide = grant_token("care", ["person_id"], job=1)
+    narrow = grant_token("care", ["cost"], job=2)
+    code, out = _read_directly(keys_root, data_root / care.files[0].path, "person_id", wide, narrow)
+    assert out.count("P0000000") == 1 and out.startswith("read P0000000"), out
     # Refused cleanly (what pyarrow 26 does), or the child aborted: either way no data.
-    refused = "refused: this reader may not use master key 'care.identifier'" in done.stdout
-    assert refused or done.returncode != 0, done.stderr
+    refused = "refused: the key grant of job 2 (project 'test-project') does not cover"
+    assert refused in out or code != 0, out
+
+
+def test_a_stolen_token_of_project_a_opens_nothing_of_project_b(
+    keys_root: Path, data_root: Path, care: Dataset, grant_token: Grant
+) -> None:
+    alpha = grant_token("alpha_data", ["age"], project="alpha", job=3)
+    code, out = _read_directly(keys_root, data_root / care.files[0].path, "age", alpha)
+    assert not any(line.startswith("read ") for line in out.splitlines()), out
+    assert "refused: the key grant of job 3 (project 'alpha') does not cover" in out or code, out
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _rotate_all(settings: KmsSettings, data_root: Path, dataset: Dataset) -> None:
+    keys = open_master_keys(settings)
+    for key_id in keys.key_ids():
+        keys.rotate(key_id)
+    forget_writer_keks(settings)
+    for entry in dataset.files:
+        rotate_file(settings, data_root / entry.path)
+
+
+@pytest.mark.parametrize("kind", ["local", "pkcs11"])
+def test_rotation_rewraps_without_rewriting_data_and_old_versions_can_go(
+    kind: str,
+    request: pytest.FixtureRequest,
+    local_kms: KmsSettings,
+    data_root: Path,
+    keys_root: Path,
+    csv_source: Path,
+    care_descriptor: DatasetDescriptor,
+    source: pa.Table,
+    grant_token: Grant,
+) -> None:
+    settings = local_kms if kind == "local" else request.getfixturevalue("softhsm")
+    care = ingest(
+        keys_root=keys_root,
+        data_root=data_root,
+        name="care",
+        version=1,
+        source=csv_source,
+        descriptor=care_descriptor,
+        ingested_by="admin",
+        rows_per_group=100,
+        rows_per_file=250,
+        kms=settings,
+    )
+    before = {f.path: _sha(data_root / f.path) for f in care.files}
+    _rotate_all(settings, data_root, care)
+    assert {f.path: _sha(data_root / f.path) for f in care.files} == before  # data untouched
+    for entry in care.files:
+        assert set().union(*key_material_versions(data_root / entry.path).values()) == {2}
+    keys = open_master_keys(settings)
+    for key_id in keys.key_ids():
+        keys.destroy(key_id, 1)
+    clear_caches()  # a new reader: nothing cached from before the rotation
+    token = grant_token("care", ["person_id", "ward"], settings=settings)
+    secured = SecuredSource.from_dataset(
+        data_root=data_root,
+        keys_root=keys_root,
+        dataset=care,
+        granted=["person_id", "ward"],
+        token=token,
+        kms=settings,
+    )
+    assert read_table(secured, ["person_id", "ward"]).equals(source.select(["person_id", "ward"]))
+
+
+def test_a_file_still_wrapped_with_a_destroyed_version_says_so(
+    local_kms: KmsSettings, data_root: Path, care: Dataset, source_for: Source
+) -> None:
+    keys = open_master_keys(local_kms)
+    keys.rotate("care.footer")
+    keys.destroy("care.footer", 1)  # without re-wrapping first: what `tre keys` refuses
+    with pytest.raises(KeyVersionError) as info:
+        read_table(source_for(care, ["cost"]), ["cost"])
+    assert "version 1 of master key 'care.footer'" in str(info.value)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import pickle
 import shutil
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pyarrow as pa
@@ -11,7 +14,16 @@ import pytest
 
 from tre.errors import PlatformError
 from tre.models import Dataset
+from tre.secured.grants import (
+    GrantExpired,
+    GrantInvalid,
+    GrantRevoked,
+    KeyNotGranted,
+    Revocations,
+    peek,
+)
 from tre.secured.keystore import KeyStoreError
+from tre.secured.kms import column_key_id
 from tre.secured.reader import (
     ColumnNotGranted,
     Fragment,
@@ -26,11 +38,9 @@ GRANTED = ("age", "ward", "cost", "seen")
 
 
 @pytest.fixture
-def secured(keys_root: Path, data_root: Path, care: Dataset) -> SecuredSource:
-    """care v1 as a project granted four of its six columns reads it."""
-    return SecuredSource.from_dataset(
-        data_root=data_root, keys_root=keys_root, dataset=care, granted=GRANTED
-    )
+def secured(care: Dataset, source_for: Callable[..., SecuredSource]) -> SecuredSource:
+    """care v1 as a job of a project granted four of its seven columns reads it."""
+    return source_for(care, GRANTED)
 
 
 def _plain(files: tuple[tuple[str, tuple[int, ...]], ...]) -> SecuredSource:
@@ -99,16 +109,57 @@ def test_columns_are_refused_before_pyarrow_is_reached(
     check_columns(secured, ["age", "cost"])  # granted: fine without any file
 
 
-def test_a_reader_needs_only_the_keys_of_the_classes_it_reads(
+def test_a_reader_needs_only_the_keys_of_the_columns_it_reads(
     secured: SecuredSource, keys_root: Path, source: pa.Table
 ) -> None:
-    # With the identifier and quasi-identifier keys gone, attribute columns still read:
-    # the reader never asked for keys beyond the footer and the attribute class.
-    (keys_root / "care.identifier.key").unlink()
-    (keys_root / "care.quasi_identifier.key").unlink()
-    assert read_table(secured, ["cost"]).equals(source.select(["cost"]))
-    with pytest.raises(KeyStoreError, match=r"'care\.quasi_identifier' is not in the key store"):
+    # With the person_id and age keys gone, other columns still read: the reader never
+    # asked for keys beyond the footer and the columns it reads.
+    for column in ("person_id", "age"):
+        (keys_root / f"{column_key_id('care', column)}.v1.key").unlink()
+    assert read_table(secured, ["cost", "ward"]).equals(source.select(["cost", "ward"]))
+    with pytest.raises(KeyStoreError, match="which is not in the local key store"):
         read_table(secured, ["age"])
+
+
+def test_a_widened_grant_list_is_refused_before_pyarrow_by_the_signed_grant(
+    secured: SecuredSource, data_root: Path
+) -> None:
+    # A job that edits its own input to list more columns: the token still names only
+    # the keys of the columns it was granted, and that is checked before any file opens.
+    widened = dataclasses.replace(secured, granted=(*secured.granted, "person_id"))
+    shutil.rmtree(data_root)
+    with pytest.raises(KeyNotGranted) as info:
+        read_fragment(widened, fragments(widened)[0], ["age", "person_id"])
+    assert "column 'person_id' of dataset 'care'" in str(info.value)
+    assert "column 'age'" not in str(info.value)
+
+
+def test_a_revoked_grant_stops_the_next_read_with_the_reason(
+    secured: SecuredSource, keys_root: Path
+) -> None:
+    parts = fragments(secured)
+    read_fragment(secured, parts[0], ["age"])  # keys unwrapped and cached from here on
+    grant = peek(secured.token)
+    Revocations(keys_root).revoke(grant.id, "project 'test-project' was suspended by ada")
+    with pytest.raises(GrantRevoked, match="was revoked: project 'test-project' was suspended"):
+        read_fragment(secured, parts[1], ["age"])
+
+
+def test_an_expired_or_missing_grant_reads_nothing(
+    care: Dataset, source_for: Callable[..., SecuredSource]
+) -> None:
+    expired = source_for(care, GRANTED, not_after=time.time() - 60)
+    with pytest.raises(GrantExpired, match="expired at"):
+        read_table(expired, ["age"])
+    tokenless = dataclasses.replace(expired, token="")
+    with pytest.raises(GrantInvalid, match="no key grant was given"):
+        read_table(tokenless, ["age"])
+
+
+def test_the_token_is_never_shown(secured: SecuredSource) -> None:
+    assert secured.token.startswith("tre-grant.1.")
+    assert secured.token not in repr(secured)
+    assert secured.token not in str(secured)
 
 
 def test_a_missing_data_file_is_a_platform_error(

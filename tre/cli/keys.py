@@ -1,0 +1,160 @@
+"""`tre keys ...`: master keys and key grants (admins). Key bytes are never shown."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.table import Table
+
+from tre.cli.common import console, err_console, session
+from tre.models import utcnow
+from tre.secured.masterkeys import KINDS
+from tre.service import grants
+from tre.service import keys as key_service
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(keys)
+
+
+@click.group()
+def keys() -> None:
+    """Master keys (list, rotate, destroy old versions), key grants, and where keys live."""
+
+
+@keys.command("list")
+@click.pass_context
+def list_cmd(ctx: click.Context) -> None:
+    """Every master key: what it protects, its versions, and the files each version wraps."""
+    with session(ctx) as s:
+        found = key_service.list_keys(s)
+        kind = s.home.config.kms
+    table = Table("key id", "protects", "versions", "current", "files per version")
+    for info in found:
+        usage = ", ".join(f"v{v}: {n}" for v, n in info.in_use.items()) or "none"
+        table.add_row(
+            info.key_id,
+            info.protects,
+            ", ".join(f"v{v}" for v in info.versions),
+            f"v{info.current}",
+            usage,
+        )
+    console.print(table)
+    console.print(f"{len(found)} master key(s) in the {kind} key store.")
+
+
+@keys.command("rotate")
+@click.option("--dataset", help="Rotate the keys of this dataset (its footers and columns).")
+@click.option("--key", "key_id", help="Rotate this one key (an id from 'tre keys list').")
+@click.option("--all", "all_keys", is_flag=True, help="Rotate every key.")
+@click.pass_context
+def rotate_cmd(ctx: click.Context, dataset: str | None, key_id: str | None, all_keys: bool) -> None:
+    """Add a new version of master keys and re-wrap every file's key material with it.
+
+    Data files are not rewritten. Old versions stay until you destroy them.
+    """
+    if sum(map(bool, (dataset, key_id, all_keys))) != 1:
+        raise click.UsageError("give exactly one of --dataset NAME, --key ID or --all")
+    with (
+        session(ctx) as s,
+        Progress(
+            TextColumn("re-wrapping key material"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            console=err_console,
+            transient=True,
+        ) as bar,
+    ):
+        task = bar.add_task("files", total=None)
+        done = key_service.rotate_keys(
+            s,
+            dataset=dataset,
+            key_id=key_id,
+            progress=lambda n, total: bar.update(task, completed=n, total=total),
+        )
+    for key, (old, new) in done.versions.items():
+        console.print(f"  {key}: v{old} -> v{new}")
+    console.print(
+        f"Rotated {len(done.versions)} key(s); re-wrapped the key material of {done.files} "
+        "file(s). Old versions can be destroyed: tre keys destroy KEY --version N"
+    )
+
+
+@keys.command("destroy")
+@click.argument("key_id")
+@click.option("--version", type=click.IntRange(1), required=True, help="The old version.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.pass_context
+def destroy_cmd(ctx: click.Context, key_id: str, version: int, yes: bool) -> None:
+    """Destroy an old version of KEY_ID (refused while any file still needs it)."""
+    if not yes:
+        click.confirm(
+            f"Destroy version {version} of {key_id} for good? Backups of it must go too",
+            abort=True,
+        )
+    with session(ctx) as s:
+        key_service.destroy_version(s, key_id, version)
+    console.print(f"Destroyed version {version} of [bold]{key_id}[/].")
+
+
+@keys.command("grants")
+@click.option("--project", help="Only this project's grants.")
+@click.option("--active", is_flag=True, help="Only grants that can still be used.")
+@click.pass_context
+def grants_cmd(ctx: click.Context, project: str | None, active: bool) -> None:
+    """Key grants issued to jobs (and by hand): who, which keys, until when, and why ended."""
+    with session(ctx) as s:
+        found = grants.list_grants(s, project=project, active=active)
+    now = utcnow()
+    table = Table("grant", "holder", "project", "columns", "expires", "state")
+    for g in found:
+        columns = "; ".join(
+            f"{n} v{d['version']}: {len(d['columns'])}" for n, d in g.datasets.items()
+        )
+        if g.revoked_at is not None:
+            state = f"[red]revoked[/] {g.revoked_reason}"
+        elif not g.active(now):
+            state = "[dim]expired[/]"
+        else:
+            state = "[green]active[/]"
+        table.add_row(
+            g.id, g.holder, g.project or "-", columns, f"{g.expires_at:%Y-%m-%d %H:%M}", state
+        )
+    console.print(table)
+
+
+@keys.command("revoke")
+@click.argument("grant_id")
+@click.option("--reason", required=True)
+@click.pass_context
+def revoke_cmd(ctx: click.Context, grant_id: str, reason: str) -> None:
+    """Revoke a key grant now: its job fails at its next read, with the reason."""
+    with session(ctx) as s:
+        g = grants.revoke(s, grant_id, reason)
+    console.print(f"Grant {g.id} ({g.holder}) is revoked: {g.revoked_reason}")
+
+
+@keys.command("configure")
+@click.option("--kms", "kind", type=click.Choice(KINDS), required=True)
+@click.option("--module", help="PKCS#11: the HSM's library, e.g. /usr/lib/softhsm/libsofthsm2.so")
+@click.option("--token", help="PKCS#11: the label of the token holding tre's keys.")
+@click.option(
+    "--pin-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="PKCS#11: a 0600 file holding the token's user PIN.",
+)
+@click.pass_context
+def configure_cmd(
+    ctx: click.Context, kind: str, module: str | None, token: str | None, pin_file: Path | None
+) -> None:
+    """Choose where master keys live (before the first ingest); tested before saving."""
+    with session(ctx) as s:
+        settings = key_service.configure_kms(s, kind, module=module, token=token, pin_file=pin_file)
+    where = (
+        f"PKCS#11 token {settings.pkcs11_token!r} via {settings.pkcs11_module}"
+        if settings.kind == "pkcs11"
+        else f"the local key store {settings.keys_root}"
+    )
+    console.print(f"Master keys now live in {where}.")

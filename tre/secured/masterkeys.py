@@ -1,0 +1,340 @@
+"""Where master keys live: one small interface, one module per key-management system.
+
+    MasterKeys            the interface the KMS glue (`tre.secured.kms`) and grants use
+    ├── LocalMasterKeys   0600 files in TRE_HOME/keys (the embedded default), here
+    └── Pkcs11MasterKeys  an HSM through PKCS#11 (tested with SoftHSM), in `pkcs11keys`
+
+The interface is shaped after the transit engines of HashiCorp Vault and OpenBao, so
+one of those is one more module: named keys with numbered versions; `wrap` always uses
+the newest version and the wrapped text names the version it used, so `unwrap` needs
+no bookkeeping; `rotate` adds a version; `destroy` removes an old one; `sign` and
+`verify` are an HMAC with a key that never leaves the system (grants are signed with
+it). Key bytes never cross this interface outwards: callers get wrapped text, unwrapped
+data keys and signatures, nothing else.
+
+Wrapped keys written by the modules here are `v<version>:<base64(nonce|ciphertext|tag)>`,
+AES-256-GCM with the key id and version as associated data, so a wrapped key cannot be
+replayed under another key or version.
+
+`KmsSettings` (plain, picklable data) says which system a home uses; `open_master_keys`
+gives this process's one instance for it.
+
+    PlatformError
+    └── KeyStoreError      (tre.secured.keystore) a key or the store cannot be used
+        └── KeyVersionError  a wrapped key names a version that is gone or malformed
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import os
+import re
+import threading
+from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from tre.errors import PlatformError
+from tre.secured.keystore import KeyStoreError, LocalKeyStore, check_key_id
+
+__all__ = [
+    "KINDS",
+    "SIGNING_KEY",
+    "KeyVersionError",
+    "KmsSettings",
+    "LocalMasterKeys",
+    "MasterKeys",
+    "open_master_keys",
+    "version_of",
+]
+
+#: The key-management systems a home can use (HomeConfig.kms).
+KINDS = ("local", "pkcs11")
+#: The key grants are signed with (an HMAC key, never a data key's wrapper).
+SIGNING_KEY = "tre.grant-signing"
+NONCE_BYTES = 12
+_WRAPPED = re.compile(r"^v([1-9][0-9]{0,8}):(.+)$", re.DOTALL)
+
+
+class KeyVersionError(KeyStoreError):
+    """A wrapped key names a master key version that does not exist (any more)."""
+
+
+@dataclass(frozen=True)
+class KmsSettings:
+    """Which key-management system holds the master keys, and how to reach it.
+
+    `keys_root` is TRE_HOME/keys whatever the kind: the local store lives there, and so
+    do revoked grants. The PKCS#11 PIN is read from `pkcs11_pin_file` when needed and
+    never stored here, so these settings can travel to workers in a job's input.
+    """
+
+    kind: str
+    keys_root: str
+    pkcs11_module: str = ""
+    pkcs11_token: str = ""
+    pkcs11_pin_file: str = ""
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise PlatformError(
+                f"key management {self.kind!r} is not one tre knows",
+                fix=f"set kms to one of: {', '.join(KINDS)} (tre keys configure)",
+            )
+
+    @classmethod
+    def local(cls, keys_root: Path) -> KmsSettings:
+        """The embedded default: the local key store at `keys_root`."""
+        return cls(kind="local", keys_root=str(Path(keys_root).absolute()))
+
+    def as_conf(self) -> dict[str, str]:
+        """As the string map pyarrow's KmsConnectionConfig carries."""
+        return {f"kms.{k}": v for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_conf(cls, conf: dict[str, str]) -> KmsSettings:
+        """Back from `as_conf()`; PlatformError if it is not there."""
+        values = {k.removeprefix("kms."): v for k, v in conf.items() if k.startswith("kms.")}
+        if "kind" not in values or "keys_root" not in values:
+            raise PlatformError(
+                "the KMS connection does not say where the master keys are",
+                fix="build it with tre.secured.kms (a bug in tre if you did)",
+            )
+        return cls(**values)
+
+    def pairs(self) -> tuple[tuple[str, str], ...]:
+        """As sorted (name, value) pairs: how a SecuredSource carries them."""
+        return tuple(sorted(asdict(self).items()))
+
+    def fingerprint(self) -> str:
+        """A short stable digest of these settings (for cache keys and tokens)."""
+        return hashlib.sha256(repr(self.pairs()).encode()).hexdigest()[:16]
+
+
+class MasterKeys(ABC):
+    """Named master keys with numbered versions, in some key-management system."""
+
+    kind: str = ""
+
+    @abstractmethod
+    def key_ids(self) -> list[str]:
+        """Every key id that has at least one version (the signing key excluded)."""
+
+    @abstractmethod
+    def versions(self, key_id: str) -> list[int]:
+        """The versions of `key_id` that still exist, oldest first; [] if none."""
+
+    @abstractmethod
+    def _create_version(self, key_id: str, version: int) -> bool:
+        """Make version `version` of `key_id` (random, never shown); False if it exists."""
+
+    @abstractmethod
+    def _destroy_version(self, key_id: str, version: int) -> None:
+        """Remove version `version` of `key_id` for good."""
+
+    @abstractmethod
+    def _seal(self, key_id: str, version: int, data: bytes) -> str:
+        """Encrypt `data` with one version (the wrapped text after 'v<n>:')."""
+
+    @abstractmethod
+    def _open(self, key_id: str, version: int, sealed: str) -> bytes:
+        """Decrypt what `_seal` made; KeyStoreError if it does not authenticate."""
+
+    @abstractmethod
+    def _mac(self, data: bytes) -> bytes:
+        """HMAC-SHA256 of `data` with the signing key (created on first use)."""
+
+    def current(self, key_id: str) -> int | None:
+        """The version `wrap` uses now, or None if the key does not exist."""
+        found = self.versions(key_id)
+        return found[-1] if found else None
+
+    def ensure(self, key_id: str) -> bool:
+        """Create `key_id` (version 1) unless it exists; True if it was created."""
+        check_key_id(key_id)
+        if self.versions(key_id):
+            return False
+        return self._create_version(key_id, 1)  # False: another process made it meanwhile
+
+    def rotate(self, key_id: str) -> int:
+        """Add a new version of `key_id`, used by `wrap` from now on; returns it."""
+        current = self.current(check_key_id(key_id))
+        if current is None:
+            raise KeyStoreError(
+                f"master key {key_id!r} does not exist, so it cannot be rotated",
+                fix="list the keys with 'tre keys list'",
+            )
+        if not self._create_version(key_id, current + 1):
+            raise KeyStoreError(
+                f"version {current + 1} of master key {key_id!r} appeared meanwhile "
+                "(another rotation at the same time?)",
+                fix="wait for the other rotation to finish, then run the command again",
+            )
+        return current + 1
+
+    def destroy(self, key_id: str, version: int) -> None:
+        """Destroy an old version. The newest one cannot be destroyed: rotate first."""
+        found = self.versions(check_key_id(key_id))
+        if version not in found:
+            raise KeyStoreError(
+                f"master key {key_id!r} has no version {version}",
+                reasons=[f"its versions: {', '.join(map(str, found)) or 'none'}"],
+                fix="list the keys with 'tre keys list'",
+            )
+        if version == found[-1]:
+            raise KeyStoreError(
+                f"version {version} of master key {key_id!r} is its newest; data is "
+                "wrapped with it",
+                fix=f"rotate first (tre keys rotate --key {key_id}), then destroy the old version",
+            )
+        self._destroy_version(key_id, version)
+
+    def wrap(self, key_id: str, data: bytes) -> str:
+        """`data` (a key-encryption key) wrapped with the newest version of `key_id`."""
+        version = self.current(check_key_id(key_id))
+        if version is None:
+            raise KeyStoreError(
+                f"master key {key_id!r} is not in the {self.kind} key store",
+                fix="ingest creates a dataset's keys; restore the key store from backup "
+                "if it lost them",
+            )
+        return f"v{version}:{self._seal(key_id, version, bytes(data))}"
+
+    def unwrap(self, key_id: str, wrapped: str) -> bytes:
+        """What `wrap` wrapped; KeyVersionError if its version was destroyed."""
+        version = version_of(wrapped)
+        if version not in self.versions(check_key_id(key_id)):
+            raise KeyVersionError(
+                f"data was wrapped with version {version} of master key {key_id!r}, "
+                f"which is not in the {self.kind} key store",
+                fix="if it was destroyed after a rotation, the rotation did not reach "
+                "every file: restore the version from backup, or restore the files' key "
+                "material; 'tre keys list' shows which versions files still use",
+            )
+        return self._open(key_id, version, str(wrapped).split(":", 1)[1])
+
+    def sign(self, data: bytes) -> bytes:
+        """An HMAC-SHA256 of `data` with the key grants are signed with."""
+        return self._mac(bytes(data))
+
+    def verify(self, data: bytes, signature: bytes) -> bool:
+        """Whether `signature` is `sign(data)` (compared in constant time)."""
+        return hmac.compare_digest(self._mac(bytes(data)), bytes(signature))
+
+
+def version_of(wrapped: str | bytes) -> int:
+    """The master key version named by a wrapped key; KeyVersionError if malformed."""
+    text = wrapped.decode("ascii", "replace") if isinstance(wrapped, bytes) else str(wrapped)
+    match = _WRAPPED.match(text)
+    if match is None:
+        raise KeyVersionError(
+            "a wrapped key is not in the form tre writes ('v<version>:...')",
+            fix="the file's key material is damaged: restore it from backup",
+        )
+    return int(match[1])
+
+
+def seal(key: bytes, key_id: str, version: int, data: bytes) -> str:
+    """AES-256-GCM with a random nonce; key id and version are the associated data."""
+    nonce = os.urandom(NONCE_BYTES)
+    sealed = AESGCM(key).encrypt(nonce, data, f"{key_id}#v{version}".encode())
+    return base64.b64encode(nonce + sealed).decode("ascii")
+
+
+def unseal(key: bytes, key_id: str, version: int, sealed: str) -> bytes:
+    """The inverse of `seal`; KeyStoreError if it does not authenticate."""
+    try:
+        raw = base64.b64decode(sealed, validate=True)
+        return AESGCM(key).decrypt(
+            raw[:NONCE_BYTES], raw[NONCE_BYTES:], f"{key_id}#v{version}".encode()
+        )
+    except (InvalidTag, binascii.Error, ValueError) as exc:
+        raise KeyStoreError(
+            f"a key wrapped with version {version} of master key {key_id!r} cannot be "
+            "unwrapped: the key store holds a different key, or the file is damaged",
+            fix="restore the key store (or the data file's key material) from backup",
+        ) from exc
+
+
+class LocalMasterKeys(MasterKeys):
+    """Versions as files `<key id>.v<version>.key` in the local key store."""
+
+    kind = "local"
+
+    def __init__(self, keys_root: Path) -> None:
+        self.store = LocalKeyStore(Path(keys_root))
+
+    def __repr__(self) -> str:
+        return f"LocalMasterKeys({str(self.store.root)!r})"
+
+    def _name(self, key_id: str, version: int) -> str:
+        return f"{key_id}.v{version}"
+
+    def _all(self) -> dict[str, list[int]]:
+        found: dict[str, list[int]] = {}
+        for name in self.store.names():
+            key_id, _, number = name.rpartition(".v")
+            if key_id and number.isdigit():
+                found.setdefault(key_id, []).append(int(number))
+        return {k: sorted(v) for k, v in found.items()}
+
+    def key_ids(self) -> list[str]:
+        return sorted(k for k in self._all() if k != SIGNING_KEY)
+
+    def versions(self, key_id: str) -> list[int]:
+        return self._all().get(check_key_id(key_id), [])
+
+    def _create_version(self, key_id: str, version: int) -> bool:
+        return self.store.ensure_key(self._name(key_id, version))
+
+    def _destroy_version(self, key_id: str, version: int) -> None:
+        self.store.delete(self._name(key_id, version))
+
+    def _seal(self, key_id: str, version: int, data: bytes) -> str:
+        return seal(self.store.get(self._name(key_id, version)), key_id, version, data)
+
+    def _open(self, key_id: str, version: int, sealed: str) -> bytes:
+        return unseal(self.store.get(self._name(key_id, version)), key_id, version, sealed)
+
+    def _mac(self, data: bytes) -> bytes:
+        self.ensure(SIGNING_KEY)
+        version = self.current(SIGNING_KEY) or 1
+        key = self.store.get(self._name(SIGNING_KEY, version))
+        return hmac.new(key, data, hashlib.sha256).digest()
+
+
+_lock = threading.Lock()
+_opened: dict[KmsSettings, MasterKeys] = {}
+
+
+def open_master_keys(settings: KmsSettings) -> MasterKeys:
+    """This process's instance for `settings` (an HSM session is opened once)."""
+    with _lock:
+        found = _opened.get(settings)
+        if found is not None:
+            return found
+    if settings.kind == "pkcs11":
+        from tre.secured.pkcs11keys import Pkcs11MasterKeys  # only hosts with an HSM need it
+
+        made: MasterKeys = Pkcs11MasterKeys(settings)
+    else:
+        made = LocalMasterKeys(Path(settings.keys_root))
+    with _lock:
+        return _opened.setdefault(settings, made)
+
+
+def forget_opened() -> None:
+    """Close and forget every instance (tests; and after a fork)."""
+    with _lock:
+        opened = list(_opened.values())
+        _opened.clear()
+    for keys in opened:
+        close = getattr(keys, "close", None)
+        if close is not None:
+            close()

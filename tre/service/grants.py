@@ -1,0 +1,291 @@
+"""Key grants: issued to each job at dispatch, revoked when its approval or the job ends.
+
+A job's grant covers the master keys of exactly the columns its spec declares (each
+approved for its project, checked at submission and again at dispatch) plus the footer
+keys of those datasets. It expires when the job's walltime is over (plus an allowance
+for queueing on Slurm), and never later than the end of the project's expiry date.
+It is revoked, with a reason the job's failure will show, when:
+- the project is suspended, closed, rejected or expires (`revoke_project_grants`,
+  called by `tre.service.projects` in the same transaction as the state change);
+- the job leaves `running` (`retire_finished_grants`, each dispatcher pass);
+- an admin revokes it by hand (`revoke`).
+
+Every grant is a row in `key_grants` and an audit event; the token itself is stored only
+in the job's input. See docs/keys.md.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, time, timedelta
+
+from jobs.spec import JobSpec
+from policies.access import raise_if, role_refusals
+from tre.models import Dataset, Job, JobState, Role, utcnow
+from tre.secured.grants import Revocations, make_grant, sign_grant
+from tre.secured.kms import keys_for
+from tre.secured.masterkeys import KmsSettings, MasterKeys, open_master_keys
+from tre.secured.reader import SecuredSource
+from tre.service.session import SYSTEM, Session
+from tre.store import grants as store
+from tre.store import repo
+from tre.store.grants import GrantRecord
+
+__all__ = [
+    "QUEUE_ALLOWANCE",
+    "RUN_ALLOWANCE",
+    "admin_source",
+    "approval_end",
+    "grant_job",
+    "kms_settings",
+    "list_grants",
+    "master_keys",
+    "retire_finished_grants",
+    "revoke",
+    "revoke_project_grants",
+]
+
+#: Beyond the walltime: process and cluster start-up, and the last reads' retries.
+RUN_ALLOWANCE = timedelta(minutes=10)
+#: Slurm jobs may wait in the queue after dispatch; the grant must still be valid then.
+QUEUE_ALLOWANCE = timedelta(hours=24)
+
+
+def kms_settings(session: Session) -> KmsSettings:
+    """Where this home's master keys are (HomeConfig.kms and its settings)."""
+    config = session.home.config
+    return KmsSettings(
+        kind=config.kms,
+        keys_root=str(session.home.keys.absolute()),
+        pkcs11_module=config.pkcs11_module or "",
+        pkcs11_token=config.pkcs11_token or "",
+        pkcs11_pin_file=config.pkcs11_pin_file or "",
+    )
+
+
+def master_keys(session: Session) -> MasterKeys:
+    """This home's master keys (the process's one instance)."""
+    return open_master_keys(kms_settings(session))
+
+
+def approval_end(expires: date) -> datetime:
+    """The end of a project's expiry day, in UTC: the latest any of its grants may last."""
+    return datetime.combine(expires, time.min, UTC) + timedelta(days=1)
+
+
+def grant_job(
+    session: Session, job: Job, spec: JobSpec, *, backend: str
+) -> dict[str, SecuredSource]:
+    """Issue `job`'s grant and return its sources, each carrying the signed token.
+
+    Called by the dispatcher as it starts the job; the grant row and its audit event
+    commit together.
+    """
+    conn = session.conn
+    project = repo.get_project(conn, job.project)
+    catalog = {n: repo.get_dataset(conn, n, v) for n, v in job.dataset_versions.items()}
+    key_ids = sorted({k for n in catalog for k in keys_for(n, spec.datasets[n])})
+    allowance = RUN_ALLOWANCE + (QUEUE_ALLOWANCE if backend != "local" else timedelta(0))
+    lifetime = timedelta(seconds=spec.resources.walltime) + allowance
+    not_after = approval_end(project.expires)
+    grant = make_grant(
+        holder=f"job {job.id}",
+        keys=key_ids,
+        lifetime=lifetime.total_seconds(),
+        project=project.name,
+        job=job.id,
+        not_after=not_after.timestamp(),
+    )
+    settings = kms_settings(session)
+    token = sign_grant(grant, open_master_keys(settings))
+    record = _record(grant.id, grant.holder, grant.issued, grant.expires, catalog, spec, key_ids)
+    record = record.model_copy(update={"job_id": job.id, "project": project.name})
+    with session.write() as conn:
+        store.put_grant(conn, record)
+        session.record(
+            conn,
+            "keys.grant",
+            f"job:{job.id}",
+            "system",
+            {
+                "grant": grant.id,
+                "project": project.name,
+                "datasets": record.datasets,
+                "keys": len(key_ids),
+                "expires": record.expires_at.isoformat(),
+            },
+            actor=SYSTEM,
+        )
+    return {
+        name: SecuredSource.from_dataset(
+            data_root=session.home.data,
+            keys_root=session.home.keys,
+            dataset=dataset,
+            granted=spec.datasets[name],
+            token=token,
+            kms=settings,
+        )
+        for name, dataset in catalog.items()
+    }
+
+
+def _record(
+    grant_id: str,
+    holder: str,
+    issued: int,
+    expires: int,
+    catalog: dict[str, Dataset],
+    columns: JobSpec | dict[str, Sequence[str]],
+    key_ids: list[str],
+) -> GrantRecord:
+    wanted = columns.datasets if isinstance(columns, JobSpec) else columns
+    return GrantRecord(
+        id=grant_id,
+        holder=holder,
+        issued_at=datetime.fromtimestamp(issued, UTC),
+        expires_at=datetime.fromtimestamp(expires, UTC),
+        datasets={
+            n: {"version": d.version, "columns": list(wanted[n])} for n, d in catalog.items()
+        },
+        keys=key_ids,
+    )
+
+
+def admin_source(
+    session: Session, dataset: Dataset, columns: Sequence[str], purpose: str, hours: float = 1
+) -> SecuredSource:
+    """A source an admin may read in this process (benchmarks, checks), under a grant
+    of its own: audited like a job's, and expiring after `hours`."""
+    raise_if(
+        role_refusals(session.person(), Role.ADMIN, "reading secured data directly"),
+        "you cannot read secured data directly",
+    )
+    key_ids = sorted(keys_for(dataset.name, columns))
+    grant = make_grant(holder=f"{session.actor} ({purpose})", keys=key_ids, lifetime=hours * 3600)
+    settings = kms_settings(session)
+    token = sign_grant(grant, open_master_keys(settings))
+    record = _record(
+        grant.id,
+        grant.holder,
+        grant.issued,
+        grant.expires,
+        {dataset.name: dataset},
+        {dataset.name: list(columns)},
+        key_ids,
+    )
+    with session.write() as conn:
+        store.put_grant(conn, record)
+        session.record(
+            conn,
+            "keys.grant",
+            f"dataset:{dataset.name}:v{dataset.version}",
+            Role.ADMIN,
+            {"grant": grant.id, "purpose": purpose, "columns": list(columns)},
+        )
+    return SecuredSource.from_dataset(
+        data_root=session.home.data,
+        keys_root=session.home.keys,
+        dataset=dataset,
+        granted=columns,
+        token=token,
+        kms=settings,
+    )
+
+
+def _revoke(
+    session: Session,
+    conn: sqlite3.Connection,
+    record: GrantRecord,
+    reason: str,
+    *,
+    actor: str,
+    role: str,
+) -> None:
+    """Revoke one grant inside the caller's transaction: the file workers check first
+    (a revocation that outlives a rolled-back transaction errs on the safe side)."""
+    Revocations(session.home.keys).revoke(record.id, reason)
+    store.mark_revoked(conn, record.id, utcnow(), reason)
+    session.record(
+        conn,
+        "keys.revoke",
+        f"grant:{record.id}",
+        role,
+        {"job": record.job_id, "project": record.project, "reason": reason},
+        actor=actor,
+    )
+
+
+def revoke_project_grants(
+    session: Session, conn: sqlite3.Connection, project: str, reason: str, *, actor: str
+) -> int:
+    """Revoke every live grant of `project`'s jobs (inside the caller's transaction)."""
+    now = utcnow()
+    live = store.list_grants(conn, project=project, unrevoked=True, live_at=now)
+    role = "system" if actor == SYSTEM else "admin"
+    for record in live:
+        _revoke(session, conn, record, reason, actor=actor, role=role)
+    return len(live)
+
+
+def retire_finished_grants(session: Session) -> int:
+    """Revoke the grants of jobs no longer running (and of a job's earlier attempts).
+
+    The dispatcher calls this each pass, so a token copied from a finished job's input
+    unwraps nothing even before it expires.
+    """
+    now = utcnow()
+    live = store.list_grants(session.conn, unrevoked=True, live_at=now)
+    newest: dict[int, str] = {}
+    for record in live:  # oldest first: the last one per job is its current attempt's
+        if record.job_id is not None:
+            newest[record.job_id] = record.id
+    done = 0
+    for record in live:
+        if record.job_id is None:
+            continue
+        job = repo.get_job(session.conn, record.job_id)
+        if job.state is JobState.RUNNING and newest[record.job_id] == record.id:
+            continue
+        why = (
+            f"job {job.id} is {job.state.value}"
+            if job.state is not JobState.RUNNING
+            else f"job {job.id} was started again with a new grant"
+        )
+        with session.write() as conn:
+            _revoke(session, conn, record, why, actor=SYSTEM, role="system")
+        done += 1
+    return done
+
+
+def revoke(session: Session, grant_id: str, reason: str) -> GrantRecord:
+    """Revoke a grant by hand (admins), with a reason."""
+    raise_if(
+        role_refusals(session.person(), Role.ADMIN, "revoking key grants"),
+        "you cannot revoke key grants",
+    )
+    with session.write() as conn:
+        record = store.get_grant(conn, grant_id)
+        if record.revoked_at is None:
+            _revoke(
+                session,
+                conn,
+                record,
+                f"revoked by {session.actor}: {reason}",
+                actor=session.actor,
+                role="admin",
+            )
+        return store.get_grant(conn, grant_id)
+
+
+def list_grants(
+    session: Session, *, project: str | None = None, active: bool = False
+) -> list[GrantRecord]:
+    """Grants issued (admins), oldest first; `active`: only those still usable."""
+    raise_if(
+        role_refusals(session.person(), Role.ADMIN, "listing key grants"),
+        "you cannot list key grants",
+    )
+    found = store.list_grants(session.conn, project=project)
+    now = utcnow()
+    return [g for g in found if g.active(now)] if active else found
