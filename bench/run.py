@@ -21,12 +21,14 @@ from typing import Any
 
 from rich.console import Console
 
-from bench import slurm_job, table_job
+from bench import secured_read, service_load, slurm_job, table_job
 
 RESULTS = Path(__file__).resolve().parent / "results"
 BENCHMARKS: dict[str, tuple[Callable[..., dict[str, Any]], Callable[..., None]]] = {
     table_job.NAME: (table_job.run, table_job.render),
     slurm_job.NAME: (slurm_job.run, slurm_job.render),
+    service_load.NAME: (service_load.run, service_load.render),
+    secured_read.NAME: (secured_read.run, secured_read.render),
 }
 
 

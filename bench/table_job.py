@@ -51,10 +51,11 @@ from jobs.table_step import finalize_table, merge_partials
 from slurm.clusters import local_cluster
 from tre.demo.synth import descriptor_path, generate
 from tre.models import Job, JobState, Resources
-from tre.secured.reader import SecuredSource, fragments, read_fragment
+from tre.secured.reader import fragments, read_fragment
 from tre.service import datasets, people, projects
 from tre.service.checking import sdc_policy
 from tre.service.dispatcher import Dispatcher
+from tre.service.grants import admin_source
 from tre.service.jobs import submit_job
 from tre.service.session import Session
 from tre.store import repo
@@ -328,8 +329,10 @@ def parse_job_log(text: str) -> dict[str, float]:
 def _compare(home: Path, job_id: int, shape: Shape, expected: pl.DataFrame) -> tuple[bool, int]:
     """Do the job's tables hold polars' counts and means? And how many cells do they have?"""
     tables = home / "jobs" / f"{job_id:06d}" / "result" / "tables"
-    count = pl.read_parquet(tables / f"count_{shape.name}.parquet")
-    mean = pl.read_parquet(tables / f"mean_{shape.name}.parquet")
+    # The job's tables end with their totals (margin "row", "column", "total"): the cells only.
+    inner = pl.col("margin") == ""
+    count = pl.read_parquet(tables / f"count_{shape.name}.parquet").filter(inner)
+    mean = pl.read_parquet(tables / f"mean_{shape.name}.parquet").filter(inner)
     joined = expected.join(
         count.select(*shape.keys, pl.col("value").alias("job_count")), on=shape.keys, how="left"
     ).join(mean.select(*shape.keys, pl.col("value").alias("job_mean")), on=shape.keys, how="left")
@@ -358,9 +361,7 @@ def engine_stages(home: Path, plain: Path, shape: Shape, repeat: int) -> dict[st
         dataset = repo.get_dataset(s.conn, DATASET)
         rules = Rules.from_mapping(sdc_policy(s).parameters)
         top_k = max(2, rules.dominance_n)
-        source = SecuredSource.from_dataset(
-            data_root=s.home.data, keys_root=s.home.keys, dataset=dataset, granted=COLUMNS
-        )
+        source = admin_source(s, dataset, COLUMNS, "benchmark: engine stages")
     steps = [step for step in job_spec(shape).steps if isinstance(step, TableStep)]
     best: dict[str, float] = {}
     for _ in range(repeat):

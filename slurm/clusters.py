@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import time
@@ -28,6 +29,8 @@ from slurm.scripts import thread_environment, worker_job_name
 from slurm.tls import job_security
 from tre.models import Resources
 from tre.units import format_duration
+
+log = logging.getLogger("tre.job")
 
 # Decrypted data must not reach disk unencrypted: no spilling to disk, and the workers'
 # scratch space is the job's own folder, wiped when the job ends. The scheduler and
@@ -87,7 +90,9 @@ def runner_options(settings: ClusterSettings, job_dir: Path, rank: int) -> dict[
     profile, resources = settings.profile, settings.resources
     scratch = Path(os.environ.get("TRE_JOB_SCRATCH", str(job_dir / "scratch")))
     # A scheduler whose engine died goes idle: end the allocation soon, not at walltime.
-    scheduler: dict[str, Any] = {"dashboard_address": ":0", "idle_timeout": "2m"}
+    # It must outlast the engine's own wait for workers, or it would close under it.
+    idle = f"{settings.profile.startup_timeout + 120}s"
+    scheduler: dict[str, Any] = {"dashboard_address": ":0", "idle_timeout": idle}
     # No worker lifetime here: in one allocation no worker could replace a retired one;
     # Slurm ends them all at the walltime.
     worker: dict[str, Any] = {
@@ -171,8 +176,23 @@ def runner_cluster(settings: ClusterSettings, job_dir: Path) -> Iterator[Client]
         _runner_class(security)(scheduler_file=str(path), **options) as runner,
         Client(runner, security=security) as client,
     ):
-        client.wait_for_workers(settings.resources.workers, timeout=timeout)
+        wait_for_some_workers(client, settings.resources.workers, timeout)
         yield client
+
+
+def wait_for_some_workers(client: Client, wanted: int, timeout: float) -> None:
+    """Wait for the job's workers; go on with fewer if some never start (a worker task
+    that died at start-up does not come back), fail only if none did."""
+    try:
+        client.wait_for_workers(wanted, timeout=timeout)
+    except TimeoutError:
+        have = len(client.scheduler_info()["workers"])
+        if have == 0:
+            raise ProfileError(
+                f"no worker of the job started within {format_duration(int(timeout))}",
+                fix="see the job's Slurm log (tre logs JOB) for why the worker tasks failed",
+            ) from None
+        log.warning("only %d of %d workers started; the job goes on with them", have, wanted)
 
 
 @contextmanager

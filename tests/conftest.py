@@ -48,6 +48,11 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         if os.environ.get(REQUIRE_ALL) == "1":
             pytest.fail(message + f" ({REQUIRE_ALL}=1 turns this skip into a failure)")
         pytest.skip(message)
+    if item.get_closest_marker("browser") and not Path("/usr/bin/chromium").exists():
+        message = "no /usr/bin/chromium for the browser tests: apt-get install chromium"
+        if os.environ.get(REQUIRE_ALL) == "1":
+            pytest.fail(message + f" ({REQUIRE_ALL}=1 turns this skip into a failure)")
+        pytest.skip(message)
 
 
 @dataclass

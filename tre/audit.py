@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import sqlite3
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -76,7 +77,8 @@ def write_anchor(conn: sqlite3.Connection, anchor: Path) -> None:
     last = conn.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
     if last is None:
         return
-    tmp = anchor.with_name(anchor.name + ".tmp")
+    # One temporary name per thread: the service commits from many threads at once.
+    tmp = anchor.with_name(f"{anchor.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     tmp.write_text(f"{last[0]} {last[1]}\n")
     os.replace(tmp, anchor)
 

@@ -185,13 +185,19 @@ def test_a_restarted_dispatcher_finds_the_slurm_job_and_never_submits_it_twice(
     assert next_slurm_id() == before  # nothing was submitted again
 
 
+def computing(home: Path, job_id: int) -> bool:
+    """The job's engine is up and its step's task has been handed to the workers."""
+    progress = home / "jobs" / f"{job_id:06d}" / "progress.json"
+    return progress.exists() and "slow" in progress.read_text()
+
+
 def test_a_killed_worker_s_tasks_run_again_on_another_worker(scli, slurm_home, tmp_path):
     job_id = slow_job(tmp_path, scli, seconds=10, workers=2)
     dispatcher = start_in_background(slurm_home)
     try:
         slurm_id = running_on_slurm(slurm_home, job_id)
+        wait_for(lambda: computing(slurm_home, job_id), timeout=60, what="the step to start")
         victims = wait_for(lambda: worker_pids(slurm_id), timeout=60, what="workers")
-        time.sleep(2)  # let the slow task start on one of them
         os.kill(victims[0], signal.SIGKILL)
     finally:
         os.killpg(dispatcher.pid, signal.SIGKILL)
@@ -206,8 +212,8 @@ def test_when_every_worker_dies_the_job_fails_with_a_reason(scli, slurm_home, tm
     dispatcher = start_in_background(slurm_home)
     try:
         slurm_id = running_on_slurm(slurm_home, job_id)
+        wait_for(lambda: computing(slurm_home, job_id), timeout=60, what="the step to start")
         victims = wait_for(lambda: worker_pids(slurm_id), timeout=60, what="workers")
-        time.sleep(2)
         for pid in victims:
             os.kill(pid, signal.SIGKILL)
     finally:

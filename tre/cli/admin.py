@@ -1,14 +1,17 @@
-"""`tre admin ...`: registering people and their roles."""
+"""`tre admin ...`: registering people and their roles, and their API tokens."""
 
 from __future__ import annotations
 
+import os
 from datetime import date
+from pathlib import Path
 
 import click
 from rich.table import Table
 
-from tre.cli.common import DATE, console, session
-from tre.service import people
+from tre.cli.common import DATE, console, err_console, session
+from tre.errors import InputError
+from tre.service import people, tokens
 
 
 def register(cli: click.Group) -> None:
@@ -105,3 +108,80 @@ def people_cmd(ctx: click.Context) -> None:
             "yes" if p.active else "no",
         )
     console.print(table)
+
+
+@admin.command("token")
+@click.argument("name")
+@click.option(
+    "--expires",
+    metavar="DATE|DURATION",
+    help="Last day (YYYY-MM-DD, UTC) or a duration from now (90d, 12h). Default: 30 days.",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the token to this new file (mode 0600) instead of printing it.",
+)
+@click.pass_context
+def token_cmd(ctx: click.Context, name: str, expires: str | None, out: Path | None) -> None:
+    """Issue an API token for NAME, to use 'tre serve' (shown once; stored only hashed)."""
+    with session(ctx) as s:
+        record, text = tokens.issue_token(s, name, expires=tokens.parse_expiry(expires))
+    if out is not None:
+        write_secret_file(out, text)
+        console.print(f"Token [bold]{record.id}[/] for {name} written to {out} (mode 0600)")
+    else:
+        click.echo(text)
+        err_console.print(f"Token {record.id} for {name}: this is its only copy.")
+    err_console.print(
+        f"It expires {record.expires_at:%Y-%m-%d %H:%M} UTC. Give it to {name} privately; "
+        "they keep it in ~/.config/tre/token (chmod 600) or TRE_TOKEN, never on a command line."
+    )
+
+
+@admin.command("tokens")
+@click.argument("name", required=False)
+@click.pass_context
+def tokens_cmd(ctx: click.Context, name: str | None) -> None:
+    """List API tokens (ids, holders and dates; never the tokens), or NAME's."""
+    with session(ctx) as s:
+        found = tokens.list_tokens(s, name)
+    table = Table("id", "person", "state", "expires (UTC)", "issued by", "issued (UTC)")
+    for t in found:
+        table.add_row(
+            t.id,
+            t.person,
+            styled_token_state(tokens.token_state(t)),
+            f"{t.expires_at:%Y-%m-%d %H:%M}",
+            t.created_by,
+            f"{t.created_at:%Y-%m-%d %H:%M}",
+        )
+    console.print(table)
+
+
+@admin.command("revoke-token")
+@click.argument("token_id")
+@click.pass_context
+def revoke_token_cmd(ctx: click.Context, token_id: str) -> None:
+    """Revoke the token TOKEN_ID at once (its browser sessions end too)."""
+    with session(ctx) as s:
+        token = tokens.revoke_token(s, token_id)
+    console.print(f"Revoked token [bold]{token.id}[/] of {token.person}")
+
+
+def styled_token_state(state: str) -> str:
+    """A token's state for a table: the word itself, coloured."""
+    colour = {"active": "green", "expired": "yellow", "revoked": "red"}.get(state, "white")
+    return f"[{colour}]{state}[/]"
+
+
+def write_secret_file(path: Path, text: str) -> None:
+    """Create `path` with mode 0600 and write `text`; never overwrite an existing file."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise InputError(f"{path} already exists", fix="choose a new file for --out") from None
+    except OSError as exc:
+        raise InputError(f"cannot create {path}: {exc.strerror}") from exc
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text + "\n")

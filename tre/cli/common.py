@@ -12,6 +12,8 @@ from typing import Any
 import click
 from rich.console import Console
 
+from tre.client import Client, configured_server
+from tre.errors import InputError
 from tre.service.session import Session
 
 # Not on a terminal (pipes, CI logs), rich would wrap tables at 80 columns; give it room.
@@ -20,10 +22,31 @@ console = Console(highlight=False, soft_wrap=True, width=_WIDTH)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True, width=_WIDTH)
 
 
+def remote(ctx: click.Context) -> Client | None:
+    """A client of the tre server if --server (or TRE_SERVER, or client.yaml) names one
+    and no --home is given; None to work on a local home."""
+    obj = ctx.find_root().obj or {}
+    url = obj.get("server") or (None if obj.get("home") else configured_server())
+    if not url:
+        return None
+    if obj.get("acting_as"):
+        raise InputError(
+            "--as does not work with a server: the server knows you by your token",
+            fix="leave out --as",
+        )
+    return Client.connect(url)
+
+
 @contextmanager
 def session(ctx: click.Context) -> Iterator[Session]:
     """A session on the home and identity given by the global options."""
     obj = ctx.find_root().obj or {}
+    if obj.get("server"):
+        raise InputError(
+            f"'tre {ctx.command_path.partition(' ')[2]}' works on a TRE home, not through --server",
+            fix="run it on the TRE host without --server; through a server you can use "
+            "submit, status, logs, cancel, outputs and review",
+        )
     opened = Session.open(obj.get("home"), obj.get("acting_as"))
     try:
         yield opened

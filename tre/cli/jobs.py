@@ -20,7 +20,8 @@ from rich.table import Table
 
 from jobs.python_step import load_function, pickle_function
 from jobs.spec import JobSpec, PythonStep, load_spec
-from tre.cli.common import console, session, styled
+from tre.cli.common import console, remote, session, styled
+from tre.client import Client
 from tre.models import Job
 from tre.service import jobs, review
 from tre.service.dispatcher import Dispatcher
@@ -47,8 +48,12 @@ def submit(ctx: click.Context, spec_file: Path) -> None:
     """Check a job spec against your project's approval and queue it."""
     spec = load_spec(spec_file)
     pickles = load_pickles(spec, spec_file.parent)
-    with session(ctx) as s:
-        job = jobs.submit_job(s, spec, pickles)
+    if (client := remote(ctx)) is not None:
+        with client:
+            job = client.submit_job(spec, pickles)
+    else:
+        with session(ctx) as s:
+            job = jobs.submit_job(s, spec, pickles)
     console.print(f"Job [bold]{job.id}[/] {styled(job.state.value)}: {job.title}")
     console.print(f"Follow it with: tre status {job.id}")
 
@@ -59,14 +64,22 @@ def submit(ctx: click.Context, spec_file: Path) -> None:
 @click.pass_context
 def status(ctx: click.Context, job_id: int | None, everything: bool) -> None:
     """Your jobs, or one job in detail."""
-    with session(ctx) as s:
-        if job_id is None:
-            _job_table(jobs.list_jobs(s, everything=everything))
-            return
-        job = jobs.get_job(s, job_id)
-        progress = jobs.progress_of(s, job)
-        backend = jobs.backend_detail(s, job)
-        request = review.show(s, job_id).request if job.state.value in _WITH_OUTPUTS else None
+    if (client := remote(ctx)) is not None:
+        with client:
+            if job_id is None:
+                _job_table(client.list_jobs(everything=everything))
+                return
+            job, progress, backend = client.job_detail(job_id)
+            request = client.show(job_id).request if job.state.value in _WITH_OUTPUTS else None
+    else:
+        with session(ctx) as s:
+            if job_id is None:
+                _job_table(jobs.list_jobs(s, everything=everything))
+                return
+            job = jobs.get_job(s, job_id)
+            progress = jobs.progress_of(s, job)
+            backend = jobs.backend_detail(s, job)
+            request = review.show(s, job_id).request if job.state.value in _WITH_OUTPUTS else None
     console.print(f"Job [bold]{job.id}[/]: {job.title}")
     console.print(
         f"  state:     {styled(job.state.value)}  (since {job.updated_at:%Y-%m-%d %H:%M})"
@@ -108,6 +121,10 @@ def _job_table(found: list[Job]) -> None:
 @click.pass_context
 def logs(ctx: click.Context, job_id: int, tail: int) -> None:
     """A job's logs (progress and timings; never data)."""
+    if (client := remote(ctx)) is not None:
+        with client:
+            click.echo(client.job_logs(job_id, tail))
+        return
     with session(ctx) as s:
         click.echo(jobs.job_logs(s, job_id, tail))
 
@@ -117,8 +134,12 @@ def logs(ctx: click.Context, job_id: int, tail: int) -> None:
 @click.pass_context
 def cancel(ctx: click.Context, job_id: int) -> None:
     """Cancel a queued or running job."""
-    with session(ctx) as s:
-        job = jobs.cancel_job(s, job_id)
+    if (client := remote(ctx)) is not None:
+        with client:
+            job = client.cancel_job(job_id)
+    else:
+        with session(ctx) as s:
+            job = jobs.cancel_job(s, job_id)
     console.print(f"Job [bold]{job.id}[/] is {styled(job.state.value)}")
 
 
@@ -198,6 +219,10 @@ def run(ctx: click.Context, once: bool, interval: float, max_running: int) -> No
 @click.pass_context
 def outputs(ctx: click.Context, job_id: int | None, destination: Path | None) -> None:
     """Your released outputs; with JOB_ID --to DIR, fetch them."""
+    if (client := remote(ctx)) is not None:
+        with client:
+            _remote_outputs(client, job_id, destination)
+        return
     with session(ctx) as s:
         if job_id is None:
             released = [
@@ -214,6 +239,27 @@ def outputs(ctx: click.Context, job_id: int | None, destination: Path | None) ->
             console.print("Fetch released files with --to DIR")
             return
         written = review.fetch(s, job_id, destination)
+    for path in written:
+        console.print(f"  {path}")
+    console.print(f"Fetched {len(written)} file(s) and the manifest into {destination}")
+
+
+def _remote_outputs(client: Client, job_id: int | None, destination: Path | None) -> None:
+    """`tre outputs` through a server."""
+    if job_id is None:
+        released = [
+            j
+            for j in client.list_jobs(everything=True)
+            if j.state.value in ("released", "partially_released")
+        ]
+        _job_table(released)
+        return
+    if destination is None:
+        for o in client.show(job_id).request.outputs:
+            console.print(f"{o.name} ({o.kind}): {styled(o.sdc_status.value)}")
+        console.print("Fetch released files with --to DIR")
+        return
+    written = client.fetch(job_id, destination)
     for path in written:
         console.print(f"  {path}")
     console.print(f"Fetched {len(written)} file(s) and the manifest into {destination}")

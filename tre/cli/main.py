@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from tre.cli import admin, audit_cmd, cluster, datasets, jobs, projects, review, setup
+from tre.cli import admin, audit_cmd, cluster, datasets, jobs, keys, projects, review, serve, setup
 from tre.cli.common import err_console
 from tre.errors import TreError
 
@@ -29,19 +29,26 @@ INTERNAL_ERROR = 70
     metavar="NAME",
     help="Act as another registered person. Demo homes only (tre init --demo).",
 )
+@click.option(
+    "--server",
+    metavar="URL",
+    envvar="TRE_SERVER",
+    help="Work through a tre server (tre serve) instead of a home: submit, status, logs, "
+    "cancel, outputs and review. The token comes from TRE_TOKEN or ~/.config/tre/token.",
+)
 @click.version_option(package_name="tre")
 @click.pass_context
-def cli(ctx: click.Context, home: Path | None, acting_as: str | None) -> None:
+def cli(ctx: click.Context, home: Path | None, acting_as: str | None, server: str | None) -> None:
     """tre: run research jobs on approved, secured data, with disclosure control and
     two-person output review.
 
     Roles: admins register people, datasets and projects; researchers submit jobs;
     output checkers review and release outputs.
     """
-    ctx.obj = {"home": home, "acting_as": acting_as}
+    ctx.obj = {"home": home, "acting_as": acting_as, "server": server}
 
 
-for module in (setup, admin, projects, datasets, jobs, review, audit_cmd, cluster):
+for module in (setup, admin, projects, datasets, keys, jobs, review, audit_cmd, cluster, serve):
     module.register(cli)
 
 

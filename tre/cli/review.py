@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 from rich.table import Table
 
-from tre.cli.common import console, session, styled
+from tre.cli.common import console, remote, session, styled
 from tre.models import Decision
 from tre.service import review
 
@@ -23,9 +25,13 @@ def review_group() -> None:
 @click.pass_context
 def list_cmd(ctx: click.Context) -> None:
     """Output requests awaiting review, oldest first."""
-    with session(ctx) as s:
-        views = review.queue(s)
-        me = s.actor
+    if (client := remote(ctx)) is not None:
+        with client:
+            views, me = client.queue(), client.actor
+    else:
+        with session(ctx) as s:
+            views = review.queue(s)
+            me = s.actor
     table = Table("job", "project", "author", "title", "outputs", "disclosure", "reviews")
     for v in views:
         statuses = [o.sdc_status.value for o in v.request.outputs]
@@ -50,9 +56,21 @@ def list_cmd(ctx: click.Context) -> None:
 @click.pass_context
 def show_cmd(ctx: click.Context, job_id: int) -> None:
     """One output request: outputs, disclosure results, reviews and the report's path."""
+    if (client := remote(ctx)) is not None:
+        with client:
+            view = client.show(job_id)
+        _show_view(view, None)
+        console.print(f"\nReview it in a browser: {client.server}/review/{job_id}", markup=False)
+        return
     with session(ctx) as s:
         view = review.show(s, job_id)
         folder = s.home.job_dir(job_id)
+    _show_view(view, folder)
+    console.print(f"\nDisclosure report: {folder / view.request.report_html}")
+    console.print(f"                   {folder / view.request.report_markdown}")
+
+
+def _show_view(view: review.RequestView, folder: Path | None) -> None:
     job, request = view.job, view.request
     console.print(f"Job [bold]{job.id}[/]: {job.title}  ({styled(job.state.value)})")
     console.print(f"Project {job.project}; author {job.submitter}")
@@ -63,13 +81,11 @@ def show_cmd(ctx: click.Context, job_id: int) -> None:
         )
         console.print(f"  {o.summary}", markup=False)
         for f in o.files:
-            console.print(f"  file: {folder / f}", markup=False)
+            console.print(f"  file: {folder / f if folder else f}", markup=False)
         for r in view.reviews:
             if r.output == o.name:
                 console.print(f"  {r.checker}: {styled(r.decision.value)} — ", end="")
                 console.print(r.comment, markup=False)
-    console.print(f"\nDisclosure report: {folder / request.report_html}")
-    console.print(f"                   {folder / request.report_markdown}")
 
 
 def _vote_command(name: str, decision: Decision, help_text: str) -> click.Command:
@@ -84,8 +100,12 @@ def _vote_command(name: str, decision: Decision, help_text: str) -> click.Comman
     @click.option("--comment", "-m", required=True, help="Why (required).")
     @click.pass_context
     def cmd(ctx: click.Context, job_id: int, outputs: tuple[str], comment: str) -> None:
-        with session(ctx) as s:
-            reviews = review.vote(s, job_id, list(outputs) or None, decision, comment)
+        if (client := remote(ctx)) is not None:
+            with client:
+                reviews = client.vote(job_id, list(outputs) or None, decision, comment)
+        else:
+            with session(ctx) as s:
+                reviews = review.vote(s, job_id, list(outputs) or None, decision, comment)
         names = ", ".join(r.output for r in reviews)
         console.print(f"Recorded {styled(decision.value)} on job {job_id}: {names}")
 
@@ -108,9 +128,15 @@ review_group.add_command(
 @click.pass_context
 def release_cmd(ctx: click.Context, job_id: int) -> None:
     """Settle JOB_ID once two checkers reviewed every output: release what both approved."""
-    with session(ctx) as s:
-        job = review.release(s, job_id)
-        folder = s.home.release_dir(job_id)
+    folder: Path | str
+    if (client := remote(ctx)) is not None:
+        with client:
+            job = client.release(job_id)
+        folder = f"on the server; researchers fetch it with 'tre outputs {job_id} --to DIR'"
+    else:
+        with session(ctx) as s:
+            job = review.release(s, job_id)
+            folder = s.home.release_dir(job_id)
     console.print(f"Job [bold]{job.id}[/] is {styled(job.state.value)}: ", end="")
     console.print(job.reason, markup=False)
     if job.state.value in ("released", "partially_released"):

@@ -83,7 +83,7 @@ def run(root: Path, rows: int, backend: str = "local") -> Path:
     w.section(
         "2. The admin ingests synthetic Liverpool City Region data",
         f"{rows:,} residents of the six authorities, with fire incidents and early-help "
-        "referrals, encrypted into secured Parquet (column keys by sensitivity).",
+        "referrals, encrypted into secured Parquet (one master key per column).",
     )
     console.print(f"[dim]generating synthetic sources in {sources}[/]")
     generate(sources, rows=rows)

@@ -27,8 +27,8 @@ from slurm.errors import SlurmCommandError
 from slurm.scripts import SCRATCH_WIPED
 from tre.errors import PlatformError, StateError, TreError
 from tre.models import Job, JobState
-from tre.secured.reader import SecuredSource
-from tre.service.checking import check_job, sdc_policy
+from tre.service.checking import check_job, evidence_top_k
+from tre.service.grants import grant_job, retire_finished_grants
 from tre.service.projects import expire_due_projects
 from tre.service.session import SYSTEM, Session
 from tre.service.state import set_job_state
@@ -110,6 +110,7 @@ class Dispatcher:
     def tick(self) -> bool:
         """One pass over all active jobs; True while any job is still active."""
         expire_due_projects(self.session)
+        retire_finished_grants(self.session)  # a finished job's token unwraps nothing
         for job in repo.list_jobs(self.session.conn, states={JobState.RUNNING}):
             self._guard(job, self._watch)
         for job in repo.list_jobs(self.session.conn, states={JobState.CHECKING}):
@@ -276,24 +277,16 @@ class Dispatcher:
 
     def _job_input(self, job: Job, spec: JobSpec) -> JobInput:
         home = self.session.home
-        sources = {}
-        for name, version in job.dataset_versions.items():
-            dataset = repo.get_dataset(self.session.conn, name, version)
-            source = SecuredSource.from_dataset(
-                data_root=home.data,
-                keys_root=home.keys,
-                dataset=dataset,
-                granted=spec.datasets[name],
-            )
-            sources[name] = source_to_dict(source)
-        rules = sdc_policy(self.session).parameters
+        # The job's signed key grant: its declared columns' keys, for its walltime only.
+        granted = grant_job(self.session, job, spec, backend=self.backend.name)
+        sources = {name: source_to_dict(source) for name, source in granted.items()}
         code = {p.stem: f"code/{p.name}" for p in (home.job_dir(job.id) / "code").glob("*.pkl")}
         return JobInput(
             job_id=job.id,
             spec=spec,
             sources=sources,
             code=code,
-            top_k=max(2, int(rules.get("dominance_n", 2))),
+            top_k=evidence_top_k(self.session, job),
         )
 
     def _backend_of(self, job: Job) -> Backend:

@@ -1,0 +1,287 @@
+"""The CLI's client mode: the researcher and checker commands through a `tre serve`.
+
+`tre --server URL ...` (or TRE_SERVER, or `server:` in ~/.config/tre/client.yaml)
+sends the commands to a server instead of opening a local home. The token comes from
+TRE_TOKEN, or from a file only its owner can read: TRE_TOKEN_FILE, `token_file:` in
+client.yaml, or ~/.config/tre/token. Never from the command line, where other users
+and shell histories would see it; and it is never printed or logged.
+
+Every method returns the same models the service layer does, so the CLI prints the same
+thing either way, and a refusal comes back as the same TreError (message, reasons, fix).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import json
+import os
+import stat
+import zipfile
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import httpx
+import yaml
+
+from jobs.spec import JobSpec
+from tre.errors import InputError, NotFound, PermissionDenied, PlatformError, StateError, TreError
+from tre.models import Decision, Job, OutputRecord, OutputRequest, Review
+from tre.service.review import RequestView
+
+ENV_SERVER = "TRE_SERVER"
+ENV_TOKEN = "TRE_TOKEN"  # noqa: S105 - the variable's name, not a token
+ENV_TOKEN_FILE = "TRE_TOKEN_FILE"  # noqa: S105
+TIMEOUT_SECONDS = 120.0
+_ERRORS: dict[str, type[TreError]] = {
+    "InputError": InputError,
+    "NotFound": NotFound,
+    "PermissionDenied": PermissionDenied,
+    "Unauthenticated": PermissionDenied,
+    "LoginRequired": PermissionDenied,
+    "StateError": StateError,
+    "PlatformError": PlatformError,
+}
+
+
+def config_dir() -> Path:
+    """Where the client's settings live: $XDG_CONFIG_HOME/tre or ~/.config/tre."""
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "tre"
+
+
+def client_config() -> dict[str, Any]:
+    """client.yaml's settings (server, token_file), or {} if there is none."""
+    path = config_dir() / "client.yaml"
+    if not path.exists():
+        return {}
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise InputError(f"cannot read {path}: {exc}", fix="correct or remove the file") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict) or set(data) - {"server", "token_file"}:
+        raise InputError(
+            f"{path} must hold only 'server: URL' and 'token_file: PATH'",
+            fix="correct the file",
+        )
+    return data
+
+
+def configured_server() -> str | None:
+    """The server to use when --server is not given: TRE_SERVER, else client.yaml."""
+    return os.environ.get(ENV_SERVER) or client_config().get("server") or None
+
+
+def read_token() -> str:
+    """The API token, from TRE_TOKEN or a file that only its owner may read."""
+    if os.environ.get(ENV_TOKEN):
+        return os.environ[ENV_TOKEN].strip()
+    configured = os.environ.get(ENV_TOKEN_FILE) or client_config().get("token_file")
+    path = Path(configured).expanduser() if configured else config_dir() / "token"
+    try:
+        info = path.stat()
+    except OSError:
+        raise InputError(
+            "no API token to send to the server",
+            fix=f"put the token a TRE admin gave you in {path} (chmod 600), or set {ENV_TOKEN}",
+        ) from None
+    if info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise PermissionDenied(
+            f"the token file {path} can be read by other users "
+            f"(mode {stat.S_IMODE(info.st_mode):o}), so it is not used",
+            fix=f"chmod 600 {path}; if others may have read it, ask an admin to revoke the token",
+        )
+    if info.st_uid != os.getuid():
+        raise PermissionDenied(
+            f"the token file {path} belongs to another user", fix="use your own token file"
+        )
+    return path.read_text().strip()
+
+
+def error_from(response: httpx.Response) -> TreError:
+    """The TreError a server's error response describes."""
+    try:
+        body = response.json()["error"]
+        kind = _ERRORS.get(str(body.get("kind")), TreError)
+        return kind(
+            str(body["message"]), reasons=list(body.get("reasons") or []), fix=body.get("fix")
+        )
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return PlatformError(
+            f"the server answered HTTP {response.status_code} without an explanation",
+            fix="check that --server points at a tre server",
+        )
+
+
+class Client:
+    """A connection to a tre server, acting as the token's person."""
+
+    def __init__(
+        self, server: str, token: str, *, transport: httpx.BaseTransport | None = None
+    ) -> None:
+        self.server = server.rstrip("/")
+        self._http = httpx.Client(
+            base_url=self.server,
+            headers={"Authorization": f"Bearer {token}", "User-Agent": "tre-cli"},
+            timeout=TIMEOUT_SECONDS,
+            transport=transport,
+        )
+        self._me: str | None = None
+
+    @classmethod
+    def connect(cls, server: str) -> Client:
+        """A client of `server` with the token from the environment or the token file."""
+        if not server.startswith(("http://", "https://")):
+            raise InputError(
+                f"the server address {server!r} is not a URL",
+                fix="give it as http(s)://HOST:PORT, e.g. --server https://tre.example.ac.uk",
+            )
+        return cls(server, read_token())
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the connection."""
+        self._http.close()
+
+    def call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """One request; a refusal raises the TreError it describes."""
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.HTTPError as exc:
+            raise PlatformError(
+                f"cannot reach the tre server at {self.server}: {type(exc).__name__}: {exc}",
+                fix="check --server (or TRE_SERVER) and that 'tre serve' is running there",
+            ) from exc
+        if response.is_success:
+            return response
+        raise error_from(response)
+
+    # -- people ----------------------------------------------------------------------
+
+    @property
+    def actor(self) -> str:
+        """Who the token belongs to."""
+        if self._me is None:
+            self._me = str(self.call("GET", "/api/whoami").json()["name"])
+        return self._me
+
+    # -- jobs ------------------------------------------------------------------------
+
+    def submit_job(self, spec: JobSpec, pickles: dict[str, bytes]) -> Job:
+        """Submit a job; as `tre.service.jobs.submit_job`."""
+        body = {
+            "spec": spec.model_dump(mode="json"),
+            "code": {name: base64.b64encode(data).decode() for name, data in pickles.items()},
+        }
+        return _job(self.call("POST", "/api/jobs", json=body).json())
+
+    def list_jobs(self, *, everything: bool = False) -> list[Job]:
+        """Your jobs, or every job you may see."""
+        found = self.call("GET", "/api/jobs", params={"all": everything}).json()
+        return [_job(j) for j in found]
+
+    def job_detail(self, job_id: int) -> tuple[Job, dict[str, dict[str, int]], str]:
+        """A job, its progress per step and what its backend says."""
+        data = self.call("GET", f"/api/jobs/{job_id}").json()
+        return _job(data["job"]), data["progress"], data["backend"]
+
+    def job_logs(self, job_id: int, tail: int = 200) -> str:
+        """The last lines of a job's logs."""
+        return str(
+            self.call("GET", f"/api/jobs/{job_id}/logs", params={"tail": tail}).json()["text"]
+        )
+
+    def cancel_job(self, job_id: int) -> Job:
+        """Cancel a queued or running job."""
+        return _job(self.call("POST", f"/api/jobs/{job_id}/cancel").json())
+
+    def show(self, job_id: int) -> RequestView:
+        """A job's outputs and the reviews you may see; as `tre.service.review.show`."""
+        return _view(self.call("GET", f"/api/jobs/{job_id}/outputs").json())
+
+    # -- reviews ---------------------------------------------------------------------
+
+    def queue(self) -> list[RequestView]:
+        """Requests awaiting review, oldest first."""
+        return [_view(item) for item in self.call("GET", "/api/reviews").json()]
+
+    def vote(
+        self, job_id: int, outputs: list[str] | None, decision: Decision, comment: str
+    ) -> list[Review]:
+        """Record a vote on some or all outputs."""
+        body = {"decision": decision.value, "comment": comment, "outputs": outputs}
+        found = self.call("POST", f"/api/reviews/{job_id}/votes", json=body).json()
+        return [Review.model_validate(r) for r in found]
+
+    def release(self, job_id: int) -> Job:
+        """Settle a reviewed request."""
+        return _job(self.call("POST", f"/api/reviews/{job_id}/release").json())
+
+    def fetch(self, job_id: int, destination: Path) -> list[Path]:
+        """Download a job's released files into `destination`, checking every sha256
+        against the manifest (as `tre.service.review.fetch` does locally)."""
+        data = self.call("GET", f"/api/jobs/{job_id}/release").content
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            manifest = json.loads(archive.read(f"manifest-{job_id}.json"))
+            entries = manifest.get("files", [])
+            paths = [_safe_relative(str(e["path"])) for e in entries]
+            clashes = [str(p) for p in paths if (destination / p).exists()]
+            if clashes:
+                raise InputError(
+                    f"{destination} already has {', '.join(clashes)}",
+                    fix="fetch into an empty folder (--to DIR)",
+                )
+            written = []
+            for entry, relative in zip(entries, paths, strict=True):
+                content = archive.read(str(entry["path"]))
+                if hashlib.sha256(content).hexdigest() != entry["sha256"]:
+                    raise StateError(
+                        f"released file {entry['path']} does not match its manifest",
+                        fix="fetch again; if it persists, tell the TRE administrators",
+                    )
+                target = destination / relative
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(content)
+                written.append(target)
+        (destination / f"manifest-{job_id}.json").write_text(json.dumps(manifest, indent=2))
+        return written
+
+
+def _safe_relative(path: str) -> Path:
+    """A manifest path as a relative path that stays inside the destination."""
+    parts = PurePosixPath(path).parts
+    if not parts or PurePosixPath(path).is_absolute() or ".." in parts:
+        raise PlatformError(
+            f"the server's release manifest names an unsafe path {path!r}",
+            fix="tell the TRE administrators",
+        )
+    return Path(*parts)
+
+
+def _job(data: dict[str, Any]) -> Job:
+    return Job.model_validate({**data, "handle": {}})
+
+
+def _view(data: dict[str, Any]) -> RequestView:
+    job = _job(data["job"])
+    outputs = [OutputRecord.model_validate(o) for o in data["outputs"]]
+    request = OutputRequest(
+        job_id=job.id,
+        project=job.project,
+        author=job.submitter,
+        outputs=outputs,
+        # The report's files stay on the server; checkers read it on the review page.
+        report_json="",
+        report_html="",
+        report_markdown="",
+    )
+    reviews = [Review.model_validate(r) for r in data.get("reviews", [])]
+    return RequestView(job, request, reviews, dict(data["counts"]))
