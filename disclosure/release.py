@@ -54,9 +54,13 @@ def released_table(result: TableResult) -> pl.DataFrame:
         pl.when(summed[key]).then(pl.lit(label)).otherwise(pl.col(key).cast(pl.String)).alias(key)
         for key in keys
     ]
-    columns.append(pl.col("published").alias(statistic))
+    # Counts are whole numbers: publish them as such (a suppressed cell stays empty).
+    value = pl.col("published")
+    columns.append(
+        (value.round(0).cast(pl.Int64) if statistic == "count" else value).alias(statistic)
+    )
     if statistic != "count":
-        columns.append(pl.col("published_n").alias("n"))
+        columns.append(pl.col("published_n").round(0).cast(pl.Int64).alias("n"))
     columns.append((pl.col("suppressed") != "").alias("suppressed"))
     return cells.select(columns)
 

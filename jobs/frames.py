@@ -117,3 +117,15 @@ def main_columns(named: set[str], link: Link | None) -> set[str]:
 
 def _as_list(value: object) -> list[object]:
     return list(value) if isinstance(value, list) else [value]
+
+
+def split_filters(
+    filters: Sequence[Filter], link: Link | None
+) -> tuple[pl.Expr | None, list[Filter]]:
+    """The filters on the main dataset's own columns, as one expression to push into the
+    read (polars then skips non-matching rows while reading), and the rest (on linked
+    columns), which can only apply after the join."""
+    linked = set(link.columns) if link is not None else set()
+    early = [f for f in filters if f.column not in linked]
+    late = [f for f in filters if f.column in linked]
+    return filter_expression(early), late

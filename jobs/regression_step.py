@@ -16,6 +16,7 @@ from jobs.frames import (
     apply_link,
     main_columns,
     read_fragment_frame,
+    split_filters,
     submit_link,
 )
 from jobs.outputs import RegressionOutput
@@ -27,8 +28,9 @@ def step_frame(
     source: SecuredSource, fragment: Fragment, step: RegressionStep, right: pl.DataFrame | None
 ) -> pl.DataFrame:
     columns = main_columns(step.named_columns(), step.link)
-    frame = read_fragment_frame(source, fragment, sorted(columns))
-    return apply_filters(apply_link(frame, step.link, right), step.filter)
+    where, late = split_filters(step.filter, step.link)
+    frame = read_fragment_frame(source, fragment, sorted(columns), where=where)
+    return apply_filters(apply_link(frame, step.link, right), late)
 
 
 def fragment_levels(

@@ -16,16 +16,12 @@ from jobs.frames import (
     apply_link,
     main_columns,
     read_fragment_frame,
+    split_filters,
     submit_link,
 )
 from jobs.outputs import TableOutput
 from jobs.spec import TableStep
 from tre.secured.reader import Fragment, SecuredSource, fragments
-
-
-def table_frame(step: TableStep, frame: pl.DataFrame, right: pl.DataFrame | None) -> pl.DataFrame:
-    """The step's rows of one piece of data: linked, then filtered."""
-    return apply_filters(apply_link(frame, step.link, right), step.filter)
 
 
 def table_partial(
@@ -40,9 +36,10 @@ def table_partial(
     # Grouping keys are low-cardinality text: read them as categoricals (much faster), but
     # never the link key, which must join with the linked side's plain strings.
     keys = [k for k in step.keys if step.link is None or k != step.link.on]
-    frame = read_fragment_frame(source, fragment, sorted(columns), categorical=keys)
+    where, late = split_filters(step.filter, step.link)
+    frame = read_fragment_frame(source, fragment, sorted(columns), categorical=keys, where=where)
     part = aggregate.partial(
-        table_frame(step, frame, right),
+        apply_filters(apply_link(frame, step.link, right), late),
         step.keys,
         step.value,
         step.statistic,

@@ -19,6 +19,7 @@ def protected_table():
 def test_the_released_table_holds_the_protected_values_and_totals_only():
     table = released_table(protected_table())
     assert table.columns == ["ward", "sex", "count", "suppressed"]
+    assert table.schema["count"] == pl.Int64  # whole numbers in the released file, not 55.0
     assert table.filter(pl.col("suppressed"))["count"].null_count() == 4
     assert table.filter(~pl.col("suppressed"))["count"].null_count() == 0
     assert table.filter(pl.col("ward") == "Total", pl.col("sex") == "Total")["count"].to_list() == [
