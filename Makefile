@@ -9,7 +9,7 @@ DEMO_HOME ?= .demo
 ROWS ?= 20000
 BACKEND ?= local   # make demo BACKEND=slurm runs the demo's jobs on the test Slurm cluster
 
-.PHONY: test-system-deps demo test check lint typecheck docs-check pytest slurm-up slurm-down bench docs clean system-deps
+.PHONY: test-system-deps demo test check lint typecheck docs-check pytest slurm-up slurm-down bench bench-acro docs clean system-deps
 
 # Debian's python3 lacks venv and headers until python3-venv/python3-dev are installed.
 system-deps:
@@ -65,6 +65,10 @@ pytest: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m bench.run
+
+# ACRO in its own venv (bench/.venv-acro, made on first use: it pins an older pandas).
+bench-acro: $(STAMP)
+	$(PY) -m bench.acro_compare
 
 docs: $(STAMP)
 	$(PY) -m tre.docs

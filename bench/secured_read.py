@@ -15,12 +15,12 @@ What runs, in order (all inside one scratch folder):
    - selective filter: 85+ with COPD (about 0.3% of rows), their count and mean cost.
    Each is timed (best of `repeat`) as
    - polars: `pl.scan_parquet(plaintext copy)...collect()`, every core;
-   - engine: one task per fragment on the job's workers, reading with
-     `jobs.frames.read_fragment_frame` (pyarrow, grouping keys as dictionaries), then
-     filter and partial aggregate in polars; partials merged here;
-   - engine + pushdown: the same, with the filter handed to the read
-     (`read_fragment_frame(..., where=...)`: polars reads with the data keys and keeps
-     matching rows only while reading).
+   - engine: one task per fragment on the job's workers, reading as the engine's table
+     step does, with `jobs.frames.read_fragment_frame`: pyarrow with grouping keys as
+     dictionaries when there is no filter; with a filter, handed to the read
+     (`where=`: polars reads with the data keys and keeps matching rows only while
+     reading); then the partial aggregate in polars; partials merged here;
+   - polars read: polars' read always, filter or not (to compare the two readers).
    Results are checked against polars'.
 5. Where the time goes: each reader alone, serially in this process, over every
    fragment: pyarrow on the secured files, polars on the secured files, polars and
@@ -153,13 +153,15 @@ def fragment_partial(
 ) -> pl.DataFrame:
     """Runs on a worker: read one fragment as the engine does, then aggregate it.
 
-    With `pushdown`, the read is polars' with the query's filter pushed into it (what
-    `read_fragment_frame(..., where=...)` does); without a filter, polars' all the same.
+    Without `pushdown`, exactly the engine's read (`jobs.table_step.table_partial`): the
+    filter, if any, goes into the read. With `pushdown`, polars' read, filter or not.
     """
     if pushdown:
         frame = read_frame(source, fragment, query.columns, query.where)
     else:
-        frame = read_fragment_frame(source, fragment, query.columns, categorical=[KEY])
+        frame = read_fragment_frame(
+            source, fragment, query.columns, categorical=[KEY], where=query.where
+        )
     return query.partial(frame)
 
 
@@ -415,8 +417,9 @@ def render(figures: dict[str, Any], console: Console) -> None:
     agree = all(q["agree"] for q in queries.values())
     console.print(
         f"  results agree with polars: {'yes' if agree else '[red]NO[/]'}. engine as is: "
-        "pyarrow reads, grouping keys as dictionaries, filter after; polars read: polars "
-        "reads with the data keys, filter pushed into the read; a task per worker / per "
+        "the engine's read (pyarrow with grouping keys as dictionaries, or with a filter "
+        "polars with the filter pushed into the read); polars read: polars reads with the "
+        "data keys, filter or not; a task per worker / per "
         "file: the polars reads, fewer and bigger tasks; no cluster: the polars reads in "
         "this process on as many threads as workers."
     )

@@ -1,8 +1,9 @@
 """The dependency rule of docs/architecture.md, checked on the source.
 
 Engines (jobs, policies, slurm, disclosure) may use tre's foundation modules but never
-its service layer, store, CLI or API; disclosure needs nothing but polars, numpy and
-itself; tre.models imports no engine.
+its service layer, store, CLI, API, web app or client; disclosure needs nothing but
+polars, numpy and itself; tre.models imports no engine; the service layer imports none
+of its front ends.
 """
 
 import ast
@@ -13,7 +14,16 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 ENGINES = ("jobs", "policies", "slurm", "disclosure")
-FORBIDDEN_FOR_ENGINES = ("tre.service", "tre.store", "tre.cli", "tre.api", "tre.audit", "tre.demo")
+FORBIDDEN_FOR_ENGINES = (
+    "tre.service",
+    "tre.store",
+    "tre.cli",
+    "tre.api",
+    "tre.audit",
+    "tre.demo",
+    "tre.web",
+    "tre.client",
+)
 
 
 def imports(path: Path) -> set[str]:
@@ -55,3 +65,16 @@ def test_disclosure_needs_only_polars_numpy_and_the_standard_library():
 def test_the_domain_models_import_no_engine():
     names = imports(ROOT / "tre" / "models.py")
     assert not {n for n in names if n.split(".")[0] in ENGINES}
+
+
+@pytest.mark.parametrize("package", ["tre/service", "tre/store", "tre/secured"])
+def test_the_service_layer_knows_nothing_of_its_front_ends(package):
+    # The CLI, the HTTP API and the web pages are three doors to one service layer: the
+    # layer must not depend on any of them, or a rule could hold through one door only.
+    offenders = {
+        f"{path.relative_to(ROOT)} imports {name}"
+        for path in modules(package)
+        for name in imports(path)
+        if name.startswith(("tre.web", "tre.cli", "tre.client", "tre.api"))
+    }
+    assert not offenders, sorted(offenders)

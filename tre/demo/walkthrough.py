@@ -133,8 +133,10 @@ def run(root: Path, rows: int, backend: str = "local") -> Path:
 
     w.section(
         "6. Output checkers review",
-        "Two checkers, neither the author, vote on each "
-        "output. Failing outputs cannot be approved.",
+        "Two checkers, neither the author, vote on each output. Failing cells were "
+        "suppressed (with the cells that would give them away); the checkers see the "
+        "evidence, and reject a table that suppression has left with too little to use. "
+        "An output that still fails after protection cannot be approved.",
     )
     w.tre("review", "list", who="carl")
     w.tre("review", "show", "1", who="carl")
@@ -156,7 +158,7 @@ def run(root: Path, rows: int, backend: str = "local") -> Path:
             "--output",
             "copd_by_deprivation",
             "-m",
-            "Cells below the threshold; combine deciles into quintiles and resubmit.",
+            "Too many cells suppressed; combine deciles into quintiles and resubmit.",
             who=checker,
         )
         for job in ("2", "3", "4"):
