@@ -22,16 +22,21 @@ def read_fragment_frame(
 ) -> pl.DataFrame:
     """One fragment of `source` as polars (decrypted here, on the worker).
 
-    Text columns in `categorical` arrive as polars Categorical: grouping on them is
-    faster, and reading them skips decoding every string. Callers cast them back to
-    String in their (small) results. With `where` (a step's filters, see
-    `filter_expression`) polars reads the fragment and keeps only matching rows while
-    reading, which is much faster for selective filters; keys then arrive as String.
+    Two readers, chosen by what is read (docs/performance.md, "Reading secured
+    Parquet"):
+    - pyarrow, when every text column read is in `categorical`: those arrive as polars
+      Categorical, read from the Parquet dictionaries without decoding every string,
+      and grouping on them is about twice as fast. Callers cast them back to String in
+      their (small) results.
+    - polars, with `where` (a step's filters, see `filter_expression`), or when other
+      text columns are read (a unit id, a link key): polars keeps only matching rows
+      while reading, and decodes text about twice as fast as pyarrow then polars'
+      copy. Keys then arrive as String.
     """
-    if where is not None:
-        return secured_frames.read_frame(source, fragment, sorted(set(columns)), where)
     text = {name for name, dtype, _ in source.columns if dtype in ("string", "large_string")}
     dictionary = [c for c in categorical if c in text]
+    if where is not None or any(c in text and c not in dictionary for c in columns):
+        return secured_frames.read_frame(source, fragment, sorted(set(columns)), where)
     frame = pl.from_arrow(read_fragment(source, fragment, sorted(set(columns)), dictionary))
     assert isinstance(frame, pl.DataFrame)
     return frame

@@ -67,3 +67,40 @@ def test_filters_before_and_after_a_linkage_match_polars(cli, home, sources, tmp
     assert shown.height > 0
     joined = shown.join(expected, on="incident_type", suffix="_polars")
     assert joined["count"].to_list() == joined["count_polars"].to_list()
+
+
+def test_a_table_with_a_unit_id_matches_polars(cli, home, sources, tmp_path):
+    # The unit id is text that is not a grouping key, so the engine reads through polars
+    # rather than pyarrow's dictionary read: the counts must not change with the reader.
+    spec = write_spec(
+        tmp_path,
+        {
+            "project": PROJECT,
+            "title": "Incidents by type, residents as the contributors",
+            "datasets": {"fire_incidents": ["resident_id", "incident_type"]},
+            "resources": {"workers": 2},
+            "steps": [
+                {
+                    "kind": "table",
+                    "name": "incidents",
+                    "dataset": "fire_incidents",
+                    "rows": ["incident_type"],
+                    "unit": "resident_id",
+                }
+            ],
+        },
+    )
+    assert cli("submit", spec, who="rita").code == 0
+    assert cli("run", "--once", who="ada").code == 0
+    expected = (
+        pl.read_parquet(sources["fire_incidents"])
+        .group_by("incident_type")
+        .len(name="count")
+        .sort("incident_type")
+    )
+    got = released_table(home, 1, "incidents").select("incident_type", "count")
+    shown = got.filter(pl.col("count").is_not_null())
+    assert shown.height > 0
+    joined = shown.join(expected, on="incident_type", suffix="_polars")
+    assert joined.height == shown.height
+    assert joined["count"].to_list() == joined["count_polars"].to_list()
