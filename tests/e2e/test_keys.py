@@ -222,11 +222,13 @@ def test_jobs_run_after_rotation_and_with_old_versions_destroyed(cli, home):
     assert cli("dataset", "verify", "residents", who="ada").code == 0  # data untouched
 
 
-def test_hsm_backed_keys_from_configuration_to_outputs(tmp_path, sources, capsys):
+def hsm_home(tmp_path: Path, sources, capsys, *init: str):
+    """A demo home whose master keys are on a fresh SoftHSM token: people registered,
+    the three datasets ingested, the project approved. Returns (home, cli)."""
     token = start_token(tmp_path / "hsm")
     home = tmp_path / "hsm-home"
     cli = cli_for(home, capsys)
-    assert cli("init", "--demo", "--admin", "ada").code == 0
+    assert cli("init", "--demo", "--admin", "ada", *init).code == 0
     configured = cli(
         "keys", "configure", "--kms", "pkcs11", "--module", token.module,
         "--token", token.label, "--pin-file", str(token.pin_file), who="ada",
@@ -247,6 +249,11 @@ def test_hsm_backed_keys_from_configuration_to_outputs(tmp_path, sources, capsys
     assert sorted(p.name for p in (home / "keys").iterdir()) == []  # nothing on disk
     assert cli("project", "request", EXAMPLES / "project.yaml", who="rita").code == 0
     assert cli("project", "approve", PROJECT, who="bob").code == 0
+    return home, cli
+
+
+def test_hsm_backed_keys_from_configuration_to_outputs(tmp_path, sources, capsys):
+    home, cli = hsm_home(tmp_path, sources, capsys)
     job_id = _submit(cli, EXAMPLES / "health_by_area.yaml")
     assert cli("run", "--once", who="ada").code == 0
     assert _job(home, job_id).state is JobState.AWAITING_REVIEW, _job(home, job_id).reason

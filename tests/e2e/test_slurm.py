@@ -329,3 +329,21 @@ def test_a_node_failure_is_retried_per_the_profile(scli, slurm_home, tmp_path):
         "NODE_FAIL" in e.details["reason"] and "trying again" in e.details["reason"]
         for e in requeued
     )
+
+
+def test_hsm_backed_keys_work_on_slurm(tmp_path, sources, capsys):
+    # The job's workers run in a Slurm allocation and unwrap through the HSM there (the
+    # test cluster's node is this machine, so it sees the same SoftHSM token; a site's
+    # nodes need the PKCS#11 module and a network HSM, see docs/keys.md).
+    from tests.e2e.test_keys import hsm_home
+
+    home, cli = hsm_home(
+        tmp_path, sources, capsys, "--backend", "slurm-runner", "--slurm-profile", "local-test"
+    )
+    assert cli("submit", EXAMPLES / "health_by_area.yaml", who="rita").code == 0
+    settle(home)
+    finished = job(home, 1)
+    assert finished.state is JobState.AWAITING_REVIEW, finished.reason
+    assert slurm_state(finished.handle["slurm_job_id"]) == "COMPLETED"
+    table = home / "jobs/000001/outputs/residents_by_area/residents_by_area.csv"
+    assert table.read_text().startswith("local_authority,")
