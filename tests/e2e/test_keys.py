@@ -194,6 +194,48 @@ def test_a_running_job_fails_at_its_next_read_when_its_approval_ends(
         assert f"project '{PROJECT}' expired on 2027-12-31" in failed.reason
 
 
+def test_the_signing_key_rotates_under_a_running_job(cli, home, tmp_path):
+    # A job started before the rotation holds a grant signed with the old version: it
+    # reads on and finishes, and that version cannot be destroyed while the job runs.
+    marker, go = tmp_path / "marker", tmp_path / "go"
+    code = PAUSING.replace("MARKER", repr(str(marker))).replace("GO", repr(str(go)))
+    (tmp_path / "pausing.py").write_text(code)
+    spec = write_spec(
+        tmp_path,
+        {
+            "project": PROJECT,
+            "title": "Reads, waits, reads again",
+            "datasets": {"residents": ["local_authority"]},
+            "steps": [{"kind": "python", "name": "pausing", "function": "pausing.py:pausing"}],
+        },
+    )
+    job_id = _submit(cli, spec)
+    session = Session.open(home, "ada")
+    try:
+        dispatcher = Dispatcher(session)
+        dispatcher.tick()
+        _wait(marker.exists, what="the job's first read")
+        rotated = cli("keys", "rotate", "--key", "tre.grant-signing", who="ada")
+        assert rotated.code == 0, rotated.err
+        assert "tre.grant-signing: v1 -> v2" in rotated.out
+        refused = cli("keys", "destroy", "tre.grant-signing", "--version", "1", "--yes", who="ada")
+        assert refused.code != 0
+        assert "signed 1 grant(s) that are still active" in refused.err
+        listed = cli("keys", "list", who="ada")
+        assert "v1: 1 active grant(s)" in listed.out
+        go.write_text("go")
+        _wait(
+            lambda: (dispatcher.tick() or True) and _job(home, job_id).state is not JobState.RUNNING
+        )
+    finally:
+        session.close()
+    finished = _job(home, job_id)
+    assert finished.state is JobState.AWAITING_REVIEW, finished.reason
+    destroyed = cli("keys", "destroy", "tre.grant-signing", "--version", "1", "--yes", who="ada")
+    assert destroyed.code == 0, destroyed.err
+    assert _run_health_job(cli, home)  # new grants are signed with v2
+
+
 def _run_health_job(cli, home: Path) -> list[dict]:
     job_id = _submit(cli, EXAMPLES / "health_by_area.yaml")
     assert cli("run", "--once", who="ada").code == 0
@@ -214,11 +256,11 @@ def test_jobs_run_after_rotation_and_with_old_versions_destroyed(cli, home):
     for key_id in key_ids:
         destroyed = cli("keys", "destroy", key_id, "--version", "1", "--yes", who="ada")
         assert destroyed.code == 0, destroyed.err
-    left = [p.name for p in (home / "keys").glob("*.v1.key")]
-    assert left == ["tre.grant-signing.v1.key"]  # signs grants, wraps no data
+    assert list((home / "keys").glob("*.v1.key")) == []  # the signing key's v1 too
     assert _run_health_job(cli, home) == before
     listed = cli("keys", "list", who="ada")
-    assert "residents: column age_band" in listed.out and "v2: 1" in listed.out
+    assert "residents: column age_band" in listed.out and "v2: 1 file(s)" in listed.out
+    assert "tre.grant-signing" in listed.out
     assert cli("dataset", "verify", "residents", who="ada").code == 0  # data untouched
 
 

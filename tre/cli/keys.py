@@ -27,13 +27,14 @@ def keys() -> None:
 @keys.command("list")
 @click.pass_context
 def list_cmd(ctx: click.Context) -> None:
-    """Every master key: what it protects, its versions, and the files each version wraps."""
+    """Every master key: what it protects, its versions, and the files each version wraps
+    (for the grant-signing key: the active grants each version signed)."""
     with session(ctx) as s:
         found = key_service.list_keys(s)
         kind = s.home.config.kms
-    table = Table("key id", "protects", "versions", "current", "files per version")
+    table = Table("key id", "protects", "versions", "current", "in use, per version")
     for info in found:
-        usage = ", ".join(f"v{v}: {n}" for v, n in info.in_use.items()) or "none"
+        usage = ", ".join(f"v{v}: {n} {info.unit}" for v, n in info.in_use.items()) or "none"
         table.add_row(
             info.key_id,
             info.protects,
@@ -48,12 +49,16 @@ def list_cmd(ctx: click.Context) -> None:
 @keys.command("rotate")
 @click.option("--dataset", help="Rotate the keys of this dataset (its footers and columns).")
 @click.option("--key", "key_id", help="Rotate this one key (an id from 'tre keys list').")
-@click.option("--all", "all_keys", is_flag=True, help="Rotate every key.")
+@click.option(
+    "--all", "all_keys", is_flag=True, help="Rotate every key, the grant-signing key included."
+)
 @click.pass_context
 def rotate_cmd(ctx: click.Context, dataset: str | None, key_id: str | None, all_keys: bool) -> None:
     """Add a new version of master keys and re-wrap every file's key material with it.
 
-    Data files are not rewritten. Old versions stay until you destroy them.
+    Data files are not rewritten. Old versions stay until you destroy them. The
+    grant-signing key (--key tre.grant-signing) signs new grants with its new version;
+    grants already issued keep working until they end.
     """
     if sum(map(bool, (dataset, key_id, all_keys))) != 1:
         raise click.UsageError("give exactly one of --dataset NAME, --key ID or --all")

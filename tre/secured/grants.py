@@ -10,7 +10,9 @@ read:
     tre-grant.1.<claims, base64url JSON>.<HMAC-SHA256, base64url>
 
 The HMAC is made with a signing key that lives with the master keys (`MasterKeys.sign`:
-a 0600 file, or a key on the HSM) and is checked where master keys are used, so a job
+a 0600 file, or a key on the HSM) and is checked where master keys are used; the claims
+name the signing key's version (`signed_with`), so the key can be rotated while grants
+signed with the old version run on, and an old version destroyed once none is active, so a job
 cannot widen its grant by editing its input, and a token stolen from a job of project
 A names only A's keys. Grants are revoked by the service (project suspended, closed
 or expired; job ended) by writing `TRE_HOME/keys/revoked/<grant id>` with the reason;
@@ -35,12 +37,12 @@ import secrets
 import threading
 import time
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 from tre.errors import PermissionDenied
-from tre.secured.masterkeys import MasterKeys
+from tre.secured.masterkeys import SIGNING_KEY, KeyVersionError, MasterKeys
 
 __all__ = [
     "Grant",
@@ -95,6 +97,7 @@ class Grant:
     keys: tuple[str, ...]  # master key ids
     issued: int  # unix seconds
     expires: int  # unix seconds
+    signed_with: int = 1  # the signing key's version (grants made before rotation: 1)
 
     @property
     def expires_at(self) -> datetime:
@@ -146,11 +149,13 @@ def _unb64(text: str) -> bytes:
 
 
 def sign_grant(grant: Grant, keys: MasterKeys) -> str:
-    """The token for `grant`, signed with the key-management system's signing key."""
-    claims = asdict(grant)
+    """The token for `grant`, signed with the newest version of the key-management
+    system's signing key (named in the claims, so a later rotation does not void it)."""
+    version = keys.signing_version()
+    claims = asdict(replace(grant, signed_with=version))
     claims["keys"] = sorted(set(grant.keys))
     body = f"{PREFIX}.{_b64(json.dumps(claims, sort_keys=True, separators=(',', ':')).encode())}"
-    return f"{body}.{_b64(keys.sign(body.encode()))}"
+    return f"{body}.{_b64(keys.sign(body.encode(), version))}"
 
 
 def _invalid(why: str) -> GrantInvalid:
@@ -174,6 +179,8 @@ def peek(token: str) -> Grant:
         raise _invalid("its claims cannot be read") from exc
     if not _GRANT_ID.fullmatch(grant.id):
         raise _invalid("its id is malformed")
+    if type(grant.signed_with) is not int or grant.signed_with < 1:
+        raise _invalid("the version of its signing key is malformed")
     return grant
 
 
@@ -186,7 +193,17 @@ def verify_token(token: str, keys: MasterKeys) -> Grant:
     grant = peek(token)
     body, _, signature = str(token).rpartition(".")
     try:
-        good = keys.verify(body.encode(), _unb64(signature))
+        good = keys.verify(body.encode(), _unb64(signature), grant.signed_with)
+    except KeyVersionError:
+        newest = keys.current(SIGNING_KEY) or 0
+        raise _invalid(
+            f"version {grant.signed_with} of the key that signed it "
+            + (
+                "was destroyed after a rotation"
+                if grant.signed_with < newest
+                else "is not in this key store (it was made elsewhere)"
+            )
+        ) from None
     except (ValueError, binascii.Error):
         good = False
     if not good:

@@ -9,8 +9,10 @@ one of those is one more module: named keys with numbered versions; `wrap` alway
 the newest version and the wrapped text names the version it used, so `unwrap` needs
 no bookkeeping; `rotate` adds a version; `destroy` removes an old one; `sign` and
 `verify` are an HMAC with a key that never leaves the system (grants are signed with
-it). Key bytes never cross this interface outwards: callers get wrapped text, unwrapped
-data keys and signatures, nothing else.
+it). The signing key has versions too: `sign` uses the newest, `verify` is told which
+version signed (a grant says so), so rotating it ends no running job's grant. Key
+bytes never cross this interface outwards: callers get wrapped text, unwrapped data
+keys and signatures, nothing else.
 
 Wrapped keys written by the modules here are `v<version>:<base64(nonce|ciphertext|tag)>`,
 AES-256-GCM with the key id and version as associated data, so a wrapped key cannot be
@@ -147,8 +149,8 @@ class MasterKeys(ABC):
         """Decrypt what `_seal` made; KeyStoreError if it does not authenticate."""
 
     @abstractmethod
-    def _mac(self, data: bytes) -> bytes:
-        """HMAC-SHA256 of `data` with the signing key (created on first use)."""
+    def _mac(self, version: int, data: bytes) -> bytes:
+        """HMAC-SHA256 of `data` with version `version` of the signing key."""
 
     def current(self, key_id: str) -> int | None:
         """The version `wrap` uses now, or None if the key does not exist."""
@@ -219,13 +221,27 @@ class MasterKeys(ABC):
             )
         return self._open(key_id, version, str(wrapped).split(":", 1)[1])
 
-    def sign(self, data: bytes) -> bytes:
-        """An HMAC-SHA256 of `data` with the key grants are signed with."""
-        return self._mac(bytes(data))
+    def signing_version(self) -> int:
+        """The version of the signing key `sign` uses now (the key is made on first use)."""
+        self.ensure(SIGNING_KEY)
+        return self.current(SIGNING_KEY) or 1
 
-    def verify(self, data: bytes, signature: bytes) -> bool:
-        """Whether `signature` is `sign(data)` (compared in constant time)."""
-        return hmac.compare_digest(self._mac(bytes(data)), bytes(signature))
+    def sign(self, data: bytes, version: int | None = None) -> bytes:
+        """An HMAC-SHA256 of `data` with the key grants are signed with: its newest
+        version, or `version` (the one a grant names, read with `signing_version()`
+        before the claims were written)."""
+        return self._mac(version or self.signing_version(), bytes(data))
+
+    def verify(self, data: bytes, signature: bytes, version: int = 1) -> bool:
+        """Whether `signature` is `sign(data)` with version `version` (compared in
+        constant time); KeyVersionError if that version is not in the store."""
+        if version not in self.versions(SIGNING_KEY):
+            raise KeyVersionError(
+                f"version {version} of the grant-signing key is not in the {self.kind} key "
+                "store (destroyed after a rotation, or never made)",
+                fix="a grant signed with it cannot be checked any more: start the job again",
+            )
+        return hmac.compare_digest(self._mac(version, bytes(data)), bytes(signature))
 
 
 def version_of(wrapped: str | bytes) -> int:
@@ -302,9 +318,7 @@ class LocalMasterKeys(MasterKeys):
     def _open(self, key_id: str, version: int, sealed: str) -> bytes:
         return unseal(self.store.get(self._name(key_id, version)), key_id, version, sealed)
 
-    def _mac(self, data: bytes) -> bytes:
-        self.ensure(SIGNING_KEY)
-        version = self.current(SIGNING_KEY) or 1
+    def _mac(self, version: int, data: bytes) -> bytes:
         key = self.store.get(self._name(SIGNING_KEY, version))
         return hmac.new(key, data, hashlib.sha256).digest()
 

@@ -4,7 +4,7 @@ Each version of a master key is an AES-256 secret key object on the token, creat
 there, sensitive and not extractable, labelled `tre:<key id>:v<version>` (its CKA_ID is
 the key id). Wrapping is AES-GCM inside the HSM, with the key id and version as the
 associated data, in the same text form as the local store's. Grants are signed with a
-generic secret key `tre:tre.grant-signing:v1` (CKM_SHA256_HMAC), also made on the token.
+generic secret key `tre:tre.grant-signing:v<n>` (CKM_SHA256_HMAC), also made on the token.
 Key bytes never leave the HSM; this process sees wrapped text and data keys only.
 
 Settings (HomeConfig, `tre keys configure --kms pkcs11`): the PKCS#11 module (for
@@ -249,11 +249,7 @@ class Pkcs11MasterKeys(MasterKeys):
 
         return self._call(f"unwrap a key with {key_id!r}", decrypt)
 
-    def _mac(self, data: bytes) -> bytes:
-        self.ensure(SIGNING_KEY)
-
-        version = self.current(SIGNING_KEY) or 1
-
+    def _mac(self, version: int, data: bytes) -> bytes:
         def mac(session: Any) -> bytes:
             key = self._key(session, SIGNING_KEY, version)
             return bytes(key.sign(data, mechanism=Mechanism.SHA256_HMAC))

@@ -23,7 +23,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from jobs.spec import JobSpec
 from policies.access import raise_if, role_refusals
 from tre.models import Dataset, Job, JobState, Role, utcnow
-from tre.secured.grants import Revocations, make_grant, sign_grant
+from tre.secured.grants import Revocations, make_grant, peek, sign_grant
 from tre.secured.kms import keys_for
 from tre.secured.masterkeys import KmsSettings, MasterKeys, open_master_keys
 from tre.secured.reader import SecuredSource
@@ -99,7 +99,7 @@ def grant_job(
     )
     settings = kms_settings(session)
     token = sign_grant(grant, open_master_keys(settings))
-    record = _record(grant.id, grant.holder, grant.issued, grant.expires, catalog, spec, key_ids)
+    record = _record(token, catalog, spec, key_ids)
     record = record.model_copy(update={"job_id": job.id, "project": project.name})
     with session.write() as conn:
         store.put_grant(conn, record)
@@ -131,20 +131,20 @@ def grant_job(
 
 
 def _record(
-    grant_id: str,
-    holder: str,
-    issued: int,
-    expires: int,
+    token: str,
     catalog: dict[str, Dataset],
     columns: JobSpec | dict[str, Sequence[str]],
     key_ids: list[str],
 ) -> GrantRecord:
+    """The record of the grant `token` carries (as signed: with its signing key's version)."""
+    grant = peek(token)
     wanted = columns.datasets if isinstance(columns, JobSpec) else columns
     return GrantRecord(
-        id=grant_id,
-        holder=holder,
-        issued_at=datetime.fromtimestamp(issued, UTC),
-        expires_at=datetime.fromtimestamp(expires, UTC),
+        id=grant.id,
+        holder=grant.holder,
+        issued_at=datetime.fromtimestamp(grant.issued, UTC),
+        expires_at=datetime.fromtimestamp(grant.expires, UTC),
+        signed_with=grant.signed_with,
         datasets={
             n: {"version": d.version, "columns": list(wanted[n])} for n, d in catalog.items()
         },
@@ -165,15 +165,7 @@ def admin_source(
     grant = make_grant(holder=f"{session.actor} ({purpose})", keys=key_ids, lifetime=hours * 3600)
     settings = kms_settings(session)
     token = sign_grant(grant, open_master_keys(settings))
-    record = _record(
-        grant.id,
-        grant.holder,
-        grant.issued,
-        grant.expires,
-        {dataset.name: dataset},
-        {dataset.name: list(columns)},
-        key_ids,
-    )
+    record = _record(token, {dataset.name: dataset}, {dataset.name: list(columns)}, key_ids)
     with session.write() as conn:
         store.put_grant(conn, record)
         session.record(

@@ -5,7 +5,10 @@
   key material each version still wraps.
 - `rotate_keys`: a new version of each chosen key, then every data file's key material
   re-wrapped with the newest versions (no data file is rewritten; their sha256 stays).
-- `destroy_version`: destroy an old version, refused while any file still needs it.
+  The grant-signing key rotates too: new grants are signed with its new version, and
+  grants already issued name the version that signed them, so running jobs go on.
+- `destroy_version`: destroy an old version, refused while any file still needs it (a
+  data key) or any active grant was signed with it (the signing key).
 
 Each is audited. Key bytes are never shown, logged or audited. See docs/keys.md.
 """
@@ -22,7 +25,7 @@ import yaml
 from policies.access import raise_if, role_refusals
 from tre.errors import InputError, StateError
 from tre.home import Home
-from tre.models import Dataset, Role
+from tre.models import Dataset, Role, utcnow
 from tre.secured.kms import (
     column_key_id,
     footer_key_id,
@@ -31,8 +34,9 @@ from tre.secured.kms import (
     rotate_file,
 )
 from tre.secured.masterkeys import KINDS, SIGNING_KEY, KmsSettings, open_master_keys
-from tre.service.grants import kms_settings, master_keys
+from tre.service.grants import kms_settings, master_keys, retire_finished_grants
 from tre.service.session import Session
+from tre.store import grants as grants_store
 from tre.store.versions import dataset_versions
 
 __all__ = [
@@ -52,7 +56,8 @@ class KeyInfo:
     key_id: str
     protects: str  # "care: column age", "care: footers", "key grants (signing)"
     versions: list[int]
-    in_use: dict[int, int] = field(default_factory=dict)  # version -> files wrapped with it
+    in_use: dict[int, int] = field(default_factory=dict)  # version -> files (or grants) using it
+    unit: str = "file(s)"  # what `in_use` counts
 
     @property
     def current(self) -> int | None:
@@ -105,7 +110,7 @@ def list_keys(session: Session) -> list[KeyInfo]:
     datasets = dataset_versions(session.conn)
     protects = _protects(datasets)
     usage = _usage(_files(session, datasets))
-    return [
+    found = [
         KeyInfo(
             key_id=key_id,
             protects=protects.get(key_id, "nothing in the catalog"),
@@ -114,6 +119,27 @@ def list_keys(session: Session) -> list[KeyInfo]:
         )
         for key_id in keys.key_ids()
     ]
+    signing = keys.versions(SIGNING_KEY)
+    if signing:
+        active = _active_grants_by_version(session)
+        found.append(
+            KeyInfo(
+                key_id=SIGNING_KEY,
+                protects=protects[SIGNING_KEY],
+                versions=signing,
+                in_use={v: len(active[v]) for v in sorted(active)},
+                unit="active grant(s)",
+            )
+        )
+    return found
+
+
+def _active_grants_by_version(session: Session) -> dict[int, list[str]]:
+    """Signing key version -> the ids of the active (unrevoked, unexpired) grants it signed."""
+    found: dict[int, list[str]] = {}
+    for grant in grants_store.list_grants(session.conn, unrevoked=True, live_at=utcnow()):
+        found.setdefault(grant.signed_with, []).append(grant.id)
+    return found
 
 
 def rotate_keys(
@@ -136,16 +162,10 @@ def rotate_keys(
             raise InputError(
                 f"there is no dataset {dataset!r} in the catalog", fix="tre dataset list"
             )
-    elif key_id == SIGNING_KEY:
-        raise InputError(
-            "the grant-signing key is not rotated by 'tre keys rotate': a new one would "
-            "end every running job's grant",
-            fix="rotate data keys only; see docs/keys.md for replacing the signing key",
-        )
     elif key_id is not None:
         chosen = [key_id]
     else:
-        chosen = keys.key_ids()
+        chosen = keys.key_ids() + ([SIGNING_KEY] if keys.versions(SIGNING_KEY) else [])
     unknown = [k for k in chosen if not keys.versions(k)]
     if unknown:
         raise InputError(
@@ -178,6 +198,18 @@ def destroy_version(session: Session, key_id: str, version: int) -> None:
     still needs it, or if it is the newest version."""
     _admin(session, "destroying master key versions")
     keys = master_keys(session)
+    if key_id == SIGNING_KEY:
+        retire_finished_grants(session)  # finished jobs' grants are dead already: end them
+        signed = _active_grants_by_version(session).get(version, [])
+        if signed:
+            raise StateError(
+                f"version {version} of the grant-signing key signed {len(signed)} grant(s) "
+                "that are still active; their jobs would fail at their next read",
+                reasons=[f"grant {g}" for g in signed[:10]]
+                + ([f"... and {len(signed) - 10} more"] if len(signed) > 10 else []),
+                fix="wait until they expire or their jobs end (tre keys grants --active), "
+                "or revoke them (tre keys revoke GRANT --reason ...)",
+            )
     users = _usage(_files(session, dataset_versions(session.conn))).get(key_id, {}).get(version, [])
     if users:
         shown = [str(p.relative_to(session.home.data)) for p in users[:10]]
@@ -240,7 +272,8 @@ def configure_kms(
     probe = Session(home=home, db=session.db, actor=session.actor, today=session.today)
     settings = kms_settings(probe)
     keys = open_master_keys(settings)
-    keys.verify(b"probe", keys.sign(b"probe"))  # reaches the store, creates the signing key
+    version = keys.signing_version()  # reaches the store, creates the signing key
+    keys.verify(b"probe", keys.sign(b"probe", version), version)
     _save_config(home)
     session.home = home
     with session.write() as conn:

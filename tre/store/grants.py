@@ -35,6 +35,7 @@ class GrantRecord(BaseModel):
         default_factory=dict, description="name -> {version, columns}"
     )
     keys: list[str] = Field(default_factory=list)
+    signed_with: int = Field(default=1, description="version of the grant-signing key")
 
     def active(self, now: datetime) -> bool:
         """Neither revoked nor expired at `now`."""
@@ -43,7 +44,10 @@ class GrantRecord(BaseModel):
 
 def put_grant(conn: sqlite3.Connection, grant: GrantRecord) -> None:
     """Store a newly issued grant."""
-    body = json.dumps({"datasets": grant.datasets, "keys": grant.keys}, sort_keys=True)
+    body = json.dumps(
+        {"datasets": grant.datasets, "keys": grant.keys, "signed_with": grant.signed_with},
+        sort_keys=True,
+    )
     conn.execute(
         "INSERT INTO key_grants (id, job_id, project, holder, issued_at, expires_at, "
         "revoked_at, revoked_reason, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -74,6 +78,7 @@ def _record(row: sqlite3.Row) -> GrantRecord:
         revoked_reason=row["revoked_reason"],
         datasets=body.get("datasets", {}),
         keys=body.get("keys", []),
+        signed_with=body.get("signed_with", 1),  # grants stored before it was recorded: v1
     )
 
 

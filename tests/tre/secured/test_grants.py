@@ -23,7 +23,7 @@ from tre.secured.grants import (
     peek,
     sign_grant,
 )
-from tre.secured.masterkeys import KmsSettings, MasterKeys, open_master_keys
+from tre.secured.masterkeys import SIGNING_KEY, KmsSettings, MasterKeys, open_master_keys
 
 
 @pytest.fixture
@@ -71,6 +71,36 @@ def test_an_edited_grant_is_refused(keys: MasterKeys, revocations: Revocations) 
         authorise("Bearer abc", keys, revocations, ["care.footer"])
     with pytest.raises(GrantInvalid, match="no key grant was given"):
         authorise("", keys, revocations, ["care.footer"])
+
+
+def test_grants_outlive_a_rotation_of_the_signing_key_until_its_version_is_destroyed(
+    keys: MasterKeys, revocations: Revocations
+) -> None:
+    before = sign_grant(_grant(["care.footer"]), keys)
+    assert peek(before).signed_with == 1
+    keys.rotate(SIGNING_KEY)
+    after = sign_grant(_grant(["care.footer"]), keys)
+    assert peek(after).signed_with == 2
+    forget_verified()
+    # A running job's grant goes on working after the rotation...
+    assert authorise(before, keys, revocations, ["care.footer"]).signed_with == 1
+    assert authorise(after, keys, revocations, ["care.footer"]).signed_with == 2
+    # ...and cannot be moved to the new version by editing its claims.
+    prefix, version, claims, signature = before.split(".")
+    edited = json.loads(_unb64(claims))
+    edited["signed_with"] = 2
+    moved = ".".join([prefix, version, _b64(json.dumps(edited).encode()), signature])
+    with pytest.raises(GrantInvalid, match="its signature does not match"):
+        authorise(moved, keys, revocations, ["care.footer"])
+    edited["signed_with"] = "1"
+    odd = ".".join([prefix, version, _b64(json.dumps(edited).encode()), signature])
+    with pytest.raises(GrantInvalid, match="the version of its signing key is malformed"):
+        authorise(odd, keys, revocations, ["care.footer"])
+    keys.destroy(SIGNING_KEY, 1)
+    forget_verified()
+    with pytest.raises(GrantInvalid, match="version 1 of the key that signed it was destroyed "):
+        authorise(before, keys, revocations, ["care.footer"])
+    assert authorise(after, keys, revocations, ["care.footer"]).signed_with == 2
 
 
 def test_a_grant_signed_by_another_home_is_refused(
@@ -134,9 +164,9 @@ def test_signatures_are_checked_once_per_process(
     calls: list[bytes] = []
     verify = type(keys).verify
 
-    def counting(self: MasterKeys, data: bytes, signature: bytes) -> bool:
+    def counting(self: MasterKeys, data: bytes, signature: bytes, version: int = 1) -> bool:
         calls.append(data)
-        return verify(self, data, signature)
+        return verify(self, data, signature, version)
 
     monkeypatch.setattr(type(keys), "verify", counting)
     forget_verified()

@@ -96,6 +96,23 @@ def test_signatures_verify_only_the_signed_bytes(keys: MasterKeys) -> None:
     assert SIGNING_KEY not in keys.key_ids()  # listed keys are data keys only
 
 
+def test_a_rotated_signing_key_still_verifies_what_its_old_version_signed(
+    keys: MasterKeys,
+) -> None:
+    old = keys.sign(b"claims")
+    assert keys.signing_version() == 1
+    keys.rotate(SIGNING_KEY)
+    assert keys.signing_version() == 2
+    new = keys.sign(b"claims")
+    assert new != old  # a new key
+    assert keys.verify(b"claims", old, 1) and keys.verify(b"claims", new, 2)
+    assert not keys.verify(b"claims", old, 2)  # each version checks its own signatures
+    keys.destroy(SIGNING_KEY, 1)
+    with pytest.raises(KeyVersionError, match="version 1 of the grant-signing key is not"):
+        keys.verify(b"claims", old, 1)
+    assert keys.verify(b"claims", new, 2)
+
+
 @pytest.mark.parametrize("text", ["", "care", "v0:abc", "vx:abc", "1:abc", b"\xff"])
 def test_malformed_wrapped_keys_are_refused(text: str | bytes) -> None:
     with pytest.raises(KeyVersionError, match="not in the form tre writes"):
