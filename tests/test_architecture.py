@@ -78,3 +78,15 @@ def test_the_service_layer_knows_nothing_of_its_front_ends(package):
         if name.startswith(("tre.web", "tre.cli", "tre.client", "tre.api"))
     }
     assert not offenders, sorted(offenders)
+
+
+def test_the_web_app_acts_through_the_service_layer_only():
+    # It may open a connection (tre.store.Database) for a request; every read and write
+    # of state goes through tre.service, where the policies are.
+    offenders = {
+        f"{path.relative_to(ROOT)} imports {name}"
+        for path in modules("tre/web")
+        for name in imports(path)
+        if name.startswith("tre.store.")
+    }
+    assert not offenders, sorted(offenders)

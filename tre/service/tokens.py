@@ -23,7 +23,7 @@ from policies.access import raise_if, role_refusals
 from tre.errors import InputError, PermissionDenied, StateError
 from tre.models import Role, utcnow
 from tre.service.session import Session
-from tre.store import repo
+from tre.store import repo, sessions
 from tre.store import tokens as store
 from tre.store.tokens import ApiToken
 from tre.units import parse_duration
@@ -211,3 +211,29 @@ def check_token_id(
             fix="ask a TRE admin to reactivate the registration",
         )
     return token
+
+
+def browser_session_ended(conn: sqlite3.Connection, nonce: str) -> bool:
+    """Whether the browser session with this cookie nonce was signed out."""
+    return sessions.session_ended(conn, nonce)
+
+
+def end_browser_session(
+    session: Session, *, nonce: str, token_id: str, expires_at: datetime
+) -> bool:
+    """Sign out one browser session (its cookie's nonce), so a copy of the cookie stops
+    working too; audited as `session.end` with the token's id, never the token or the
+    cookie. False if it was signed out already (nothing is written)."""
+    me = session.person()
+    role = me.roles[0] if me is not None else Role.RESEARCHER
+    with session.write() as conn:
+        if not sessions.end_session(conn, nonce, token_id, utcnow(), expires_at):
+            return False
+        session.record(
+            conn,
+            "session.end",
+            f"person:{session.actor}",
+            role,
+            {"token_id": token_id, "via": "browser"},
+        )
+    return True

@@ -5,7 +5,9 @@
 - A browser signs in once by pasting its token into the login page. It gets a session
   cookie that names the token's public id, an expiry and a nonce, signed with the home's
   key (HMAC-SHA256); HttpOnly and SameSite=Strict. Every request re-checks that token in
-  the store, so revoking a token or deactivating its person ends their sessions at once.
+  the store, so revoking a token or deactivating its person ends their sessions at once,
+  and checks that the session was not signed out (`tre.service.tokens`), so a copy of
+  the cookie stops working when its browser signs out.
 - Every form POST carries a CSRF token derived from the session cookie (HMAC with the
   same key); the login form uses a double-submit cookie, since it has no session yet.
 
@@ -23,6 +25,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -60,6 +63,7 @@ class Credentials:
     state: WebState
     token: str | None = None  # the API token's text (never logged)
     token_id: str | None = None  # from a verified session cookie
+    nonce: str | None = None  # the session cookie's nonce: what signing out ends
     csrf: str = ""  # the CSRF token forms must echo (browser sessions)
 
     @contextmanager
@@ -74,15 +78,24 @@ class Credentials:
             if self.token is not None:
                 token = tokens.authenticate(db.conn, self.token)
             else:
-                try:
-                    token = tokens.check_token_id(db.conn, self.token_id or "")
-                except tokens.Unauthenticated as exc:
-                    # The session outlived its token: sign in again (with a new token).
-                    raise LoginRequired(exc.message, fix=exc.fix) from None
+                token = self._check_browser_session(db)
             with turn:
                 yield Session(home=home, db=db, actor=token.person)
         finally:
             db.close()
+
+    def _check_browser_session(self, db: Database) -> tokens.ApiToken:
+        """The session's token, if it still works and the session was not signed out;
+        else LoginRequired (the browser goes to the sign-in page)."""
+        try:
+            token = tokens.check_token_id(db.conn, self.token_id or "")
+        except tokens.Unauthenticated as exc:
+            # The session outlived its token: sign in again (with a new token).
+            raise LoginRequired(exc.message, fix=exc.fix) from None
+        # A session without a nonce cannot be told apart from an ended one: refuse it.
+        if self.nonce is None or tokens.browser_session_ended(db.conn, self.nonce):
+            raise LoginRequired("this session was signed out", fix="sign in again")
+        return token
 
 
 def api_credentials(
@@ -103,12 +116,17 @@ def page_credentials(request: Request) -> Credentials:
     """The verified session of a browser; LoginRequired (to the login page) if none."""
     state = web_state(request)
     cookie = request.cookies.get(SESSION_COOKIE, "")
-    token_id = read_session_cookie(state.secret, cookie)
-    if token_id is None:
+    verified = read_session_cookie(state.secret, cookie)
+    if verified is None:
         raise LoginRequired(
             "please sign in", fix="paste the API token a TRE admin issued you on the sign-in page"
         )
-    return Credentials(state, token_id=token_id, csrf=csrf_token(state.secret, cookie))
+    return Credentials(
+        state,
+        token_id=verified.token_id,
+        nonce=verified.nonce,
+        csrf=csrf_token(state.secret, cookie),
+    )
 
 
 ApiAuth = Annotated[Credentials, Depends(api_credentials)]
@@ -133,8 +151,22 @@ def make_session_cookie(secret: bytes, token_id: str, token_expires: float) -> t
     return f"{body}.{_sign(secret, 'session', body)}", max(0, expires - int(time.time()))
 
 
-def read_session_cookie(secret: bytes, cookie: str) -> str | None:
-    """The token id a session cookie names, if its signature holds and it has not expired."""
+@dataclass(frozen=True)
+class SessionCookie:
+    """What a verified session cookie names (all public: the cookie's secret part is its
+    signature, which is never kept)."""
+
+    token_id: str
+    expires_at: datetime  # UTC
+    nonce: str  # random per sign-in: tells this session from others of the same token
+
+
+def read_session_cookie(secret: bytes, cookie: str) -> SessionCookie | None:
+    """What a session cookie names, if its signature holds and it has not expired.
+
+    This checks the cookie only: whether its token still works and whether the session
+    was signed out are checked in `Credentials.session()`, which has the database.
+    """
     body, _, signature = cookie.rpartition(".")
     parts = body.split(".")
     if len(parts) != 4 or parts[0] != "v1" or not parts[2].isdigit():
@@ -143,7 +175,9 @@ def read_session_cookie(secret: bytes, cookie: str) -> str | None:
         return None
     if int(parts[2]) <= time.time():
         return None
-    return parts[1]
+    return SessionCookie(
+        token_id=parts[1], expires_at=datetime.fromtimestamp(int(parts[2]), UTC), nonce=parts[3]
+    )
 
 
 def csrf_token(secret: bytes, cookie: str) -> str:

@@ -17,7 +17,10 @@ from tre.store import Database
 from tre.web.auth import (
     LOGIN_COOKIE,
     SESSION_COOKIE,
+    Credentials,
+    LoginRequired,
     PageAuth,
+    SessionCookie,
     make_session_cookie,
     new_login_nonce,
     page_credentials,
@@ -116,13 +119,29 @@ def login(
     return response
 
 
+def _end_session(auth: Credentials, cookie: SessionCookie) -> None:
+    """Record the session as ended, so a copy of its cookie stops working too, with a
+    `session.end` event naming the token's id (never the token or the cookie)."""
+    try:
+        with auth.session(writes=True) as s:
+            tokens.end_browser_session(
+                s, nonce=cookie.nonce, token_id=cookie.token_id, expires_at=cookie.expires_at
+            )
+    except LoginRequired:
+        # Already signed out, or its token no longer works: nothing is left to end.
+        return
+
+
 @router.post("/logout")
 def logout(request: Request, csrf: Annotated[str, Form()] = "") -> Response:
-    """End the browser session (the token itself stays valid until revoked or expired)."""
+    """End the browser session, on the server and in the browser (the token itself stays
+    valid until revoked or expired)."""
     state = web_state(request)
-    cookie = request.cookies.get(SESSION_COOKIE, "")
-    if read_session_cookie(state.secret, cookie) is not None:
-        require_csrf(page_credentials(request), csrf)
+    cookie = read_session_cookie(state.secret, request.cookies.get(SESSION_COOKIE, ""))
+    if cookie is not None:
+        auth = page_credentials(request)
+        require_csrf(auth, csrf)
+        _end_session(auth, cookie)
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response
