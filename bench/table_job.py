@@ -25,17 +25,12 @@ What runs, in order (all inside one scratch folder):
 from __future__ import annotations
 
 import json
-import re
-import shutil
 import statistics
-import subprocess
-import sys
 import time
-import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -44,11 +39,11 @@ import pyarrow.parquet as pq
 from rich.console import Console
 from rich.markup import escape
 
+from bench.job_timing import cluster_alone, interpreter_start, parse_job_log
 from bench.table_report import NAME, render  # noqa: F401 - run.py finds both here
 from disclosure import Rules, aggregate, check_aggregated
 from jobs.spec import JobSpec, TableStep
 from jobs.table_step import finalize_table, merge_partials
-from slurm.clusters import local_cluster
 from tre.demo.synth import descriptor_path, generate
 from tre.models import Job, JobState, Resources
 from tre.secured.reader import fragments, read_fragment
@@ -142,7 +137,9 @@ def run(
     say("engine stages, serially in this process, on the same secured data")
     figures["stages"] = {shape.name: engine_stages(home, plain, shape, repeat) for shape in SHAPES}
     say("a LocalCluster of the job's size, started and stopped on its own")
-    figures["cluster"] = cluster_alone(work / "cluster-scratch", repeat)
+    figures["cluster"] = cluster_alone(
+        Resources.model_validate(RESOURCES), work / "cluster-scratch", repeat
+    )
     figures["interpreter_start_s"] = interpreter_start()
     return figures
 
@@ -297,35 +294,6 @@ def job_path(home: Path, shape: Shape) -> dict[str, Any]:
     }
 
 
-_LOG_LINE = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) \w+ (.*)$")
-
-
-def parse_job_log(text: str) -> dict[str, float]:
-    """Wall-clock times of the job log's landmarks (slurm.launch writes them).
-
-    first       the job process has imported everything and read its input
-    cluster_up  "dask cluster up in N s"
-    finished    "job N finished in N s": steps done, cluster shut down, results written
-    """
-    found: dict[str, float] = {}
-    for line in text.splitlines():
-        match = _LOG_LINE.match(line)
-        if not match:
-            continue
-        at = datetime.strptime(match.group(1), "%Y-%m-%d %H:%M:%S,%f").timestamp()
-        message = match.group(2)
-        found.setdefault("first", at)
-        if up := re.match(r"dask cluster up in ([\d.]+)s", message):
-            found["cluster_up"] = at
-            found["cluster_up_logged"] = float(up.group(1))
-        elif re.match(r"job \d+ finished in", message):
-            found["finished"] = at
-    missing = {"first", "cluster_up", "finished"} - set(found)
-    if missing:
-        raise RuntimeError(f"the job log lacks {', '.join(sorted(missing))}:\n{text}")
-    return found
-
-
 def _compare(home: Path, job_id: int, shape: Shape, expected: pl.DataFrame) -> tuple[bool, int]:
     """Do the job's tables hold polars' counts and means? And how many cells do they have?"""
     tables = home / "jobs" / f"{job_id:06d}" / "result" / "tables"
@@ -408,30 +376,6 @@ def engine_stages(home: Path, plain: Path, shape: Shape, repeat: int) -> dict[st
         for stage, seconds in times.items():
             best[stage] = min(best.get(stage, seconds), seconds)
     return {stage: _round(seconds) for stage, seconds in best.items()}
-
-
-def cluster_alone(scratch: Path, repeat: int) -> dict[str, float]:
-    """Start and stop a LocalCluster sized like the job, best of `repeat`."""
-    ups, downs = [], []
-    resources = Resources.model_validate(RESOURCES)
-    for _ in range(repeat):
-        started = time.perf_counter()
-        with warnings.catch_warnings(), local_cluster(resources, scratch) as client:
-            # The scheduler runs here; other clusters on the machine may hold its port.
-            warnings.filterwarnings("ignore", message="Port .* is already in use")
-            client.submit(sum, [1, 2], pure=False).result()
-            up = time.perf_counter()
-        ups.append(up - started)
-        downs.append(time.perf_counter() - up)
-        shutil.rmtree(scratch, ignore_errors=True)
-    return {"up_s": _round(min(ups)), "down_s": _round(min(downs))}
-
-
-def interpreter_start() -> float:
-    """Seconds for a fresh interpreter to import what the job process imports."""
-    started = time.perf_counter()
-    subprocess.run([sys.executable, "-c", "import slurm.launch"], check=True)
-    return _round(time.perf_counter() - started)
 
 
 @contextmanager

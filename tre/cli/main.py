@@ -9,7 +9,19 @@ from pathlib import Path
 
 import click
 
-from tre.cli import admin, audit_cmd, cluster, datasets, jobs, keys, projects, review, serve, setup
+from tre.cli import (
+    admin,
+    audit_cmd,
+    backup,
+    cluster,
+    datasets,
+    jobs,
+    keys,
+    projects,
+    review,
+    serve,
+    setup,
+)
 from tre.cli.common import err_console
 from tre.errors import TreError
 
@@ -48,7 +60,19 @@ def cli(ctx: click.Context, home: Path | None, acting_as: str | None, server: st
     ctx.obj = {"home": home, "acting_as": acting_as, "server": server}
 
 
-for module in (setup, admin, projects, datasets, keys, jobs, review, audit_cmd, cluster, serve):
+for module in (
+    setup,
+    admin,
+    projects,
+    datasets,
+    keys,
+    jobs,
+    review,
+    audit_cmd,
+    backup,
+    cluster,
+    serve,
+):
     module.register(cli)
 
 
