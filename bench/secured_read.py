@@ -153,7 +153,7 @@ def fragment_partial(
 ) -> pl.DataFrame:
     """Runs on a worker: read one fragment as the engine does, then aggregate it.
 
-    Without `pushdown`, exactly the engine's read (`jobs.table_step.table_partial`): the
+    Without `pushdown`, exactly the engine's read (`jobs.table_step.table_partials`): the
     filter, if any, goes into the read. With `pushdown`, polars' read, filter or not.
     """
     if pushdown:

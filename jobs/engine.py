@@ -7,6 +7,8 @@ is aggregates with their disclosure evidence, and files from python steps.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from distributed import Client
 
 from jobs.dasktools import ProgressFn
@@ -14,8 +16,8 @@ from jobs.errors import StepFailed
 from jobs.outputs import Output
 from jobs.python_step import run_python_step
 from jobs.regression_step import run_regression
-from jobs.spec import JobSpec, PythonStep, RegressionStep, TableStep
-from jobs.table_step import run_table
+from jobs.spec import JobSpec, PythonStep, RegressionStep, Step, TableStep
+from jobs.table_step import read_together, run_tables
 from tre.secured.reader import SecuredSource
 
 
@@ -31,18 +33,13 @@ def run_job(
 ) -> list[Output]:
     """Run every step in order; return all outputs (names unique across the job)."""
     outputs: list[Output] = []
-    for step in spec.steps:
+    for group in _groups(spec.steps):
+        step = group[0]
         match step:
             case TableStep():
-                outputs.append(
-                    run_table(
-                        step,
-                        sources,
-                        client,
-                        top_k=top_k,
-                        progress=progress,
-                        target_rows=target_rows,
-                    )
+                tables = [s for s in group if isinstance(s, TableStep)]
+                outputs += run_tables(
+                    tables, sources, client, top_k=top_k, progress=progress, target_rows=target_rows
                 )
             case RegressionStep():
                 outputs.append(
@@ -62,6 +59,23 @@ def run_job(
             fix="rename the outputs of the python step(s)",
         )
     return outputs
+
+
+def _groups(steps: Sequence[Step]) -> list[list[Step]]:
+    """The steps in order, consecutive table steps that can share their reads together
+    (`jobs.table_step.read_together`); every other step alone."""
+    groups: list[list[Step]] = []
+    for step in steps:
+        last = groups[-1][-1] if groups else None
+        if (
+            isinstance(step, TableStep)
+            and isinstance(last, TableStep)
+            and read_together(last, step)
+        ):
+            groups[-1].append(step)
+        else:
+            groups.append([step])
+    return groups
 
 
 def _run_python(

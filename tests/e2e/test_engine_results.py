@@ -104,3 +104,47 @@ def test_a_table_with_a_unit_id_matches_polars(cli, home, sources, tmp_path):
     joined = shown.join(expected, on="incident_type", suffix="_polars")
     assert joined.height == shown.height
     assert joined["count"].to_list() == joined["count_polars"].to_list()
+
+
+def test_steps_that_share_their_reads_each_match_polars(cli, home, sources, tmp_path):
+    # Two steps with the same filter read each fragment once together; a third with
+    # another filter reads on its own. Each table must be what polars computes.
+    older = ["age_band in ['75-84', '85+']"]
+    spec = write_spec(
+        tmp_path,
+        {
+            "project": PROJECT,
+            "title": "Older residents: counts and GP visits by area",
+            "datasets": {
+                "residents": ["local_authority", "age_band", "gp_visits_last_year", "sex"]
+            },
+            "resources": {"workers": 2},
+            "steps": [
+                {"kind": "table", "name": "older", "dataset": "residents",
+                 "rows": ["local_authority"], "filter": older},
+                {"kind": "table", "name": "older_visits", "dataset": "residents",
+                 "rows": ["sex"], "value": "gp_visits_last_year", "statistic": "sum",
+                 "filter": older},
+                {"kind": "table", "name": "everyone", "dataset": "residents",
+                 "rows": ["local_authority"]},
+            ],
+        },
+    )  # fmt: skip
+    assert cli("submit", spec, who="rita").code == 0
+    assert cli("run", "--once", who="ada").code == 0
+    residents = pl.read_parquet(sources["residents"])
+    kept = residents.filter(pl.col("age_band").is_in(["75-84", "85+"]))
+    expected = {
+        "older": kept.group_by("local_authority").len(name="count"),
+        "older_visits": kept.group_by("sex").agg(pl.col("gp_visits_last_year").sum()),
+        "everyone": residents.group_by("local_authority").len(name="count"),
+    }
+    for name, frame in expected.items():
+        got = released_table(home, 1, name)
+        key, value = frame.columns
+        column = "count" if value == "count" else "sum"
+        shown = got.filter(pl.col(column).is_not_null()).select(key, column)
+        assert shown.height > 0, name
+        joined = shown.join(frame, on=key)
+        assert joined.height == shown.height, name
+        assert joined[column].to_list() == joined[value].to_list(), name
