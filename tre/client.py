@@ -1,4 +1,5 @@
-"""The CLI's client mode: the researcher and checker commands through a `tre serve`.
+"""The CLI's client mode: the researchers', checkers' and admins' commands through a
+`tre serve`.
 
 `tre --server URL ...` (or TRE_SERVER, or `server:` in ~/.config/tre/client.yaml)
 sends the commands to a server instead of opening a local home. The token comes from
@@ -19,15 +20,27 @@ import json
 import os
 import stat
 import zipfile
+from datetime import date
 from pathlib import Path, PurePosixPath
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import yaml
+from pydantic_core import to_jsonable_python
 
 from jobs.spec import JobSpec
 from tre.errors import InputError, NotFound, PermissionDenied, PlatformError, StateError, TreError
-from tre.models import Decision, Job, OutputRecord, OutputRequest, Review
+from tre.models import (
+    Decision,
+    Job,
+    OutputRecord,
+    OutputRequest,
+    Person,
+    Project,
+    ProjectState,
+    Review,
+)
 from tre.service.review import RequestView
 
 ENV_SERVER = "TRE_SERVER"
@@ -173,6 +186,71 @@ class Client:
             self._me = str(self.call("GET", "/api/whoami").json()["name"])
         return self._me
 
+    def list_people(self) -> list[Person]:
+        """Registered people you may see; as `tre.service.people.list_people`."""
+        return [_person(p) for p in self.call("GET", "/api/people").json()]
+
+    def register_person(
+        self,
+        *,
+        name: str,
+        full_name: str,
+        roles: list[str],
+        email: str = "",
+        accredited_until: date | None = None,
+    ) -> Person:
+        """Register someone new (admins); as `tre.service.people.register_person`."""
+        body = {
+            "name": name,
+            "full_name": full_name,
+            "roles": roles,
+            "email": email,
+            "accredited_until": accredited_until,
+        }
+        return _person(self.call("POST", "/api/people", json=to_jsonable_python(body)).json())
+
+    def update_person(
+        self,
+        name: str,
+        *,
+        roles: list[str] | None = None,
+        accredited_until: date | None = None,
+        active: bool | None = None,
+    ) -> Person:
+        """Change a registration (admins); what is None stays as it is."""
+        wanted = {"roles": roles, "accredited_until": accredited_until, "active": active}
+        body = {key: value for key, value in wanted.items() if value is not None}
+        found = self.call("PATCH", f"/api/people/{_part(name)}", json=to_jsonable_python(body))
+        return _person(found.json())
+
+    # -- projects --------------------------------------------------------------------
+
+    def request_project(self, data: dict[str, Any]) -> Project:
+        """Request a project from its YAML mapping; as `tre.service.projects.request_project`."""
+        # YAML gives dates as dates; JSON wants them as ISO strings, which the server parses.
+        found = self.call("POST", "/api/projects", json=to_jsonable_python(data))
+        return Project.model_validate(found.json())
+
+    def approve_project(self, name: str, *, expires: date | None = None) -> Project:
+        """Approve (or renew) a project (admins)."""
+        body = {"expires": expires.isoformat()} if expires is not None else None
+        found = self.call("POST", f"/api/projects/{_part(name)}/approve", json=body)
+        return Project.model_validate(found.json())
+
+    def change_project_state(self, name: str, new: ProjectState, reason: str) -> Project:
+        """Suspend, close or reject a project, with a reason (admins)."""
+        body = {"state": new.value, "reason": reason}
+        found = self.call("POST", f"/api/projects/{_part(name)}/state", json=body)
+        return Project.model_validate(found.json())
+
+    def list_projects(self) -> list[Project]:
+        """Projects you may see."""
+        return [Project.model_validate(p) for p in self.call("GET", "/api/projects").json()]
+
+    def show_project(self, name: str) -> Project:
+        """One project."""
+        return Project.model_validate(self.call("GET", f"/api/projects/{_part(name)}").json())
+
     # -- jobs ------------------------------------------------------------------------
 
     def submit_job(self, spec: JobSpec, pickles: dict[str, bytes]) -> Job:
@@ -264,6 +342,17 @@ def _safe_relative(path: str) -> Path:
             fix="tell the TRE administrators",
         )
     return Path(*parts)
+
+
+def _part(name: str) -> str:
+    """A name as one path segment: a '/' or '?' in a mistyped name cannot reach another
+    endpoint."""
+    return quote(name, safe="")
+
+
+def _person(data: dict[str, Any]) -> Person:
+    # The API leaves out e-mail addresses and who registered whom; the CLI prints neither.
+    return Person.model_validate(data)
 
 
 def _job(data: dict[str, Any]) -> Job:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import EXAMPLES, Result
+from tests.conftest import EXAMPLES, PROJECT, Result
 from tests.web.conftest import FAILING, PASSING, SMALL, ServerThread, World, free_port
 from tre.cli.main import main as tre_main
 
@@ -134,10 +134,16 @@ def test_a_bad_token_or_no_server_is_explained(remote, tmp_path):
     assert nobody.code == 6 and "cannot reach the tre server" in nobody.err
 
 
-def test_home_only_commands_and_as_are_refused_through_a_server(remote):
-    admin = remote("admin", "people", who="ada")
-    assert admin.code == 2
-    assert "'tre admin people' works on a TRE home, not through --server" in admin.err
+def test_home_only_commands_and_as_are_refused_through_a_server(remote, world: World):
+    # Tokens are credentials and datasets are the host's files: they stay on the TRE host.
+    for command in (("admin", "token", "rita"), ("admin", "tokens"), ("dataset", "list")):
+        refused = remote(*command, who="ada")
+        assert refused.code == 2, command
+        assert f"'tre {' '.join(command[:2])}' works on a TRE home, not through --server" in (
+            refused.err
+        )
+        assert "run it on the TRE host without --server" in refused.err
+    assert not (world.home / "rita.token").exists()
     acting = remote("--as", "ada", "status", who="rita")
     assert acting.code == 2 and "--as does not work with a server" in acting.err
 
@@ -154,3 +160,91 @@ def test_the_server_can_come_from_the_client_configuration(remote, served, world
     listing = remote("status", who=None, server=None)
     assert listing.code == 0, listing.err
     assert "Residents and COPD" in listing.out
+
+
+# -- projects and people through the server -------------------------------------------------
+
+NEW = "lcr-fire-followup"
+
+
+def write_yaml(path: Path, source: Path, **changes: object) -> Path:
+    """A copy of the YAML file `source` with some fields changed."""
+    path.write_text(yaml.safe_dump({**yaml.safe_load(source.read_text()), **changes}))
+    return path
+
+
+def test_a_project_requested_and_approved_through_the_server_takes_jobs(
+    remote, world: World, tmp_path: Path
+):
+    request = write_yaml(tmp_path / "project.yaml", EXAMPLES / "project.yaml", name=NEW)
+    job = write_yaml(tmp_path / "job.yaml", EXAMPLES / "health_by_area.yaml", project=NEW)
+    requested = remote("project", "request", request, who="rita")
+    assert requested.code == 0, requested.err
+    assert f"Requested project {NEW}; an admin other than you must approve it" in requested.out
+    early = remote("submit", job, who="rita")
+    assert early.code == 4 and f"project '{NEW}' is requested, not approved" in early.err
+    own = remote("project", "approve", NEW, who="rita")
+    assert own.code == 4 and f"you cannot approve project '{NEW}'" in own.err
+    assert "approving a project needs the admin role" in own.err
+    approved = remote("project", "approve", NEW, who="ada")
+    assert approved.code == 0, approved.err
+    assert f"Project {NEW} is approved until 2027-12-31" in approved.out
+    assert "approved by ada" in remote("project", "show", NEW, who="sam").out
+    submitted = remote("submit", job, who="rita")
+    assert submitted.code == 0, submitted.err
+    assert "queued" in submitted.out
+    job_id = submitted.out.split()[1]
+    assert f"project:   {NEW}" in remote("status", job_id, who="rita").out
+
+
+def test_an_admin_cannot_approve_their_own_request_through_the_server(
+    remote, world: World, tmp_path: Path
+):
+    request = write_yaml(tmp_path / "project.yaml", EXAMPLES / "project.yaml", name=NEW)
+    assert remote("project", "request", request, who="ada").code == 0
+    refused = remote("project", "approve", NEW, who="ada")
+    assert refused.code == 4
+    assert "an admin may not approve a project they requested themselves" in refused.err
+    assert "ask another admin, who did not request the project" in refused.err
+    assert "(requested, expires" in remote("project", "show", NEW, who="ada").out
+
+
+def test_admins_register_update_and_suspend_through_the_server(remote, world: World):
+    registered = remote(
+        "admin",
+        "register",
+        "nina",
+        "--full-name",
+        "Nina Newcomer",
+        "--role",
+        "researcher",
+        "--accredited-until",
+        "2099-01-01",
+        who="ada",
+    )
+    assert registered.code == 0, registered.err
+    assert "Registered nina as researcher" in registered.out
+    assert "Nina Newcomer" in remote("admin", "people", who="ada").out
+    by_researcher = remote(
+        "admin", "register", "ned", "--full-name", "Ned", "--role", "checker", who="rita"
+    )
+    assert by_researcher.code == 4 and "you cannot register people" in by_researcher.err
+    updated = remote("admin", "update", "carl", "--deactivate", who="ada")
+    assert updated.code == 0, updated.err
+    assert "Updated carl: roles checker, accredited until -, deactivated" in updated.out
+    assert "deactivated" in remote("review", "list", who="carl").err
+    suspended = remote("project", "suspend", PROJECT, "--reason", "ethics review", who="ada")
+    assert suspended.code == 0, suspended.err
+    assert f"Project {PROJECT} is suspended" in suspended.out
+    refused = remote("submit", EXAMPLES / "health_by_area.yaml", who="rita")
+    assert refused.code == 4 and f"project '{PROJECT}' is suspended" in refused.err
+
+
+def test_listings_through_the_server_read_as_on_the_tre_host(remote, world: World):
+    local = ("--home", world.home, "--as", "ada")
+    for command in (("project", "list"), ("project", "show", PROJECT), ("admin", "people")):
+        there = remote(*command, who="ada")
+        here = remote(*local, *command, who=None, server=None)
+        assert there.code == here.code == 0, there.err + here.err
+        assert there.out == here.out, command
+        assert (PROJECT if command[0] == "project" else "Rita") in there.out

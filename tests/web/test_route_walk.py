@@ -19,6 +19,8 @@ from fastapi import FastAPI
 
 from tests.conftest import PROJECT
 from tests.web.conftest import CSRF, FAILING, PASSING, SMALL, SPEC, TestClient, World, sign_in
+from tre.service import projects
+from tre.service.session import Session
 
 pytestmark = pytest.mark.slow
 
@@ -106,6 +108,15 @@ def project(who: str, t: Target | None) -> int:
     return 403 if who == "olga" else 200
 
 
+def request_project(who: str, t: Target | None) -> int:
+    # Researchers and admins may request one (lead: rita, a researcher); carl checks only.
+    return 403 if who == "carl" else 201
+
+
+def register(who: str, t: Target | None) -> int:
+    return 201 if who == "ada" else 403
+
+
 #: (method, path) -> what each person gets; anonymous callers are handled in `expected`.
 TABLE: dict[tuple[str, str], Expect] = {
     ("GET", "/openapi.json"): always(200),
@@ -113,6 +124,11 @@ TABLE: dict[tuple[str, str], Expect] = {
     ("GET", "/api/people"): always(200),
     ("GET", "/api/projects"): always(200),
     ("GET", "/api/projects/{name}"): project,
+    ("POST", "/api/projects"): request_project,
+    ("POST", "/api/projects/{name}/approve"): admin,
+    ("POST", "/api/projects/{name}/state"): admin,
+    ("POST", "/api/people"): register,
+    ("PATCH", "/api/people/{name}"): admin,
     ("GET", "/api/datasets"): always(200),
     ("GET", "/api/audit"): admin,
     ("GET", "/api/audit/verify"): admin,
@@ -143,6 +159,28 @@ TABLE: dict[tuple[str, str], Expect] = {
     ("GET", "/admin"): admin,
     ("GET", "/admin/audit"): admin,
 }
+
+
+#: The project or person a route's {name} stands for; by default the walk's project.
+#: Approving and rejecting act on projects of their own (requested by rita before the
+#: walk), so the jobs of the walk's project keep their approval.
+NAMES = {
+    ("POST", "/api/projects/{name}/approve"): "walk-approve",
+    ("POST", "/api/projects/{name}/state"): "walk-reject",
+    ("PATCH", "/api/people/{name}"): "olga",
+}
+
+
+def project_request(name: str) -> dict:
+    """A project request any researcher or admin may make."""
+    return {
+        "name": name,
+        "title": "Walking the routes",
+        "purpose": "Checking who may do what.",
+        "lead": "rita",
+        "datasets": [{"dataset": "residents", "columns": ["local_authority"]}],
+        "expires": "2099-01-01",
+    }
 
 
 def expected(method: str, path: str, who: str, t: Target | None) -> int:
@@ -201,7 +239,7 @@ def send(
     browser, csrf = browsers[who]
     url = (
         path.replace("{job_id}", str(t.job) if t else "")
-        .replace("{name}", PROJECT)
+        .replace("{name}", NAMES.get((method, path), PROJECT))
         .replace("{output}", PASSING)
         .replace("{filename}", f"{PASSING}.csv")
     )
@@ -209,6 +247,14 @@ def send(
     kwargs: dict = {"headers": headers}
     if (method, path) == ("POST", "/api/jobs"):
         kwargs["json"] = {"spec": SPEC}
+    elif (method, path) == ("POST", "/api/projects"):
+        kwargs["json"] = project_request(f"walk-by-{who}")
+    elif path.endswith("/state"):
+        kwargs["json"] = {"state": "rejected", "reason": "walk"}
+    elif (method, path) == ("POST", "/api/people"):
+        kwargs["json"] = {"name": f"new-{who}", "full_name": "New", "roles": ["checker"]}
+    elif (method, path) == ("PATCH", "/api/people/{name}"):
+        kwargs["json"] = {"accredited_until": "2098-12-31"}
     elif path.endswith("/votes"):
         kwargs["json"] = {"decision": "reject", "comment": "walk", "outputs": [FAILING]}
     elif (method, path) == ("POST", "/login"):
@@ -232,6 +278,12 @@ def test_every_route_as_every_role(app: FastAPI, world: World):
         Target("B", world.own, "sam", released=False),
         Target("C", world.released, "rita", released=True),
     ]
+    s = Session.open(world.home, "rita")
+    try:
+        for name in ("walk-approve", "walk-reject"):
+            projects.request_project(s, project_request(name))
+    finally:
+        s.close()
     # Every route the app has is in the table, and the table names no route it lacks.
     assert sorted(routes(app)) == sorted(TABLE), "classify every route in TABLE"
     browsers = {ANON: (TestClient(app, follow_redirects=False), "")}

@@ -1,4 +1,6 @@
-"""`tre admin ...`: registering people and their roles, and their API tokens."""
+"""`tre admin ...`: registering people and their roles (on the TRE host or through a
+server), and their API tokens (on the TRE host only: a token is a credential, issued
+where the home is)."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from tre.cli.common import DATE, console, err_console, session
+from tre.cli.common import DATE, console, err_console, remote, session
 from tre.errors import InputError
 from tre.service import people, tokens
 
@@ -46,15 +48,25 @@ def register_cmd(
     accredited_until: date | None,
 ) -> None:
     """Register NAME with one or more roles."""
-    with session(ctx) as s:
-        person = people.register_person(
-            s,
-            name=name,
-            full_name=full_name,
-            email=email,
-            roles=list(roles),
-            accredited_until=accredited_until,
-        )
+    if (client := remote(ctx)) is not None:
+        with client:
+            person = client.register_person(
+                name=name,
+                full_name=full_name,
+                email=email,
+                roles=list(roles),
+                accredited_until=accredited_until,
+            )
+    else:
+        with session(ctx) as s:
+            person = people.register_person(
+                s,
+                name=name,
+                full_name=full_name,
+                email=email,
+                roles=list(roles),
+                accredited_until=accredited_until,
+            )
     console.print(f"Registered [bold]{person.name}[/] as {', '.join(person.roles)}")
 
 
@@ -81,10 +93,16 @@ def update_cmd(
 ) -> None:
     """Change NAME's roles, accreditation, or whether they may act."""
     active = False if deactivate else (True if activate else None)
-    with session(ctx) as s:
-        person = people.update_person(
-            s, name, roles=list(roles) or None, accredited_until=accredited_until, active=active
-        )
+    if (client := remote(ctx)) is not None:
+        with client:
+            person = client.update_person(
+                name, roles=list(roles) or None, accredited_until=accredited_until, active=active
+            )
+    else:
+        with session(ctx) as s:
+            person = people.update_person(
+                s, name, roles=list(roles) or None, accredited_until=accredited_until, active=active
+            )
     console.print(
         f"Updated [bold]{person.name}[/]: roles {', '.join(person.roles)}, "
         f"accredited until {person.accreditation_expires or '-'}, "
@@ -96,8 +114,12 @@ def update_cmd(
 @click.pass_context
 def people_cmd(ctx: click.Context) -> None:
     """List registered people."""
-    with session(ctx) as s:
-        everyone = people.list_people(s)
+    if (client := remote(ctx)) is not None:
+        with client:
+            everyone = client.list_people()
+    else:
+        with session(ctx) as s:
+            everyone = people.list_people(s)
     table = Table("name", "full name", "roles", "accredited until", "active")
     for p in everyone:
         table.add_row(

@@ -45,7 +45,8 @@ def session(ctx: click.Context) -> Iterator[Session]:
         raise InputError(
             f"'tre {ctx.command_path.partition(' ')[2]}' works on a TRE home, not through --server",
             fix="run it on the TRE host without --server; through a server you can use "
-            "submit, status, logs, cancel, outputs and review",
+            "submit, status, logs, cancel, outputs, review, project, and admin "
+            "register|update|people",
         )
     opened = Session.open(obj.get("home"), obj.get("acting_as"))
     try:

@@ -46,7 +46,8 @@ INTERNAL_ERROR = 70
     metavar="URL",
     envvar="TRE_SERVER",
     help="Work through a tre server (tre serve) instead of a home: submit, status, logs, "
-    "cancel, outputs and review. The token comes from TRE_TOKEN or ~/.config/tre/token.",
+    "cancel, outputs, review, project, and admin register|update|people. The token comes "
+    "from TRE_TOKEN or ~/.config/tre/token.",
 )
 @click.version_option(package_name="tre")
 @click.pass_context

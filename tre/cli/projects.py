@@ -1,4 +1,5 @@
-"""`tre project ...`: requesting, approving and managing projects."""
+"""`tre project ...`: requesting, approving and managing projects, on the TRE host or
+through a server (`--server`)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import click
 import yaml
 from rich.table import Table
 
-from tre.cli.common import DATE, console, session, styled
+from tre.cli.common import DATE, console, remote, session, styled
 from tre.errors import InputError
 from tre.models import ProjectState
 from tre.service import projects
@@ -34,8 +35,16 @@ def request_cmd(ctx: click.Context, file: Path) -> None:
         data = yaml.safe_load(file.read_text())
     except yaml.YAMLError as exc:
         raise InputError(f"{file} is not valid YAML: {exc}") from None
-    with session(ctx) as s:
-        p = projects.request_project(s, data)
+    if not isinstance(data, dict):
+        raise InputError(
+            f"{file} must hold a mapping of field: value", fix="see jobs/examples/project.yaml"
+        )
+    if (client := remote(ctx)) is not None:
+        with client:
+            p = client.request_project(data)
+    else:
+        with session(ctx) as s:
+            p = projects.request_project(s, data)
     console.print(
         f"Requested project [bold]{p.name}[/]; an admin other than you must approve "
         f"it: tre project approve {p.name}"
@@ -48,8 +57,12 @@ def request_cmd(ctx: click.Context, file: Path) -> None:
 @click.pass_context
 def approve_cmd(ctx: click.Context, name: str, expires: date | None) -> None:
     """Approve (or renew) project NAME."""
-    with session(ctx) as s:
-        p = projects.approve_project(s, name, expires=expires)
+    if (client := remote(ctx)) is not None:
+        with client:
+            p = client.approve_project(name, expires=expires)
+    else:
+        with session(ctx) as s:
+            p = projects.approve_project(s, name, expires=expires)
     console.print(f"Project [bold]{p.name}[/] is {styled(p.state.value)} until {p.expires}")
 
 
@@ -59,8 +72,12 @@ def _state_command(command: str, state: ProjectState) -> click.Command:
     @click.option("--reason", required=True)
     @click.pass_context
     def cmd(ctx: click.Context, name: str, reason: str) -> None:
-        with session(ctx) as s:
-            p = projects.change_project_state(s, name, state, reason)
+        if (client := remote(ctx)) is not None:
+            with client:
+                p = client.change_project_state(name, state, reason)
+        else:
+            with session(ctx) as s:
+                p = projects.change_project_state(s, name, state, reason)
         console.print(f"Project [bold]{p.name}[/] is {styled(p.state.value)}")
 
     return cmd
@@ -78,8 +95,12 @@ for _command, _state in (
 @click.pass_context
 def list_cmd(ctx: click.Context) -> None:
     """Projects you may see."""
-    with session(ctx) as s:
-        found = projects.list_projects(s)
+    if (client := remote(ctx)) is not None:
+        with client:
+            found = client.list_projects()
+    else:
+        with session(ctx) as s:
+            found = projects.list_projects(s)
     table = Table("name", "state", "lead", "members", "datasets", "expires")
     for p in found:
         table.add_row(
@@ -98,8 +119,12 @@ def list_cmd(ctx: click.Context) -> None:
 @click.pass_context
 def show_cmd(ctx: click.Context, name: str) -> None:
     """One project: purpose, members, approved datasets and columns, quota."""
-    with session(ctx) as s:
-        p = projects.show_project(s, name)
+    if (client := remote(ctx)) is not None:
+        with client:
+            p = client.show_project(name)
+    else:
+        with session(ctx) as s:
+            p = projects.show_project(s, name)
     console.print(f"[bold]{p.name}[/]: {p.title}  ({styled(p.state.value)}, expires {p.expires})")
     console.print(f"Purpose: {p.purpose}", markup=False)
     console.print(f"Lead: {p.lead}; members: {', '.join(p.members)}")

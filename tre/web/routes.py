@@ -15,7 +15,7 @@ Endpoint = Callable[..., Any]
 
 @dataclass
 class Routes:
-    """The routes of one module: `@routes.get(path)` / `@routes.post(path)`, then
+    """The routes of one module: `@routes.get(path)`, `.post(path)`, `.patch(path)`, then
     `routes.add_to(app)`."""
 
     prefix: str = ""
@@ -39,6 +39,10 @@ class Routes:
     def post(self, path: str, **options: Any) -> Callable[[Endpoint], Endpoint]:
         """Declare a POST route."""
         return self._route("POST", path, options)
+
+    def patch(self, path: str, **options: Any) -> Callable[[Endpoint], Endpoint]:
+        """Declare a PATCH route."""
+        return self._route("PATCH", path, options)
 
     def add_to(self, app: FastAPI) -> None:
         """Add every declared route to `app`."""

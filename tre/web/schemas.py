@@ -8,11 +8,11 @@ what a client has no use for (a running job's backend handle, dataset file lists
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from tre.models import Dataset, Decision, Job, OutputRecord, Person, Review
+from tre.models import Dataset, Decision, Job, OutputRecord, Person, ProjectState, Review, Role
 
 # -- requests --------------------------------------------------------------------------
 
@@ -39,6 +39,86 @@ class VoteBody(Body):
     comment: str = Field(min_length=1, max_length=5000, description="Why (required).")
     outputs: list[str] | None = Field(
         default=None, min_length=1, description="Outputs to vote on (default: all of them)."
+    )
+
+
+class ProjectRequestBody(Body):
+    """A project request: the mapping of `jobs/examples/project.yaml`, as JSON.
+
+    The fields' values are only shaped here; the service checks them with the same code
+    as `tre project request` (names, columns against the catalog, quota units, members).
+    """
+
+    name: str
+    title: str
+    purpose: str
+    lead: str = Field(description="A registered researcher; a member of the project.")
+    members: list[str] = Field(default_factory=list)
+    datasets: list[dict[str, Any]] = Field(
+        description='Each {"dataset": NAME, "columns": [COLUMN, ...]}.'
+    )
+    quota: dict[str, Any] = Field(
+        default_factory=dict,
+        description='The most a job may ask for, e.g. {"workers": 2, "memory": "2GiB"}.',
+    )
+    expires: date
+    slurm: dict[str, Any] = Field(
+        default_factory=dict, description="Slurm account, partition and qos (all optional)."
+    )
+
+    def request(self) -> dict[str, Any]:
+        """The request as `tre.service.projects.request_project` takes it from YAML:
+        only what the caller gave, so the service's own defaults apply."""
+        return self.model_dump(exclude_unset=True)
+
+
+class ApproveBody(Body):
+    """Approving (or renewing) a project; the body may be left out."""
+
+    expires: date | None = Field(default=None, description="A new expiry date (renewal).")
+
+
+#: The states an admin may put a project in by hand (the CLI's reject, suspend, close).
+AdminProjectState = Literal["suspended", "closed", "rejected"]
+
+
+class ProjectStateBody(Body):
+    """Suspending, closing or rejecting a project, and why (kept in the audit log)."""
+
+    state: AdminProjectState
+    reason: str = Field(max_length=5000, description="Why (required).")
+
+    @field_validator("reason")
+    @classmethod
+    def _reason_given(cls, value: str) -> str:
+        # The service refuses a blank reason too, but this says so before any lookup.
+        if not value.strip():
+            raise ValueError("a reason is required: say why the project changes state")
+        return value
+
+    def new_state(self) -> ProjectState:
+        return ProjectState(self.state)
+
+
+class RegisterBody(Body):
+    """Registering someone new, as `tre admin register`."""
+
+    name: str
+    full_name: str
+    roles: list[Role] = Field(min_length=1)
+    email: str = ""
+    accredited_until: date | None = Field(
+        default=None, description="Researchers: the date their accreditation lapses."
+    )
+
+
+class PersonUpdateBody(Body):
+    """Changing a registration, as `tre admin update`; what is left out stays as it is."""
+
+    roles: list[Role] | None = Field(default=None, min_length=1, description="Replaces the roles.")
+    accredited_until: date | None = None
+    active: bool | None = Field(
+        default=None, description="false: stop them acting at all (their tokens stop working)."
     )
 
 

@@ -3,10 +3,10 @@ layer, which applies the same policies as the CLI."""
 
 from fastapi import FastAPI
 
-from tre.web.api import catalog, jobs, reviews
+from tre.web.api import admin, catalog, jobs, reviews
 
 
 def add_to(app: FastAPI) -> None:
     """Add every API endpoint to `app`."""
-    for module in (catalog, jobs, reviews):
+    for module in (catalog, admin, jobs, reviews):
         module.router.add_to(app)
