@@ -321,10 +321,9 @@ def engine_stages(home: Path, plain: Path, shape: Shape, repeat: int) -> dict[st
     """The engine's stages for one shape, serially here (the job runs them on 2 workers);
     each stage's best of `repeat` passes.
 
-    Each step reads every fragment itself here, so reading is counted twice (the job
-    reads each fragment once for both: they read the same rows). `read_plain` reads the
-    same columns, twice, from the plaintext copy with pyarrow: read_decrypt minus
-    read_plain is the cost of decryption.
+    Each step reads every fragment itself here (the job reads once for both), so reading
+    counts twice; so does `read_plain`, the same columns from the plaintext copy with
+    pyarrow: read_decrypt minus read_plain is the cost of decryption.
     """
     with _session(home, "ada") as s:
         dataset = repo.get_dataset(s.conn, DATASET)
