@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import date
 from pathlib import Path
 
@@ -9,7 +10,7 @@ from policies.access import raise_if, role_refusals
 from slurm.backend import BACKENDS
 from slurm.profiles import load_profile
 from tre import audit
-from tre.errors import InputError
+from tre.errors import InputError, StateError
 from tre.home import Home
 from tre.models import Person, Role
 from tre.service.session import Session
@@ -142,6 +143,7 @@ def update_person(
         if active is not None:
             data["active"] = active
         updated = validate(Person, data, f"the registration of {name!r}")
+        _keep_an_admin(conn, person, updated)
         repo.put_person(conn, updated)
         session.record(
             conn,
@@ -155,6 +157,23 @@ def update_person(
             },
         )
     return updated
+
+
+def _is_admin(person: Person) -> bool:
+    return person.active and Role.ADMIN in person.roles
+
+
+def _keep_an_admin(conn: sqlite3.Connection, before: Person, after: Person) -> None:
+    """Refuse a change that would leave the TRE with no active admin: nobody could then
+    register people, approve projects or ingest data (tests/tre/service/test_registry)."""
+    if not _is_admin(before) or _is_admin(after):
+        return
+    others = [p for p in repo.list_people(conn) if p.name != before.name and _is_admin(p)]
+    if not others:
+        raise StateError(
+            f"{before.name} is the only active admin; this change would leave the TRE with none",
+            fix="register (or reactivate) another admin first, then make this change",
+        )
 
 
 def list_people(session: Session) -> list[Person]:

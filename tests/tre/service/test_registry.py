@@ -101,3 +101,15 @@ def test_as_is_refused_outside_a_demo_home(tmp_path):
     people.init_home(tmp_path / "real", admin="ada", full_name="Ada")
     with pytest.raises(PermissionDenied, match="demo home"):
         Session.open(tmp_path / "real", "bob")
+
+
+def test_the_last_active_admin_cannot_be_removed(session_as):
+    ada = session_as("ada")
+    people.update_person(ada, "bob", active=False)  # another admin may go
+    with pytest.raises(StateError, match="ada is the only active admin"):
+        people.update_person(ada, "ada", roles=["checker"])
+    with pytest.raises(StateError, match="would leave the TRE with none"):
+        people.update_person(ada, "ada", active=False)
+    assert people.update_person(ada, "bob", active=True).active
+    assert people.update_person(ada, "ada", roles=["admin", "checker"]).roles  # still admin
+    assert not people.update_person(ada, "ada", active=False).active  # bob remains
