@@ -47,7 +47,6 @@ from collections.abc import Sequence
 
 import polars as pl
 
-from disclosure import finalize as _finalize
 from disclosure.combine import (
     LISTS,
     VALUE,
@@ -58,6 +57,7 @@ from disclosure.combine import (
     with_top_levels,
 )
 from disclosure.errors import DisclosureInputError
+from disclosure.finalize import MAX_GRID_CELLS, finalize, margins, with_margins
 from disclosure.validate import (
     EVIDENCE_COLUMNS,
     MAX_TOP_K,
@@ -87,9 +87,6 @@ __all__ = [
     "partial_columns",
     "with_margins",
 ]
-
-#: `finalize` refuses to build a full grid larger than this (see `disclosure.finalize`).
-MAX_GRID_CELLS = _finalize.MAX_GRID_CELLS
 
 
 def partial(
@@ -183,51 +180,3 @@ def merge(
     stacked = pl.concat([p.select(columns) for p in partials], how="vertical_relaxed")
     group = [*keys, *([unit] if unit else [])]
     return combine(stacked, group, statistic, top_k=0 if unit else top_k).select(columns)
-
-
-def finalize(
-    merged: pl.DataFrame,
-    keys: list[str],
-    statistic: str,
-    quantile: float | None = None,
-    *,
-    grid: Sequence[Sequence[str]] | None = None,
-    unit: str | None = None,
-    top_k: int = 2,
-) -> pl.DataFrame:
-    """The finished table: keys, the statistic as `value`, and the evidence columns.
-
-    See `disclosure.finalize.finalize`; `top_k` counts the largest unit totals kept when
-    the table has a unit (without one, the merged aggregate says how many it holds).
-    """
-    return _finalize.finalize(merged, keys, statistic, quantile, grid=grid, unit=unit, top_k=top_k)
-
-
-def margins(
-    merged: pl.DataFrame,
-    keys: list[str],
-    statistic: str,
-    quantile: float | None = None,
-    *,
-    grid: Sequence[Sequence[str]] | None = None,
-    unit: str | None = None,
-    top_k: int = 2,
-) -> pl.DataFrame:
-    """The table's totals (row, column and grand), with the same evidence as its cells."""
-    return _finalize.margins(merged, keys, statistic, quantile, grid=grid, unit=unit, top_k=top_k)
-
-
-def with_margins(
-    merged: pl.DataFrame,
-    keys: list[str],
-    statistic: str,
-    quantile: float | None = None,
-    *,
-    grid: Sequence[Sequence[str]] | None = None,
-    unit: str | None = None,
-    top_k: int = 2,
-) -> pl.DataFrame:
-    """The finished table and its totals in one frame, told apart by the `margin` column."""
-    return _finalize.with_margins(
-        merged, keys, statistic, quantile, grid=grid, unit=unit, top_k=top_k
-    )

@@ -74,6 +74,8 @@ def finalize(
     `grid` groups the keys whose observed combinations are crossed instead (default: each
     key alone). ``grid=[rows, columns]`` completes only rows x columns, as pandas.crosstab
     and ACRO do, so nested keys (ward within district) do not invent impossible cells.
+    `top_k` counts the largest unit totals kept when the table has a unit (without one,
+    the merged aggregate says how many it holds).
     """
     groups = _check(merged, keys, statistic, quantile, grid, unit, top_k)
     cells = _cells(merged, keys, keys, statistic, quantile, unit, top_k)

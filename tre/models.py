@@ -280,6 +280,19 @@ class Job(Strict):
     cancel_requested: bool = False
     attempts: int = Field(default=0, description="Times the job was started on a backend.")
 
+    def provenance(self) -> dict[str, Any]:
+        """What a disclosure report and a release manifest say a job was: who, for which
+        project, which spec and code (by hash), which dataset versions."""
+        return {
+            "job_id": self.id,
+            "project": self.project,
+            "author": self.submitter,
+            "title": self.title,
+            "spec_hash": self.spec_hash,
+            "code_hash": self.code_hash,
+            "datasets": self.dataset_versions,
+        }
+
 
 class DatasetDescriptor(Strict):
     """What an admin declares about a dataset before ingest (a YAML file)."""

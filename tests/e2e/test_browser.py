@@ -6,17 +6,13 @@ Screenshots of the review page go to docs/screenshots/ on every run.
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from tests.conftest import ROOT
-from tests.web.conftest import FAILING, PASSING, SMALL, World, build_world, free_port, status_of
+from tests.web.conftest import FAILING, PASSING, SMALL, World, build_world, status_of, tre_serve
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -40,41 +36,9 @@ def world(tmp_path_factory: pytest.TempPathFactory, sources: dict[str, Path]) ->
 @pytest.fixture(scope="module")
 def server(world: World, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """`tre serve` in its own process on a free loopback port; its URL."""
-    port = free_port()
     log = tmp_path_factory.mktemp("serve") / "serve.log"
-    with log.open("w") as out:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "tre.cli.main",
-                "--home",
-                str(world.home),
-                "serve",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/openapi.json", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"tre serve did not start:\n{log.read_text()}")
-            time.sleep(0.1)
+    with tre_serve(world.home, log) as (url, _):
         yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
     for token in world.tokens.values():
         assert token not in log.read_text(), "a token reached the server's log"
 

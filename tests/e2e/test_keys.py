@@ -16,6 +16,8 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
@@ -150,10 +152,11 @@ PAUSING = textwrap.dedent("""
 """)
 
 
-@pytest.mark.parametrize("ending", ["suspended", "expired"])
-def test_a_running_job_fails_at_its_next_read_when_its_approval_ends(
-    ending: str, cli, home, tmp_path
-):
+@contextmanager
+def paused_job(cli, home: Path, tmp_path: Path) -> Iterator[tuple[int, Session]]:
+    """A job that has read once and now waits: the block runs while it waits (with the
+    job's id and an admin session); then the job reads again and the dispatcher runs
+    until the job is no longer running."""
     marker, go = tmp_path / "marker", tmp_path / "go"
     code = PAUSING.replace("MARKER", repr(str(marker))).replace("GO", repr(str(go)))
     (tmp_path / "pausing.py").write_text(code)
@@ -173,18 +176,26 @@ def test_a_running_job_fails_at_its_next_read_when_its_approval_ends(
         dispatcher.tick()
         assert _job(home, job_id).state is JobState.RUNNING
         _wait(marker.exists, what="the job's first read")
-        if ending == "suspended":
-            projects.change_project_state(
-                session, PROJECT, ProjectState.SUSPENDED, "consent withdrawn"
-            )
-        else:
-            session.today = lambda: date(2028, 1, 1)  # the day after the project's expiry
+        yield job_id, session
         go.write_text("go")
         _wait(
             lambda: (dispatcher.tick() or True) and _job(home, job_id).state is not JobState.RUNNING
         )
     finally:
         session.close()
+
+
+@pytest.mark.parametrize("ending", ["suspended", "expired"])
+def test_a_running_job_fails_at_its_next_read_when_its_approval_ends(
+    ending: str, cli, home, tmp_path
+):
+    with paused_job(cli, home, tmp_path) as (job_id, session):
+        if ending == "suspended":
+            projects.change_project_state(
+                session, PROJECT, ProjectState.SUSPENDED, "consent withdrawn"
+            )
+        else:
+            session.today = lambda: date(2028, 1, 1)  # the day after the project's expiry
     failed = _job(home, job_id)
     assert failed.state is JobState.FAILED
     assert f"the key grant of job {job_id} (project '{PROJECT}') was revoked" in failed.reason
@@ -197,24 +208,7 @@ def test_a_running_job_fails_at_its_next_read_when_its_approval_ends(
 def test_the_signing_key_rotates_under_a_running_job(cli, home, tmp_path):
     # A job started before the rotation holds a grant signed with the old version: it
     # reads on and finishes, and that version cannot be destroyed while the job runs.
-    marker, go = tmp_path / "marker", tmp_path / "go"
-    code = PAUSING.replace("MARKER", repr(str(marker))).replace("GO", repr(str(go)))
-    (tmp_path / "pausing.py").write_text(code)
-    spec = write_spec(
-        tmp_path,
-        {
-            "project": PROJECT,
-            "title": "Reads, waits, reads again",
-            "datasets": {"residents": ["local_authority"]},
-            "steps": [{"kind": "python", "name": "pausing", "function": "pausing.py:pausing"}],
-        },
-    )
-    job_id = _submit(cli, spec)
-    session = Session.open(home, "ada")
-    try:
-        dispatcher = Dispatcher(session)
-        dispatcher.tick()
-        _wait(marker.exists, what="the job's first read")
+    with paused_job(cli, home, tmp_path) as (job_id, _):
         rotated = cli("keys", "rotate", "--key", "tre.grant-signing", who="ada")
         assert rotated.code == 0, rotated.err
         assert "tre.grant-signing: v1 -> v2" in rotated.out
@@ -223,12 +217,6 @@ def test_the_signing_key_rotates_under_a_running_job(cli, home, tmp_path):
         assert "signed 1 grant(s) that are still active" in refused.err
         listed = cli("keys", "list", who="ada")
         assert "v1: 1 active grant(s)" in listed.out
-        go.write_text("go")
-        _wait(
-            lambda: (dispatcher.tick() or True) and _job(home, job_id).state is not JobState.RUNNING
-        )
-    finally:
-        session.close()
     finished = _job(home, job_id)
     assert finished.state is JobState.AWAITING_REVIEW, finished.reason
     destroyed = cli("keys", "destroy", "tre.grant-signing", "--version", "1", "--yes", who="ada")

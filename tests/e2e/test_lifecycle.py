@@ -61,7 +61,8 @@ def job(home: Path, job_id: int) -> Job:
         s.close()
 
 
-def start_dispatcher(home: Path) -> subprocess.Popen[bytes]:
+def start_dispatcher(home: Path, interval: float = 0.2) -> subprocess.Popen[bytes]:
+    """`tre run` as ada in its own process group (so a test can kill it and its jobs)."""
     return subprocess.Popen(
         [
             sys.executable,
@@ -73,7 +74,7 @@ def start_dispatcher(home: Path) -> subprocess.Popen[bytes]:
             "ada",
             "run",
             "--interval",
-            "0.2",
+            str(interval),
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -6,14 +6,13 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import EXAMPLES, build_home, cli_for, write_spec
-from tests.e2e.test_lifecycle import slow_job, wait_for
+from tests.e2e.test_lifecycle import slow_job, start_dispatcher, wait_for
 from tre import audit
 from tre.models import Job, JobState
 from tre.service.dispatcher import Dispatcher
@@ -117,23 +116,7 @@ def test_the_slurm_cluster_backend_runs_workers_as_slurm_jobs(scli, slurm_home):
 
 
 def start_in_background(home: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "tre.cli.main",
-            "--home",
-            str(home),
-            "--as",
-            "ada",
-            "run",
-            "--interval",
-            "0.3",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    return start_dispatcher(home, interval=0.3)
 
 
 def running_on_slurm(home: Path, job_id: int) -> int:

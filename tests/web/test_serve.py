@@ -3,65 +3,34 @@ runs to review; the token never reaches the server's log."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 
 import httpx
 import pytest
 
-from tests.web.conftest import PASSING, SPEC, World, free_port
+from tests.web.conftest import PASSING, SPEC, World, tre_serve
 
 pytestmark = pytest.mark.slow
 
 
 def test_the_server_runs_submitted_jobs_with_its_dispatcher(world: World, tmp_path):
-    port = free_port()
     log = tmp_path / "serve.log"
-    with log.open("w") as out:
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "tre.cli.main",
-                "--home",
-                str(world.home),
-                "serve",
-                "--port",
-                str(port),
-                "--with-dispatcher",
-                "--interval",
-                "0.2",
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        with httpx.Client(
+    with (
+        tre_serve(world.home, log, "--with-dispatcher", "--interval", "0.2") as (url, _),
+        httpx.Client(
             base_url=url, headers={"Authorization": f"Bearer {world.tokens['rita']}"}
-        ) as http:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    http.get("/openapi.json")
-                    break
-                except httpx.HTTPError:
-                    assert server.poll() is None and time.monotonic() < deadline, log.read_text()
-                    time.sleep(0.1)
-            job = http.post("/api/jobs", json={"spec": SPEC}).json()
-            deadline = time.monotonic() + 180
-            state = job["state"]
-            while state not in ("awaiting_review", "failed"):
-                assert time.monotonic() < deadline, f"job still {state}"
-                time.sleep(0.5)
-                state = http.get(f"/api/jobs/{job['id']}").json()["job"]["state"]
-            assert state == "awaiting_review"
-            outputs = http.get(f"/api/jobs/{job['id']}/outputs").json()["outputs"]
-            assert PASSING in [o["name"] for o in outputs]
-    finally:
-        server.terminate()
-        server.wait(timeout=60)
+        ) as http,
+    ):
+        job = http.post("/api/jobs", json={"spec": SPEC}).json()
+        deadline = time.monotonic() + 180
+        state = job["state"]
+        while state not in ("awaiting_review", "failed"):
+            assert time.monotonic() < deadline, f"job still {state}"
+            time.sleep(0.5)
+            state = http.get(f"/api/jobs/{job['id']}").json()["job"]["state"]
+        assert state == "awaiting_review"
+        outputs = http.get(f"/api/jobs/{job['id']}/outputs").json()["outputs"]
+        assert PASSING in [o["name"] for o in outputs]
     text = log.read_text()
     assert "(with the dispatcher)" in text and 'POST /api/jobs HTTP/1.1" 201' in text
     assert world.tokens["rita"] not in text

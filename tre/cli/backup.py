@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 import click
 
 from tre.cli.common import console, err_console, session
-from tre.service.backup import BackupCheck, backup_home, describe_time, restore_home, verify_backup
+from tre.service.backup import BackupCheck, backup_home, restore_home, verify_backup
 
 
 def register(cli: click.Group) -> None:
@@ -51,6 +52,14 @@ def create_cmd(ctx: click.Context, dest: Path, no_data: bool) -> None:
             f"Master keys are in the {result.kms} key store, not in this backup: back them "
             "up with the HSM's own tools, or the data cannot be read after a restore."
         )
+
+
+def describe_time(text: str) -> str:
+    """A manifest time as people read it."""
+    try:
+        return datetime.fromisoformat(text).strftime("%Y-%m-%d %H:%M UTC")
+    except ValueError:
+        return text
 
 
 def _report(check: BackupCheck) -> int:

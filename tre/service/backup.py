@@ -20,14 +20,12 @@ It is made 0700, and its key files 0600, as in the home.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
 import sqlite3
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -39,13 +37,13 @@ from tre.home import Home
 from tre.models import Role, utcnow
 from tre.secured.kms import key_material_versions
 from tre.secured.masterkeys import LocalMasterKeys
+from tre.secured.parts import file_sha256
 from tre.service.session import Session
 
 __all__ = [
     "BackupCheck",
     "BackupResult",
     "backup_home",
-    "describe_time",
     "restore_home",
     "verify_backup",
 ]
@@ -92,14 +90,6 @@ def _tre_version() -> str:
         return version("tre")
     except PackageNotFoundError:  # pragma: no cover - running from a source tree
         return "0"
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _check_destination(home: Home, dest: Path) -> Path:
@@ -163,7 +153,7 @@ def _snapshot_database(home: Home, target: Path) -> audit.Verification:
 
 def _manifest(target: Path) -> dict[str, dict[str, Any]]:
     return {
-        str(path.relative_to(target)): {"sha256": _sha256(path), "bytes": path.stat().st_size}
+        str(path.relative_to(target)): {"sha256": file_sha256(path), "bytes": path.stat().st_size}
         for path in _walk(target)
         if path.name != MANIFEST
     }
@@ -254,7 +244,7 @@ def _check_files(path: Path, files: dict[str, Any], check: BackupCheck) -> None:
     for name in sorted(present - set(files)):
         check.problems.append(f"{name} is not in the manifest (added after the backup)")
     for name in sorted(set(files) & present):
-        if _sha256(path / name) != files[name].get("sha256"):
+        if file_sha256(path / name) != files[name].get("sha256"):
             check.problems.append(f"{name} was changed after the backup (sha256 differs)")
 
 
@@ -274,9 +264,12 @@ def _check_audit(path: Path, check: BackupCheck) -> None:
 def _check_keys(path: Path, check: BackupCheck) -> None:
     """Every key version the copied key material names is in the copied key store."""
     keys = LocalMasterKeys(path / "keys")
+    held: dict[str, set[int]] = {}  # key id -> versions in the store, listed once each
     for material in sorted((path / "data").rglob("*.parquet")):
         for key_id, versions in key_material_versions(material).items():
-            missing = sorted(set(versions) - set(keys.versions(key_id)))
+            if key_id not in held:
+                held[key_id] = set(keys.versions(key_id))
+            missing = sorted(set(versions) - held[key_id])
             if missing:
                 name = material.relative_to(path)
                 check.problems.append(
@@ -337,11 +330,3 @@ def restore_home(backup: Path, target: Path) -> BackupCheck:
         shutil.rmtree(partial, ignore_errors=True)
         raise
     return check
-
-
-def describe_time(text: str) -> str:
-    """A manifest time as people read it."""
-    try:
-        return datetime.fromisoformat(text).strftime("%Y-%m-%d %H:%M UTC")
-    except ValueError:
-        return text

@@ -82,15 +82,7 @@ def check_job(session: Session, job: Job) -> OutputRequest:
             rules=base.rules(),
             protection=base.protection(),
             policy=_policy_record([base, *policies]),
-            context={
-                "job_id": job.id,
-                "project": job.project,
-                "author": job.submitter,
-                "title": job.title,
-                "spec_hash": job.spec_hash,
-                "code_hash": job.code_hash,
-                "datasets": job.dataset_versions,
-            },
+            context=job.provenance(),
             findings=findings,
         )
     except DisclosureError as exc:

@@ -279,13 +279,7 @@ def _publish(
             )
     manifest = {
         "format": 1,
-        "job_id": job.id,
-        "project": job.project,
-        "author": job.submitter,
-        "title": job.title,
-        "spec_hash": job.spec_hash,
-        "code_hash": job.code_hash,
-        "datasets": job.dataset_versions,
+        **job.provenance(),
         "rules": _rules_of(report),
         "reviewers": {n: sorted(r.checker for r in reviews if r.output == n) for n in approved},
         "released_by": session.actor,

@@ -20,7 +20,7 @@ from tre.models import ColumnInfo, Dataset, DatasetDescriptor, Sensitivity
 from tre.secured import grants, kms, masterkeys
 from tre.secured.grants import make_grant, sign_grant
 from tre.secured.ingest import ingest
-from tre.secured.masterkeys import KmsSettings, open_master_keys
+from tre.secured.masterkeys import KmsSettings, MasterKeys, open_master_keys
 from tre.secured.reader import SecuredSource
 
 MARKER = "Knowsley-unique-marker"
@@ -196,3 +196,17 @@ def softhsm(tmp_path: Path, keys_root: Path) -> KmsSettings:
         pkcs11_token=token.label,
         pkcs11_pin_file=str(token.pin_file),
     )
+
+
+@pytest.fixture
+def unwrap_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The master key id of every unwrap (KMS call) made in this process from now on."""
+    calls: list[str] = []
+    unwrap = MasterKeys.unwrap
+
+    def counting(self: MasterKeys, key_id: str, wrapped: str) -> bytes:
+        calls.append(key_id)
+        return unwrap(self, key_id, wrapped)
+
+    monkeypatch.setattr(MasterKeys, "unwrap", counting)
+    return calls

@@ -15,7 +15,7 @@ from tre.models import Dataset
 from tre.secured.frames import read_frame, read_frames
 from tre.secured.grants import GrantRevoked, KeyNotGranted, Revocations, peek
 from tre.secured.kms import column_key_id, data_keys, footer_key_id
-from tre.secured.masterkeys import KmsSettings, MasterKeys
+from tre.secured.masterkeys import KmsSettings
 from tre.secured.reader import ColumnNotGranted, Fragment, SecuredSource, fragments, read_fragment
 
 Source = Callable[..., SecuredSource]
@@ -80,16 +80,9 @@ def test_a_narrow_grant_is_never_served_data_keys_a_wider_one_unwrapped(
 
 
 def test_polars_reads_make_one_kms_call_per_master_key(
-    care: Dataset, source_for: Source, monkeypatch: pytest.MonkeyPatch
+    care: Dataset, source_for: Source, unwrap_calls: list[str]
 ) -> None:
-    calls: list[str] = []
-    unwrap = MasterKeys.unwrap
-
-    def counting(self: MasterKeys, key_id: str, wrapped: str) -> bytes:
-        calls.append(key_id)
-        return unwrap(self, key_id, wrapped)
-
-    monkeypatch.setattr(MasterKeys, "unwrap", counting)
+    calls = unwrap_calls
     secured = source_for(care, ["age", "cost"])
     for _ in range(2):
         read_frames(secured, ["age"], pl.col("cost") > 100)

@@ -33,7 +33,7 @@ from tre.secured.kms import (
     rotate_file,
     writer_config,
 )
-from tre.secured.masterkeys import KeyVersionError, KmsSettings, MasterKeys, open_master_keys
+from tre.secured.masterkeys import KeyVersionError, KmsSettings, open_master_keys
 from tre.secured.reader import SecuredSource, fragments, read_fragment, read_table
 
 Grant = Callable[..., str]
@@ -81,16 +81,9 @@ def test_only_writers_wrap_and_readers_unwrap_only_what_their_grant_covers(
 
 
 def test_a_job_makes_one_kms_call_per_master_key_not_per_file(
-    care: Dataset, source_for: Source, monkeypatch: pytest.MonkeyPatch
+    care: Dataset, source_for: Source, unwrap_calls: list[str]
 ) -> None:
-    calls: list[str] = []
-    unwrap = MasterKeys.unwrap
-
-    def counting(self: MasterKeys, key_id: str, wrapped: str) -> bytes:
-        calls.append(key_id)
-        return unwrap(self, key_id, wrapped)
-
-    monkeypatch.setattr(MasterKeys, "unwrap", counting)
+    calls = unwrap_calls
     source = source_for(care, ["age", "cost"])
     parts = fragments(source, target_rows=100)
     assert len(parts) == 12 and len({p.file for p in parts}) == 4
