@@ -1,9 +1,10 @@
 """What the service hands a job's own process: written to <job dir>/input.json at dispatch.
 
 It carries the spec, the secured sources (files, column types, the granted columns) and
-the paths of pickled python-step code. No keys: each source carries the job's signed key
-grant (a token naming the master keys of its declared columns, expiring with the job),
-which the KMS checks at every unwrap. The token is a credential, so the file is 0600.
+the paths of pickled python-step code, with the sha256 each had at submission. No keys:
+each source carries the job's signed key grant (a token naming the master keys of its
+declared columns, expiring with the job), which the KMS checks at every unwrap. The
+token is a credential, so the file is 0600.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from jobs.code import read_checked
 from jobs.spec import JobSpec
 from tre.secured.reader import SecuredSource
 
@@ -30,6 +32,8 @@ class JobInput(BaseModel):
     spec: JobSpec
     sources: dict[str, dict[str, Any]]
     code: dict[str, str] = {}  # step name -> pickle path relative to the job folder
+    # step name -> sha256 of its pickle, as recorded at submission: checked before loading
+    code_sha256: dict[str, str] = {}
     top_k: int = 2
     target_rows: int = 1_000_000
 
@@ -37,7 +41,9 @@ class JobInput(BaseModel):
         return {name: source_from_dict(raw) for name, raw in self.sources.items()}
 
     def pickles(self, job_dir: Path) -> dict[str, bytes]:
-        return {step: (job_dir / path).read_bytes() for step, path in self.code.items()}
+        """Each python step's pickle, every one checked against its submitted sha256 first
+        (CodeChanged otherwise), so code changed after submission is never unpickled."""
+        return read_checked(job_dir, self.code, self.code_sha256)
 
 
 def source_to_dict(source: SecuredSource) -> dict[str, Any]:

@@ -3,7 +3,8 @@
 The function receives a `StepContext`. It reads approved datasets as polars LazyFrames
 and hands back outputs through the same output API as the other steps: tables and
 regressions (with the evidence disclosure control needs) and files (always reviewed by
-a person). The function's pickled bytes are hashed into the job record at submission.
+a person). The function's pickled bytes are hashed into the job record at submission and
+checked before they are unpickled (jobs/code.py).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import importlib.util
 import re
 import sys
 from collections.abc import Callable, Sequence
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
 import cloudpickle
@@ -223,9 +224,10 @@ def pickle_function(function: Callable[..., Any]) -> bytes:
 
 
 def load_function(base: Path, reference: str) -> Callable[..., Any]:
-    """Import `path.py:function` (path relative to `base`) from the researcher's file."""
+    """Import `path.py:function` from the researcher's file, which must be inside `base`
+    (the spec file's folder): the spec names its code, never anything else on the machine."""
     path_text, _, name = reference.partition(":")
-    path = (base / path_text).resolve()
+    path = _inside(base, path_text)
     if not path.is_file():
         raise SpecError(
             f"the python step's file {path_text!r} does not exist (looked in {base})",
@@ -251,11 +253,26 @@ def load_function(base: Path, reference: str) -> Callable[..., Any]:
     return function
 
 
-def code_hash(pickles: dict[str, bytes]) -> str | None:
-    """sha256 over every step's pickled bytes, in step order; None without python steps."""
-    if not pickles:
-        return None
-    digest = hashlib.sha256()
-    for step in sorted(pickles):
-        digest.update(step.encode() + b"\0" + hashlib.sha256(pickles[step]).digest())
-    return digest.hexdigest()
+def _inside(base: Path, path_text: str) -> Path:
+    """`path_text` resolved under `base`; SpecError if it is absolute, climbs with '..' or
+    resolves (through symlinks) to somewhere outside `base`."""
+    fix = (
+        "put the file in the job spec's folder (or a folder inside it) and name it relative "
+        "to the spec, e.g. 'analysis.py:main'"
+    )
+    relative = PurePath(path_text)
+    root = base.resolve()
+    if relative.is_absolute() or ".." in relative.parts:
+        raise SpecError(
+            f"the python step's file {path_text!r} is not inside the job spec's folder {root}: "
+            "absolute paths and '..' are not allowed",
+            fix=fix,
+        )
+    path = (root / relative).resolve()
+    if not path.is_relative_to(root):
+        raise SpecError(
+            f"the python step's file {path_text!r} resolves to {path}, outside the job spec's "
+            f"folder {root} (through a symbolic link)",
+            fix=fix,
+        )
+    return path
