@@ -26,6 +26,43 @@ def role_refusals(person: Person | None, role: Role, action: str) -> list[str]:
     return reasons
 
 
+def confirmed_admin_refusals(person: Person | None, action: str) -> list[str]:
+    """Reasons `person` may not act as a confirmed admin: approving, confirming other
+    admins and giving the admin role need an admin role that a second admin confirmed."""
+    reasons = role_refusals(person, Role.ADMIN, action)
+    if person is not None and Role.ADMIN in person.roles and not person.confirmed_admin:
+        by = person.admin_granted_by or "another admin"
+        reasons.append(
+            f"{action} needs a confirmed admin: {person.name}'s admin role, given by {by}, "
+            f"has not been confirmed (a confirmed admin other than {by} runs "
+            f"'tre admin confirm {person.name}')"
+        )
+    return reasons
+
+
+def confirm_admin_refusals(
+    confirmer: Person | None, person: Person, *, bootstrap: bool = False
+) -> list[str]:
+    """Every reason `confirmer` may not confirm `person`'s admin role. `bootstrap` is
+    true while the home has never had a second confirmed admin: its only one may then
+    confirm an admin it registered (no one else could)."""
+    reasons = confirmed_admin_refusals(confirmer, "confirming an admin")
+    if Role.ADMIN not in person.roles:
+        reasons.append(f"{person.name} does not hold the admin role")
+    elif person.confirmed_admin:
+        reasons.append(f"{person.name}'s admin role is already confirmed")
+    if not person.active:
+        reasons.append(f"{person.name}'s registration is deactivated")
+    if confirmer is not None:
+        if confirmer.name == person.name:
+            reasons.append("an admin may not confirm their own admin role")
+        elif confirmer.name == person.admin_granted_by and not bootstrap:
+            reasons.append(
+                f"you gave {person.name} the admin role, so another confirmed admin must confirm it"
+            )
+    return reasons
+
+
 def accreditation_refusals(person: Person, today: date) -> list[str]:
     if person.accreditation_expires is None:
         return [f"{person.name} has no researcher accreditation on record"]
@@ -144,12 +181,21 @@ def project_request_refusals(
 
 
 def approve_project_refusals(approver: Person | None, project: Project, today: date) -> list[str]:
-    reasons = role_refusals(approver, Role.ADMIN, "approving a project")
+    """Every reason `approver` may not approve `project`: only a confirmed admin who did
+    not request or lead it, and who was not made an admin by whoever did."""
+    reasons = confirmed_admin_refusals(approver, "approving a project")
     if approver is not None:
         if approver.name == project.requested_by:
             reasons.append("an admin may not approve a project they requested themselves")
         if approver.name == project.lead:
             reasons.append("an admin may not approve a project they lead")
+        maker = approver.admin_granted_by
+        if maker and maker != approver.name and maker in (project.requested_by, project.lead):
+            did = "requested" if maker == project.requested_by else "leads"
+            reasons.append(
+                f"{maker} {did} the project and gave {approver.name} the admin role; an "
+                "admin may not approve a project of the admin who made them one"
+            )
     if project.expires < today:
         reasons.append(f"the project's expiry date {project.expires} has passed; set a new one")
     return reasons

@@ -88,3 +88,25 @@ def test_researchers_cannot_manage_keys(cli):
         assert "needs the admin role" in result.err
     usage = cli("keys", "rotate", who="ada")
     assert usage.code == 2 and "exactly one of --dataset NAME, --key ID or --all" in usage.err
+
+
+def test_a_symlink_to_a_secret_file_is_refused_and_its_text_never_shown(cli, home, tmp_path):
+    secret = tmp_path / "outside" / "shadow"
+    secret.parent.mkdir()
+    secret.write_text("root:$6$Qv7-not-for-anyone:19000:0:99999:7:::\n")
+    link = tmp_path / "care.csv"
+    link.symlink_to(secret)
+    folder = tmp_path / "drop"
+    folder.mkdir()
+    (folder / "a.csv").write_text("a,b\n1,2\n")
+    (folder / "b.csv").symlink_to(secret)
+    for source in (link, folder):
+        for command in ("ingest", "describe"):
+            args = ["dataset", command] + (
+                ["care", source, "--yes"] if command == "ingest" else [source]
+            )
+            result = cli(*args, who="ada")
+            assert result.code != 0
+            assert "Qv7-not-for-anyone" not in result.out + result.err
+            assert "symlink to" in result.err
+    assert not (home / "data" / "care").exists()

@@ -5,6 +5,7 @@ import pytest
 from policies.access import (
     approve_project_refusals,
     check_can_submit,
+    confirm_admin_refusals,
     review_refusals,
     submit_refusals,
     view_job_refusals,
@@ -24,13 +25,18 @@ from tre.models import (
 TODAY = date(2026, 11, 21)
 
 
-def person(name, *roles, until=TODAY + timedelta(days=365), active=True):
+def person(
+    name, *roles, until=TODAY + timedelta(days=365), active=True, made_by="", confirmed_by="tre"
+):
+    """A registered person; an admin's role confirmed (by construction) unless told."""
     return Person(
         name=name,
         full_name=name.title(),
         roles=list(roles),
         accreditation_expires=until if "researcher" in roles else None,
         active=active,
+        admin_granted_by=made_by if "admin" in roles else "",
+        admin_confirmed_by=confirmed_by if "admin" in roles else "",
     )
 
 
@@ -130,6 +136,40 @@ def test_an_admin_cannot_approve_their_own_request_or_a_project_they_lead():
     assert (
         approve_project_refusals(person("bob", "admin"), project(requested_by="ada"), TODAY) == []
     )
+
+
+def test_an_unconfirmed_admin_approves_nothing_and_says_who_may_confirm_them():
+    ada2 = person("ada2", "admin", made_by="ada", confirmed_by="")
+    reasons = approve_project_refusals(ada2, project(requested_by="rita"), TODAY)
+    assert reasons == [
+        "approving a project needs a confirmed admin: ada2's admin role, given by ada, has "
+        "not been confirmed (a confirmed admin other than ada runs 'tre admin confirm ada2')"
+    ]
+
+
+def test_an_admin_never_approves_a_project_of_the_admin_who_made_them_one():
+    bob = person("bob", "admin", made_by="ada")
+    for made in (project(requested_by="ada"), project(requested_by="rita", lead="ada")):
+        reasons = approve_project_refusals(bob, made, TODAY)
+        assert len(reasons) == 1 and "the admin who made them one" in reasons[0]
+    assert approve_project_refusals(bob, project(requested_by="rita"), TODAY) == []
+
+
+def test_who_may_confirm_an_admin():
+    ada, carl = person("ada", "admin"), person("carl", "admin", made_by="ada")
+    new = person("ada2", "admin", made_by="ada", confirmed_by="")
+    assert confirm_admin_refusals(carl, new) == []
+    assert confirm_admin_refusals(ada, new) == [
+        "you gave ada2 the admin role, so another confirmed admin must confirm it"
+    ]
+    assert confirm_admin_refusals(ada, new, bootstrap=True) == []  # the home's second admin
+    assert "confirm their own admin role" in " ".join(confirm_admin_refusals(new, new))
+    unconfirmed = person("dan", "admin", made_by="carl", confirmed_by="")
+    assert any("needs a confirmed admin" in r for r in confirm_admin_refusals(unconfirmed, new))
+    assert confirm_admin_refusals(carl, person("rita", "researcher")) == [
+        "rita does not hold the admin role"
+    ]
+    assert confirm_admin_refusals(carl, ada) == ["ada's admin role is already confirmed"]
 
 
 def test_a_researcher_cannot_approve_projects():

@@ -11,7 +11,7 @@ from tests.conftest import EXAMPLES, PROJECT
 from tests.web.conftest import SPEC, World
 from tests.web.test_api import error_of
 from tre import audit
-from tre.service import projects
+from tre.service import projects, tokens
 from tre.service.session import Session
 from tre.web.schemas import ProjectRequestBody
 
@@ -249,6 +249,7 @@ def test_an_admin_registers_someone(client, world: World):
         "roles": ["researcher"],
         "accreditation_expires": "2099-01-01",
         "active": True,
+        "admin_confirmed_by": "",
     }
     everyone = client.get("/api/people", headers=world.bearer("carl")).json()
     assert "nina" in [p["name"] for p in everyone]
@@ -314,3 +315,41 @@ def test_changing_a_registration_is_refused_with_reasons(client, world: World):
     assert misspelt.status_code == 422
     assert "body.role: unknown field (check the spelling)" in error_of(misspelt)["reasons"]
     assert client.get("/api/whoami", headers=world.bearer("rita")).json()["active"] is True
+
+
+def test_a_second_admin_account_approves_nothing_until_another_admin_confirms_it(
+    client, world: World
+):
+    assert request(client, world, who="ada").status_code == 201
+    body = {"name": "ada2", "full_name": "Ada Again", "roles": ["admin"]}
+    made = client.post("/api/people", json=body, headers=world.bearer("ada"))
+    assert made.status_code == 201 and made.json()["admin_confirmed_by"] == ""
+    s = Session.open(world.home, "ada")
+    try:
+        second = {"Authorization": f"Bearer {tokens.issue_token(s, 'ada2')[1]}"}
+        s.actor = "bob"
+        bob = {"Authorization": f"Bearer {tokens.issue_token(s, 'bob')[1]}"}
+    finally:
+        s.close()
+    refused = client.post(f"/api/projects/{NEW}/approve", headers=second)
+    assert refused.status_code == 403
+    assert any("ada2's admin role, given by ada, has not been confirmed" in r
+               for r in error_of(refused)["reasons"])  # fmt: skip
+    by_maker = client.post("/api/people/ada2/confirm-admin", headers=world.bearer("ada"))
+    assert by_maker.status_code == 403
+    assert error_of(by_maker)["reasons"] == [
+        "you gave ada2 the admin role, so another confirmed admin must confirm it"
+    ]
+    confirmed = client.post("/api/people/ada2/confirm-admin", headers=bob)
+    assert confirmed.status_code == 200 and confirmed.json()["admin_confirmed_by"] == "bob"
+    still = client.post(f"/api/projects/{NEW}/approve", headers=second)
+    assert still.status_code == 403  # ada made ada2 an admin: never ada's projects
+    assert error_of(still)["reasons"] == [
+        "ada requested the project and gave ada2 the admin role; an admin may not approve "
+        "a project of the admin who made them one"
+    ]
+    assert events_of(world, "person:ada2") == [
+        ("ada", "person.register"),
+        ("ada", "token.issue"),
+        ("bob", "person.confirm_admin"),
+    ]

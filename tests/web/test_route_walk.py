@@ -129,6 +129,8 @@ TABLE: dict[tuple[str, str], Expect] = {
     ("POST", "/api/projects/{name}/state"): admin,
     ("POST", "/api/people"): register,
     ("PATCH", "/api/people/{name}"): admin,
+    # bob's admin role is confirmed already: ada is refused too (tests/web/test_admin_api).
+    ("POST", "/api/people/{name}/confirm-admin"): always(403),
     ("GET", "/api/datasets"): always(200),
     ("GET", "/api/audit"): admin,
     ("GET", "/api/audit/verify"): admin,
@@ -168,6 +170,7 @@ NAMES = {
     ("POST", "/api/projects/{name}/approve"): "walk-approve",
     ("POST", "/api/projects/{name}/state"): "walk-reject",
     ("PATCH", "/api/people/{name}"): "olga",
+    ("POST", "/api/people/{name}/confirm-admin"): "bob",
 }
 
 

@@ -68,6 +68,11 @@ def register_cmd(
                 accredited_until=accredited_until,
             )
     console.print(f"Registered [bold]{person.name}[/] as {', '.join(person.roles)}")
+    if "admin" in person.roles and not person.confirmed_admin:
+        console.print(
+            f"{person.name} approves nothing until a confirmed admin other than you runs "
+            f"'tre admin confirm {person.name}'."
+        )
 
 
 @admin.command("update")
@@ -110,6 +115,21 @@ def update_cmd(
     )
 
 
+@admin.command("confirm")
+@click.argument("name")
+@click.pass_context
+def confirm_cmd(ctx: click.Context, name: str) -> None:
+    """Confirm NAME's admin role: a new admin approves nothing until a confirmed admin
+    other than the one who made them an admin confirms them."""
+    if (client := remote(ctx)) is not None:
+        with client:
+            person = client.confirm_admin(name)
+    else:
+        with session(ctx) as s:
+            person = people.confirm_admin(s, name)
+    console.print(f"Confirmed [bold]{person.name}[/]'s admin role")
+
+
 @admin.command("people")
 @click.pass_context
 def people_cmd(ctx: click.Context) -> None:
@@ -125,7 +145,9 @@ def people_cmd(ctx: click.Context) -> None:
         table.add_row(
             p.name,
             p.full_name,
-            ", ".join(p.roles),
+            ", ".join(
+                r if r != "admin" or p.confirmed_admin else "admin (unconfirmed)" for r in p.roles
+            ),
             str(p.accreditation_expires or "-"),
             "yes" if p.active else "no",
         )

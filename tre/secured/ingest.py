@@ -75,7 +75,7 @@ def read_descriptor(path: Path) -> DatasetDescriptor:
     except yaml.YAMLError as exc:
         raise InputError(
             f"the descriptor {path} is not valid YAML",
-            reasons=[" ".join(str(exc).split())],
+            reasons=[_yaml_problem(exc)],
             fix="correct the YAML at the place shown",
         ) from exc
     if not isinstance(raw, dict):
@@ -96,6 +96,16 @@ def read_descriptor(path: Path) -> DatasetDescriptor:
             fix="correct the descriptor and try again",
         )
     return descriptor
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """What is wrong with the YAML and where, without quoting it: PyYAML's own message
+    shows the line, and a descriptor path that is a link to the wrong file would show
+    that file's content."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or "it cannot be parsed"
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+    return f"{where}{problem}"
 
 
 def _type_problems(raw: dict[str, Any]) -> list[str]:
@@ -335,9 +345,11 @@ def _write_parts(
                 writer.add(rows)
         files = [f for key in sorted(writers, key=_sort_key) for f in writers[key].finish()]
     except (OSError, pa.ArrowException) as exc:  # disk full, data root gone, ...
+        # An OSError says which file and why; pyarrow's messages may quote data.
+        said = str(exc).splitlines()[0] if isinstance(exc, OSError) else type(exc).__name__
         raise PlatformError(
             "writing the secured files failed",
-            reasons=[str(exc).splitlines()[0]],
+            reasons=[said],
             fix="check the data root has space and is writable",
         ) from exc
     finally:

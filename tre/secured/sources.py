@@ -10,7 +10,12 @@ confirm (or correct in a descriptor) before anything is written.
 exists, is non-empty and of a known kind; its column names are valid and (with a
 descriptor) exactly the declared ones; each column can be converted to its declared
 type. Values that fail to convert can only be found by reading them, so `batches()`
-raises `InputError` for those, naming the column, the declared type and the value.
+raises `InputError` for those, naming the file, the column, the declared type and the
+row where it can be found. No error ever quotes a value or a line of the source: the
+parsers' own messages do, so they are never passed on.
+
+Which files are read, and how they are opened so that a symlink cannot lead elsewhere,
+is `tre.secured.source_paths`.
 
 Without a descriptor, types are inferred (a CSV from its first block, Parquet from
 its schema) and every column is given the `attribute` sensitivity.
@@ -19,11 +24,11 @@ its schema) and every column is given the `attribute` sensitivity.
 from __future__ import annotations
 
 import csv
-import re
+import io
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -34,16 +39,22 @@ from tre.errors import InputError
 from tre.models import ColumnInfo, DatasetDescriptor, Sensitivity
 from tre.names import check_name
 from tre.secured.arrow_types import normalise, parse_type, type_name
+from tre.secured.source_errors import csv_errors, first_bad
+from tre.secured.source_paths import (
+    SUFFIXES,
+    folder_files,
+    open_checked,
+    readable_file,
+    source_folder,
+)
 
 __all__ = ["SUFFIXES", "Source", "infer_descriptor", "open_source", "source_files"]
 
-SUFFIXES = (".csv", ".parquet")
 #: CSV types are inferred from the first block, so a big block infers from more rows.
 CSV_BLOCK_BYTES = 16 << 20
 PARQUET_BATCH_ROWS = 256 * 1024
 
-_CSV_COLUMN = re.compile(r"In CSV column #(\d+): (.*)", re.DOTALL)
-_CSV_CONVERSION = re.compile(r"CSV conversion error to (\S+): (.*)", re.DOTALL)
+_CSV_OPTIONS = {"block_size": CSV_BLOCK_BYTES}
 
 
 @dataclass
@@ -65,12 +76,9 @@ def open_source(path: Path, descriptor: DatasetDescriptor | None) -> Source:
     """Open and check `path` (.csv, .parquet, or a folder of them) against `descriptor`,
     reading no data."""
     path = Path(path)
-    if path.is_dir():
+    if source_folder(path) is not None:
         return _open_folder(path, descriptor)
-    _check_file(path)
-    if path.suffix.lower() == ".csv":
-        return _open_csv(path, descriptor)
-    return _open_parquet(path, descriptor)
+    return _open_file(path, readable_file(path), descriptor)
 
 
 def infer_descriptor(path: Path) -> DatasetDescriptor:
@@ -81,34 +89,17 @@ def infer_descriptor(path: Path) -> DatasetDescriptor:
 
 def source_files(folder: Path) -> list[Path]:
     """The files a folder source is made of, in name order; InputError if there are
-    none, or if there are files tre cannot ingest (rather than silently skip them)."""
-    found = sorted(
-        p
-        for p in folder.rglob("*")
-        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts)
-    )
-    wanted = [p for p in found if p.suffix.lower() in SUFFIXES]
-    others = [str(p.relative_to(folder)) for p in found if p.suffix.lower() not in SUFFIXES]
-    if others:
-        raise InputError(
-            f"the folder {folder} holds files that are not .csv or .parquet",
-            reasons=[f"{name}" for name in others[:20]]
-            + ([f"... and {len(others) - 20} more"] if len(others) > 20 else []),
-            fix="move them out of the folder (or ingest the data files one by one)",
-        )
-    if not wanted:
-        raise InputError(
-            f"the folder {folder} holds no .csv or .parquet files", fix="check the path"
-        )
-    return wanted
+    none, if there are files tre cannot ingest (rather than silently skip them), or
+    symlinks that lead outside the folder."""
+    return [name for name, _ in folder_files(folder)]
 
 
 def _open_folder(folder: Path, descriptor: DatasetDescriptor | None) -> Source:
-    files = source_files(folder)
-    first = open_source(files[0], descriptor)
+    files = folder_files(folder)
+    first = _open_file(*files[0], descriptor)
     # Later files are held to the first file's types (declared, or inferred from it).
     declared = descriptor or DatasetDescriptor(columns=first.columns)
-    opened = [first] + [open_source(f, declared) for f in files[1:]]
+    opened = [first] + [_open_file(name, real, declared) for name, real in files[1:]]
     totals = [o.total_rows for o in opened]
 
     def stream() -> Iterator[pa.RecordBatch]:
@@ -119,21 +110,16 @@ def _open_folder(folder: Path, descriptor: DatasetDescriptor | None) -> Source:
     return Source(folder, first.columns, first.schema, total, stream)
 
 
-def _check_file(path: Path) -> None:
-    if path.suffix.lower() not in SUFFIXES:
-        raise InputError(
-            f"cannot ingest {path.name}: only .csv and .parquet files can be ingested",
-            fix="export the data as CSV (with a header row) or Parquet",
-        )
-    if not path.exists():
-        raise InputError(f"the source file {path} does not exist", fix="check the path")
-    if not path.is_file():
-        raise InputError(f"the source {path} is not a file", fix="give the path of a file")
-    if path.stat().st_size == 0:
+def _open_file(path: Path, real: Path, descriptor: DatasetDescriptor | None) -> Source:
+    """Open the source file named `path`, read at `real` (its target, if a link)."""
+    if real.lstat().st_size == 0:
         raise InputError(
             f"the source file {path} is empty",
             fix="check the export that made it finished; a CSV needs a header row and data",
         )
+    if real.suffix.lower() == ".csv":
+        return _open_csv(path, real, descriptor)
+    return _open_parquet(path, real, descriptor)
 
 
 def _declared(descriptor: DatasetDescriptor) -> dict[str, pa.DataType]:
@@ -206,20 +192,26 @@ def _columns(
 # --- CSV ---------------------------------------------------------------------------
 
 
-def _csv_header(path: Path) -> list[str]:
+def _csv_header(path: Path, real: Path) -> list[str]:
     try:
-        with path.open(newline="", encoding="utf-8-sig") as handle:
-            return next(csv.reader(handle), [])
-    except (UnicodeDecodeError, csv.Error) as exc:
+        with open_checked(real) as raw, io.TextIOWrapper(raw, "utf-8-sig", newline="") as text:
+            return next(csv.reader(text), [])
+    except UnicodeDecodeError as exc:
         raise InputError(
             f"the CSV file {path.name} cannot be read: its header is not UTF-8 CSV text",
-            reasons=[str(exc)],
+            reasons=[f"byte {exc.start + 1} of the file is not UTF-8"],
+            fix="export the file as UTF-8 CSV with a header row of column names",
+        ) from exc
+    except csv.Error as exc:
+        raise InputError(
+            f"the CSV file {path.name} cannot be read: its header is not UTF-8 CSV text",
+            reasons=["the first line is not a CSV row"],
             fix="export the file as UTF-8 CSV with a header row of column names",
         ) from exc
 
 
-def _open_csv(path: Path, descriptor: DatasetDescriptor | None) -> Source:
-    names = _csv_header(path)
+def _open_csv(path: Path, real: Path, descriptor: DatasetDescriptor | None) -> Source:
+    names = _csv_header(path, real)
     if not any(names):
         raise InputError(
             f"the CSV file {path.name} has no header row",
@@ -228,20 +220,21 @@ def _open_csv(path: Path, descriptor: DatasetDescriptor | None) -> Source:
     _check_names(path, names, descriptor)
     declared = _declared(descriptor) if descriptor is not None else None
 
-    def reader(column_types: dict[str, pa.DataType]) -> pcsv.CSVStreamingReader:
-        with _csv_errors(path, names, declared):
-            return pcsv.open_csv(
-                path,
-                read_options=pcsv.ReadOptions(block_size=CSV_BLOCK_BYTES),
-                convert_options=pcsv.ConvertOptions(column_types=column_types),
-            )
+    def reader(handle: BinaryIO, types: dict[str, pa.DataType]) -> pcsv.CSVStreamingReader:
+        return pcsv.open_csv(
+            handle,
+            read_options=pcsv.ReadOptions(**_CSV_OPTIONS),
+            convert_options=pcsv.ConvertOptions(column_types=types),
+        )
 
-    first = reader(declared or {})
+    # The first block is read here, so its problems are found before anything is written.
+    with open_checked(real) as handle, csv_errors(path, real, names, declared is not None):
+        found = reader(handle, declared or {}).schema
     if declared is not None:
         types = declared
     else:
         types, problems = {}, []
-        for field in first.schema:
+        for field in found:
             if pa.types.is_null(field.type):
                 types[field.name] = pa.string()  # empty in the first block: keep as text
             elif (kept := normalise(field.type)) is not None:
@@ -254,67 +247,30 @@ def _open_csv(path: Path, descriptor: DatasetDescriptor | None) -> Source:
                 reasons=problems,
                 fix="declare the columns' types in a descriptor",
             )
-        if types != {f.name: f.type for f in first.schema}:
-            first = reader(types)  # re-open so all-empty columns are read as text
     infos, schema = _columns(names, types, descriptor)
 
     def stream() -> Iterator[pa.RecordBatch]:
-        with _csv_errors(path, names, declared):
-            for batch in first:
-                yield _conform(batch, schema, descriptor)
+        with open_checked(real) as handle, csv_errors(path, real, names, declared is not None):
+            offset = 0
+            for batch in reader(handle, types):
+                yield _conform(path, batch, schema, descriptor, offset)
+                offset += batch.num_rows
 
     return Source(path, infos, schema, None, stream)
-
-
-@contextmanager
-def _csv_errors(
-    path: Path, names: list[str], declared: dict[str, pa.DataType] | None
-) -> Iterator[None]:
-    """Turn pyarrow's CSV errors into an InputError a person can act on."""
-    try:
-        yield
-    except pa.ArrowException as exc:
-        text = str(exc).strip()
-        where = _CSV_COLUMN.match(text)
-        if where and (conversion := _CSV_CONVERSION.match(where[2])):
-            index = int(where[1])
-            name = names[index] if index < len(names) else f"#{index + 1}"
-            if declared is not None:
-                reason = (
-                    f"column {name!r} is declared {conversion[1]} but the file has {conversion[2]}"
-                )
-                fix = "correct the value in the source, or declare the column's type as string"
-            else:
-                reason = (
-                    f"column {name!r} looked like {conversion[1]} in the first rows but "
-                    f"later has {conversion[2]}"
-                )
-                fix = "declare the column's type in a descriptor (e.g. string) and ingest again"
-            raise InputError(
-                f"the CSV file {path.name} has a value that does not fit its column",
-                reasons=[reason],
-                fix=fix,
-            ) from exc
-        raise InputError(
-            f"the CSV file {path.name} cannot be read",
-            reasons=[text.splitlines()[0]],
-            fix="check every row has as many fields as the header, and that fields "
-            "containing commas or line breaks are quoted",
-        ) from exc
 
 
 # --- Parquet -----------------------------------------------------------------------
 
 
-def _open_parquet(path: Path, descriptor: DatasetDescriptor | None) -> Source:
+def _open_parquet(path: Path, real: Path, descriptor: DatasetDescriptor | None) -> Source:
     try:
-        with pq.ParquetFile(path) as parquet:
+        with open_checked(real) as handle, pq.ParquetFile(handle) as parquet:
             source_schema = parquet.schema_arrow
             total = parquet.metadata.num_rows
     except (OSError, pa.ArrowException) as exc:
         raise InputError(
             f"{path.name} is not a readable Parquet file",
-            reasons=[str(exc).splitlines()[0]],
+            reasons=[f"its footer or schema cannot be read ({type(exc).__name__})"],
             fix="give an unencrypted, complete Parquet file (or a CSV)",
         ) from exc
     names = list(source_schema.names)
@@ -353,14 +309,16 @@ def _open_parquet(path: Path, descriptor: DatasetDescriptor | None) -> Source:
     infos, schema = _columns(names, types, descriptor)
 
     def stream() -> Iterator[pa.RecordBatch]:
+        offset = 0
         try:
-            with pq.ParquetFile(path) as parquet:
+            with open_checked(real) as handle, pq.ParquetFile(handle) as parquet:
                 for batch in parquet.iter_batches(batch_size=PARQUET_BATCH_ROWS):
-                    yield _conform(batch, schema, descriptor)
+                    yield _conform(path, batch, schema, descriptor, offset)
+                    offset += batch.num_rows
         except (OSError, pa.ArrowException) as exc:
             raise InputError(
                 f"the Parquet file {path.name} cannot be read to the end",
-                reasons=[str(exc).splitlines()[0]],
+                reasons=[f"reading failed after row {offset} ({type(exc).__name__})"],
                 fix="export the source again; it may be truncated or damaged",
             ) from exc
 
@@ -376,9 +334,14 @@ def _castable(source: pa.DataType, target: pa.DataType) -> bool:
 
 
 def _conform(
-    batch: pa.RecordBatch, schema: pa.Schema, descriptor: DatasetDescriptor | None
+    path: Path,
+    batch: pa.RecordBatch,
+    schema: pa.Schema,
+    descriptor: DatasetDescriptor | None,
+    offset: int,
 ) -> pa.RecordBatch:
-    """`batch` in `schema`'s column order and types; InputError naming a bad value."""
+    """`batch` in `schema`'s column order and types; InputError naming the column and
+    row (from 1, `offset` rows before this batch) of a value that will not convert."""
     arrays = []
     for field in schema:
         column = batch.column(field.name)
@@ -387,12 +350,13 @@ def _conform(
                 column = pc.cast(column, field.type)  # safe: overflow and truncation fail
             except pa.ArrowException as exc:
                 said = "declared" if descriptor is not None else "stored as"
+                bad = first_bad(column, field.type)
+                at = f", first at data row {offset + bad + 1}" if bad is not None else ""
                 raise InputError(
-                    "a value in the source does not fit its column",
+                    f"a value in the source {path.name} does not fit its column",
                     reasons=[
                         f"column {field.name!r} is {said} {field.type} but the source "
-                        f"has {column.type} values that do not convert: "
-                        f"{str(exc).splitlines()[0]}"
+                        f"has {column.type} values that do not convert to it{at}"
                     ],
                     fix="correct the value in the source, or declare a type that holds it",
                 ) from exc

@@ -131,6 +131,10 @@ class PersonOut(BaseModel):
     roles: list[str]
     accreditation_expires: date | None
     active: bool
+    admin_confirmed_by: str = Field(
+        description="Who confirmed an admin's role ('tre': by construction); empty if "
+        "unconfirmed (an unconfirmed admin approves nothing) or not an admin."
+    )
 
     @classmethod
     def of(cls, person: Person) -> PersonOut:
@@ -140,6 +144,7 @@ class PersonOut(BaseModel):
             roles=[r.value for r in person.roles],
             accreditation_expires=person.accreditation_expires,
             active=person.active,
+            admin_confirmed_by=person.admin_confirmed_by if Role.ADMIN in person.roles else "",
         )
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import shutil
 import stat
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,7 @@ from tre.secured.grants import make_grant, sign_grant
 from tre.secured.ingest import ingest, read_descriptor
 from tre.secured.kms import decryption_properties, key_material_path
 from tre.secured.masterkeys import KmsSettings, open_master_keys
+from tre.secured.source_paths import open_checked
 
 
 def _ingest(
@@ -214,7 +217,7 @@ def test_descriptor_mismatch_lists_every_missing_and_unexpected_column(
     assert _leftovers(data_root) == []
 
 
-def test_csv_value_that_does_not_cast_names_column_type_and_value(
+def test_csv_value_that_does_not_cast_names_column_type_and_row_never_the_value(
     keys_root: Path,
     data_root: Path,
     tmp_path: Path,
@@ -228,9 +231,10 @@ def test_csv_value_that_does_not_cast_names_column_type_and_value(
     )
     with pytest.raises(InputError) as info:
         _ingest(keys_root, data_root, path, care_descriptor)
-    assert "column 'age' is declared int64 but the file has invalid value 'thirty'" in str(
-        info.value
-    )
+    text = str(info.value)
+    assert "care.csv" in text
+    assert "column 'age' is declared int64, but its value in data row 2 is not one" in text
+    assert "thirty" not in text and "P2" not in text  # pyarrow's message quotes the value
     assert _leftovers(data_root) == []
 
 
@@ -285,8 +289,10 @@ def test_a_bad_value_found_mid_ingest_leaves_no_version_behind(
             rows_per_file=100_000,
             progress=lambda done, total: written.append(done),
         )
-    assert "column 'age' is declared int64" in str(info.value)
-    assert "'unknown'" in str(info.value)
+    text = str(info.value)
+    assert "column 'age' is declared int64" in text
+    assert f"first at data row {rows}" in text
+    assert "unknown" not in text  # the value itself is never shown
     assert written  # work was under way when the bad value turned up
     assert _leftovers(data_root) == []
 
@@ -454,3 +460,135 @@ def test_malformed_descriptors_are_refused(tmp_path: Path, content: str, expecte
 def test_a_missing_descriptor_is_refused(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="does not exist"):
         read_descriptor(tmp_path / "nope.yaml")
+
+
+# --- symlinks and file content in errors ------------------------------------------
+
+SECRET = "root:$6$Zx9-secret-hash-line:19000:0:99999:7:::"
+HIDDEN = "Zx9-secret-hash"  # the part of SECRET no error may show
+
+
+def _outside(tmp_path: Path, name: str = "shadow") -> Path:
+    """A readable file outside any source folder, holding a secret line."""
+    folder = tmp_path / "etc"
+    folder.mkdir(exist_ok=True)
+    path = folder / name
+    path.write_text(f"{SECRET}\nbin:x:1:1:::\n")
+    return path
+
+
+def test_a_source_that_is_a_symlink_to_a_non_data_file_is_refused_unread(
+    keys_root: Path, data_root: Path, tmp_path: Path
+) -> None:
+    link = tmp_path / "care.csv"
+    link.symlink_to(_outside(tmp_path))
+    with pytest.raises(InputError) as info:
+        _ingest(keys_root, data_root, link, None)
+    text = str(info.value)
+    assert "is a symlink to" in text and "not a .csv or .parquet file" in text
+    assert HIDDEN not in text
+    assert _leftovers(data_root) == []
+
+
+@pytest.mark.parametrize("target", ["folder", "fifo", "device", "nowhere"])
+def test_a_symlinked_source_must_lead_to_a_regular_file(
+    keys_root: Path, data_root: Path, tmp_path: Path, target: str
+) -> None:
+    leads_to = {
+        "folder": tmp_path / "dir.csv",
+        "fifo": tmp_path / "pipe.csv",
+        "device": Path("/dev/null"),
+        "nowhere": tmp_path / "gone.csv",
+    }[target]
+    if target == "folder":
+        leads_to.mkdir()
+    if target == "fifo":
+        os.mkfifo(leads_to)
+    link = tmp_path / "care.csv"
+    link.symlink_to(leads_to)
+    with pytest.raises(InputError) as info:  # a FIFO would hang if it were opened
+        _ingest(keys_root, data_root, link, None)
+    expected = {
+        "folder": "is a symlink to a folder",
+        "fifo": "is not a regular file (a FIFO)",
+        "device": "is not a regular file (a character device)",
+        "nowhere": "leads nowhere",
+    }[target]
+    assert expected in str(info.value)
+
+
+def test_a_csv_line_that_does_not_parse_is_named_by_number_never_quoted(
+    keys_root: Path, data_root: Path, tmp_path: Path
+) -> None:
+    path = tmp_path / "care.csv"
+    path.write_text("a,b,c\n1,2,3\n" + SECRET.replace(":", ";") + "\n")
+    with pytest.raises(InputError) as info:
+        _ingest(keys_root, data_root, path, None)
+    text = str(info.value)
+    assert "line 3 has 1 field(s) where the header has 3" in text
+    assert HIDDEN not in text
+
+
+def test_a_value_that_overflows_its_declared_type_is_not_quoted(
+    keys_root: Path, data_root: Path, tmp_path: Path
+) -> None:
+    path = tmp_path / "care.parquet"
+    pq.write_table(pa.table({"n": pa.array([1, 2, 987654321], pa.int64())}), path)
+    descriptor = DatasetDescriptor(columns=[{"name": "n", "type": "int16"}])
+    with pytest.raises(InputError) as info:
+        _ingest(keys_root, data_root, path, descriptor)
+    text = str(info.value)
+    assert "column 'n' is declared int16" in text and "first at data row 3" in text
+    assert "987654321" not in text
+
+
+def test_a_folder_with_a_symlink_leading_outside_is_refused_naming_it(
+    keys_root: Path, data_root: Path, tmp_path: Path, csv_source: Path
+) -> None:
+    folder = tmp_path / "drop"
+    folder.mkdir()
+    shutil.copy(csv_source, folder / "a.csv")
+    secret_csv = _outside(tmp_path, "secret.csv")
+    (folder / "b.csv").symlink_to(secret_csv)
+    (folder / "sub").mkdir()
+    (folder / "sub" / "c.csv").symlink_to(_outside(tmp_path))
+    (folder / "elsewhere").symlink_to(tmp_path / "etc", target_is_directory=True)
+    with pytest.raises(InputError) as info:
+        _ingest(keys_root, data_root, folder, None)
+    text = str(info.value)
+    assert "holds symlinks that do not lead to a data file inside it" in text
+    assert f"b.csv: a symlink to {secret_csv}, outside the folder" in text
+    assert "sub/c.csv: a symlink to" in text and "elsewhere: a symlink to" in text
+    assert HIDDEN not in text
+    assert _leftovers(data_root) == []
+
+
+def test_a_folder_may_link_to_its_own_files_but_not_read_one_twice(
+    keys_root: Path, data_root: Path, tmp_path: Path, csv_source: Path
+) -> None:
+    folder = tmp_path / "drop"
+    (folder / ".raw").mkdir(parents=True)
+    shutil.copy(csv_source, folder / ".raw" / "care.csv")
+    (folder / "care.csv").symlink_to(folder / ".raw" / "care.csv")
+    assert _ingest(keys_root, data_root, folder, None).row_count == 1000
+    (folder / "again.csv").symlink_to(folder / ".raw" / "care.csv")
+    with pytest.raises(InputError) as info:
+        _ingest(keys_root, data_root, folder, None, version=2)
+    assert "the same file under two names" in str(info.value)
+    assert "again.csv and care.csv" in str(info.value)
+
+
+def test_a_file_swapped_for_a_symlink_after_the_checks_is_not_opened(tmp_path: Path) -> None:
+    link = tmp_path / "care.csv"
+    link.symlink_to(_outside(tmp_path))
+    with pytest.raises(InputError, match="cannot be opened"):
+        open_checked(link)  # what every read goes through, with O_NOFOLLOW
+
+
+def test_a_descriptor_that_is_not_yaml_is_not_quoted(tmp_path: Path) -> None:
+    path = tmp_path / "d.yaml"
+    path.write_text("columns: [a\n" + SECRET + ": : x\n")
+    with pytest.raises(InputError) as info:
+        read_descriptor(path)
+    assert "line 2, column" in str(info.value)
+    assert HIDDEN not in str(info.value)

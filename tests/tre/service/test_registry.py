@@ -46,9 +46,14 @@ def test_the_requester_cannot_approve_their_own_project(session_as):
     with pytest.raises(PermissionDenied, match="approve") as info:
         projects.approve_project(session_as("ada"), "second")
     assert any("requested themselves" in r for r in info.value.reasons)
-    approved = projects.approve_project(session_as("bob"), "second")
+    with pytest.raises(PermissionDenied, match="the admin who made them one"):
+        projects.approve_project(session_as("bob"), "second")  # ada made bob an admin
+    # An admin ada did not make (bob registers dan, ada confirms him) may approve it.
+    people.register_person(session_as("bob"), name="dan", full_name="Dan", roles=["admin"])
+    people.confirm_admin(session_as("ada"), "dan")
+    approved = projects.approve_project(session_as("dan"), "second")
     assert approved.state is ProjectState.APPROVED
-    assert approved.approved_by == "bob"
+    assert approved.approved_by == "dan"
 
 
 def test_a_request_naming_unknown_people_or_columns_lists_every_problem(session_as):

@@ -2,8 +2,9 @@
 state changes, registering people and changing their registrations.
 
 Each endpoint calls the service function `tre project ...` or `tre admin ...` calls, so
-who may do what (admins only; never approving a project one requested or leads) is
-decided there, by `policies.access`, and every change lands in the audit log. Tokens,
+who may do what (admins only; never approving a project one requested or leads, nor
+before a second admin confirmed one's admin role) is decided there, by
+`policies.access`, and every change lands in the audit log. Tokens,
 dataset ingest and keys are not here: they need the TRE host's files or issue
 credentials, so they stay with the CLI on the host.
 """
@@ -79,4 +80,13 @@ def update_person(name: str, body: PersonUpdateBody, auth: ApiAuth) -> PersonOut
         person = people.update_person(
             s, name, roles=roles, accredited_until=body.accredited_until, active=body.active
         )
+    return PersonOut.of(person)
+
+
+@router.post("/people/{name}/confirm-admin")
+def confirm_admin(name: str, auth: ApiAuth) -> PersonOut:
+    """Confirm someone's admin role (a confirmed admin other than the one who gave it);
+    until then they approve nothing."""
+    with auth.session(writes=True) as s:
+        person = people.confirm_admin(s, name)
     return PersonOut.of(person)
