@@ -6,6 +6,8 @@
       regressions/<name>.parquet   coefficients
       files/<name>/<filename>      python-step files, as written
     <job dir>/error.json           instead, when the job failed: a reason safe to show
+    <job dir>/error.json.reserve   space taken at the start, so a full disk cannot stop
+                                   the job from saying why it failed
 
 The folder is written under a temporary name and renamed, so the service sees all of
 it or none of it.
@@ -13,6 +15,8 @@ it or none of it.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import os
 import shutil
@@ -25,7 +29,16 @@ from jobs.outputs import FileOutput, Output, RegressionOutput, TableOutput
 
 RESULT = "result"
 ERROR = "error.json"
+RESERVE = ERROR + ".reserve"
+RESERVE_BYTES = 4096
 FORMAT = 1
+#: OSError numbers that mean the disk (or the user's quota on it) is full.
+DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
+#: What error.json says when a full disk stopped the job (fixed: it must fit the reserve).
+DISK_FULL_REASON = "the TRE home's disk is full (ENOSPC), so the job could not write its results"
+UNRECORDED_REASON = (
+    "the job failed and could not record why, because the TRE home's disk is full (ENOSPC)"
+)
 
 
 def write_results(job_dir: Path, outputs: list[Output], meta: dict[str, Any]) -> Path:
@@ -35,6 +48,18 @@ def write_results(job_dir: Path, outputs: list[Output], meta: dict[str, Any]) ->
     if tmp.exists():
         shutil.rmtree(tmp)
     tmp.mkdir(mode=0o700)
+    try:
+        _write_outputs(tmp, outputs, meta)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)  # give back what a full disk let us write
+        raise
+    os.replace(tmp, final)
+    with contextlib.suppress(OSError):
+        (job_dir / RESERVE).unlink(missing_ok=True)  # no error to record
+    return final
+
+
+def _write_outputs(tmp: Path, outputs: list[Output], meta: dict[str, Any]) -> None:
     entries = []
     for output in outputs:
         entry: dict[str, Any] = {
@@ -82,8 +107,6 @@ def write_results(job_dir: Path, outputs: list[Output], meta: dict[str, Any]) ->
     document = {"format": FORMAT, "outputs": entries, **meta}
     (tmp / "result.json").write_text(json.dumps(document, indent=2, default=str))
     _fsync_tree(tmp)
-    os.replace(tmp, final)
-    return final
 
 
 def read_results(job_dir: Path) -> tuple[list[Output], dict[str, Any]]:
@@ -132,11 +155,56 @@ def read_results(job_dir: Path) -> tuple[list[Output], dict[str, Any]]:
     return outputs, document
 
 
-def write_error(job_dir: Path, reason: str, detail: dict[str, Any] | None = None) -> None:
-    """Record why the job failed (a message safe to show its project's members)."""
+def is_disk_full(exc: BaseException) -> bool:
+    """Whether `exc` says the disk (or the quota on it) is full."""
+    return isinstance(exc, OSError) and exc.errno in DISK_FULL
+
+
+def reserve_error_space(job_dir: Path) -> None:
+    """Take the space `write_error` falls back to (call when the job starts). A disk
+    already full is not an error here: the job will fail and say so if it can."""
+    with contextlib.suppress(OSError), (job_dir / RESERVE).open("wb") as handle:
+        handle.write(b" " * RESERVE_BYTES)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def write_error(job_dir: Path, reason: str, detail: dict[str, Any] | None = None) -> bool:
+    """Record why the job failed (a message safe to show its project's members); True if
+    recorded. Never raises: this runs in the job's last error handler. If the disk is
+    full, a short fixed message goes into the space `reserve_error_space` took."""
     tmp = job_dir / (ERROR + ".tmp")
-    tmp.write_text(json.dumps({"reason": reason, **(detail or {})}, indent=2))
-    os.replace(tmp, job_dir / ERROR)
+    try:
+        tmp.write_text(json.dumps({"reason": reason, **(detail or {})}, indent=2))
+        os.replace(tmp, job_dir / ERROR)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)  # give back what the half-written file took
+        if (detail or {}).get("disk_full"):
+            fallback = reason if len(reason) < RESERVE_BYTES // 2 else DISK_FULL_REASON
+        else:
+            fallback = UNRECORDED_REASON if is_disk_full(exc) else ""
+        return bool(fallback) and _write_into_reserve(job_dir, fallback)
+    with contextlib.suppress(OSError):
+        (job_dir / RESERVE).unlink(missing_ok=True)
+    return True
+
+
+def _write_into_reserve(job_dir: Path, reason: str) -> bool:
+    # Overwriting bytes the reserve already holds needs no new blocks, and a rename
+    # within a folder needs none either (on the file systems tre runs on).
+    data = json.dumps({"reason": reason, "disk_full": True}).encode()
+    reserve = job_dir / RESERVE
+    try:
+        with reserve.open("r+b") as handle:
+            handle.write(data)
+            handle.truncate(len(data))
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(reserve, job_dir / ERROR)
+    except OSError:
+        return False
+    return True
 
 
 def read_error(job_dir: Path) -> dict[str, Any] | None:

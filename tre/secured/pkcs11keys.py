@@ -4,7 +4,9 @@ Each version of a master key is an AES-256 secret key object on the token, creat
 there, sensitive and not extractable, labelled `tre:<key id>:v<version>` (its CKA_ID is
 the key id). Wrapping is AES-GCM inside the HSM, with the key id and version as the
 associated data, in the same text form as the local store's. Grants are signed with a
-generic secret key `tre:tre.grant-signing:v<n>` (CKM_SHA256_HMAC), also made on the token.
+generic secret key `tre:tre.grant-signing:v<n>` (CKM_SHA256_HMAC), also made on the token,
+and so is the audit log's chain keyed (`tre:tre.audit-chain:v1`, its handle cached: it
+MACs every event).
 Key bytes never leave the HSM; this process sees wrapped text and data keys only.
 
 Settings (HomeConfig, `tre keys configure --kms pkcs11`): the PKCS#11 module (for
@@ -31,7 +33,14 @@ from pkcs11.exceptions import PKCS11Error
 from pkcs11.mechanisms import GCMParams
 
 from tre.secured.keystore import KeyStoreError, check_key_id
-from tre.secured.masterkeys import NONCE_BYTES, SIGNING_KEY, KmsSettings, MasterKeys
+from tre.secured.masterkeys import (
+    AUDIT_KEY,
+    HMAC_KEYS,
+    NONCE_BYTES,
+    SIGNING_KEY,
+    KmsSettings,
+    MasterKeys,
+)
 
 __all__ = ["Pkcs11MasterKeys"]
 
@@ -58,10 +67,15 @@ def read_pin(path: str) -> str:
             fix="tre keys configure --kms pkcs11 --pin-file FILE (a 0600 file with the PIN)",
         )
     try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError as exc:
+        if path.startswith("fd:"):  # handed over open by the TRE (the key service's case)
+            fd = os.dup(int(path[3:]))
+            os.lseek(fd, 0, os.SEEK_SET)
+        else:
+            fd = os.open(path, os.O_RDONLY)
+    except (OSError, ValueError) as exc:
         raise KeyStoreError(
-            f"the PKCS#11 PIN file {path} cannot be read: {exc.strerror}",
+            f"the PKCS#11 PIN file {path} cannot be read: "
+            f"{getattr(exc, 'strerror', None) or type(exc).__name__}",
             fix="create it (chmod 600) or point --pin-file at it",
         ) from exc
     with os.fdopen(fd) as handle:
@@ -88,6 +102,7 @@ class Pkcs11MasterKeys(MasterKeys):
         self._lock = threading.RLock()
         self._session: Any = None
         self._pid = 0
+        self._audit_key: Any = None  # the audit key's handle in the current session
 
     def __repr__(self) -> str:
         return f"Pkcs11MasterKeys(token={self.settings.pkcs11_token!r})"
@@ -128,6 +143,7 @@ class Pkcs11MasterKeys(MasterKeys):
             if self._session is None or self._pid != os.getpid():
                 self._session = self._open_session()  # a forked child needs its own
                 self._pid = os.getpid()
+                self._audit_key = None
             yield self._session
 
     def close(self) -> None:
@@ -137,6 +153,7 @@ class Pkcs11MasterKeys(MasterKeys):
                 with contextlib.suppress(PKCS11Error):  # a broken session: nothing to do
                     self._session.close()
             self._session = None
+            self._audit_key = None
 
     def _call(self, what: str, action: Callable[[Any], _T]) -> _T:
         with self._use() as session:
@@ -163,7 +180,7 @@ class Pkcs11MasterKeys(MasterKeys):
         return self._call("list its keys", scan)
 
     def key_ids(self) -> list[str]:
-        return sorted(k for k in self._all() if k != SIGNING_KEY)
+        return sorted(k for k in self._all() if k not in HMAC_KEYS)
 
     def versions(self, key_id: str) -> list[int]:
         return self._all().get(check_key_id(key_id), [])
@@ -180,7 +197,7 @@ class Pkcs11MasterKeys(MasterKeys):
 
     def _create_version(self, key_id: str, version: int) -> bool:
         label = _label(key_id, version)
-        signing = key_id == SIGNING_KEY
+        signing = key_id in HMAC_KEYS
 
         def create(session: Any) -> bool:
             if list(session.get_objects({Attribute.LABEL: label})):
@@ -211,6 +228,8 @@ class Pkcs11MasterKeys(MasterKeys):
             f"destroy version {version} of {key_id!r}",
             lambda session: self._key(session, key_id, version).destroy(),
         )
+        if key_id == AUDIT_KEY:
+            self._audit_key = None
 
     def _seal(self, key_id: str, version: int, data: bytes) -> str:
         nonce = os.urandom(NONCE_BYTES)
@@ -249,12 +268,19 @@ class Pkcs11MasterKeys(MasterKeys):
 
         return self._call(f"unwrap a key with {key_id!r}", decrypt)
 
-    def _mac(self, version: int, data: bytes) -> bytes:
+    def _mac(self, version: int, data: bytes, key_id: str = SIGNING_KEY) -> bytes:
+        audit = key_id == AUDIT_KEY
+
         def mac(session: Any) -> bytes:
-            key = self._key(session, SIGNING_KEY, version)
+            if not audit:
+                key = self._key(session, key_id, version)
+            else:  # found once per session: a search on the token per event is slow
+                if self._audit_key is None:
+                    self._audit_key = self._key(session, key_id, version)
+                key = self._audit_key
             return bytes(key.sign(data, mechanism=Mechanism.SHA256_HMAC))
 
-        return self._call("sign a key grant", mac)
+        return self._call("key the audit log" if audit else "sign a key grant", mac)
 
 
 def settings_for(module: str, token: str, pin_file: Path, keys_root: Path) -> KmsSettings:

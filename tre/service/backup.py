@@ -30,10 +30,12 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from policies.access import raise_if, role_refusals
 from tre import audit
 from tre.errors import InputError, PlatformError
-from tre.home import Home
+from tre.home import Home, HomeConfig
 from tre.models import Role, utcnow
 from tre.secured.kms import key_material_versions
 from tre.secured.masterkeys import LocalMasterKeys
@@ -145,7 +147,8 @@ def _snapshot_database(home: Home, target: Path) -> audit.Verification:
         destination.execute("PRAGMA journal_mode=DELETE")  # a lone file, no WAL beside it
         audit.write_anchor(destination, target / "audit.head")
         destination.row_factory = sqlite3.Row
-        return audit.verify(destination, target / "audit.head")
+        mac = audit.keyed_with(home.kms_settings())
+        return audit.verify(destination, target / "audit.head", mac=mac)
     finally:
         destination.close()
         source.close()
@@ -252,13 +255,27 @@ def _check_audit(path: Path, check: BackupCheck) -> None:
     conn = sqlite3.connect(f"file:{path / 'state.db'}?mode=ro", uri=True)
     conn.row_factory = sqlite3.Row
     try:
-        result = audit.verify(conn, path / "audit.head")
+        result = audit.verify(conn, path / "audit.head", mac=_backup_audit_mac(path))
     except sqlite3.DatabaseError as exc:
         check.problems.append(f"state.db cannot be read: {exc}")
+        return
+    except PlatformError as exc:
+        check.problems.append(f"the audit log's key cannot be used: {exc.message}")
         return
     finally:
         conn.close()
     check.problems += [f"audit log: {p}" for p in result.problems]
+
+
+def _backup_audit_mac(path: Path) -> audit.Mac | None:
+    """The audit MAC of the home a backup was taken from: the backup's own key store, or
+    the HSM its tre.yaml names. None if tre.yaml cannot be read (keyed events are then
+    reported as unchecked)."""
+    try:
+        config = HomeConfig.model_validate(yaml.safe_load((path / "tre.yaml").read_text()))
+    except (OSError, ValueError, yaml.YAMLError):
+        return None
+    return audit.keyed_with(Home(path, config).backing_kms_settings())
 
 
 def _check_keys(path: Path, check: BackupCheck) -> None:

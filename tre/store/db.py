@@ -3,34 +3,51 @@
 Every write goes through `Database.write()`, a `BEGIN IMMEDIATE` transaction, so a
 state change and its audit event commit together or not at all, and a crash at any
 point leaves the database as it was before or after, never between.
+
+A home's database is opened with `Database.for_home()`: its connection carries the
+home's audit MAC (`tre.audit.keyed_with`), which keys every event appended through it.
 """
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from tre.audit import write_anchor
+from tre import audit
 from tre.errors import PlatformError
+from tre.home import Home
 from tre.models import utcnow
 from tre.store.migrations import BOOKKEEPING, migrations
+
+log = logging.getLogger("tre.store")
 
 SQLITE_HEADER = b"SQLite format 3\x00"
 _RESTORE = "restore state.db from backup; tre never edits it outside a transaction"
 BUSY_TIMEOUT_MS = 30_000
+#: The migration that made the audit chain keyed; a home's chain is keyed right after it.
+AUDIT_SCHEME_MIGRATION = "006_audit_scheme"
 
 
 class Database:
     """A connection to the state store of one TRE home."""
 
-    def __init__(self, path: Path, anchor: Path | None = None) -> None:
+    def __init__(
+        self, path: Path, anchor: Path | None = None, *, audit_mac: audit.Mac | None = None
+    ) -> None:
         self.path = path
         self.anchor = anchor  # where the newest audit hash is mirrored after each commit
         try:
             # isolation_level=None: we issue BEGIN/COMMIT ourselves, so nothing commits early.
-            self.conn = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
+            self.conn: sqlite3.Connection = sqlite3.connect(
+                path,
+                isolation_level=None,
+                timeout=BUSY_TIMEOUT_MS / 1000,
+                factory=audit.AuditConnection,
+            )
+            audit.use_key(self.conn, audit_mac)
             self.conn.row_factory = sqlite3.Row
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute("PRAGMA synchronous=FULL")
@@ -44,15 +61,30 @@ class Database:
             ) from exc
 
     @classmethod
-    def create(cls, path: Path, anchor: Path | None = None) -> Database:
+    def for_home(cls, home: Home, *, create: bool = False, migrate: bool = True) -> Database:
+        """The state store of `home`, its audit events keyed with the home's audit key:
+        created, opened and migrated, or (`migrate=False`) just connected."""
+        mac = audit.keyed_with(home.kms_settings())
+        if create:
+            return cls.create(home.db_path, home.audit_head, audit_mac=mac)
+        if migrate:
+            return cls.open(home.db_path, home.audit_head, audit_mac=mac)
+        return cls(home.db_path, home.audit_head, audit_mac=mac)
+
+    @classmethod
+    def create(
+        cls, path: Path, anchor: Path | None = None, *, audit_mac: audit.Mac | None = None
+    ) -> Database:
         """Create and migrate a new database at `path`."""
         path.touch(mode=0o600, exist_ok=False)
-        db = cls(path, anchor)
+        db = cls(path, anchor, audit_mac=audit_mac)
         db.migrate()
         return db
 
     @classmethod
-    def open(cls, path: Path, anchor: Path | None = None) -> Database:
+    def open(
+        cls, path: Path, anchor: Path | None = None, *, audit_mac: audit.Mac | None = None
+    ) -> Database:
         """Open an existing database and bring its schema up to date.
 
         The file must already be a migrated tre database: an empty or foreign file is
@@ -72,7 +104,7 @@ class Database:
                 + (" (it is empty)" if not header else ""),
                 fix=_RESTORE,
             )
-        db = cls(path, anchor)
+        db = cls(path, anchor, audit_mac=audit_mac)
         if not db.applied():
             db.close()
             raise PlatformError(
@@ -107,7 +139,27 @@ class Database:
             self._apply(known, done, applied)
         finally:
             self.anchor = anchor
+        if AUDIT_SCHEME_MIGRATION in applied:
+            self._key_audit_chain()
         return applied
+
+    def _key_audit_chain(self) -> None:
+        """Key an existing chain once, as soon as its table can say so: the one keyed
+        event pins every sha256 event before it, and from then on the newest must be keyed."""
+        if audit.mac_of(self.conn) is None:
+            return  # a bare database (tests): its next keyed write does it
+        last = self.conn.execute("SELECT scheme FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+        if last is None or last[0] != audit.SHA256:
+            return
+        with self.write() as conn:
+            audit.append(
+                conn,
+                actor="tre",
+                role="system",
+                action="audit.keyed",
+                obj="audit",
+                details={"scheme": audit.HMAC1, "before": "sha256"},
+            )
 
     def _apply(self, known: list[tuple[str, str]], done: set[str], applied: list[str]) -> None:
         with self.write() as conn:
@@ -136,13 +188,28 @@ class Database:
         self.conn.execute("BEGIN IMMEDIATE")
         try:
             yield self.conn
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
-        else:
             self.conn.execute("COMMIT")
-            if self.anchor is not None:
-                write_anchor(self.conn, self.anchor)
+        except BaseException:
+            if self.conn.in_transaction:  # SQLite may have rolled back a failed COMMIT itself
+                self.conn.execute("ROLLBACK")
+            raise
+        if self.anchor is not None:
+            self._write_anchor(self.anchor)
+
+    def _write_anchor(self, anchor: Path) -> None:
+        # The committed transaction is the truth; the anchor only mirrors it. Failing to
+        # mirror it (a full disk) must not undo or hide the commit: the next successful
+        # write rewrites it, and until then `verify` notes that it is behind.
+        try:
+            audit.write_anchor(self.conn, anchor)
+        except OSError as exc:
+            log.warning(
+                "the audit anchor %s was not updated after a commit (%s); the change is "
+                "saved, and the anchor is rewritten after the next successful write. "
+                "Free space on the TRE home's disk.",
+                anchor,
+                exc.strerror or type(exc).__name__,
+            )
 
     def close(self) -> None:
         self.conn.close()

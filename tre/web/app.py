@@ -67,7 +67,7 @@ def create_app(home: Path | None = None, *, cookie_secure: bool = False) -> Fast
     `cookie_secure` marks session cookies Secure (set it when clients use https).
     """
     state = make_state(home, cookie_secure=cookie_secure)
-    Database.open(state.home.db_path, state.home.audit_head).close()
+    Database.for_home(state.home).close()
     app = FastAPI(
         title="tre",
         summary="A job runner for trusted research environments: the service API.",

@@ -72,7 +72,7 @@ class Credentials:
         `writes`, the request takes its turn among those that change state."""
         home = self.state.home
         # The server migrated the database at start; a request needs only a connection.
-        db = Database(home.db_path, home.audit_head)
+        db = Database.for_home(home, migrate=False)
         turn = self.state.writes if writes else nullcontext()
         try:
             if self.token is not None:

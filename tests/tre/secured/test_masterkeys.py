@@ -14,6 +14,7 @@ import pytest
 
 from tre.secured.keystore import KeyStoreError
 from tre.secured.masterkeys import (
+    AUDIT_KEY,
     SIGNING_KEY,
     KeyVersionError,
     KmsSettings,
@@ -168,3 +169,12 @@ def test_a_wrong_hsm_pin_or_token_is_reported_with_the_fix(
     bad_pin.chmod(0o644)
     with pytest.raises(KeyStoreError, match="lets other users read it"):
         open_master_keys(wrong).key_ids()
+
+
+def test_the_audit_mac_is_keyed_stable_and_kept_out_of_the_listing(keys: MasterKeys) -> None:
+    first = keys.audit_mac(b"event")
+    assert len(first) == 32 and keys.audit_mac(b"event") == first  # made once, then reused
+    assert keys.audit_mac(b"other") != first and keys.sign(b"event") != first
+    assert keys.versions(AUDIT_KEY) == [1] and keys.key_ids() == []
+    with pytest.raises(KeyStoreError, match="cannot be rotated"):
+        keys.rotate(AUDIT_KEY)

@@ -86,7 +86,7 @@ def login(
             "the sign-in form is out of date", fix="sign in again from this page"
         )
         return _login_page(request, safe_next(next), error, 403)
-    db = Database(state.home.db_path, state.home.audit_head)
+    db = Database.for_home(state.home, migrate=False)
     try:
         record = tokens.authenticate(db.conn, token)
         session = Session(home=state.home, db=db, actor=record.person)
