@@ -9,7 +9,7 @@ DEMO_HOME ?= .demo
 ROWS ?= 20000
 BACKEND ?= local   # make demo BACKEND=slurm runs the demo's jobs on the test Slurm cluster
 
-.PHONY: test-system-deps demo test check lint typecheck docs-check pytest slurm-up slurm-down bench bench-acro docs clean system-deps
+.PHONY: test-system-deps sandbox-setup demo test check lint typecheck docs-check pytest slurm-up slurm-down bench bench-acro docs clean system-deps
 
 # Debian's python3 lacks venv and headers until python3-venv/python3-dev are installed.
 system-deps:
@@ -24,13 +24,13 @@ $(STAMP): pyproject.toml | system-deps
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-demo: $(STAMP)
+demo: $(STAMP) sandbox-setup
 	@if [ "$(strip $(BACKEND))" = slurm ]; then bash slurm/devcluster/start.sh; fi
 	$(PY) -m tre.demo.walkthrough --home $(DEMO_HOME) --rows $(ROWS) --backend $(strip $(BACKEND))
 
 # Slurm and browser tests must run here, not skip: the test cluster is started first and
 # TRE_REQUIRE_ALL=1 turns a missing one into a failure.
-test: $(STAMP) check test-system-deps slurm-up pytest
+test: $(STAMP) check test-system-deps sandbox-setup slurm-up pytest
 
 # What the browser and HSM tests need from Debian (root): Chromium and SoftHSM.
 test-system-deps:
@@ -41,6 +41,22 @@ test-system-deps:
 		echo "installing$$missing"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
+
+# Researcher code runs sandboxed (docs/threat-model.md): bubblewrap, util-linux's setpriv
+# and prlimit, iproute2 (the hostile-code tests' own test host), and two system users:
+# tre-job (every job's processes) and tre-keys (the key service, the only holder of keys).
+sandbox-setup:
+	@missing=""; \
+	command -v bwrap >/dev/null || missing="$$missing bubblewrap"; \
+	command -v setpriv >/dev/null || missing="$$missing util-linux"; \
+	command -v ip >/dev/null || missing="$$missing iproute2"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+	@for user in tre-job tre-keys; do \
+		id -u $$user >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin $$user; \
+	done
 
 slurm-up:
 	bash slurm/devcluster/start.sh

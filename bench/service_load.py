@@ -118,6 +118,7 @@ def build_home(work: Path, clients: int, seed: int) -> tuple[Path, dict[str, str
     s = Session.open(home, "ada")
     try:
         people.register_person(s, name="bob", full_name="Bob", roles=["admin"])
+        people.confirm_admin(s, "bob")  # a new admin approves nothing until confirmed
         names = [f"r{i:03d}" for i in range(clients)]
         for name in names:
             people.register_person(

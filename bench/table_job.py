@@ -153,6 +153,7 @@ def build_home(home: Path, source: Path) -> tuple[Path, float]:
     people.init_home(home, admin="ada", full_name="Ada Admin", demo=True)
     with _session(home, "ada") as s:
         people.register_person(s, name="bob", full_name="Bob", roles=["admin"])
+        people.confirm_admin(s, "bob")  # a new admin approves nothing until confirmed
         people.register_person(
             s,
             name="rita",

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
+from slurm.sandbox import Plan
 from tre.errors import PlatformError
 from tre.models import Resources, SlurmPlacement
 
@@ -43,6 +44,8 @@ class Submission:
     project: str
     resources: Resources
     placement: SlurmPlacement
+    #: The job's sandbox (local backend, sandboxed home); None runs it as the TRE's user.
+    sandbox: Plan | None = None
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,13 @@ from distributed import Client
 from jobs.engine import run_job
 from jobs.job_input import read_input
 from jobs.progress import ProgressFile
-from jobs.results import write_error, write_results
+from jobs.results import (
+    DISK_FULL_REASON,
+    is_disk_full,
+    reserve_error_space,
+    write_error,
+    write_results,
+)
 from slurm.cluster_settings import read_settings
 from slurm.clusters import jobqueue_cluster, local_cluster, runner_cluster, serve_runner_role
 from tre.errors import TreError
@@ -46,32 +52,42 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m slurm.launch")
     parser.add_argument("job_dir", type=Path)
     parser.add_argument("--cluster", choices=CLUSTERS, default="local")
+    # In the sandbox the job folder is read-only: results go to --out, Dask's files to
+    # --scratch (a private tmpfs). Without them both are inside the job folder.
+    parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--scratch", type=Path, default=None)
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stdout
     )
     signal.signal(signal.SIGTERM, _on_term)
     job_dir: Path = args.job_dir.absolute()
+    out: Path = (args.out or job_dir).absolute()
+    scratch: Path = (args.scratch or job_dir / "scratch").absolute()
     rank = int(os.environ.get("SLURM_PROCID", "1"))
     if args.cluster == "slurm-runner" and rank != ENGINE_RANK:
         serve_runner_role(read_settings(job_dir), job_dir, rank)
         return 0
+    reserve_error_space(out)  # so that a full disk cannot keep the job from saying so
     try:
-        return _run(job_dir, args.cluster)
+        return _run(job_dir, out, scratch, args.cluster)
     except TreError as exc:
         log.error("job failed: %s", exc.render())
-        write_error(job_dir, exc.render())
+        write_error(out, exc.render(), _located(exc))
     except SystemExit as exc:
         log.error("job stopped: %s", exc)
-        write_error(job_dir, f"the job was stopped ({exc})")
+        write_error(out, f"the job was stopped ({exc})")
     except BaseException as exc:
         reason = _safe_reason(exc)
         log.error("job failed: %s", reason)
-        write_error(job_dir, reason)
-    return 1
+        if is_disk_full(exc):
+            write_error(out, DISK_FULL_REASON, {"disk_full": True})
+        else:
+            write_error(out, reason, _located(exc))
+    return 1  # write_error never raises: a failed job always ends here, with status 1
 
 
-def _run(job_dir: Path, cluster: str) -> int:
+def _run(job_dir: Path, out: Path, scratch: Path, cluster: str) -> int:
     started = time.monotonic()
     job_input = read_input(job_dir)
     spec = job_input.spec
@@ -82,8 +98,8 @@ def _run(job_dir: Path, cluster: str) -> int:
         len(spec.steps),
         spec.resources.describe(),
     )
-    progress = ProgressFile(job_dir)
-    with _cluster(cluster, job_dir, spec.resources) as client:
+    progress = ProgressFile(out)
+    with _cluster(cluster, job_dir, scratch, spec.resources) as client:
         log.info("dask cluster up in %.1fs", time.monotonic() - started)
         outputs = run_job(
             spec,
@@ -95,18 +111,42 @@ def _run(job_dir: Path, cluster: str) -> int:
             target_rows=job_input.target_rows,
         )
     elapsed = time.monotonic() - started
-    write_results(job_dir, outputs, {"job_id": job_input.job_id, "seconds": round(elapsed, 3)})
+    write_results(out, outputs, {"job_id": job_input.job_id, "seconds": round(elapsed, 3)})
     log.info("job %s finished in %.1fs with %d output(s)", job_input.job_id, elapsed, len(outputs))
     return 0
 
 
-def _cluster(name: str, job_dir: Path, resources: Resources) -> AbstractContextManager[Client]:
+def _cluster(
+    name: str, job_dir: Path, scratch: Path, resources: Resources
+) -> AbstractContextManager[Client]:
     if name == "local":
-        return local_cluster(resources, job_dir / "scratch")
+        return local_cluster(resources, scratch)
     settings = read_settings(job_dir)
     if name == "slurm-runner":
         return runner_cluster(settings, job_dir)
     return jobqueue_cluster(settings, job_dir)
+
+
+#: Frames of these folders are tre's own or a library's, not the researcher's code.
+_NOT_RESEARCHER = ("/tre/", "/jobs/", "/slurm/", "/disclosure/", "/policies/", "/site-packages/")
+
+
+def _located(exc: BaseException) -> dict[str, str]:
+    """The exception's type and the last place in the researcher's own file it passed
+    through: all a researcher sees of a failure in code that ran in the sandbox (the
+    message could hold data, so it is held with the log)."""
+    where = ""
+    for frame in traceback.extract_tb(exc.__traceback__):
+        path = frame.filename
+        if path == "<dynamic-code>":  # cloudpickle's name for code shipped by value
+            where = f"{frame.name}:{frame.lineno}"
+            continue
+        if path.startswith("<") or any(part in path for part in _NOT_RESEARCHER):
+            continue
+        if path.startswith(sys.base_prefix) or path.startswith(sys.prefix):
+            continue
+        where = f"{Path(path).name}:{frame.lineno}"
+    return {"type": type(exc).__name__, "where": where}
 
 
 def _safe_reason(exc: BaseException) -> str:

@@ -1,7 +1,9 @@
 """The embedded default: each job runs as a child process with its own LocalCluster.
 
 The job process is started in a new session (process group), so cancelling it kills
-its Dask workers too. Handles record the pid and the process's start time, so a
+its Dask workers too. In a sandboxed home it runs in its sandbox (`slurm.sandbox`),
+in a cgroup of its own where the host offers one, which is emptied when it ends.
+Handles record the pid and the process's start time, so a
 restarted dispatcher can tell its job from an unrelated process that reused the pid.
 """
 
@@ -12,8 +14,10 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
+from slurm import sandbox
 from slurm.backend import BackendStatus, Handle, Submission
 
 LOG = "job.log"
@@ -35,21 +39,42 @@ class LocalBackend:
 
     def submit(self, submission: Submission) -> Handle:
         job_dir = submission.job_dir
-        log = (job_dir / LOG).open("ab")
+        command = [sys.executable, "-m", "slurm.launch", str(job_dir), "--cluster", self.cluster]
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        cwd = job_dir
+        groups: tuple[Path, ...] = ()
+        plan = submission.sandbox
+        if plan is not None:
+            groups = sandbox.make_cgroups(submission.name, plan.memory_bytes)
+            command = sandbox.command(replace(plan, cgroups=groups))
+            env, cwd = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}, Path("/")
+        # The log holds whatever the job's code printed: it is the TRE's (0600), held
+        # for the output checkers in a sandboxed home.
+        fd = os.open(job_dir / LOG, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         try:
             process = subprocess.Popen(
-                [sys.executable, "-m", "slurm.launch", str(job_dir), "--cluster", self.cluster],
+                command,
                 stdin=subprocess.DEVNULL,
-                stdout=log,
+                stdout=fd,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
-                cwd=job_dir,
-                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                cwd=cwd,
+                env=env,
             )
+        except OSError:
+            sandbox.kill_cgroups(groups)
+            raise
         finally:
-            log.close()
+            os.close(fd)
         self._children[process.pid] = process
-        return {"pid": process.pid, "start": _start_time(process.pid), "submitted": time.time()}
+        handle: Handle = {
+            "pid": process.pid,
+            "start": _start_time(process.pid),
+            "submitted": time.time(),
+        }
+        if plan is not None:
+            handle |= {"sandbox": True, "cgroups": [str(g) for g in groups]}
+        return handle
 
     def poll(self, handle: Handle) -> BackendStatus:
         pid = int(handle["pid"])
@@ -59,9 +84,11 @@ class LocalBackend:
             if code is None:
                 return BackendStatus("running")
             del self._children[pid]
+            sandbox.kill_cgroups(handle.get("cgroups", []))  # nothing of it may linger
             return BackendStatus("ended", _describe_exit(code))
         if _alive(pid, handle.get("start")):
             return BackendStatus("running")
+        sandbox.kill_cgroups(handle.get("cgroups", []))
         return BackendStatus("ended", "the job process is gone")
 
     def cancel(self, handle: Handle) -> None:
@@ -76,8 +103,10 @@ class LocalBackend:
             deadline = time.monotonic() + wait
             while time.monotonic() < deadline:
                 if self.poll(handle).state == "ended" and not _group_alive(pid):
+                    sandbox.kill_cgroups(handle.get("cgroups", []))
                     return
                 time.sleep(0.1)
+        sandbox.kill_cgroups(handle.get("cgroups", []))
 
     def log_paths(self, job_dir: Path, handle: Handle) -> list[Path]:
         return [job_dir / LOG]

@@ -18,6 +18,8 @@ import yaml
 
 from tre.cli.main import main as tre_main
 from tre.demo.synth import descriptor_path, generate
+from tre.home import Home
+from tre.keyservice import process as keyservice
 from tre.service import datasets, people, projects
 from tre.service.session import Session
 
@@ -71,8 +73,9 @@ def sources(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 def build_home(
     root: Path, sources: dict[str, Path], backend: str = "local", profile: str | None = None
 ) -> Path:
-    """A demo home: ada+bob admins, rita+sam researchers, carl+chen checkers, three
-    datasets, and project lcr-health-fire (requested by rita, approved by bob)."""
+    """A demo home: ada+bob admins (bob confirmed by ada), rita+sam researchers,
+    carl+chen checkers, three datasets, and project lcr-health-fire (requested by rita,
+    approved by bob)."""
     home = root / "home"
     people.init_home(
         home, admin="ada", full_name="Ada Admin", demo=True, backend=backend, slurm_profile=profile
@@ -80,6 +83,7 @@ def build_home(
     s = Session.open(home, "ada")
     try:
         people.register_person(s, name="bob", full_name="Bob", roles=["admin"])
+        people.confirm_admin(s, "bob")  # the home's second admin: ada may confirm them
         for name in ("rita", "sam", "olga"):
             people.register_person(
                 s,
@@ -103,17 +107,27 @@ def build_home(
     return home
 
 
+def stop_key_service(root: Path) -> None:
+    """Stop the key service of the home at `root`, if it runs (tests leave none behind;
+    a test may have broken the home, so only its folder is needed)."""
+    keyservice.stop(Home(root.absolute(), None))  # type: ignore[arg-type]
+
+
 @pytest.fixture(scope="session")
-def template_home(tmp_path_factory: pytest.TempPathFactory, sources: dict[str, Path]) -> Path:
-    return build_home(tmp_path_factory.mktemp("template"), sources)
+def template_home(tmp_path_factory: pytest.TempPathFactory, sources: dict[str, Path]):
+    root = build_home(tmp_path_factory.mktemp("template"), sources)
+    stop_key_service(root)  # each copy starts its own
+    yield root
+    stop_key_service(root)
 
 
 @pytest.fixture
-def home(tmp_path: Path, template_home: Path) -> Path:
+def home(tmp_path: Path, template_home: Path):
     """A fresh copy of the template home for one test."""
     target = tmp_path / "home"
-    shutil.copytree(template_home, target)
-    return target
+    shutil.copytree(template_home, target, ignore=shutil.ignore_patterns("pid", "lock"))
+    yield target
+    stop_key_service(target)
 
 
 @pytest.fixture

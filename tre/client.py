@@ -223,6 +223,10 @@ class Client:
         found = self.call("PATCH", f"/api/people/{_part(name)}", json=to_jsonable_python(body))
         return _person(found.json())
 
+    def confirm_admin(self, name: str) -> Person:
+        """Confirm NAME's admin role; as `tre.service.people.confirm_admin`."""
+        return _person(self.call("POST", f"/api/people/{_part(name)}/confirm-admin").json())
+
     # -- projects --------------------------------------------------------------------
 
     def request_project(self, data: dict[str, Any]) -> Project:
@@ -271,11 +275,10 @@ class Client:
         data = self.call("GET", f"/api/jobs/{job_id}").json()
         return _job(data["job"]), data["progress"], data["backend"]
 
-    def job_logs(self, job_id: int, tail: int = 200) -> str:
-        """The last lines of a job's logs."""
-        return str(
-            self.call("GET", f"/api/jobs/{job_id}/logs", params={"tail": tail}).json()["text"]
-        )
+    def job_logs(self, job_id: int, tail: int = 200, *, held: bool = False) -> str:
+        """The last lines of a job's logs (`held`: its own log, for output checkers)."""
+        params = {"tail": tail, "held": held}
+        return str(self.call("GET", f"/api/jobs/{job_id}/logs", params=params).json()["text"])
 
     def cancel_job(self, job_id: int) -> Job:
         """Cancel a queued or running job."""

@@ -4,7 +4,9 @@ TRE_HOME/
   tre.yaml        what kind of home this is (format version, demo or not)
   state.db        SQLite state store (WAL), including the hash-chained audit log
   audit.head      the latest audit hash, so a truncated log is noticed
-  keys/           local key store: master keys, 0600 files in a 0700 folder
+  keys/           local key store: master keys, 0600 files in a 0700 folder (the key
+                  service's own user owns it in a sandboxed home)
+  keyservice/     the key service's lock, pid and log
   data/           secured (encrypted) Parquet, one folder per dataset version
   jobs/<id>/      a job's spec, code, logs, raw outputs and disclosure report
   releases/<id>/  released outputs with their manifest
@@ -14,14 +16,17 @@ from __future__ import annotations
 
 import hashlib
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from tre.errors import PlatformError
 from tre.models import utcnow
+from tre.secured.masterkeys import KmsSettings
 
 HOME_FORMAT = 1
 ENV_VAR = "TRE_HOME"
@@ -40,6 +45,10 @@ class HomeConfig(BaseModel):
     pkcs11_module: str | None = None  # the HSM's PKCS#11 library (docs/keys.md)
     pkcs11_token: str | None = None  # the label of the token holding tre's keys
     pkcs11_pin_file: str | None = None  # a 0600 file with the token's user PIN
+    # sandbox: master keys only in the key service (its own OS user), jobs in a bubblewrap
+    # sandbox as the job user (docs/threat-model.md). none: homes made before it, and
+    # development machines without root, where researcher code is trusted.
+    isolation: Literal["sandbox", "none"] = "none"
 
 
 def default_home() -> Path:
@@ -82,6 +91,33 @@ class Home:
         collide with another home's (tre-<tag>-<job id>)."""
         return hashlib.sha256(str(self.root).encode()).hexdigest()[:6]
 
+    @property
+    def key_socket(self) -> Path:
+        """The key service's socket: short (Unix socket paths are limited to 107 bytes),
+        and outside TRE_HOME so a job can be handed the socket alone."""
+        tag = hashlib.sha256(str(self.root).encode()).hexdigest()[:12]
+        if os.geteuid() == 0:
+            return Path("/run/tre") / tag / "keys.sock"
+        return Path(tempfile.gettempdir()) / f"tre-{os.getuid()}" / tag / "keys.sock"
+
+    def kms_settings(self) -> KmsSettings:
+        """How this home's processes reach its master keys: through the key service in a
+        sandboxed home (nothing else holds them), else directly (HomeConfig.kms)."""
+        if self.config.isolation == "sandbox":
+            return KmsSettings.service(str(self.key_socket), self.keys.absolute())
+        return self.backing_kms_settings()
+
+    def backing_kms_settings(self) -> KmsSettings:
+        """Where the master keys are kept (HomeConfig.kms and its settings): what the
+        key service opens, or every process of an unsandboxed home."""
+        return KmsSettings(
+            kind=self.config.kms,
+            keys_root=str(self.keys.absolute()),
+            pkcs11_module=self.config.pkcs11_module or "",
+            pkcs11_token=self.config.pkcs11_token or "",
+            pkcs11_pin_file=self.config.pkcs11_pin_file or "",
+        )
+
     def job_dir(self, job_id: int) -> Path:
         return self.jobs / f"{job_id:06d}"
 
@@ -97,6 +133,7 @@ class Home:
         demo: bool = False,
         backend: str = "local",
         slurm_profile: str | None = None,
+        isolation: Literal["sandbox", "none"] = "sandbox",
     ) -> Home:
         """Make a new, empty home at `root`; refuses to touch an existing one."""
         root = root.absolute()
@@ -118,6 +155,7 @@ class Home:
             created_at=utcnow().isoformat(),
             backend=backend,
             slurm_profile=slurm_profile,
+            isolation=isolation,
         )
         home = cls(root, config)
         for folder in (home.keys, home.data, home.jobs, home.releases):

@@ -70,6 +70,20 @@ class Person(Strict):
     active: bool = True
     registered_at: datetime = Field(default_factory=utcnow)
     registered_by: str = ""
+    admin_granted_by: str = Field(
+        default="", description="The admin who gave this person the admin role."
+    )
+    admin_confirmed_by: str = Field(
+        default="",
+        description="The second admin who confirmed the admin role ('tre': by construction, "
+        "for a home's first admin); empty until then, and an admin approves nothing.",
+    )
+    admin_confirmed_at: datetime | None = None
+
+    @property
+    def confirmed_admin(self) -> bool:
+        """Holds the admin role, and a second admin has confirmed it."""
+        return Role.ADMIN in self.roles and bool(self.admin_confirmed_by)
 
     @model_validator(mode="after")
     def _researchers_are_accredited(self) -> Person:
@@ -271,6 +285,10 @@ class Job(Strict):
     spec: dict[str, Any]
     spec_hash: str
     code_hash: str | None = None
+    code_sha256: dict[str, str] = Field(
+        default_factory=dict,
+        description="Per python step: the sha256 of its pickle at submission (checked at run).",
+    )
     dataset_versions: dict[str, int] = Field(default_factory=dict)
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)

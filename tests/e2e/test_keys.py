@@ -11,6 +11,7 @@ real Parquet encryption, and a real (SoftHSM) HSM.
 
 from __future__ import annotations
 
+import grp
 import json
 import subprocess
 import sys
@@ -92,8 +93,18 @@ def test_a_job_reads_its_granted_columns_and_is_refused_the_others(cli, home, tm
     assert cli("run", "--once", who="ada").code == 0
     failed = _job(home, job_id)
     assert failed.state is JobState.FAILED
-    assert f"the key grant of job {job_id} (project '{PROJECT}') does not cover" in failed.reason
-    assert "column 'ward' of dataset 'residents'" in failed.reason
+    # The researcher sees the exception's type and where in their code (its message is
+    # held for the checkers, with the log: researcher code can put data in it) ...
+    assert "KeyNotGranted at widen:" in failed.reason
+    assert "column" not in failed.reason
+    # ... the checkers see all of it, and the key service's refusal is audited.
+    held = cli("logs", "--held", job_id, who="carl")
+    assert held.code == 0, held.err
+    assert f"the key grant of job {job_id} (project '{PROJECT}') does not cover" in held.out
+    assert "column 'ward' of dataset 'residents'" in held.out
+    assert cli("logs", "--held", job_id, who="rita").code != 0  # not the author's to read
+    audit = cli("audit", "log", "--last", "200", who="ada")
+    assert "keys.refused" in audit.out, audit.out[-2000:]
     # The same columns, read the ordinary way, work.
     ok = _submit(cli, EXAMPLES / "health_by_area.yaml")
     assert cli("run", "--once", who="ada").code == 0
@@ -157,8 +168,9 @@ def paused_job(cli, home: Path, tmp_path: Path) -> Iterator[tuple[int, Session]]
     """A job that has read once and now waits: the block runs while it waits (with the
     job's id and an admin session); then the job reads again and the dispatcher runs
     until the job is no longer running."""
-    marker, go = tmp_path / "marker", tmp_path / "go"
-    code = PAUSING.replace("MARKER", repr(str(marker))).replace("GO", repr(str(go)))
+    # The job sees only its own folders: it talks to the test through its output folder
+    # (its working directory: job_dir/out outside, /job/out in the sandbox).
+    code = PAUSING.replace("MARKER", repr("marker")).replace("GO", repr("go"))
     (tmp_path / "pausing.py").write_text(code)
     spec = write_spec(
         tmp_path,
@@ -170,6 +182,8 @@ def paused_job(cli, home: Path, tmp_path: Path) -> Iterator[tuple[int, Session]]
         },
     )
     job_id = _submit(cli, spec)
+    out = home / "jobs" / f"{job_id:06d}" / "out"
+    marker, go = out / "marker", out / "go"
     session = Session.open(home, "ada")
     try:
         dispatcher = Dispatcher(session)
@@ -244,7 +258,10 @@ def test_jobs_run_after_rotation_and_with_old_versions_destroyed(cli, home):
     for key_id in key_ids:
         destroyed = cli("keys", "destroy", key_id, "--version", "1", "--yes", who="ada")
         assert destroyed.code == 0, destroyed.err
-    assert list((home / "keys").glob("*.v1.key")) == []  # the signing key's v1 too
+    # The signing key's v1 too; the audit chain's key is not rotated (every event's hash
+    # is checked with it).
+    left = [p.name for p in (home / "keys").glob("*.v1.key")]
+    assert left == ["tre.audit-chain.v1.key"]
     assert _run_health_job(cli, home) == before
     listed = cli("keys", "list", who="ada")
     assert "residents: column age_band" in listed.out and "v2: 1 file(s)" in listed.out
@@ -270,6 +287,7 @@ def hsm_home(tmp_path: Path, sources, capsys, *init: str):
         if roles == "researcher":
             args += ["--accredited-until", "2099-01-01"]
         assert cli(*args, who="ada").code == 0
+    assert cli("admin", "confirm", "bob", who="ada").code == 0  # so bob may approve
     for name in ("residents", "fire_incidents", "early_help"):
         ingested = cli(
             "dataset", "ingest", name, sources[name], "--describe", descriptor_path(name),
@@ -369,7 +387,10 @@ def test_the_grant_never_reaches_logs_or_the_audit_log(cli, home):
     folder = home / "jobs" / f"{job_id:06d}"
     token = json.loads((folder / "input.json").read_text())["sources"]["residents"]["token"]
     assert token.startswith("tre-grant.1.")
-    assert (folder / "input.json").stat().st_mode & 0o777 == 0o600
+    # The TRE's file; its job's group (the sandbox's user) may read it, no one may write.
+    info = (folder / "input.json").stat()
+    assert info.st_mode & 0o777 == 0o440
+    assert (info.st_uid, info.st_gid) == (0, grp.getgrnam("tre-job").gr_gid)
     for path in folder.rglob("*"):
         if path.is_file() and path.name != "input.json":
             assert token.encode() not in path.read_bytes(), path

@@ -27,7 +27,7 @@ SLOW_STEP = textwrap.dedent("""
     import time
 
     def slow(ctx):
-        time.sleep(float(open("SLEEP").read()))
+        time.sleep(SECONDS)
         ctx.table("by_area", ctx.dataset("residents"), rows=["local_authority"])
 """)
 
@@ -36,8 +36,8 @@ def slow_job(
     folder: Path, cli, seconds: float = 60, walltime: str = "10m", workers: int = 1
 ) -> int:
     """Submit a python-step job that sleeps on its worker before producing a table."""
-    (folder / "slow.py").write_text(SLOW_STEP.replace('"SLEEP"', repr(str(folder / "sleep"))))
-    (folder / "sleep").write_text(str(seconds))
+    # Written into the code: the job sees none of the test's folders.
+    (folder / "slow.py").write_text(SLOW_STEP.replace("SECONDS", repr(float(seconds))))
     spec = write_spec(
         folder,
         {

@@ -104,7 +104,13 @@ def run_tre(capsys: pytest.CaptureFixture[str], *argv: object) -> Result:
 
 
 def snapshot(root: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+    """Every file of the home, but the key service's own log, lock and pid: a command
+    may start the key service, which is not a change to the home."""
+    return {
+        str(p.relative_to(root)): p.read_bytes()
+        for p in root.rglob("*")
+        if p.is_file() and p.relative_to(root).parts[0] != "keyservice"
+    }
 
 
 # -- the job spec itself ---------------------------------------------------------------
@@ -203,6 +209,27 @@ def test_a_column_not_approved_is_named_with_the_approved_ones(cli, home, tmp_pa
     fix_line(result)
     assert_no_traceback(result)
     assert_nothing_queued(home)
+
+
+@pytest.mark.parametrize("where", ["parent", "absolute"])
+def test_python_code_from_outside_the_spec_folder_is_refused(cli, home, tmp_path, where):
+    # Importing the file runs it: on the TRE host that would be any .py file at all.
+    outside = tmp_path / "outside.py"
+    outside.write_text(f"open({str(tmp_path / 'imported')!r}, 'w').close()\ndef main(ctx): pass\n")
+    (tmp_path / "spec").mkdir()
+    path_text = "../outside.py" if where == "parent" else str(outside)
+    spec = spec_with(steps=[{"kind": "python", "name": "main", "function": f"{path_text}:main"}])
+
+    result = cli("submit", write_spec(tmp_path / "spec", spec), who="rita")
+
+    assert result.code == 2
+    assert f"the python step's file {path_text!r} is not inside the job spec's folder" in (
+        result.err
+    )
+    assert "put the file in the job spec's folder" in fix_line(result)
+    assert_no_traceback(result)
+    assert not (tmp_path / "imported").exists()
+    assert job_states(home) == {}
 
 
 # -- people and projects ------------------------------------------------------------------

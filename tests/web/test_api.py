@@ -3,6 +3,7 @@ what the CLI does (the route walk covers every endpoint's status for every role)
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
 import json
@@ -161,6 +162,43 @@ def test_code_that_is_not_base64_is_refused(client, world: World):
     response = client.post("/api/jobs", json=body, headers=world.bearer("rita"))
     assert response.status_code == 400
     assert "not base64" in error_of(response)["message"]
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["../../../../escaped", "ABSOLUTE", PASSING, "summarise/../../../../escaped"],
+    ids=["parent", "absolute", "a-table-step", "through-a-step"],
+)
+def test_code_for_anything_but_a_python_step_is_refused_and_writes_nothing(
+    client, world: World, tmp_path, key
+):
+    # code/{key}.pkl would land outside the job folder: ../../../../ is beside the home.
+    key = str(tmp_path / "escaped") if key == "ABSOLUTE" else key
+    spec = {
+        **SPEC,
+        "steps": [
+            *SPEC["steps"],
+            {"kind": "python", "name": "summarise", "function": "summary.py:summarise"},
+        ],
+    }
+    code = {"summarise": base64.b64encode(b"its code").decode(), key: "AAAA"}
+    before = client.get("/api/jobs", headers=world.bearer("rita")).json()
+    jobs_before = sorted(p.name for p in (world.home / "jobs").iterdir())
+
+    response = client.post(
+        "/api/jobs", json={"spec": spec, "code": code}, headers=world.bearer("rita")
+    )
+
+    assert response.status_code == 400
+    error = error_of(response)
+    assert error["message"] == (
+        f"code was attached for {key!r}, which is not the name of a python step of the job spec"
+    )
+    assert error["reasons"] == ["the spec's python steps are 'summarise'"]
+    assert "key each step's code by the name of its python step" in error["fix"]
+    assert not list(tmp_path.rglob("escaped*"))
+    assert client.get("/api/jobs", headers=world.bearer("rita")).json() == before
+    assert sorted(p.name for p in (world.home / "jobs").iterdir()) == jobs_before
 
 
 def test_unknown_routes_and_methods_are_json_errors(client, world: World):

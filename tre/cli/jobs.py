@@ -118,15 +118,20 @@ def _job_table(found: list[Job]) -> None:
 @click.command()
 @click.argument("job_id", type=int)
 @click.option("--tail", type=int, default=200, show_default=True)
+@click.option(
+    "--held",
+    is_flag=True,
+    help="the job's own log, held for output checkers (checkers and admins; audited)",
+)
 @click.pass_context
-def logs(ctx: click.Context, job_id: int, tail: int) -> None:
-    """A job's logs (progress and timings; never data)."""
+def logs(ctx: click.Context, job_id: int, tail: int, held: bool) -> None:
+    """A job's logs: tre's status lines (never data); --held: the job's own log."""
     if (client := remote(ctx)) is not None:
         with client:
-            click.echo(client.job_logs(job_id, tail))
+            click.echo(client.job_logs(job_id, tail, held=held))
         return
     with session(ctx) as s:
-        click.echo(jobs.job_logs(s, job_id, tail))
+        click.echo(jobs.job_logs(s, job_id, tail, held=held))
 
 
 @click.command()

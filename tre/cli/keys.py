@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import pwd
+import signal
 from pathlib import Path
 
 import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
-from tre.cli.common import console, err_console, session
+from tre.cli.common import console, err_console, home_option, session
+from tre.errors import PlatformError
+from tre.home import Home
+from tre.keyservice import process as keyservice
 from tre.models import utcnow
 from tre.secured.masterkeys import KINDS
 from tre.service import grants
@@ -156,10 +161,79 @@ def configure_cmd(
 ) -> None:
     """Choose where master keys live (before the first ingest); tested before saving."""
     with session(ctx) as s:
-        settings = key_service.configure_kms(s, kind, module=module, token=token, pin_file=pin_file)
+        key_service.configure_kms(s, kind, module=module, token=token, pin_file=pin_file)
+        settings = s.home.backing_kms_settings()  # where they are, whoever opens them
+        served = s.home.config.isolation == "sandbox"
     where = (
         f"PKCS#11 token {settings.pkcs11_token!r} via {settings.pkcs11_module}"
         if settings.kind == "pkcs11"
         else f"the local key store {settings.keys_root}"
     )
     console.print(f"Master keys now live in {where}.")
+    if served:
+        console.print("Only the key service opens them (it was restarted to use them).")
+
+
+@keys.group("service")
+def service_group() -> None:
+    """The key service: the one process holding this home's keys (docs/keys.md)."""
+
+
+def _home(ctx: click.Context) -> Home:
+    home = Home.open(home_option(ctx))
+    if home.config.isolation != "sandbox":
+        raise PlatformError(
+            f"the home at {home.root} is not sandboxed (isolation: none): its processes "
+            "open the keys themselves and it has no key service",
+            fix="make a sandboxed home with 'tre init' (the default)",
+        )
+    return home
+
+
+@service_group.command("status")
+@click.pass_context
+def service_status(ctx: click.Context) -> None:
+    """Whether the key service answers, and as which user."""
+    home = _home(ctx)
+    if not keyservice.is_running(home):
+        console.print(f"The key service of {home.root} is not running.")
+        return
+    info = keyservice.ensure_running(home).ping()
+    user = pwd.getpwuid(int(info["uid"])).pw_name
+    console.print(f"The key service answers at {home.key_socket} (pid {info['pid']}, user {user}).")
+
+
+@service_group.command("start")
+@click.pass_context
+def service_start(ctx: click.Context) -> None:
+    """Start it in the background, if it is not running."""
+    home = _home(ctx)
+    keyservice.ensure_running(home)
+    console.print(f"The key service answers at {home.key_socket}.")
+
+
+@service_group.command("stop")
+@click.pass_context
+def service_stop(ctx: click.Context) -> None:
+    """Stop it (tre starts it again when a command needs keys)."""
+    home = _home(ctx)
+    stopped = keyservice.stop(home)
+    console.print("Stopped the key service." if stopped else "The key service was not running.")
+
+
+@service_group.command("serve")
+@click.pass_context
+def service_serve(ctx: click.Context) -> None:
+    """Run it in the foreground until stopped (what the systemd unit runs, as root: it
+    hands the key store over and runs the service as tre-keys)."""
+    home = _home(ctx)
+    if keyservice.is_running(home):
+        raise PlatformError("the key service of this home is already running", fix="stop it first")
+    process = keyservice.start(home, idle_exit=0, log_to_stdout=True)
+
+    def forward(signum: int, frame: object) -> None:
+        process.terminate()
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    raise SystemExit(process.wait())

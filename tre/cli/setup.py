@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 import json
 from pathlib import Path
 
@@ -14,6 +13,7 @@ from slurm.profiles import available
 from tre.cli.common import console, home_option
 from tre.home import default_home
 from tre.service.people import init_home
+from tre.service.session import os_user
 
 
 def register(cli: click.Group) -> None:
@@ -46,6 +46,14 @@ def register(cli: click.Group) -> None:
     metavar="NAME_OR_FILE",
     help=f"Site profile for Slurm backends ({', '.join(available())}, or a file).",
 )
+@click.option(
+    "--isolation",
+    type=click.Choice(["sandbox", "none"]),
+    default="sandbox",
+    show_default=True,
+    help="sandbox: keys only in the key service, jobs in a bubblewrap sandbox as the "
+    "tre-job user (needs root). none: researcher code is trusted (development only).",
+)
 @click.pass_context
 def init(
     ctx: click.Context,
@@ -54,10 +62,11 @@ def init(
     full_name: str | None,
     backend: str,
     slurm_profile: str | None,
+    isolation: str,
 ) -> None:
     """Create a TRE home, with yourself (or --admin) as its first admin."""
     root = home_option(ctx) or default_home()
-    name = admin_name or getpass.getuser()
+    name = admin_name or os_user()
     home = init_home(
         Path(root),
         admin=name,
@@ -65,13 +74,22 @@ def init(
         demo=demo,
         backend=backend,
         slurm_profile=slurm_profile,
+        isolation="sandbox" if isolation == "sandbox" else "none",
     )
     console.print(f"Created {'demo ' if demo else ''}TRE home at [bold]{home.root}[/]")
     console.print(f"First admin: [bold]{name}[/]. Register people with 'tre admin register'.")
     if backend != "local":
         console.print(f"Jobs run on Slurm ({backend}, profile {slurm_profile}).")
+    if isolation == "none":
+        console.print(
+            "[bold yellow]Researcher code is trusted in this home (isolation: none):[/] "
+            "it runs as your user and can read the keys. Never use it for real data."
+        )
     if not demo:
-        console.print("A project needs a second admin to approve it: register one.")
+        console.print(
+            "A project needs a second admin to approve it: register one, then confirm "
+            "them with 'tre admin confirm NAME'."
+        )
 
 
 @click.group()

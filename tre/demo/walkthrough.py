@@ -79,6 +79,8 @@ def run(root: Path, rows: int, backend: str = "local") -> Path:
         if until:
             args += ["--accredited-until", until]
         w.tre(*args, who="ada")
+    # A new admin approves nothing until confirmed; ada, the only admin, confirms bob.
+    w.tre("admin", "confirm", "bob", who="ada")
 
     w.section(
         "2. The admin ingests synthetic Liverpool City Region data",
@@ -116,6 +118,12 @@ def run(root: Path, rows: int, backend: str = "local") -> Path:
         w.tre("submit", str(EXAMPLES / spec), who="rita")
     console.print("[dim]A job asking for a column the project is not approved for is refused:[/]")
     w.tre("submit", str(EXAMPLES / "not_approved.yaml"), who="rita", expect=4)
+    if backend != "slurm":
+        console.print(
+            "[dim]And a job whose code is hostile (jobs/examples/hostile/steal.py) is "
+            "accepted: its spec is within the approval. Its code is not:[/]"
+        )
+        w.tre("submit", str(EXAMPLES / "hostile" / "steal.yaml"), who="rita")
 
     w.section(
         "5. The dispatcher runs each job on its own Dask cluster",
@@ -130,6 +138,17 @@ def run(root: Path, rows: int, backend: str = "local") -> Path:
     w.tre("run", "--once", who="ada")
     w.tre("status", who="rita")
     w.tre("status", "1", who="rita")
+
+    if backend != "slurm":
+        w.section(
+            "5b. Hostile code gets nothing",
+            "Job 6 ran as the unprivileged user tre-job in a bubblewrap sandbox: no network, "
+            "no TRE home, keys only through the key service, which refused its request for "
+            "a column its grant does not name. The researcher sees tre's status lines, "
+            "never what the code printed; the refusal is in the audit log.",
+        )
+        w.tre("logs", "6", who="rita")
+        w.tre("audit", "log", "--object", "job:6", who="ada")
 
     w.section(
         "6. Output checkers review",

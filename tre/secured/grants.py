@@ -247,6 +247,11 @@ class Revocations:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
+        owner = os.stat(self.root.parent)
+        if os.geteuid() == 0 and owner.st_uid != 0:
+            # The key service reads it under its own user, which owns the key store.
+            os.chown(self.root, owner.st_uid, owner.st_gid)
+            os.chown(path, owner.st_uid, owner.st_gid)
         folder = os.open(self.root, os.O_RDONLY)
         try:
             os.fsync(folder)

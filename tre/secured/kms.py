@@ -44,7 +44,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from tre.errors import PermissionDenied, PlatformError
 from tre.models import ColumnInfo
-from tre.secured.grants import Revocations, authorise
+from tre.secured.grants import Grant, Revocations, authorise
+from tre.secured.keyclient import ServiceMasterKeys
 from tre.secured.keystore import KeyStoreError, check_key_id
 from tre.secured.masterkeys import KmsSettings, MasterKeys, open_master_keys, version_of
 
@@ -52,6 +53,7 @@ __all__ = [
     "KeyNotAllowed",
     "KmsError",
     "TreKmsClient",
+    "authorise_grant",
     "clear_caches",
     "column_key_id",
     "data_keys",
@@ -94,6 +96,32 @@ def keys_for(dataset: str, columns: Sequence[str]) -> list[str]:
     return [footer_key_id(dataset), *(column_key_id(dataset, c) for c in dict.fromkeys(columns))]
 
 
+def authorise_grant(
+    settings: KmsSettings,
+    token: str,
+    key_ids: Sequence[str],
+    labels: dict[str, str] | None = None,
+) -> Grant:
+    """Check the grant `token` allows `key_ids` now: at the key service when the keys are
+    there (the job cannot skip it), else against the local keys and revocations."""
+    keys = open_master_keys(settings)
+    if isinstance(keys, ServiceMasterKeys):
+        if not token:
+            return authorise(token, keys, Revocations(settings.keys_root), key_ids, labels)
+        return keys.authorise(token, key_ids, labels)
+    return authorise(token, keys, Revocations(settings.keys_root), key_ids, labels)
+
+
+def _unwrap_granted(
+    keys: MasterKeys, settings: KmsSettings, token: str, key_id: str, wrapped: str
+) -> bytes:
+    """Unwrap `wrapped` with master key `key_id` under the grant `token`."""
+    if isinstance(keys, ServiceMasterKeys):
+        return keys.unwrap_with_grant(token, key_id, wrapped)  # checked at the service
+    authorise(token, keys, Revocations(settings.keys_root), [key_id])
+    return keys.unwrap(key_id, wrapped)
+
+
 class TreKmsClient(pe.KmsClient):
     """A pyarrow KMS client over `MasterKeys`, for writers or grant-holding readers.
 
@@ -109,7 +137,6 @@ class TreKmsClient(pe.KmsClient):
         self._writer = conf.get(_ROLE) == "writer"
         self._token = "" if self._writer else str(config.key_access_token)
         self._keys = open_master_keys(self._settings)
-        self._revocations = Revocations(self._settings.keys_root)
 
     def __repr__(self) -> str:  # never the token: it is a credential
         return f"TreKmsClient({self._settings.kind}, {'writer' if self._writer else 'reader'})"
@@ -124,11 +151,15 @@ class TreKmsClient(pe.KmsClient):
         return self._keys.wrap(master_key_identifier, bytes(key_bytes))
 
     def unwrap_key(self, wrapped_key: str | bytes, master_key_identifier: str) -> bytes:
-        """Unwrap with the master key, after checking a reader's grant covers it."""
-        if not self._writer:
-            authorise(self._token, self._keys, self._revocations, [master_key_identifier])
+        """Unwrap with the master key, after checking a reader's grant covers it.
+
+        With the key service, a "writer" is only what this process's configuration
+        says: the service itself refuses a writer's unwrap from anyone but the TRE.
+        """
         text = wrapped_key.decode("ascii") if isinstance(wrapped_key, bytes) else wrapped_key
-        return self._keys.unwrap(master_key_identifier, text)
+        if self._writer:
+            return self._keys.unwrap(master_key_identifier, text)
+        return _unwrap_granted(self._keys, self._settings, self._token, master_key_identifier, text)
 
 
 def writer_config(settings: KmsSettings) -> pe.KmsConnectionConfig:
@@ -278,15 +309,14 @@ def data_keys(
     if cached is not None and all(k in cached for k in key_ids):
         return {k: cached[k] for k in key_ids}
     keys = open_master_keys(settings)
-    revocations = Revocations(settings.keys_root)
     found: dict[str, bytes] = {}
     for entry in _entries(path):
         master = str(entry.get("masterKeyID", ""))
         if master not in key_ids:
             continue
-        authorise(token, keys, revocations, [master])
+        authorise_grant(settings, token, [master])
         try:
-            found[master] = _unwrap_dek(keys, token, master, entry)
+            found[master] = _unwrap_dek(keys, settings, token, master, entry)
         except (InvalidTag, ValueError, KeyError, TypeError, binascii.Error) as exc:
             raise KmsError(
                 f"the key material of {Path(path).name} cannot be unwrapped",
@@ -305,14 +335,16 @@ def data_keys(
     return found
 
 
-def _unwrap_dek(keys: MasterKeys, token: str, master: str, entry: dict[str, object]) -> bytes:
+def _unwrap_dek(
+    keys: MasterKeys, settings: KmsSettings, token: str, master: str, entry: dict[str, object]
+) -> bytes:
     if not entry.get("doubleWrapping"):
-        return keys.unwrap(master, str(entry["wrappedDEK"]))
+        return _unwrap_granted(keys, settings, token, master, str(entry["wrappedDEK"]))
     kek_id = str(entry["keyEncryptionKeyID"])
     with _lock:
         kek = _keks.get((token, kek_id))
     if kek is None:
-        kek = keys.unwrap(master, str(entry["wrappedKEK"]))
+        kek = _unwrap_granted(keys, settings, token, master, str(entry["wrappedKEK"]))
         with _lock:
             _keks[(token, kek_id)] = kek
     raw = base64.b64decode(str(entry["wrappedDEK"]), validate=True)

@@ -10,7 +10,9 @@ the newest version and the wrapped text names the version it used, so `unwrap` n
 no bookkeeping; `rotate` adds a version; `destroy` removes an old one; `sign` and
 `verify` are an HMAC with a key that never leaves the system (grants are signed with
 it). The signing key has versions too: `sign` uses the newest, `verify` is told which
-version signed (a grant says so), so rotating it ends no running job's grant. Key
+version signed (a grant says so), so rotating it ends no running job's grant.
+`audit_mac` is an HMAC with another such key, the audit-chain key, made on first use and
+never rotated: it keys the audit log's hash chain (`tre.audit`). Key
 bytes never cross this interface outwards: callers get wrapped text, unwrapped data
 keys and signatures, nothing else.
 
@@ -46,6 +48,7 @@ from tre.errors import PlatformError
 from tre.secured.keystore import KeyStoreError, LocalKeyStore, check_key_id
 
 __all__ = [
+    "AUDIT_KEY",
     "KINDS",
     "SIGNING_KEY",
     "KeyVersionError",
@@ -58,8 +61,16 @@ __all__ = [
 
 #: The key-management systems a home can use (HomeConfig.kms).
 KINDS = ("local", "pkcs11")
+#: A client of the key service (`tre.secured.keyclient`), which holds one of KINDS.
+SERVICE = "service"
 #: The key grants are signed with (an HMAC key, never a data key's wrapper).
 SIGNING_KEY = "tre.grant-signing"
+#: The key the audit log's hash chain is keyed with (HMAC; one version, never rotated).
+AUDIT_KEY = "tre.audit-chain"
+#: The audit key's only version (a new one would need a new chain scheme in tre.audit).
+AUDIT_KEY_VERSION = 1
+#: HMAC keys: never wrap data, never listed by `key_ids()`.
+HMAC_KEYS = (SIGNING_KEY, AUDIT_KEY)
 NONCE_BYTES = 12
 _WRAPPED = re.compile(r"^v([1-9][0-9]{0,8}):(.+)$", re.DOTALL)
 
@@ -82,9 +93,10 @@ class KmsSettings:
     pkcs11_module: str = ""
     pkcs11_token: str = ""
     pkcs11_pin_file: str = ""
+    socket: str = ""  # kind "service": the key service's Unix socket
 
     def __post_init__(self) -> None:
-        if self.kind not in KINDS:
+        if self.kind not in (*KINDS, SERVICE):
             raise PlatformError(
                 f"key management {self.kind!r} is not one tre knows",
                 fix=f"set kms to one of: {', '.join(KINDS)} (tre keys configure)",
@@ -98,6 +110,11 @@ class KmsSettings:
     def as_conf(self) -> dict[str, str]:
         """As the string map pyarrow's KmsConnectionConfig carries."""
         return {f"kms.{k}": v for k, v in asdict(self).items()}
+
+    @classmethod
+    def service(cls, socket: str, keys_root: Path | str = "") -> KmsSettings:
+        """A client of the key service listening at `socket` (no key material here)."""
+        return cls(kind=SERVICE, keys_root=str(keys_root), socket=str(socket))
 
     @classmethod
     def from_conf(cls, conf: dict[str, str]) -> KmsSettings:
@@ -149,8 +166,8 @@ class MasterKeys(ABC):
         """Decrypt what `_seal` made; KeyStoreError if it does not authenticate."""
 
     @abstractmethod
-    def _mac(self, version: int, data: bytes) -> bytes:
-        """HMAC-SHA256 of `data` with version `version` of the signing key."""
+    def _mac(self, version: int, data: bytes, key_id: str = SIGNING_KEY) -> bytes:
+        """HMAC-SHA256 of `data` with version `version` of an HMAC key (one of HMAC_KEYS)."""
 
     def current(self, key_id: str) -> int | None:
         """The version `wrap` uses now, or None if the key does not exist."""
@@ -166,6 +183,7 @@ class MasterKeys(ABC):
 
     def rotate(self, key_id: str) -> int:
         """Add a new version of `key_id`, used by `wrap` from now on; returns it."""
+        _refuse_audit_key(key_id, "rotated")
         current = self.current(check_key_id(key_id))
         if current is None:
             raise KeyStoreError(
@@ -182,6 +200,7 @@ class MasterKeys(ABC):
 
     def destroy(self, key_id: str, version: int) -> None:
         """Destroy an old version. The newest one cannot be destroyed: rotate first."""
+        _refuse_audit_key(key_id, "destroyed")
         found = self.versions(check_key_id(key_id))
         if version not in found:
             raise KeyStoreError(
@@ -243,6 +262,32 @@ class MasterKeys(ABC):
             )
         return hmac.compare_digest(self._mac(version, bytes(data)), bytes(signature))
 
+    _audit_key_ready = False
+
+    def audit_mac(self, data: bytes) -> bytes:
+        """An HMAC-SHA256 of `data` with the audit-chain key (made on first use): what
+        keys the audit log's hash chain, so only the TRE can extend it."""
+        if not self._audit_key_ready:
+            self.ensure(AUDIT_KEY)  # once per instance: listing keys per event is slow
+            self._audit_key_ready = True
+        return self._mac(AUDIT_KEY_VERSION, bytes(data), AUDIT_KEY)
+
+    def retire_audit_key(self) -> None:
+        """Destroy the audit-chain key, once the chain is keyed in another key system
+        (`tre keys configure`: the first event keyed there pins every earlier one)."""
+        if AUDIT_KEY_VERSION in self.versions(AUDIT_KEY):
+            self._destroy_version(AUDIT_KEY, AUDIT_KEY_VERSION)
+        self._audit_key_ready = False
+
+
+def _refuse_audit_key(key_id: str, what: str) -> None:
+    if key_id == AUDIT_KEY:
+        raise KeyStoreError(
+            f"the audit-chain key {AUDIT_KEY!r} cannot be {what}: every audit event's hash "
+            "is checked with it",
+            fix="rotate or destroy data keys and the grant-signing key only",
+        )
+
 
 def version_of(wrapped: str | bytes) -> int:
     """The master key version named by a wrapped key; KeyVersionError if malformed."""
@@ -285,6 +330,7 @@ class LocalMasterKeys(MasterKeys):
 
     def __init__(self, keys_root: Path) -> None:
         self.store = LocalKeyStore(Path(keys_root))
+        self._audit_key: bytes | None = None
 
     def __repr__(self) -> str:
         return f"LocalMasterKeys({str(self.store.root)!r})"
@@ -301,7 +347,7 @@ class LocalMasterKeys(MasterKeys):
         return {k: sorted(v) for k, v in found.items()}
 
     def key_ids(self) -> list[str]:
-        return sorted(k for k in self._all() if k != SIGNING_KEY)
+        return sorted(k for k in self._all() if k not in HMAC_KEYS)
 
     def versions(self, key_id: str) -> list[int]:
         return self._all().get(check_key_id(key_id), [])
@@ -311,6 +357,8 @@ class LocalMasterKeys(MasterKeys):
 
     def _destroy_version(self, key_id: str, version: int) -> None:
         self.store.delete(self._name(key_id, version))
+        if key_id == AUDIT_KEY:
+            self._audit_key = None
 
     def _seal(self, key_id: str, version: int, data: bytes) -> str:
         return seal(self.store.get(self._name(key_id, version)), key_id, version, data)
@@ -318,8 +366,14 @@ class LocalMasterKeys(MasterKeys):
     def _open(self, key_id: str, version: int, sealed: str) -> bytes:
         return unseal(self.store.get(self._name(key_id, version)), key_id, version, sealed)
 
-    def _mac(self, version: int, data: bytes) -> bytes:
-        key = self.store.get(self._name(SIGNING_KEY, version))
+    def _mac(self, version: int, data: bytes, key_id: str = SIGNING_KEY) -> bytes:
+        if key_id == AUDIT_KEY:
+            # The audit key MACs every event: read it once (it is never rotated).
+            if self._audit_key is None:
+                self._audit_key = self.store.get(self._name(key_id, version))
+            key = self._audit_key
+        else:
+            key = self.store.get(self._name(key_id, version))
         return hmac.new(key, data, hashlib.sha256).digest()
 
 
@@ -333,10 +387,14 @@ def open_master_keys(settings: KmsSettings) -> MasterKeys:
         found = _opened.get(settings)
         if found is not None:
             return found
-    if settings.kind == "pkcs11":
+    if settings.kind == SERVICE:
+        from tre.secured.keyclient import ServiceMasterKeys  # a job's only way to keys
+
+        made: MasterKeys = ServiceMasterKeys(settings.socket, settings.keys_root)
+    elif settings.kind == "pkcs11":
         from tre.secured.pkcs11keys import Pkcs11MasterKeys  # only hosts with an HSM need it
 
-        made: MasterKeys = Pkcs11MasterKeys(settings)
+        made = Pkcs11MasterKeys(settings)
     else:
         made = LocalMasterKeys(Path(settings.keys_root))
     with _lock:

@@ -34,9 +34,8 @@ import pyarrow.parquet as pq
 from tre.errors import PermissionDenied, PlatformError, TreError
 from tre.models import Dataset
 from tre.secured.arrow_types import parse_type
-from tre.secured.grants import Revocations, authorise
-from tre.secured.kms import column_key_id, decryption_properties, footer_key_id
-from tre.secured.masterkeys import KmsSettings, open_master_keys
+from tre.secured.kms import authorise_grant, column_key_id, decryption_properties, footer_key_id
+from tre.secured.masterkeys import KmsSettings
 
 __all__ = [
     "ColumnNotGranted",
@@ -285,14 +284,7 @@ def check_grant(source: SecuredSource, columns: Sequence[str]) -> None:
         labels[column_key_id(source.dataset, column)] = (
             f"column {column!r} of dataset {source.dataset!r}"
         )
-    settings = source.settings
-    authorise(
-        source.token,
-        open_master_keys(settings),
-        Revocations(settings.keys_root),
-        list(labels),
-        labels,
-    )
+    authorise_grant(source.settings, source.token, list(labels), labels)
 
 
 def read_table(source: SecuredSource, columns: Sequence[str]) -> pa.Table:

@@ -8,6 +8,7 @@ problem names the file, relative to the data root, so it can be restored from ba
 
 from __future__ import annotations
 
+import grp
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -18,6 +19,8 @@ from tre.secured.kms import KEY_MATERIAL_PREFIX, key_material_path, key_material
 from tre.secured.parts import file_sha256
 
 __all__ = ["Verification", "verify_version"]
+
+JOB_GROUP = "tre-job"  # the sandbox's user and group (slurm.sandbox.JOB_USER)
 
 
 @dataclass
@@ -66,6 +69,13 @@ def verify_version(data_root: Path, dataset: Dataset) -> Verification:
     return result
 
 
+def _job_gid() -> int | None:
+    try:
+        return grp.getgrnam(JOB_GROUP).gr_gid
+    except KeyError:
+        return None
+
+
 def _check_file(root: Path, rel: str, expected: str, result: Verification) -> None:
     path = root / rel
     try:
@@ -76,8 +86,12 @@ def _check_file(root: Path, rel: str, expected: str, result: Verification) -> No
     if not stat.S_ISREG(info.st_mode):
         result._add(rel, "not a regular file")
         return
-    if stat.S_IMODE(info.st_mode) & 0o077:
-        result._add(rel, f"mode {stat.S_IMODE(info.st_mode):04o} lets other users read it")
+    mode = stat.S_IMODE(info.st_mode)
+    # The job user's group may read a sandboxed home's ciphertext (tre.service.sandboxing);
+    # no other group may, and nobody else may do anything with it.
+    group_ok = mode & 0o070 in (0, 0o040) and info.st_gid in (0, _job_gid())
+    if mode & 0o007 or (mode & 0o070 and not group_ok):
+        result._add(rel, f"mode {mode:04o} lets other users read it")
     try:
         actual = file_sha256(path)
     except OSError as exc:

@@ -12,31 +12,39 @@ import fcntl
 import logging
 import os
 import shutil
+import sqlite3
 import time
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 from typing import IO, Any
 
+from jobs.code import check_submitted, code_path
+from jobs.errors import CodeChanged
 from jobs.job_input import JobInput, source_to_dict, write_input
-from jobs.results import RESULT, read_error
-from jobs.spec import JobSpec
+from jobs.results import RESULT, is_disk_full, read_error
+from jobs.spec import JobSpec, PythonStep
 from policies.access import submit_refusals
 from slurm.backend import Backend, Submission, get_backend
 from slurm.errors import SlurmCommandError
 from slurm.scripts import SCRATCH_WIPED
 from tre.errors import PlatformError, StateError, TreError
 from tre.models import Job, JobState
+from tre.service import sandboxing
 from tre.service.checking import check_job, evidence_top_k
-from tre.service.grants import grant_job, retire_finished_grants
+from tre.service.grants import grant_job, record_refusals, retire_finished_grants
 from tre.service.projects import expire_due_projects
+from tre.service.sandboxing import OUT
 from tre.service.session import SYSTEM, Session
 from tre.service.state import set_job_state
+from tre.store import grants as grant_store
 from tre.store import repo
 from tre.units import format_duration
 
 log = logging.getLogger("tre.dispatcher")
 ACTIVE = {JobState.QUEUED, JobState.RUNNING, JobState.CHECKING}
+#: What a job failed by a full disk says after its reason.
+FREE_SPACE = "free space on it (the platform's to fix), then the job can be submitted again"
 
 
 class DispatcherBusy(PlatformError):
@@ -98,7 +106,20 @@ class Dispatcher:
         self.lock()
         try:
             while not should_stop():
-                busy = self.tick()
+                try:
+                    busy = self.tick()
+                except (OSError, sqlite3.OperationalError) as exc:
+                    if not disk_full(exc):
+                        raise
+                    if once:
+                        raise PlatformError(
+                            "the TRE home's disk is full (ENOSPC): the dispatcher cannot "
+                            "record what its jobs did",
+                            fix="free space on the TRE home's disk, then run it again",
+                        ) from exc
+                    # The store is as the last commit left it: try again next pass.
+                    log.warning("the TRE home's disk is full (ENOSPC); trying again")
+                    busy = True
                 if after_tick is not None:
                     after_tick()
                 if once and not busy:
@@ -111,6 +132,7 @@ class Dispatcher:
         """One pass over all active jobs; True while any job is still active."""
         expire_due_projects(self.session)
         retire_finished_grants(self.session)  # a finished job's token unwraps nothing
+        record_refusals(self.session)  # what the key service refused, into the audit log
         for job in repo.list_jobs(self.session.conn, states={JobState.RUNNING}):
             self._guard(job, self._watch)
         for job in repo.list_jobs(self.session.conn, states={JobState.CHECKING}):
@@ -129,6 +151,25 @@ class Dispatcher:
             action(job)
         except StateError:
             log.info("job %s changed state meanwhile; skipped", job.id)
+        except (OSError, sqlite3.OperationalError) as exc:
+            if isinstance(exc, sqlite3.OperationalError) and not disk_full(exc):
+                raise
+            # One job's files (a full disk, most likely) must not stop the dispatcher.
+            self._fail_on_error(job, exc)
+
+    def _fail_on_error(self, job: Job, exc: OSError | sqlite3.OperationalError) -> None:
+        if disk_full(exc):
+            reason = f"the TRE home's disk is full (ENOSPC) while handling the job; {FREE_SPACE}"
+        else:
+            what = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            reason = f"the dispatcher could not handle the job's files: {what}"
+        log.warning("job %s: %s", job.id, reason)
+        try:
+            self._set(job, JobState.FAILED, reason)
+        except (StateError, OSError, sqlite3.Error) as again:
+            # Not even that could be recorded (the database is on the full disk too):
+            # the job stays as it is, and the next pass tries again.
+            log.warning("job %s: cannot record its failure yet: %s", job.id, again)
 
     # -- the three kinds of work ----------------------------------------------------------
 
@@ -140,11 +181,28 @@ class Dispatcher:
             self._set(job, JobState.FAILED, "no longer allowed to run: " + "; ".join(reasons))
             return
         folder = session.home.job_dir(job.id)
-        for leftover in (RESULT, RESULT + ".tmp", "error.json", "progress.json", SCRATCH_WIPED):
+        steps = [s.name for s in spec.steps if isinstance(s, PythonStep)]
+        try:
+            # Unpickling runs code under the job's grant: it must be the code submitted.
+            code_sha256 = check_submitted(folder, steps, job.code_hash, job.code_sha256)
+        except CodeChanged as exc:
+            self._set(job, JobState.FAILED, exc.render(), details={"code_hash": job.code_hash})
+            return
+        leftovers = (RESULT, RESULT + ".tmp", "error.json", "progress.json", SCRATCH_WIPED, OUT)
+        for leftover in leftovers:
             _remove(folder / leftover)
-        write_input(folder, self._job_input(job, spec))
+        job_input = self._job_input(job, spec, code_sha256)
+        write_input(folder, job_input)
+        box = None
+        if sandboxing.is_sandboxed(session, self.backend.name):
+            try:
+                box = sandboxing.plan(session, job, spec, job_input.secured_sources())
+            except TreError as exc:
+                self._set(job, JobState.FAILED, f"the job's sandbox cannot be made: {exc.message}")
+                return
         project = repo.get_project(session.conn, job.project)
         submission = Submission(
+            sandbox=box,
             name=f"tre-{session.home.tag}-{job.id}",
             job_id=job.id,
             job_dir=folder,
@@ -203,6 +261,12 @@ class Dispatcher:
                 walltime = format_duration(JobSpec.model_validate(job.spec).resources.walltime)
                 self._end(job, JobState.FAILED, f"walltime of {walltime} exceeded")
             return
+        if job.handle.get("sandbox"):
+            try:
+                sandboxing.collect(folder)  # what the job left is untrusted until copied
+            except sandboxing.UntrustedOutput as exc:
+                self._end(job, JobState.FAILED, f"its outputs were refused: {exc.message}")
+                return
         if job.cancel_requested:
             self._end(job, JobState.CANCELLED, "cancelled at its submitter's request")
         elif (folder / RESULT / "result.json").exists():
@@ -214,8 +278,16 @@ class Dispatcher:
                 f"{status.detail}; trying again (attempt "
                 f"{job.attempts + 1} of {backend.max_retries + 1})",
             )
-        elif (error := read_error(folder)) is not None:
-            reason = str(error["reason"])
+        elif (error := read_error(folder)) is not None and error.get("disk_full"):
+            self._end(job, JobState.FAILED, f"{error['reason']}; {FREE_SPACE} ({status.detail})")
+        elif error is not None:
+            reason = str(error.get("reason", "the job failed"))
+            if job.handle.get("sandbox"):
+                reason = sandboxing.researcher_reason(JobSpec.model_validate(job.spec), error)
+                if error.get("type") == "GrantRevoked" and (why := self._revoked(job)):
+                    reason = f"the key grant of {why}; {reason}"  # tre's own words
+                elif error.get("type") == "CodeChanged" and (changed := self._code_changed(job)):
+                    reason = changed  # checked again here: the job's word is not taken
             self._end(
                 job,
                 JobState.FAILED,
@@ -242,7 +314,10 @@ class Dispatcher:
             self._set(
                 job,
                 JobState.FAILED,
-                f"its results could not be read for checking: {type(exc).__name__}",
+                f"the TRE home's disk is full (ENOSPC), so the job's outputs could not be "
+                f"checked; {FREE_SPACE}"
+                if is_disk_full(exc)
+                else f"its results could not be read for checking: {type(exc).__name__}",
             )
             return
         with session.write() as conn:
@@ -275,19 +350,43 @@ class Dispatcher:
             today,
         )
 
-    def _job_input(self, job: Job, spec: JobSpec) -> JobInput:
-        home = self.session.home
+    def _job_input(self, job: Job, spec: JobSpec, code_sha256: dict[str, str]) -> JobInput:
         # The job's signed key grant: its declared columns' keys, for its walltime only.
         granted = grant_job(self.session, job, spec, backend=self.backend.name)
+        if sandboxing.is_sandboxed(self.session, self.backend.name):
+            granted = sandboxing.inside(granted)
         sources = {name: source_to_dict(source) for name, source in granted.items()}
-        code = {p.stem: f"code/{p.name}" for p in (home.job_dir(job.id) / "code").glob("*.pkl")}
         return JobInput(
             job_id=job.id,
             spec=spec,
             sources=sources,
-            code=code,
+            code={step: code_path(step) for step in code_sha256},
+            code_sha256=code_sha256,
             top_k=evidence_top_k(self.session, job),
         )
+
+    def _code_changed(self, job: Job) -> str:
+        """tre's own account of a job's code that no longer matches its submission."""
+        spec = JobSpec.model_validate(job.spec)
+        steps = [s.name for s in spec.steps if isinstance(s, PythonStep)]
+        folder = self.session.home.job_dir(job.id)
+        try:
+            check_submitted(folder, steps, job.code_hash, job.code_sha256)
+        except CodeChanged as exc:
+            return exc.render()
+        return ""
+
+    def _revoked(self, job: Job) -> str:
+        """Why the newest grant of `job` was revoked, as the TRE recorded it ('' if not)."""
+        records = [
+            g
+            for g in grant_store.list_grants(self.session.conn, project=job.project)
+            if g.job_id == job.id
+        ]
+        last = records[-1] if records else None
+        if last is None or last.revoked_reason is None:
+            return ""
+        return f"job {job.id} (project '{job.project}') was revoked: {last.revoked_reason}"
 
     def _backend_of(self, job: Job) -> Backend:
         """The backend that started `job` (the home may have changed backends since)."""
@@ -318,13 +417,34 @@ class Dispatcher:
                     conn, "job.scratch_wiped", f"job:{job.id}", "system", details, actor=SYSTEM
                 )
 
-    def _set(self, job: Job, state: JobState, reason: str, **changes: Any) -> Job:
+    def _set(
+        self,
+        job: Job,
+        state: JobState,
+        reason: str,
+        details: dict[str, Any] | None = None,
+        **changes: Any,
+    ) -> Job:
         with self.session.write() as conn:
             updated = set_job_state(
-                conn, job, state, actor=SYSTEM, role="system", reason=reason, **changes
+                conn,
+                job,
+                state,
+                actor=SYSTEM,
+                role="system",
+                reason=reason,
+                details=details,
+                **changes,
             )
         self.on_event(updated, state.value)
         return updated
+
+
+def disk_full(exc: BaseException) -> bool:
+    """Whether `exc` says the disk is full: a file's write, or SQLite's (SQLITE_FULL)."""
+    if isinstance(exc, sqlite3.Error):
+        return exc.sqlite_errorcode == sqlite3.SQLITE_FULL
+    return is_disk_full(exc)
 
 
 def _remove(path: Path) -> None:

@@ -22,8 +22,10 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from jobs.spec import JobSpec
 from policies.access import raise_if, role_refusals
+from tre.keyservice.process import ensure_running
 from tre.models import Dataset, Job, JobState, Role, utcnow
 from tre.secured.grants import Revocations, make_grant, peek, sign_grant
+from tre.secured.keyclient import ServiceMasterKeys
 from tre.secured.kms import keys_for
 from tre.secured.masterkeys import KmsSettings, MasterKeys, open_master_keys
 from tre.secured.reader import SecuredSource
@@ -41,6 +43,7 @@ __all__ = [
     "kms_settings",
     "list_grants",
     "master_keys",
+    "record_refusals",
     "retire_finished_grants",
     "revoke",
     "revoke_project_grants",
@@ -53,15 +56,11 @@ QUEUE_ALLOWANCE = timedelta(hours=24)
 
 
 def kms_settings(session: Session) -> KmsSettings:
-    """Where this home's master keys are (HomeConfig.kms and its settings)."""
-    config = session.home.config
-    return KmsSettings(
-        kind=config.kms,
-        keys_root=str(session.home.keys.absolute()),
-        pkcs11_module=config.pkcs11_module or "",
-        pkcs11_token=config.pkcs11_token or "",
-        pkcs11_pin_file=config.pkcs11_pin_file or "",
-    )
+    """How this home reaches its master keys: its key service in a sandboxed home
+    (started if it is not answering), else HomeConfig.kms and its settings."""
+    if session.home.config.isolation == "sandbox":
+        ensure_running(session.home)
+    return session.home.kms_settings()
 
 
 def master_keys(session: Session) -> MasterKeys:
@@ -244,10 +243,56 @@ def retire_finished_grants(session: Session) -> int:
             if job.state is not JobState.RUNNING
             else f"job {job.id} was started again with a new grant"
         )
+        usage = _usage(session, record.id)
         with session.write() as conn:
             _revoke(session, conn, record, why, actor=SYSTEM, role="system")
+            if usage is not None:
+                details = {"job": record.job_id, "project": record.project, **usage}
+                session.record(
+                    conn, "keys.usage", f"grant:{record.id}", "system", details, actor=SYSTEM
+                )
         done += 1
     return done
+
+
+def _usage(session: Session, grant_id: str) -> dict[str, object] | None:
+    """What the key service unwrapped under a grant (counts per key), if it keeps count."""
+    keys = master_keys(session)
+    if not isinstance(keys, ServiceMasterKeys):
+        return None
+    found = keys.usage(grant_id)
+    return {
+        "unwraps": sum(found.get("unwraps", {}).values()),
+        "keys": len(found.get("unwraps", {})),
+        "refused": int(found.get("refused", 0)),
+    }
+
+
+REFUSAL_FIELDS = ("op", "reason", "message", "grant", "project", "uid", "pid", "key")
+
+
+def record_refusals(session: Session) -> int:
+    """Put what the key service refused since the last call in the audit log: a forged,
+    widened, replayed or revoked grant, or a job asking for what only the TRE may do."""
+    keys = master_keys(session)
+    if not isinstance(keys, ServiceMasterKeys):
+        return 0
+    refusals = keys.drain_refusals()
+    if not refusals:
+        return 0
+    with session.write() as conn:
+        for refusal in refusals:
+            # The job whose sandbox asked (from its cgroup, which it cannot choose) counts
+            # over the job its grant claims to be (which a replayed grant would lie about).
+            sandbox = str(refusal.get("sandbox") or "")
+            prefix = f"tre-{session.home.tag}-"
+            asked = int(sandbox.removeprefix(prefix)) if sandbox.startswith(prefix) else 0
+            job = asked or int(refusal.get("job") or 0)
+            target = f"job:{job}" if job else f"grant:{refusal.get('grant') or 'unreadable'}"
+            details = {k: refusal.get(k) for k in REFUSAL_FIELDS}
+            details["grant_claims_job"] = refusal.get("job")
+            session.record(conn, "keys.refused", target, "system", details, actor=SYSTEM)
+    return len(refusals)
 
 
 def revoke(session: Session, grant_id: str, reason: str) -> GrantRecord:

@@ -8,8 +8,8 @@ import shutil
 from pathlib import Path
 
 from jobs.catalog_checks import spec_catalog_problems
+from jobs.code import code_hash, sha256s, unlock_code, write_code
 from jobs.progress import read_progress
-from jobs.python_step import code_hash
 from jobs.results import read_error
 from jobs.spec import JobSpec, PythonStep
 from policies.access import (
@@ -22,6 +22,7 @@ from policies.access import (
 from slurm.backend import Backend, get_backend
 from tre.errors import InputError, PermissionDenied, StateError, TreError
 from tre.models import Job, JobState, Resources, Role
+from tre.service import sandboxing
 from tre.service.session import Session
 from tre.service.state import set_job_state
 from tre.store import repo
@@ -55,7 +56,9 @@ def submit_job(session: Session, spec: JobSpec, pickles: dict[str, bytes] | None
     pickles = pickles or {}
     person = session.person()
     raise_if(role_refusals(person, Role.RESEARCHER, "submitting a job"), "you cannot submit jobs")
-    missing = [s.name for s in spec.steps if isinstance(s, PythonStep) and s.name not in pickles]
+    python_steps = [s.name for s in spec.steps if isinstance(s, PythonStep)]
+    _check_code_keys(pickles, python_steps)
+    missing = [name for name in python_steps if name not in pickles]
     if missing:
         raise InputError(
             f"python step(s) {', '.join(missing)} have no code attached",
@@ -79,6 +82,7 @@ def submit_job(session: Session, spec: JobSpec, pickles: dict[str, bytes] | None
         spec=spec.model_dump(mode="json"),
         spec_hash=spec_hash(spec),
         code_hash=code_hash(pickles),
+        code_sha256=sha256s(pickles),
         dataset_versions={name: d.version for name, d in catalog.items()},
     )
     with session.write() as conn:
@@ -153,15 +157,36 @@ def refusal_fix(reasons: list[str], job: Job) -> str:
     return "; ".join(dict.fromkeys(hints)) or "correct the job spec and submit again"
 
 
+def _check_code_keys(pickles: dict[str, bytes], python_steps: list[str]) -> None:
+    """Code may come only for the spec's python steps: a key names a file in the job
+    folder, so anything else (a path, another step) is refused before it is used."""
+    wrong = [key for key in pickles if key not in python_steps]
+    if not wrong:
+        return
+    # Keys come from the request body: long ones are cut short in the message.
+    shown = ", ".join(repr(key) if len(key) <= 200 else repr(key[:200]) + "..." for key in wrong)
+    steps = ", ".join(map(repr, python_steps))
+    raise InputError(
+        f"code was attached for {shown}, which {'is' if len(wrong) == 1 else 'are'} not "
+        "the name of a python step of the job spec",
+        reasons=[
+            f"the spec's python steps are {steps}" if steps else "the spec has no python steps"
+        ],
+        fix="key each step's code by the name of its python step in the spec, as "
+        "'tre submit' does, and attach no other code",
+    )
+
+
 def _write_job_folder(session: Session, job: Job, spec: JobSpec, pickles: dict[str, bytes]) -> None:
     folder = session.home.job_dir(job.id)
     if folder.exists():
         # Left by a submission that crashed before its transaction committed: not a job.
+        unlock_code(folder)
         shutil.rmtree(folder)
-    (folder / "code").mkdir(parents=True, mode=0o700)
+    folder.mkdir(parents=True, mode=0o700)
     (folder / "spec.json").write_text(json.dumps(spec.model_dump(mode="json"), indent=2))
-    for step, data in pickles.items():
-        (folder / "code" / f"{step}.pkl").write_bytes(data)
+    # Read-only from now on: a queued job runs the code it was submitted with.
+    write_code(folder, pickles)
 
 
 def get_job(session: Session, job_id: int) -> Job:
@@ -210,7 +235,25 @@ def list_running(session: Session) -> list[Job]:
 
 
 def progress_of(session: Session, job: Job) -> dict[str, dict[str, int]]:
-    return dict(read_progress(session.home.job_dir(job.id)).get("steps", {}))
+    """Per step of the job's spec: parts done and in all. A sandboxed job's file is read
+    as untrusted: only its spec's step names and whole numbers are kept."""
+    folder = session.home.job_dir(job.id)
+    if not job.handle.get("sandbox"):
+        return dict(read_progress(folder).get("steps", {}))
+    raw = sandboxing.read_running_progress(folder) if job.state is JobState.RUNNING else {}
+    if not raw:
+        raw = read_progress(folder)
+    steps = raw.get("steps", {})
+    names = [str(step.get("name")) for step in job.spec.get("steps", [])]
+    kept: dict[str, dict[str, int]] = {}
+    if isinstance(steps, dict):
+        for name in names:
+            seen = steps.get(name)
+            if isinstance(seen, dict):
+                kept[name] = {
+                    k: int(v) for k, v in seen.items() if k in ("done", "total") and type(v) is int
+                }
+    return kept
 
 
 def cancel_job(session: Session, job_id: int) -> Job:
@@ -252,10 +295,31 @@ def cancel_job(session: Session, job_id: int) -> Job:
         return current
 
 
-def job_logs(session: Session, job_id: int, tail: int = 200) -> str:
-    """The last lines of the job's logs, and its failure reason if it failed."""
+def job_logs(session: Session, job_id: int, tail: int = 200, *, held: bool = False) -> str:
+    """The last lines of the job's logs, and its failure reason if it failed.
+
+    A sandboxed job's own log holds whatever its code printed, so it is held for the
+    output checkers: its project's members see tre's status lines (its state, reason
+    and progress), and only checkers and admins see the log (`held`), as they would see
+    an output before release.
+    """
     job = get_job(session, job_id)
     folder = session.home.job_dir(job.id)
+    sandboxed = bool(job.handle.get("sandbox"))
+    if held:
+        me = session.person()
+        refusals = role_refusals(me, Role.CHECKER, "reading a job's held log")
+        if refusals and not (me is not None and Role.ADMIN in me.roles and me.active):
+            raise_if(refusals, f"you cannot read the held log of job {job_id}")
+        if me is not None and me.name == job.submitter:
+            raise PermissionDenied(
+                f"job {job_id} is yours: its held log goes to other output checkers",
+                fix="ask a checker to release it",
+            )
+        with session.write() as conn:
+            session.record(conn, "job.held_log_read", f"job:{job.id}", "checker")
+    elif sandboxed:
+        return _status_lines(session, job)
     parts = []
     paths: list[Path] = []
     if job.backend and job.handle:
@@ -266,7 +330,21 @@ def job_logs(session: Session, job_id: int, tail: int = 200) -> str:
             parts.append(f"== {path.name} ==\n" + "\n".join(lines))
     error = read_error(folder)
     if error:
-        parts.append(f"== reason ==\n{error['reason']}")
-    if job.reason and not error:
+        parts.append(f"== reason ==\n{error.get('reason', '')}")
+    if job.reason and not (error and not held):
         parts.append(f"== {job.state.value} ==\n{job.reason}")
     return "\n\n".join(parts) or f"job {job_id} has no logs yet (it is {job.state.value})"
+
+
+def _status_lines(session: Session, job: Job) -> str:
+    """What tre itself says of a sandboxed job: never anything its code wrote."""
+    lines = [f"== job {job.id}: {job.state.value} =="]
+    for step, seen in progress_of(session, job).items():
+        lines.append(f"{step}: {seen.get('done', 0)} of {seen.get('total', 0)} part(s) done")
+    if job.reason:
+        lines.append(job.reason)
+    lines.append(
+        "The job's own log (what its code printed) is held for the output checkers; "
+        "ask them to release it if you need it."
+    )
+    return "\n".join(lines)

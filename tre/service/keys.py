@@ -23,8 +23,10 @@ from pathlib import Path
 import yaml
 
 from policies.access import raise_if, role_refusals
+from tre import audit
 from tre.errors import InputError, StateError
 from tre.home import Home
+from tre.keyservice import process as keyservice
 from tre.models import Dataset, Role, utcnow
 from tre.secured.kms import (
     column_key_id,
@@ -269,21 +271,45 @@ def configure_kms(
         }
     )
     home = Home(session.home.root, updated)
-    probe = Session(home=home, db=session.db, actor=session.actor, today=session.today)
-    settings = kms_settings(probe)
+    sandboxed = config.isolation == "sandbox"
+    if sandboxed:
+        # The new key system is opened by a second key service beside the running one,
+        # so the chain is checked under the old audit key and keyed under the new one.
+        next_socket, next_state = keyservice.next_instance(home)
+        keyservice.ensure_running(home, next_socket, next_state)
+        settings = KmsSettings.service(str(next_socket), home.keys.absolute())
+    else:
+        probe = Session(home=home, db=session.db, actor=session.actor, today=session.today)
+        settings = kms_settings(probe)
     keys = open_master_keys(settings)
     version = keys.signing_version()  # reaches the store, creates the signing key
     keys.verify(b"probe", keys.sign(b"probe", version), version)
-    _save_config(home)
+    before = session.home.kms_settings()
+    moved = home.backing_kms_settings() != session.home.backing_kms_settings()
+    if sandboxed and not moved:
+        keyservice.stop(home, sock=next_socket, state=next_state)
+    details = {"kms": kind, "module": updated.pkcs11_module, "token": updated.pkcs11_token}
+    old_mac = audit.mac_of(session.conn)
+    try:
+        with session.write() as conn:
+            if moved:  # the audit key moves with the master keys: pin the chain so far
+                details |= audit.rekey(conn, audit.keyed_with(settings))
+            session.record(conn, "keys.configure", "home", Role.ADMIN, details)
+            _save_config(home)  # inside the transaction: config and chain key change together
+    except BaseException:
+        audit.use_key(session.conn, old_mac)
+        raise
     session.home = home
-    with session.write() as conn:
-        session.record(
-            conn,
-            "keys.configure",
-            "home",
-            Role.ADMIN,
-            {"kms": kind, "module": updated.pkcs11_module, "token": updated.pkcs11_token},
-        )
+    if moved:
+        # The pin covers every event the old audit key made: it is not needed any more.
+        open_master_keys(before).retire_audit_key()
+    if sandboxed and moved:
+        # The home's own key service now opens the new system; the second one goes.
+        keyservice.stop(home)
+        keyservice.stop(home, sock=next_socket, state=next_state)
+        keyservice.ensure_running(home)
+        settings = home.kms_settings()
+        audit.use_key(session.conn, audit.keyed_with(settings))
     return settings
 
 

@@ -1,19 +1,33 @@
-"""Registering people and their roles (admins only), and the first admin of a home."""
+"""Registering people and their roles (admins only), and the first admin of a home.
+
+A new admin role (registered as admin, or granted later) approves nothing until a
+second, confirmed admin confirms it (`confirm_admin`): one admin cannot make an account
+that approves their own requests. The rule, and its one-time bootstrap, are in
+docs/threat-model.md ("People and admins").
+"""
 
 from __future__ import annotations
 
 import sqlite3
 from datetime import date
 from pathlib import Path
+from typing import Literal
 
-from policies.access import raise_if, role_refusals
+from policies.access import (
+    confirm_admin_refusals,
+    confirmed_admin_refusals,
+    raise_if,
+    role_refusals,
+)
+from slurm import sandbox
 from slurm.backend import BACKENDS
 from slurm.profiles import load_profile
 from tre import audit
-from tre.errors import InputError, StateError
+from tre.errors import InputError, PlatformError, StateError
 from tre.home import Home
-from tre.models import Person, Role
-from tre.service.session import Session
+from tre.keyservice.process import ensure_running
+from tre.models import Person, Role, utcnow
+from tre.service.session import SYSTEM, Session
 from tre.service.validation import validate
 from tre.store import Database, repo
 
@@ -26,6 +40,7 @@ def init_home(
     demo: bool = False,
     backend: str = "local",
     slurm_profile: str | None = None,
+    isolation: Literal["sandbox", "none"] = "sandbox",
 ) -> Home:
     """Create a home and register its first admin (the person who made it).
 
@@ -43,13 +58,36 @@ def init_home(
         load_profile(slurm_profile)
     person = validate(
         Person,
-        {"name": admin, "full_name": full_name, "roles": [Role.ADMIN], "registered_by": admin},
+        {
+            "name": admin,
+            "full_name": full_name,
+            "roles": [Role.ADMIN],
+            "registered_by": admin,
+            # The first admin is confirmed by construction: nobody else exists to do it.
+            "admin_confirmed_by": SYSTEM,
+            "admin_confirmed_at": utcnow(),
+        },
         "the first admin",
     )
+    if isolation == "sandbox" and (missing := sandbox.check()):
+        raise PlatformError(
+            "this machine cannot run jobs in the sandbox a sandboxed home needs",
+            reasons=missing,
+            fix="run 'make sandbox-setup' as root (users tre-job and tre-keys, bubblewrap), "
+            "or make a home whose researcher code is trusted with --isolation none "
+            "(development only: never for real data)",
+        )
     home = Home.create(
-        root, created_by=admin, demo=demo, backend=backend, slurm_profile=slurm_profile
+        root,
+        created_by=admin,
+        demo=demo,
+        backend=backend,
+        slurm_profile=slurm_profile,
+        isolation=isolation,
     )
-    db = Database.create(home.db_path, home.audit_head)
+    if isolation == "sandbox":
+        ensure_running(home)  # the first audit event is keyed by it
+    db = Database.for_home(home, create=True)
     try:
         with db.write() as conn:
             repo.put_person(conn, person)
@@ -67,7 +105,7 @@ def init_home(
                 role="admin",
                 action="person.register",
                 obj=f"person:{admin}",
-                details={"roles": ["admin"]},
+                details={"roles": ["admin"], "admin_confirmed": "the home's first admin"},
             )
     finally:
         db.close()
@@ -83,11 +121,17 @@ def register_person(
     email: str = "",
     accredited_until: date | None = None,
 ) -> Person:
-    """Register someone new with their roles (admin only)."""
+    """Register someone new with their roles (admin only; a confirmed admin to register
+    an admin, whose role then awaits another admin's confirmation)."""
     raise_if(
         role_refusals(session.person(), Role.ADMIN, "registering people"),
         "you cannot register people",
     )
+    if Role.ADMIN.value in roles:
+        raise_if(
+            confirmed_admin_refusals(session.person(), "giving the admin role"),
+            f"you cannot register {name!r} as an admin",
+        )
     person = validate(
         Person,
         {
@@ -97,6 +141,7 @@ def register_person(
             "roles": roles,
             "accreditation_expires": accredited_until,
             "registered_by": session.actor,
+            "admin_granted_by": session.actor if Role.ADMIN.value in roles else "",
         },
         f"the registration of {name!r}",
     )
@@ -115,6 +160,7 @@ def register_person(
             {
                 "roles": [r.value for r in person.roles],
                 "accreditation_expires": str(person.accreditation_expires or ""),
+                **({"admin_confirmed": False} if Role.ADMIN in person.roles else {}),
             },
         )
     return person
@@ -142,6 +188,14 @@ def update_person(
             data["accreditation_expires"] = accredited_until
         if active is not None:
             data["active"] = active
+        if Role.ADMIN in (roles or []) and Role.ADMIN not in person.roles:
+            raise_if(
+                confirmed_admin_refusals(session.person(), "giving the admin role"),
+                f"you cannot give {name!r} the admin role",
+            )
+            # A new grant, however it was before: it needs its own confirmation.
+            data.update(admin_granted_by=session.actor, admin_confirmed_by="")
+            data.update(admin_confirmed_at=None)
         updated = validate(Person, data, f"the registration of {name!r}")
         _keep_an_admin(conn, person, updated)
         repo.put_person(conn, updated)
@@ -157,6 +211,41 @@ def update_person(
             },
         )
     return updated
+
+
+def confirm_admin(session: Session, name: str) -> Person:
+    """Confirm `name`'s admin role (a confirmed admin other than the one who gave it);
+    until then they approve nothing. Audited."""
+    with session.write() as conn:
+        me = repo.find_person(conn, session.actor)
+        person = repo.get_person(conn, name)
+        bootstrap = _bootstrapping(conn, me)
+        raise_if(
+            confirm_admin_refusals(me, person, bootstrap=bootstrap),
+            f"you cannot confirm {name}'s admin role",
+            fix=f"ask a confirmed admin who did not give {name} the admin role to run: "
+            f"tre admin confirm {name}",
+        )
+        data = person.model_dump()
+        data.update(admin_confirmed_by=session.actor, admin_confirmed_at=utcnow())
+        confirmed = validate(Person, data, f"the registration of {name!r}")
+        repo.put_person(conn, confirmed)
+        session.record(
+            conn,
+            "person.confirm_admin",
+            f"person:{name}",
+            Role.ADMIN,
+            {"granted_by": person.admin_granted_by, "bootstrap": bootstrap},
+        )
+    return confirmed
+
+
+def _bootstrapping(conn: sqlite3.Connection, me: Person | None) -> bool:
+    """True while `me` is the only admin the home has ever confirmed: the second admin
+    can then only be confirmed by the one who registered them."""
+    if me is None or not me.confirmed_admin or repo.admin_confirmations_recorded(conn):
+        return False
+    return not any(p.admin_confirmed_by and p.name != me.name for p in repo.list_people(conn))
 
 
 def _is_admin(person: Person) -> bool:

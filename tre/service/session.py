@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import getpass
+import os
+import pwd
 import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -14,10 +15,20 @@ from typing import Any
 from tre import audit
 from tre.errors import PermissionDenied
 from tre.home import Home
+from tre.keyservice.process import ensure_running
 from tre.models import Person, Role, utcnow
 from tre.store import Database, repo
 
 SYSTEM = "tre"  # the actor name of the dispatcher and other automatic actions
+
+
+def os_user() -> str:
+    """The name of the process's real OS user.
+
+    Taken from the real uid, never from LOGNAME or USER (which `getpass.getuser()`
+    trusts): anyone can set those, and the acting person must not be one of them.
+    """
+    return pwd.getpwuid(os.getuid()).pw_name
 
 
 @dataclass
@@ -37,8 +48,10 @@ class Session:
                 fix="act as yourself; real multi-user deployments authenticate people through "
                 "the tre service",
             )
-        db = Database.open(home.db_path, home.audit_head)
-        return cls(home=home, db=db, actor=acting_as or getpass.getuser())
+        if home.config.isolation == "sandbox":
+            ensure_running(home)  # every action is audited, and the audit key is there
+        db = Database.for_home(home)
+        return cls(home=home, db=db, actor=acting_as or os_user())
 
     def close(self) -> None:
         self.db.close()

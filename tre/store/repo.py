@@ -46,6 +46,12 @@ def list_people(conn: sqlite3.Connection) -> list[Person]:
     return [Person.model_validate_json(r[0]) for r in rows]
 
 
+def admin_confirmations_recorded(conn: sqlite3.Connection) -> int:
+    """How many admin confirmations the audit log holds (the bootstrap ends at one)."""
+    row = conn.execute("SELECT COUNT(*) FROM audit WHERE action = 'person.confirm_admin'")
+    return int(row.fetchone()[0])
+
+
 # -- projects -------------------------------------------------------------------------
 
 

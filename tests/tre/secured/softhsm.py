@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import pwd
 import secrets
 import shutil
 import subprocess
@@ -52,6 +53,20 @@ def _configure_once() -> None:
     os.environ[_CONF] = str(conf)
 
 
+def _hand_to_key_service() -> None:
+    """In a sandboxed home the HSM is the key service's, which runs as `tre-keys`: give
+    it the token folder, as a deployment does (root, these tests, can still use it)."""
+    if os.geteuid() != 0:
+        return
+    try:
+        user = pwd.getpwnam("tre-keys")
+    except KeyError:
+        return
+    folder = Path(os.environ[_CONF]).parent
+    for path in [folder, *folder.rglob("*")]:
+        os.lchown(path, user.pw_uid, user.pw_gid)
+
+
 def start_token(folder: Path) -> Token:
     """Initialise a fresh token; its PIN file goes in `folder`."""
     if shutil.which("softhsm2-util") is None or not Path(MODULE).exists():
@@ -65,6 +80,7 @@ def start_token(folder: Path) -> Token:
     subprocess.run(
         [*command, "--pin", PIN, "--so-pin", "87654321"], check=True, capture_output=True
     )
+    _hand_to_key_service()
     # Close sessions on earlier tokens, then have the library look for tokens again.
     masterkeys.forget_opened()
     pkcs11.lib(MODULE).reinitialize()

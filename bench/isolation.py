@@ -1,0 +1,204 @@
+"""Benchmark `isolation`: what the sandbox and the key service add to a job.
+
+Two homes are built from the same synthetic residents, alike in everything but
+`isolation`: `none` (the path before the sandbox: the job runs as the TRE's user and
+opens the keys itself) and `sandbox` (the job runs in bubblewrap as `tre-job`, keys
+only through the key service). Two jobs run in each, alternately, best of `repeat`:
+
+- trivial: one count table over one column (what a job costs when it does nothing);
+- table: the 54-cell count + mean table of `table_job`.
+
+Each is timed from submission to `awaiting_review` (the dispatcher's own loop), and
+the sandbox's figure is reported against the unsandboxed one in the same run. Beside
+them: one key service round trip (an `authorise`), and bubblewrap starting and
+ending `/bin/true` as the job user.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from jobs.spec import JobSpec
+from slurm import sandbox
+from tre.demo.synth import descriptor_path, generate
+from tre.models import JobState
+from tre.service import datasets, people, projects
+from tre.service.dispatcher import Dispatcher
+from tre.service.jobs import submit_job
+from tre.service.session import Session
+from tre.store import repo
+
+NAME = "isolation"
+PROJECT = "bench"
+VALUE = "gp_visits_last_year"
+COLUMNS = ["local_authority", "age_band", VALUE]
+RESOURCES = {"workers": 2, "cores": 1, "memory": "4GiB", "walltime": "30m"}
+JOBS = {
+    "trivial": [
+        {"kind": "table", "name": "n", "dataset": "residents", "rows": ["local_authority"]}
+    ],
+    "table": [
+        {
+            "kind": "table",
+            "name": "count",
+            "dataset": "residents",
+            "rows": ["local_authority"],
+            "columns": ["age_band"],
+        },
+        {
+            "kind": "table",
+            "name": "mean",
+            "dataset": "residents",
+            "rows": ["local_authority"],
+            "columns": ["age_band"],
+            "value": VALUE,
+            "statistic": "mean",
+        },
+    ],
+}
+
+
+def _home(root: Path, source: Path, isolation: str) -> Path:
+    home = root / isolation
+    people.init_home(home, admin="ada", full_name="Ada", demo=True, isolation=isolation)  # type: ignore[arg-type]
+    s = Session.open(home, "ada")
+    try:
+        people.register_person(s, name="bob", full_name="Bob", roles=["admin"])
+        people.confirm_admin(s, "bob")
+        people.register_person(
+            s,
+            name="rita",
+            full_name="Rita",
+            roles=["researcher"],
+            accredited_until=date.today() + timedelta(days=365),
+        )
+        datasets.ingest_dataset(
+            s,
+            "residents",
+            source,
+            descriptor=descriptor_path("residents"),
+            rows_per_group=1_000_000,
+        )
+        s.actor = "rita"
+        projects.request_project(
+            s,
+            {
+                "name": PROJECT,
+                "title": "Benchmark",
+                "purpose": "Timing what the sandbox adds to a job.",
+                "lead": "rita",
+                "expires": (date.today() + timedelta(days=30)).isoformat(),
+                "quota": RESOURCES,
+                "datasets": [{"dataset": "residents", "columns": COLUMNS}],
+            },
+        )
+        s.actor = "bob"
+        projects.approve_project(s, PROJECT)
+    finally:
+        s.close()
+    return home
+
+
+def _job_seconds(home: Path, steps: list[dict[str, Any]]) -> float:
+    spec = JobSpec.model_validate(
+        {
+            "project": PROJECT,
+            "title": "bench",
+            "datasets": {"residents": COLUMNS},
+            "resources": RESOURCES,
+            "steps": steps,
+        }
+    )
+    s = Session.open(home, "rita")
+    try:
+        started = time.perf_counter()
+        job = submit_job(s, spec)
+        s.actor = "ada"
+        Dispatcher(s).run(once=True, interval=0.05)
+        took = time.perf_counter() - started
+        state = repo.get_job(s.conn, job.id).state
+    finally:
+        s.close()
+    if state is not JobState.AWAITING_REVIEW:
+        raise RuntimeError(f"the benchmark job ended {state.value}")
+    return took
+
+
+def _round_trip(home: Path, repeat: int) -> float:
+    from tre.home import Home
+    from tre.keyservice.process import ensure_running
+
+    client = ensure_running(Home.open(home))
+    best = float("inf")
+    for _ in range(repeat):
+        started = time.perf_counter()
+        for _ in range(200):
+            client.ping()
+        best = min(best, (time.perf_counter() - started) / 200)
+    return best
+
+
+def _bwrap_true(repeat: int) -> float:
+    user = sandbox.job_user()
+    command = [
+        "bwrap", "--ro-bind", "/usr", "/usr", "--symlink", "usr/bin", "/bin",
+        "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64",
+        "--proc", "/proc", "--dev", "/dev", "--unshare-pid", "--unshare-net",
+        "--unshare-ipc", "--unshare-uts", "--cap-add", "CAP_SETUID,CAP_SETGID", "--",
+        "setpriv", f"--reuid={user.pw_uid}", f"--regid={user.pw_gid}", "--clear-groups",
+        "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--", "/bin/true",
+    ]  # fmt: skip
+    best = float("inf")
+    for _ in range(repeat * 5):
+        started = time.perf_counter()
+        subprocess.run(command, check=True)
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
+def run(*, rows: int, repeat: int, seed: int, work: Path, console: Console) -> dict[str, Any]:
+    """Build both homes in `work`, time both jobs in each; every figure, in seconds."""
+    console.print(f"[dim]isolation: generating {rows:,} residents and two homes[/]")
+    source = generate(work / "sources", rows=rows, seed=seed)["residents"]
+    homes = {kind: _home(work, source, kind) for kind in ("none", "sandbox")}
+    figures: dict[str, Any] = {"benchmark": NAME, "rows": rows, "repeat": repeat, "jobs": {}}
+    for name, steps in JOBS.items():
+        best = {kind: float("inf") for kind in homes}
+        for _ in range(repeat):
+            for kind, home in homes.items():  # alternate, so drift hits both alike
+                best[kind] = min(best[kind], _job_seconds(home, steps))
+        figures["jobs"][name] = {
+            "none_s": round(best["none"], 3),
+            "sandbox_s": round(best["sandbox"], 3),
+            "added_s": round(best["sandbox"] - best["none"], 3),
+            "ratio": round(best["sandbox"] / best["none"], 3),
+        }
+    figures["key_service_round_trip_ms"] = round(_round_trip(homes["sandbox"], repeat) * 1000, 3)
+    figures["bwrap_true_ms"] = round(_bwrap_true(repeat) * 1000, 1)
+    return figures
+
+
+def render(figures: dict[str, Any], console: Console) -> None:
+    table = Table(title=f"isolation: {figures['rows']:,} rows, best of {figures['repeat']}")
+    for column in ("job", "isolation none (s)", "sandbox (s)", "added (s)", "ratio"):
+        table.add_column(column)
+    for name, got in figures["jobs"].items():
+        table.add_row(
+            name,
+            f"{got['none_s']:.3f}",
+            f"{got['sandbox_s']:.3f}",
+            f"{got['added_s']:+.3f}",
+            f"{got['ratio']:.2f}x",
+        )
+    console.print(table)
+    console.print(
+        f"key service round trip: {figures['key_service_round_trip_ms']:.3f} ms; "
+        f"bubblewrap + setpriv + /bin/true: {figures['bwrap_true_ms']:.1f} ms"
+    )

@@ -1,0 +1,368 @@
+"""The sandbox a job's processes run in on the embedded default: bubblewrap, as `tre-job`.
+
+Why bubblewrap: it is Debian's (and Flatpak's) unprivileged sandbox, a single small
+setuid-free binary that builds a fresh mount, pid, network, IPC and UTS namespace from
+an explicit list of what to show, so what a job can see is the list below and nothing
+else. nsjail and firejail do more but are larger, and firejail's history of privilege
+bugs counts against it; a container runtime would need a daemon here.
+
+Inside, the job (the engine, its Dask scheduler and workers, researcher code) sees:
+
+    /usr, /bin, /lib...       the system, read-only
+    a few files of /etc       what Python and glibc need (no shadow, no keys)
+    the Python runtime        read-only (the interpreter, the venv, tre's own code)
+    /job/input.json, /job/code   its input and pickled code, read-only
+    /job/out                  the only place it can write on disk (results, progress)
+    /data/<dataset>/v<n>      the secured files of its granted datasets, read-only
+    /run/tre/keys.sock        the key service's socket: its only way to keys
+    /tmp                      a private tmpfs of limited size
+    lo                        a network namespace of its own: its Dask cluster talks over
+                              loopback, and nothing else can be reached or reach it
+
+It runs as the unprivileged OS user `tre-job` (bubblewrap starts as root to build the
+namespaces, then `setpriv` drops to the job user with no capabilities and
+no_new_privs), so even a file it could name it could not read: TRE_HOME is 0700 and
+the key store belongs to `tre-keys`. Limits come from the job's resources: memory and
+processes per job through a cgroup where the host offers one, CPU time, processes per
+user and file size through rlimits.
+
+`command()` is a pure function of a `Plan`, so the exact command is tested without
+running it; `check()` says what this host lacks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pwd
+import shutil
+import signal
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tre.errors import PlatformError
+
+__all__ = ["JOB_USER", "Plan", "SandboxUnavailable", "check", "command", "job_user"]
+
+JOB_USER = "tre-job"
+SANDBOX_JOB = Path("/job")
+SANDBOX_OUT = SANDBOX_JOB / "out"
+SANDBOX_DATA = Path("/data")
+SANDBOX_KEYS = Path("/run/tre/keys.sock")
+SANDBOX_TMP = "/tmp"  # noqa: S108 - the sandbox's own private tmpfs
+SANDBOX_SCRATCH = Path(SANDBOX_TMP) / "scratch"
+#: What Python, glibc and OpenBLAS read from /etc; nothing that holds a secret.
+ETC = (
+    "ld.so.cache",
+    "ld.so.conf",
+    "ld.so.conf.d",
+    "localtime",
+    "nsswitch.conf",
+    "passwd",
+    "group",
+    "hosts",
+    "host.conf",
+    "gai.conf",
+    "mime.types",
+    "os-release",
+    "alternatives",
+    "ssl/openssl.cnf",
+)
+#: Environment variables a job keeps (threading and numerics settings); the rest go.
+KEEP_ENV = ("OPENBLAS_", "OMP_", "MKL_", "POLARS_", "RAYON_", "DASK_")
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+TMP_BYTES = 1 << 30
+SHM_BYTES = 256 << 20
+FILE_BYTES = 2 << 30
+PROCESSES_PER_JOB = 512
+PROCESSES_PER_USER = 4096
+ENGINE_BYTES = 1 << 30  # the engine, the scheduler and the nannies, beside the workers
+
+
+class SandboxUnavailable(PlatformError):
+    """This host cannot run jobs in the sandbox (it says what is missing)."""
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything one job's sandbox is made of (host paths, limits, who runs it)."""
+
+    job_dir: Path
+    out_dir: Path
+    data: tuple[tuple[Path, str], ...]  # (host folder, path under /data)
+    key_socket: Path
+    uid: int
+    gid: int
+    memory_bytes: int  # the whole job
+    cpu_seconds: int  # per process
+    python: str = sys.executable
+    runtime: tuple[Path, ...] = ()  # read-only folders Python and tre need
+    hide: tuple[Path, ...] = ()  # folders inside `runtime` that must stay invisible
+    cgroups: tuple[Path, ...] = ()  # cgroup folders the job is put in (made by the backend)
+    environment: dict[str, str] = field(default_factory=dict)
+    cluster: str = "local"
+
+
+def job_user() -> pwd.struct_passwd:
+    """The OS user jobs run as; SandboxUnavailable if it does not exist."""
+    try:
+        return pwd.getpwnam(JOB_USER)
+    except KeyError:
+        raise SandboxUnavailable(
+            f"the OS user {JOB_USER!r} that jobs run as does not exist",
+            fix="create it as root: useradd --system --no-create-home --shell "
+            f"/usr/sbin/nologin {JOB_USER} (make test and make demo do this)",
+        ) from None
+
+
+def check() -> list[str]:
+    """What this host lacks to run sandboxed jobs; empty when it has everything."""
+    problems = []
+    if os.geteuid() != 0:
+        problems.append(
+            "tre must run as root to start jobs as their own user (or use isolation: none "
+            "on a development machine, where researcher code is trusted)"
+        )
+    for tool, package in (
+        ("bwrap", "bubblewrap"),
+        ("setpriv", "util-linux"),
+        ("prlimit", "util-linux"),
+    ):
+        if shutil.which(tool) is None:
+            problems.append(f"{tool} is not installed (apt-get install {package})")
+    try:
+        job_user()
+    except SandboxUnavailable as exc:
+        problems.append(exc.message)
+    return problems
+
+
+def runtime_paths() -> tuple[tuple[Path, ...], tuple[Path, ...]]:
+    """The folders the job's Python needs, read-only, and the TRE homes inside them to hide."""
+    import tre  # the source tree of an editable install, or site-packages
+
+    candidates = {Path(sys.base_prefix), Path(sys.prefix), Path(tre.__file__).parent.parent}
+    runtime = tuple(sorted(p.resolve() for p in candidates if p.exists()))
+    hide = []
+    for folder in runtime:
+        # A demo or test home kept beside the code (./.demo) must not show through.
+        hide += [p.parent for p in folder.glob("*/tre.yaml")]
+    return _outermost(runtime), tuple(sorted(set(hide)))
+
+
+def _outermost(paths: tuple[Path, ...]) -> tuple[Path, ...]:
+    kept: list[Path] = []
+    for path in sorted(paths, key=lambda p: len(p.parts)):
+        if not any(path.is_relative_to(k) for k in kept):
+            kept.append(path)
+    return tuple(sorted(kept))
+
+
+def _parents(paths: tuple[Path, ...]) -> list[Path]:
+    """Every folder above `paths` that the sandbox must make, outermost first."""
+    made: list[Path] = []
+    for path in paths:
+        for parent in reversed(path.parents):
+            if parent != Path("/") and parent not in made and not parent.is_relative_to("/usr"):
+                made.append(parent)
+    return sorted(made, key=lambda p: len(p.parts))
+
+
+def _system() -> list[str]:
+    args = ["--ro-bind", "/usr", "/usr"]
+    for name in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
+        path = Path("/") / name
+        if path.is_symlink():
+            args += ["--symlink", os.readlink(path), str(path)]
+        elif path.is_dir():
+            args += ["--ro-bind", str(path), str(path)]
+    for name in ETC:
+        path = Path("/etc") / name
+        if path.exists():
+            args += ["--ro-bind", str(path), str(path)]
+    return args
+
+
+def command(plan: Plan) -> list[str]:
+    """The command that runs `python -m slurm.launch` for `plan`'s job in its sandbox."""
+    limits = [
+        "prlimit",
+        f"--nproc={PROCESSES_PER_USER}",
+        f"--fsize={FILE_BYTES}",
+        f"--cpu={plan.cpu_seconds}",
+        "--core=0",
+        "--",
+    ]
+    bwrap = [
+        "bwrap",
+        "--unshare-pid",
+        "--unshare-net",
+        "--unshare-ipc",
+        "--unshare-uts",
+        "--unshare-cgroup-try",
+        "--hostname",
+        "tre-job",
+        "--clearenv",
+        *_system(),
+    ]
+    # bubblewrap makes missing parents 0700 root: the job user could not pass them.
+    for parent in _parents(plan.runtime):
+        bwrap += ["--perms", "0755", "--dir", str(parent)]
+    for folder in plan.runtime:
+        bwrap += ["--ro-bind", str(folder), str(folder)]
+    for folder in plan.hide:
+        bwrap += ["--tmpfs", str(folder)]
+    bwrap += [
+        "--proc",
+        "/proc",
+        "--dev",
+        "/dev",
+        "--perms",
+        "1777",
+        "--size",
+        str(SHM_BYTES),
+        "--tmpfs",
+        "/dev/shm",  # noqa: S108 - the sandbox's own, for multiprocessing's semaphores
+        "--perms",
+        "1777",
+        "--size",
+        str(TMP_BYTES),
+        "--tmpfs",
+        SANDBOX_TMP,
+        "--perms",
+        "0755",
+        "--dir",
+        str(SANDBOX_JOB),
+        "--ro-bind",
+        str(plan.job_dir / "input.json"),
+        str(SANDBOX_JOB / "input.json"),
+    ]
+    if (plan.job_dir / "code").is_dir():
+        bwrap += ["--ro-bind", str(plan.job_dir / "code"), str(SANDBOX_JOB / "code")]
+    bwrap += ["--bind", str(plan.out_dir), str(SANDBOX_OUT)]
+    for host, inside in plan.data:
+        for parent in _parents((SANDBOX_DATA / inside,)):
+            bwrap += ["--perms", "0755", "--dir", str(parent)]
+        bwrap += ["--ro-bind", str(host), str(SANDBOX_DATA / inside)]
+    bwrap += ["--perms", "0755", "--dir", str(SANDBOX_KEYS.parent)]
+    bwrap += ["--bind", str(plan.key_socket), str(SANDBOX_KEYS)]
+    environment = {
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "HOME": SANDBOX_TMP,
+        "TMPDIR": SANDBOX_TMP,
+        "LANG": "C.UTF-8",
+        "PYTHONUNBUFFERED": "1",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONNOUSERSITE": "1",
+        **plan.environment,
+    }
+    for name, value in sorted(environment.items()):
+        bwrap += ["--setenv", name, value]
+    bwrap += ["--chdir", str(SANDBOX_OUT), "--cap-add", "CAP_SETUID,CAP_SETGID", "--"]
+    drop = [
+        "setpriv",
+        f"--reuid={plan.uid}",
+        f"--regid={plan.gid}",
+        "--clear-groups",
+        "--inh-caps=-all",
+        "--bounding-set=-all",
+        "--no-new-privs",
+        "--",
+    ]
+    launch = [
+        plan.python,
+        "-m",
+        "slurm.launch",
+        str(SANDBOX_JOB),
+        "--out",
+        str(SANDBOX_OUT),
+        "--scratch",
+        str(SANDBOX_SCRATCH),
+        "--cluster",
+        plan.cluster,
+    ]
+    joined = [*limits, *bwrap, *drop, *launch]
+    if not plan.cgroups:
+        return joined
+    # Join the job's cgroups first, so every process it ever starts is counted there.
+    tasks = [str(g / "cgroup.procs") for g in plan.cgroups]
+    script = 'for f in "$@"; do [ "$f" = -- ] && break; echo $$ > "$f" || exit 70; done; '
+    script += 'while [ "$1" != -- ]; do shift; done; shift; exec "$@"'
+    return ["/bin/sh", "-c", script, "sh", *tasks, "--", *joined]
+
+
+def environment_of(job_environment: dict[str, str]) -> dict[str, str]:
+    """The host variables a job keeps, with the job's own settings over them."""
+    kept = {k: v for k, v in os.environ.items() if k.startswith(KEEP_ENV)}
+    return {**kept, **job_environment}
+
+
+def make_cgroups(name: str, memory_bytes: int) -> tuple[Path, ...]:
+    """Per-job memory and pids cgroups (v1 or v2) where the host lets tre make them."""
+    made = []
+    v2 = CGROUP_ROOT / "cgroup.controllers"
+    if v2.exists():
+        group = CGROUP_ROOT / "tre" / name
+        try:
+            group.mkdir(parents=True, exist_ok=True)
+            (group / "memory.max").write_text(str(memory_bytes))
+            (group / "pids.max").write_text(str(PROCESSES_PER_JOB))
+            made.append(group)
+        except OSError:
+            pass
+        return tuple(made)
+    for controller, settings in (
+        ("memory", {"memory.limit_in_bytes": memory_bytes}),
+        ("pids", {"pids.max": PROCESSES_PER_JOB}),
+    ):
+        group = CGROUP_ROOT / controller / "tre" / name
+        try:
+            group.mkdir(parents=True, exist_ok=True)
+            for file, value in settings.items():
+                (group / file).write_text(str(value))
+            swap = group / "memory.memsw.limit_in_bytes"
+            if controller == "memory" and swap.exists():
+                swap.write_text(str(memory_bytes))  # no escape into swap either
+            made.append(group)
+        except OSError:
+            continue
+    return tuple(made)
+
+
+def kill_cgroups(groups: tuple[Path, ...] | list[str]) -> bool:
+    """Kill every process left in the job's cgroups and remove them; True if empty now."""
+    empty = True
+    for group in map(Path, groups):
+        procs = group / "cgroup.procs"
+        deadline = time.monotonic() + 5.0
+        while True:
+            try:
+                pids = [int(p) for p in procs.read_text().split()]
+            except OSError:
+                break
+            if not pids or time.monotonic() > deadline:
+                break
+            for pid in pids:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            time.sleep(0.02)  # SIGKILL is delivered, not awaited: wait for them to go
+        try:
+            group.rmdir()
+        except FileNotFoundError:
+            pass
+        except OSError:
+            empty = False
+    return empty
+
+
+def peak_memory(groups: tuple[Path, ...] | list[str]) -> int | None:
+    """The job's peak memory, as its memory cgroup counted it (None without one)."""
+    for group in map(Path, groups):
+        for name in ("memory.max_usage_in_bytes", "memory.peak"):
+            try:
+                return int((group / name).read_text().strip())
+            except (OSError, ValueError):
+                continue
+    return None
