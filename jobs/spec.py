@@ -8,6 +8,7 @@ in Python by `tre.submit`), validated by pydantic, and exported as JSON Schema
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -55,6 +56,19 @@ class Filter(_Spec):
         except yaml.YAMLError as exc:
             raise ValueError(f"cannot read the value in filter {data!r}") from exc
         return {"column": column, "op": op, "value": value}
+
+    @field_validator("value")
+    @classmethod
+    def _finite(cls, value: Any) -> Any:
+        # NaN compares false with everything and is stored as JSON null: a filter on it
+        # would mean something other than what it says, so it is refused, as is infinity.
+        values = value if isinstance(value, list) else [value]
+        if any(isinstance(v, float) and not math.isfinite(v) for v in values):
+            raise ValueError(
+                "a filter value must be a finite number (not .nan or .inf): to keep rows "
+                "with a missing value use 'is null', to drop them 'not null'"
+            )
+        return value
 
     @model_validator(mode="after")
     def _value_fits_op(self) -> Filter:

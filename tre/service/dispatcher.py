@@ -14,6 +14,7 @@ import os
 import shutil
 import sqlite3
 import time
+import traceback
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
@@ -156,14 +157,48 @@ class Dispatcher:
                 raise
             # One job's files (a full disk, most likely) must not stop the dispatcher.
             self._fail_on_error(job, exc)
+        except PlatformError:
+            raise  # the installation, not this job: every job would meet it (said once)
+        except TreError as exc:
+            self._fail_on_error(job, exc)
+        except Exception as exc:  # one job must never stop every project's jobs
+            # A bug in tre, or a job that makes tre's own code fail (a spec stored by an
+            # older version, a check that cannot run on its outputs): that job fails with
+            # the reason, and the loop goes on. The log gets where, never the message.
+            where = "; ".join(
+                f"{Path(f.filename).name}:{f.lineno}"
+                for f in traceback.extract_tb(exc.__traceback__)[-4:]
+            )
+            log.error("job %s: internal error %s at %s", job.id, type(exc).__name__, where)
+            self._fail_on_error(job, exc)
 
-    def _fail_on_error(self, job: Job, exc: OSError | sqlite3.OperationalError) -> None:
-        if disk_full(exc):
+    def _fail_on_error(self, job: Job, exc: Exception) -> None:
+        if isinstance(exc, OSError | sqlite3.OperationalError) and disk_full(exc):
             reason = f"the TRE home's disk is full (ENOSPC) while handling the job; {FREE_SPACE}"
+        elif isinstance(exc, OSError):
+            reason = f"the dispatcher could not handle the job's files: {exc.strerror or exc}"
+        elif isinstance(exc, TreError):
+            reason = f"tre could not handle the job: {exc.message}"
+        elif isinstance(exc, MemoryError):
+            reason = (
+                "checking or handling the job needs more memory than the TRE has (MemoryError); "
+                "make the job's outputs smaller (fewer or coarser table keys) and submit again"
+            )
         else:
-            what = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-            reason = f"the dispatcher could not handle the job's files: {what}"
+            reason = (
+                f"an internal error in tre ({type(exc).__name__}) stopped this job; the "
+                "TRE administrators have the details in the dispatcher's log (a bug in tre)"
+            )
         log.warning("job %s: %s", job.id, reason)
+        try:
+            running = repo.find_job(self.session.conn, job.id) or job
+            handle = running.handle
+            if running.state is JobState.RUNNING and (
+                handle.get("pid") or handle.get("slurm_job_id")
+            ):
+                self._backend_of(running).cancel(handle)  # a failed job must not run on
+        except Exception as stop:
+            log.warning("job %s: cannot stop it: %s", job.id, type(stop).__name__)
         try:
             self._set(job, JobState.FAILED, reason)
         except (StateError, OSError, sqlite3.Error) as again:
