@@ -147,8 +147,11 @@ def runtime_paths() -> tuple[tuple[Path, ...], tuple[Path, ...]]:
     runtime = tuple(sorted(p.resolve() for p in candidates if p.exists()))
     hide = []
     for folder in runtime:
-        # A demo or test home kept beside the code (./.demo) must not show through.
-        hide += [p.parent for p in folder.glob("*/tre.yaml")]
+        # A demo or test home kept beside the code (./.demo/home) must not show through
+        # (its folders would refuse the job user anyway: this is the second lock).
+        hide += [
+            p.parent for pattern in ("*/tre.yaml", "*/*/tre.yaml") for p in folder.glob(pattern)
+        ]
     return _outermost(runtime), tuple(sorted(set(hide)))
 
 

@@ -1,0 +1,87 @@
+"""The sandbox's command, as text: what a job is shown, and as whom it runs (no job runs
+here; tests/e2e/test_hostile.py runs hostile code in it)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from slurm import sandbox
+
+
+def _plan(tmp_path: Path, **changes) -> sandbox.Plan:
+    home = tmp_path / "home"
+    job = home / "jobs" / "000007"
+    (job / "code").mkdir(parents=True)
+    values = {
+        "job_dir": job,
+        "out_dir": job / "out",
+        "data": ((home / "data" / "residents" / "v2", "residents/v2"),),
+        "key_socket": Path("/run/tre/abc/keys.sock"),
+        "uid": 999,
+        "gid": 995,
+        "memory_bytes": 3 << 30,
+        "cpu_seconds": 4200,
+        "python": "/opt/venv/bin/python",
+        "runtime": (Path("/opt/venv"), Path("/opt/tre")),
+        "hide": (Path("/opt/tre/.demo/home"),),
+    }
+    values.update(changes)
+    return sandbox.Plan(**values)
+
+
+def _pairs(command: list[str], flag: str) -> list[tuple[str, str]]:
+    return [(command[i + 1], command[i + 2]) for i, c in enumerate(command) if c == flag]
+
+
+def test_the_job_runs_as_the_job_user_with_no_capabilities(tmp_path):
+    command = sandbox.command(_plan(tmp_path))
+    assert command[0] == "prlimit" and "--fsize=2147483648" in command and "--cpu=4200" in command
+    assert command.index("bwrap") < command.index("setpriv") < command.index("slurm.launch")
+    drop = command[command.index("setpriv") :]
+    for flag in ("--reuid=999", "--regid=995", "--clear-groups", "--no-new-privs"):
+        assert flag in drop
+    assert "--inh-caps=-all" in drop and "--bounding-set=-all" in drop
+    # Its own network (loopback only), pid, IPC and host name; no inherited environment.
+    for flag in ("--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--clearenv"):
+        assert flag in command
+    assert command[-6:] == ["--out", "/job/out", "--scratch", "/tmp/scratch", "--cluster", "local"]
+
+
+def test_it_sees_its_input_read_only_and_nothing_else_of_the_home(tmp_path):
+    plan = _plan(tmp_path)
+    command = sandbox.command(plan)
+    read_only = dict(_pairs(command, "--ro-bind"))
+    writable = dict(_pairs(command, "--bind"))
+    home = tmp_path / "home"
+    shown = [p for p in (*read_only, *writable) if p.startswith(str(home))]
+    assert sorted(shown) == sorted(
+        [
+            str(plan.job_dir / "input.json"),
+            str(plan.job_dir / "code"),
+            str(plan.out_dir),
+            str(home / "data" / "residents" / "v2"),
+        ]
+    )
+    assert read_only[str(plan.job_dir / "input.json")] == "/job/input.json"
+    assert read_only[str(home / "data" / "residents" / "v2")] == "/data/residents/v2"
+    assert writable == {
+        str(plan.out_dir): "/job/out",
+        "/run/tre/abc/keys.sock": "/run/tre/keys.sock",
+    }
+    # The runtime is read-only, and a home kept inside it is covered by an empty tmpfs.
+    assert read_only["/opt/venv"] == "/opt/venv" and read_only["/usr"] == "/usr"
+    tmpfs = [command[i + 1] for i, c in enumerate(command) if c == "--tmpfs"]
+    assert "/opt/tre/.demo/home" in tmpfs and "/tmp" in tmpfs
+    assert command.index("/opt/tre/.demo/home") > command.index("/opt/tre")
+    assert not any(p.startswith("/etc/shadow") or p == "/etc" for p in read_only)
+
+
+def test_it_joins_its_cgroups_before_anything_runs(tmp_path):
+    groups = (
+        Path("/sys/fs/cgroup/memory/tre/tre-abc-7"),
+        Path("/sys/fs/cgroup/pids/tre/tre-abc-7"),
+    )
+    command = sandbox.command(_plan(tmp_path, cgroups=groups))
+    assert command[:2] == ["/bin/sh", "-c"]
+    assert command[4:6] == [str(g / "cgroup.procs") for g in groups]
+    assert command[6] == "--" and command[7] == "prlimit"
