@@ -13,10 +13,10 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from jobs.errors import SpecError
+from tre import yamlfile
 from tre.models import Resources
 from tre.names import ColumnName, ObjectName
 
@@ -52,9 +52,9 @@ class Filter(_Spec):
             )
         column, op, rest = match.groups()
         try:
-            value = yaml.safe_load(rest) if rest else None
-        except yaml.YAMLError as exc:
-            raise ValueError(f"cannot read the value in filter {data!r}") from exc
+            value = yamlfile.load(rest, "the value") if rest else None
+        except yamlfile.YamlError as exc:
+            raise ValueError(f"cannot read the value in filter {data!r}: {exc}") from None
         return {"column": column, "op": op, "value": value}
 
     @field_validator("value")
@@ -289,21 +289,17 @@ def parse_spec(data: Any, source: str = "job spec") -> JobSpec:
 def load_spec(path: Path) -> JobSpec:
     """Read and validate a YAML job spec file."""
     try:
-        text = path.read_text()
+        raw = path.read_bytes()
     except OSError as exc:
         raise SpecError(
             f"cannot read job spec {path}: {exc.strerror}",
             fix="check the path (relative to the current folder); examples are in jobs/examples/",
         ) from exc
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
+        data = yamlfile.load(raw, str(path))
+    except yamlfile.YamlError as exc:
         raise SpecError(
-            f"{path} is not valid YAML{where}: {problem}",
-            fix="check indentation and quoting on that line",
+            str(exc), fix="correct the file at the place shown (check indentation and quoting)"
         ) from None
     return parse_spec(data, source=str(path))
 

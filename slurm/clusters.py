@@ -112,8 +112,10 @@ def runner_options(settings: ClusterSettings, job_dir: Path, rank: int) -> dict[
     return {"scheduler_options": scheduler, "worker_options": worker}
 
 
-def scheduler_file(job_dir: Path) -> Path:
-    return job_dir / f"scheduler-{os.environ.get('SLURM_JOB_ID', 'local')}.json"
+def scheduler_file(job_dir: Path, out: Path | None = None) -> Path:
+    """Where the allocation's scheduler says its address: in the job's output folder
+    (the only one a sandboxed task can write), or its job folder."""
+    return (out or job_dir) / f"scheduler-{os.environ.get('SLURM_JOB_ID', 'local')}.json"
 
 
 def _runner_class(security: Security | None) -> type:
@@ -141,14 +143,16 @@ def runner_dask_settings(settings: ClusterSettings) -> dict[str, Any]:
     }
 
 
-def serve_runner_role(settings: ClusterSettings, job_dir: Path, rank: int) -> None:
+def serve_runner_role(
+    settings: ClusterSettings, job_dir: Path, rank: int, out: Path | None = None
+) -> None:
     """Tasks other than the engine: be the scheduler (task 0) or a worker until the job's
     cluster shuts down, then return. Their scratch is wiped on the way out."""
     options = runner_options(settings, job_dir, rank)
     runner = _runner_class(options["worker_options"].get("security"))
     try:
         with dask.config.set(runner_dask_settings(settings)):
-            runner(scheduler_file=str(scheduler_file(job_dir)), **options)
+            runner(scheduler_file=str(scheduler_file(job_dir, out)), **options)
     except SystemExit:
         pass  # SLURMRunner ends scheduler and worker tasks with SIGINT -> SystemExit
     finally:
@@ -156,10 +160,12 @@ def serve_runner_role(settings: ClusterSettings, job_dir: Path, rank: int) -> No
 
 
 @contextmanager
-def runner_cluster(settings: ClusterSettings, job_dir: Path) -> Iterator[Client]:
+def runner_cluster(
+    settings: ClusterSettings, job_dir: Path, out: Path | None = None
+) -> Iterator[Client]:
     """Task 1 of the allocation: connect the engine to the job's scheduler and workers."""
     timeout = settings.profile.startup_timeout
-    path = scheduler_file(job_dir)
+    path = scheduler_file(job_dir, out)
     deadline = time.monotonic() + timeout
     while not path.exists():
         if time.monotonic() > deadline:

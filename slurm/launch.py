@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     scratch: Path = (args.scratch or job_dir / "scratch").absolute()
     rank = int(os.environ.get("SLURM_PROCID", "1"))
     if args.cluster == "slurm-runner" and rank != ENGINE_RANK:
-        serve_runner_role(read_settings(job_dir), job_dir, rank)
+        serve_runner_role(read_settings(job_dir), job_dir, rank, out)
         return 0
     reserve_error_space(out)  # so that a full disk cannot keep the job from saying so
     try:
@@ -99,7 +99,7 @@ def _run(job_dir: Path, out: Path, scratch: Path, cluster: str) -> int:
         spec.resources.describe(),
     )
     progress = ProgressFile(out)
-    with _cluster(cluster, job_dir, scratch, spec.resources) as client:
+    with _cluster(cluster, job_dir, scratch, spec.resources, out) as client:
         log.info("dask cluster up in %.1fs", time.monotonic() - started)
         outputs = run_job(
             spec,
@@ -117,13 +117,13 @@ def _run(job_dir: Path, out: Path, scratch: Path, cluster: str) -> int:
 
 
 def _cluster(
-    name: str, job_dir: Path, scratch: Path, resources: Resources
+    name: str, job_dir: Path, scratch: Path, resources: Resources, out: Path
 ) -> AbstractContextManager[Client]:
     if name == "local":
         return local_cluster(resources, scratch)
     settings = read_settings(job_dir)
     if name == "slurm-runner":
-        return runner_cluster(settings, job_dir)
+        return runner_cluster(settings, job_dir, out)
     return jobqueue_cluster(settings, job_dir)
 
 

@@ -103,6 +103,15 @@ class Plan:
     cgroups: tuple[Path, ...] = ()  # cgroup folders the job is put in (made by the backend)
     environment: dict[str, str] = field(default_factory=dict)
     cluster: str = "local"
+    #: slurm-runner: the allocation's tasks talk over the node's network (the site's
+    #: compute network; its policy applies), so the sandbox keeps it.
+    share_net: bool = False
+    #: Files of the job folder bound read-only under /job (slurm-runner: its cluster
+    #: settings and TLS certificate).
+    extra: tuple[str, ...] = ()
+    #: slurm-runner: each task keeps the environment Slurm gives it (its rank), less
+    #: these variables of the service's own, which the allocation would inherit.
+    unset: tuple[str, ...] | None = None
 
 
 def job_user() -> pwd.struct_passwd:
@@ -201,15 +210,23 @@ def command(plan: Plan) -> list[str]:
     bwrap = [
         "bwrap",
         "--unshare-pid",
-        "--unshare-net",
+        *([] if plan.share_net else ["--unshare-net"]),
         "--unshare-ipc",
         "--unshare-uts",
         "--unshare-cgroup-try",
         "--hostname",
         "tre-job",
-        "--clearenv",
-        *_system(),
     ]
+    if plan.cluster == "slurm-runner":
+        # A task's parent is Slurm's step daemon: when it goes, so does the sandbox.
+        # (Not on the embedded default, where a restarted dispatcher adopts its jobs.)
+        bwrap.append("--die-with-parent")
+    if plan.unset is None:
+        bwrap.append("--clearenv")
+    else:
+        for name in plan.unset:
+            bwrap += ["--unsetenv", name]
+    bwrap += _system()
     # bubblewrap makes missing parents 0700 root: the job user could not pass them.
     for parent in _parents(plan.runtime):
         bwrap += ["--perms", "0755", "--dir", str(parent)]
@@ -244,6 +261,8 @@ def command(plan: Plan) -> list[str]:
     ]
     if (plan.job_dir / "code").is_dir():
         bwrap += ["--ro-bind", str(plan.job_dir / "code"), str(SANDBOX_JOB / "code")]
+    for name in plan.extra:
+        bwrap += ["--ro-bind", str(plan.job_dir / name), str(SANDBOX_JOB / name)]
     bwrap += ["--bind", str(plan.out_dir), str(SANDBOX_OUT)]
     for host, inside in plan.data:
         for parent in _parents((SANDBOX_DATA / inside,)):
@@ -261,6 +280,8 @@ def command(plan: Plan) -> list[str]:
         "PYTHONNOUSERSITE": "1",
         **plan.environment,
     }
+    if plan.cluster == "slurm-runner":  # each task's scratch, inside its private /tmp
+        environment["TRE_JOB_SCRATCH"] = str(SANDBOX_SCRATCH)
     for name, value in sorted(environment.items()):
         bwrap += ["--setenv", name, value]
     bwrap += ["--chdir", str(SANDBOX_OUT), "--cap-add", "CAP_SETUID,CAP_SETGID", "--"]
@@ -300,6 +321,12 @@ def environment_of(job_environment: dict[str, str]) -> dict[str, str]:
     """The host variables a job keeps, with the job's own settings over them."""
     kept = {k: v for k, v in os.environ.items() if k.startswith(KEEP_ENV)}
     return {**kept, **job_environment}
+
+
+def unset_for_slurm() -> tuple[str, ...]:
+    """The service's variables an allocation would inherit (sbatch exports them), which
+    its sandboxed tasks must not see; Slurm's own (the task's rank) are set on the node."""
+    return tuple(sorted(k for k in os.environ if not k.startswith((*KEEP_ENV, "SLURM"))))
 
 
 def make_cgroups(name: str, memory_bytes: int) -> tuple[Path, ...]:

@@ -82,9 +82,11 @@ def render_runner_script(
     profile: SiteProfile,
     placement: SlurmPlacement,
     python: str,
+    sandboxed: list[str] | None = None,
 ) -> str:
     """The sbatch script of a slurm-runner job: one allocation with the job's scheduler
-    (task 0), its engine (task 1) and its workers (tasks 2..), started by one srun."""
+    (task 0), its engine (task 1) and its workers (tasks 2..), started by one srun.
+    `sandboxed`: the command each task runs instead, in its sandbox (slurm.sandbox)."""
     q = shlex.quote
     scratch = f"{profile.local_directory}/{name}-$SLURM_JOB_ID"
     lines = sbatch_header(
@@ -113,7 +115,9 @@ def render_runner_script(
         "}",
         "trap wipe_scratch EXIT",
         f"srun --kill-on-bad-exit=0 {q(python)} -m slurm.launch {q(str(job_dir))} "
-        "--cluster slurm-runner",
+        "--cluster slurm-runner"
+        if sandboxed is None
+        else f"srun --kill-on-bad-exit=0 {shlex.join(sandboxed)}",
         "",
     ]
     return "\n".join(lines)

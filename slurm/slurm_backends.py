@@ -11,19 +11,21 @@
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
-from slurm import commands
+from slurm import commands, sandbox
 from slurm.backend import BackendStatus, Handle, Submission
-from slurm.cluster_settings import ClusterSettings, write_settings
+from slurm.cluster_settings import CLUSTER, ClusterSettings, write_settings
 from slurm.errors import ProfileError
 from slurm.local import LocalBackend
 from slurm.profiles import SiteProfile, load_profile
 from slurm.scripts import render_runner_script, worker_job_name
-from slurm.tls import write_job_certificate
+from slurm.tls import CERT, KEY, write_job_certificate
 
 SCRIPT = "job.sbatch"
 _SAFE_PATH = re.compile(r"^[A-Za-z0-9_./+-]+$")
@@ -81,6 +83,27 @@ class SlurmRunnerBackend(_ProfiledBackend):
 
     def submit(self, submission: Submission) -> Handle:
         settings = self.prepare(submission)
+        sandboxed = None
+        plan = submission.sandbox
+        if plan is not None:
+            # Every task runs in the job's sandbox, as the job user: it is handed the
+            # job's settings and TLS certificate, read-only, as it is its input.
+            extra = tuple(
+                name for name in (CLUSTER, CERT, KEY) if (submission.job_dir / name).exists()
+            )
+            for name in extra:
+                os.chown(submission.job_dir / name, 0, plan.gid)
+                os.chmod(submission.job_dir / name, 0o440)
+            sandboxed = sandbox.command(
+                replace(
+                    plan,
+                    cluster="slurm-runner",
+                    share_net=True,
+                    extra=extra,
+                    unset=sandbox.unset_for_slurm(),
+                    python=settings.python,
+                )
+            )
         script = render_runner_script(
             name=submission.name,
             job_dir=submission.job_dir,
@@ -88,11 +111,15 @@ class SlurmRunnerBackend(_ProfiledBackend):
             profile=settings.profile,
             placement=settings.placement,
             python=settings.python,
+            sandboxed=sandboxed,
         )
         path = submission.job_dir / SCRIPT
         path.write_text(script)
         slurm_id = commands.sbatch(path, chdir=submission.job_dir)
-        return {"slurm_job_id": slurm_id, "submitted": time.time()}
+        handle: Handle = {"slurm_job_id": slurm_id, "submitted": time.time()}
+        if plan is not None:
+            handle["sandbox"] = True
+        return handle
 
     def poll(self, handle: Handle) -> BackendStatus:
         state = commands.job_state(int(handle["slurm_job_id"]))

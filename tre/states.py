@@ -33,7 +33,8 @@ JOB_TRANSITIONS: dict[JobState, frozenset[JobState]] = {
     JobState.RUNNING: frozenset(
         {JobState.CHECKING, JobState.FAILED, JobState.CANCELLED, JobState.QUEUED}
     ),
-    JobState.CHECKING: frozenset({JobState.AWAITING_REVIEW, JobState.FAILED}),
+    # checking -> cancelled: its submitter or an admin stops a check that cannot finish.
+    JobState.CHECKING: frozenset({JobState.AWAITING_REVIEW, JobState.FAILED, JobState.CANCELLED}),
     JobState.AWAITING_REVIEW: frozenset(
         {
             JobState.RELEASED,

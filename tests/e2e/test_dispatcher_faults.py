@@ -4,6 +4,7 @@ and the next job runs (issue: "No input stops the TRE")."""
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -140,3 +141,22 @@ def test_a_fault_while_a_job_runs_fails_and_stops_it(cli, home, monkeypatch):
     assert "internal error in tre (KeyError)" in _reason(home, first)
     # Its processes were stopped, not left to run on.
     assert not (home / "jobs" / f"{first:06d}" / "result").exists()
+
+
+def test_a_job_stuck_in_checking_can_be_cancelled(cli, home, monkeypatch):
+    job_id = _submit(cli, EXAMPLES / "health_by_area.yaml")
+    monkeypatch.setattr(Dispatcher, "_check", lambda self, job: None)  # a check that hangs
+    s = Session.open(home, "ada")
+    try:
+        dispatcher = Dispatcher(s)
+        for _ in range(600):
+            dispatcher.tick()
+            if repo.get_job(s.conn, job_id).state is JobState.CHECKING:
+                break
+            time.sleep(0.1)
+    finally:
+        s.close()
+    assert _states(home, job_id) == [JobState.CHECKING]
+    cancelled = cli("cancel", job_id, who="rita")
+    assert cancelled.code == 0, cancelled.err
+    assert _states(home, job_id) == [JobState.CANCELLED]

@@ -22,7 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import EXAMPLES, PROJECT, write_spec
+from tests.conftest import EXAMPLES, PROJECT, cli_for, write_spec
+from tests.e2e.test_slurm import settle
 from tre.models import JobState
 from tre.service.session import Session
 from tre.store import repo
@@ -429,3 +430,40 @@ def _job_processes() -> list[int]:
 
 if os.geteuid() != 0:  # the sandbox needs root to start jobs as their own user
     pytestmark = [pytest.mark.slow, pytest.mark.skip(reason="needs root")]
+
+
+@pytest.mark.slurm
+def test_hostile_code_on_slurm_reads_no_secret_and_gets_no_key(tmp_path, capsys, slurm_home):
+    """The same probe in a slurm-runner allocation: every task sandboxed as the job user.
+    The network there is the site's compute network (its policy, not tre's), so only the
+    files and the keys are asserted."""
+    cli = cli_for(slurm_home, capsys)
+    targets = {
+        "signing_key": str(slurm_home / "keys" / "tre.grant-signing.v1.key"),
+        "state_db": str(slurm_home / "state.db"),
+        "tre_yaml": str(slurm_home / "tre.yaml"),
+        "shadow": "/etc/shadow",
+    }
+    code = (
+        PROBE.replace("TARGETS_HERE", repr(targets))
+        .replace("OTHER_TOKEN_HERE", repr("tre-grant.1.e30.x"))
+        .replace("ADDRESSES_HERE", repr({}))
+    )
+    spec = _python_job(tmp_path, "probe", code, ["local_authority", "age_band"])
+    submitted = cli("submit", spec, who="rita")
+    assert submitted.code == 0, submitted.err
+    job_id = int(submitted.out.split()[1])
+    settle(slurm_home, timeout=300)
+    job = _job(slurm_home, job_id)
+    assert job.state is JobState.AWAITING_REVIEW, job.reason
+    assert job.handle.get("sandbox") is True
+    report = _output(slurm_home, job_id, "probe", "probe.json")
+    assert report["whoami"] != 0
+    for name in targets:
+        assert report[name].startswith("refused"), (name, report[name])
+    assert report["granted"].startswith("GOT")
+    assert report["ungranted"] == "refused: KeyNotGranted"
+    for name in ("raw_unwrap", "sign", "revoke_someone"):
+        assert report[name].startswith("refused"), (name, report[name])
+    assert report["forged"] == "refused: GrantInvalid"
+    assert report["environment"] == ["TRE_JOB_SCRATCH"]  # its own scratch folder: no secret

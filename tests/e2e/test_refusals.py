@@ -541,3 +541,11 @@ def test_a_spec_file_that_does_not_exist_is_named(cli, home, tmp_path):
     assert_no_traceback(result)
     assert job_states(home) == {}
     fix_line(result)
+
+
+def test_a_job_id_too_big_for_the_store_is_no_job(cli):
+    for job_id in ("9223372036854775808", str(2**70), "0"):
+        for command in (("status", job_id), ("logs", job_id), ("cancel", job_id)):
+            result = cli(*command, who="rita")
+            assert result.code == 3, (command, result.out, result.err)
+            assert f"there is no job {job_id}" in result.err

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import EXAMPLES, build_home, cli_for, write_spec
+from tests.conftest import EXAMPLES, cli_for, write_spec
 from tests.e2e.test_lifecycle import slow_job, start_dispatcher, wait_for
 from tre import audit
 from tre.models import Job, JobState
@@ -20,20 +20,6 @@ from tre.service.session import Session
 from tre.store import repo
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
-
-
-@pytest.fixture(scope="session")
-def slurm_template(tmp_path_factory, sources) -> Path:
-    return build_home(tmp_path_factory.mktemp("slurm"), sources, "slurm-runner", "local-test")
-
-
-@pytest.fixture
-def slurm_home(tmp_path, slurm_template) -> Path:
-    import shutil
-
-    target = tmp_path / "slurm-home"
-    shutil.copytree(slurm_template, target)
-    return target
 
 
 @pytest.fixture
@@ -95,7 +81,10 @@ def test_table_and_python_jobs_run_on_slurm_like_on_the_embedded_default(
     relative = "jobs/000001/outputs/residents_by_area/residents_by_area.csv"
     assert (slurm_home / relative).read_text() == (home / relative).read_text()
 
-    logs = scli("logs", "1", who="rita")
+    # Every task ran sandboxed as the job user; its Slurm log is held for the checkers.
+    assert table_job.handle.get("sandbox") is True
+    assert "held for the output checkers" in scli("logs", "1", who="rita").out
+    logs = scli("logs", "--held", "1", who="carl")
     assert "slurm-" in logs.out and "finished" in logs.out
     s = Session.open(slurm_home, "ada")
     wiped = [e for e in audit.events(s.conn, obj="job:1") if e.action == "job.scratch_wiped"]
@@ -170,8 +159,12 @@ def test_a_restarted_dispatcher_finds_the_slurm_job_and_never_submits_it_twice(
 
 def computing(home: Path, job_id: int) -> bool:
     """The job's engine is up and its step's task has been handed to the workers."""
-    progress = home / "jobs" / f"{job_id:06d}" / "progress.json"
-    return progress.exists() and "slow" in progress.read_text()
+    folder = home / "jobs" / f"{job_id:06d}"
+    # A sandboxed job writes its progress in its output folder while it runs.
+    return any(
+        p.exists() and "slow" in p.read_text()
+        for p in (folder / "out" / "progress.json", folder / "progress.json")
+    )
 
 
 def test_a_killed_worker_s_tasks_run_again_on_another_worker(scli, slurm_home, tmp_path):

@@ -340,3 +340,15 @@ def test_the_catalog_and_the_audit_log(client, world: World):
     assert len(events) == 5 and events[-1]["seq"] > events[0]["seq"]
     verified = client.get("/api/audit/verify", headers=world.bearer("ada")).json()
     assert verified["ok"] and verified["events"] > 20
+
+
+def test_a_job_id_too_big_for_the_store_is_a_404_not_a_500(client, world: World):
+    big = 2**70
+    for method, path in (
+        ("GET", f"/api/jobs/{big}"),
+        ("GET", f"/api/jobs/{big}/logs"),
+        ("POST", f"/api/jobs/{big}/cancel"),
+        ("GET", f"/api/jobs/{big}/outputs"),
+    ):
+        response = client.request(method, path, headers=world.bearer("rita"))
+        assert response.status_code == 404, (method, path, response.text)

@@ -7,9 +7,9 @@ from datetime import date
 from pathlib import Path
 
 import click
-import yaml
 from rich.table import Table
 
+from tre import yamlfile
 from tre.cli.common import DATE, console, remote, session, styled
 from tre.errors import InputError
 from tre.models import ProjectState
@@ -32,9 +32,9 @@ def project() -> None:
 def request_cmd(ctx: click.Context, file: Path) -> None:
     """Request a project described in a YAML FILE (see docs/projects.md)."""
     try:
-        data = yaml.safe_load(file.read_text())
-    except yaml.YAMLError as exc:
-        raise InputError(f"{file} is not valid YAML: {exc}") from None
+        data = yamlfile.load(file.read_bytes(), str(file))
+    except yamlfile.YamlError as exc:
+        raise InputError(str(exc), fix="correct the file at the place shown") from None
     if not isinstance(data, dict):
         raise InputError(
             f"{file} must hold a mapping of field: value", fix="see jobs/examples/project.yaml"

@@ -39,6 +39,7 @@ import pyarrow.parquet as pq
 import yaml
 from pydantic import ValidationError
 
+from tre import yamlfile
 from tre.errors import InputError, PlatformError
 from tre.models import DataFile, Dataset, DatasetDescriptor
 from tre.names import check_name
@@ -65,7 +66,9 @@ def read_descriptor(path: Path) -> DatasetDescriptor:
     """Read a dataset descriptor (YAML); InputError listing every problem in it."""
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = yamlfile.load(path.read_bytes(), f"the descriptor {path}")
+    except yamlfile.YamlError as exc:
+        raise InputError(str(exc), fix="correct the descriptor at the place shown") from None
     except FileNotFoundError as exc:
         raise InputError(f"the descriptor {path} does not exist", fix="check the path") from exc
     except (OSError, UnicodeDecodeError) as exc:

@@ -257,11 +257,11 @@ def progress_of(session: Session, job: Job) -> dict[str, dict[str, int]]:
 
 
 def cancel_job(session: Session, job_id: int) -> Job:
-    """Cancel a queued or running job (its submitter or an admin)."""
+    """Cancel a queued, running or checking job (its submitter or an admin)."""
     job = get_job(session, job_id)
     raise_if(cancel_job_refusals(session.person(), job), f"you cannot cancel job {job_id}")
     role = "researcher" if session.actor == job.submitter else "admin"
-    if job.state is JobState.QUEUED:
+    if job.state in (JobState.QUEUED, JobState.CHECKING):  # nothing runs: just settle it
         with session.write() as conn:
             return set_job_state(
                 conn,
@@ -273,7 +273,8 @@ def cancel_job(session: Session, job_id: int) -> Job:
             )
     if job.state is not JobState.RUNNING:
         raise StateError(
-            f"job {job_id} is {job.state.value}; only queued or running jobs can be cancelled"
+            f"job {job_id} is {job.state.value}; only queued, running or checking jobs can "
+            "be cancelled"
         )
     with session.write() as conn:
         job = repo.get_job(conn, job_id)

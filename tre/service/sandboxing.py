@@ -52,9 +52,15 @@ class UntrustedOutput(PlatformError):
     """What a sandboxed job left behind is not what a job may hand back."""
 
 
+#: The backends whose jobs run in the sandbox: the embedded default, and one Slurm
+#: allocation per job (each of its tasks sandboxed on its node). slurm-cluster runs the
+#: engine on the service node and its workers as Slurm jobs: not sandboxed yet.
+SANDBOXED_BACKENDS = ("local", "slurm-runner")
+
+
 def is_sandboxed(session: Session, backend: str) -> bool:
-    """Whether jobs of this home on `backend` run in the sandbox (the embedded default)."""
-    return session.home.config.isolation == "sandbox" and backend == "local"
+    """Whether jobs of this home on `backend` run in the sandbox."""
+    return session.home.config.isolation == "sandbox" and backend in SANDBOXED_BACKENDS
 
 
 def inside(sources: dict[str, SecuredSource]) -> dict[str, SecuredSource]:

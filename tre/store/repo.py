@@ -151,7 +151,17 @@ def put_job(conn: sqlite3.Connection, job: Job) -> None:
     )
 
 
+#: SQLite's integers are 64-bit: a larger id names no job (and would overflow the query).
+MAX_ID = 2**63 - 1
+
+
+def _no_such_id(job_id: int) -> bool:
+    return not isinstance(job_id, int) or not 0 < job_id <= MAX_ID
+
+
 def find_job(conn: sqlite3.Connection, job_id: int) -> Job | None:
+    if _no_such_id(job_id):
+        return None
     row = conn.execute("SELECT body FROM jobs WHERE id = ?", (job_id,)).fetchone()
     return Job.model_validate_json(row[0]) if row else None
 
@@ -196,6 +206,8 @@ def put_output_request(conn: sqlite3.Connection, request: OutputRequest) -> None
 
 
 def find_output_request(conn: sqlite3.Connection, job_id: int) -> OutputRequest | None:
+    if _no_such_id(job_id):
+        return None
     row = conn.execute("SELECT body FROM output_requests WHERE job_id = ?", (job_id,)).fetchone()
     return OutputRequest.model_validate_json(row[0]) if row else None
 
@@ -210,6 +222,8 @@ def put_review(conn: sqlite3.Connection, review: Review) -> None:
 
 
 def list_reviews(conn: sqlite3.Connection, job_id: int) -> list[Review]:
+    if _no_such_id(job_id):
+        return []
     rows = conn.execute(
         "SELECT body FROM reviews WHERE job_id = ? ORDER BY output, checker", (job_id,)
     ).fetchall()
@@ -223,5 +237,7 @@ def put_release(conn: sqlite3.Connection, job_id: int, manifest: dict[str, Any])
 
 
 def find_release(conn: sqlite3.Connection, job_id: int) -> dict[str, Any] | None:
+    if _no_such_id(job_id):
+        return None
     row = conn.execute("SELECT body FROM releases WHERE job_id = ?", (job_id,)).fetchone()
     return json.loads(row[0]) if row else None
