@@ -329,31 +329,33 @@ def unset_for_slurm() -> tuple[str, ...]:
     return tuple(sorted(k for k in os.environ if not k.startswith((*KEEP_ENV, "SLURM"))))
 
 
-def make_cgroups(name: str, memory_bytes: int) -> tuple[Path, ...]:
-    """Per-job memory and pids cgroups (v1 or v2) where the host lets tre make them."""
+def make_cgroups(name: str, memory_bytes: int | None) -> tuple[Path, ...]:
+    """Per-job memory and pids cgroups (v1 or v2) where the host lets tre make them;
+    with `memory_bytes` None, the pids cgroup only (Slurm limits a job's memory)."""
     made = []
     v2 = CGROUP_ROOT / "cgroup.controllers"
     if v2.exists():
         group = CGROUP_ROOT / "tre" / name
         try:
             group.mkdir(parents=True, exist_ok=True)
-            (group / "memory.max").write_text(str(memory_bytes))
+            if memory_bytes is not None:
+                (group / "memory.max").write_text(str(memory_bytes))
             (group / "pids.max").write_text(str(PROCESSES_PER_JOB))
             made.append(group)
         except OSError:
             pass
         return tuple(made)
-    for controller, settings in (
-        ("memory", {"memory.limit_in_bytes": memory_bytes}),
-        ("pids", {"pids.max": PROCESSES_PER_JOB}),
-    ):
+    wanted: list[tuple[str, dict[str, int]]] = [("pids", {"pids.max": PROCESSES_PER_JOB})]
+    if memory_bytes is not None:
+        wanted.insert(0, ("memory", {"memory.limit_in_bytes": memory_bytes}))
+    for controller, settings in wanted:
         group = CGROUP_ROOT / controller / "tre" / name
         try:
             group.mkdir(parents=True, exist_ok=True)
             for file, value in settings.items():
                 (group / file).write_text(str(value))
             swap = group / "memory.memsw.limit_in_bytes"
-            if controller == "memory" and swap.exists():
+            if controller == "memory" and swap.exists() and memory_bytes is not None:
                 swap.write_text(str(memory_bytes))  # no escape into swap either
             made.append(group)
         except OSError:

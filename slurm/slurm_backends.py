@@ -84,6 +84,7 @@ class SlurmRunnerBackend(_ProfiledBackend):
     def submit(self, submission: Submission) -> Handle:
         settings = self.prepare(submission)
         sandboxed = None
+        groups: tuple[Path, ...] = ()
         plan = submission.sandbox
         if plan is not None:
             # Every task runs in the job's sandbox, as the job user: it is handed the
@@ -94,6 +95,11 @@ class SlurmRunnerBackend(_ProfiledBackend):
             for name in extra:
                 os.chown(submission.job_dir / name, 0, plan.gid)
                 os.chmod(submission.job_dir / name, 0o440)
+            # Where this host lets tre make cgroups, every task joins the job's pids
+            # cgroup too, so that whatever Slurm's process tracking misses (linuxproc
+            # follows parents; a sandbox whose step daemon died is reparented) is
+            # killed when the job ends. Sites with proctrack/cgroup have Slurm's own.
+            groups = sandbox.make_cgroups(submission.name, memory_bytes=None)
             sandboxed = sandbox.command(
                 replace(
                     plan,
@@ -102,6 +108,7 @@ class SlurmRunnerBackend(_ProfiledBackend):
                     extra=extra,
                     unset=sandbox.unset_for_slurm(),
                     python=settings.python,
+                    cgroups=groups,
                 )
             )
         script = render_runner_script(
@@ -118,7 +125,7 @@ class SlurmRunnerBackend(_ProfiledBackend):
         slurm_id = commands.sbatch(path, chdir=submission.job_dir)
         handle: Handle = {"slurm_job_id": slurm_id, "submitted": time.time()}
         if plan is not None:
-            handle["sandbox"] = True
+            handle |= {"sandbox": True, "cgroups": [str(g) for g in groups]}
         return handle
 
     def poll(self, handle: Handle) -> BackendStatus:
@@ -128,10 +135,12 @@ class SlurmRunnerBackend(_ProfiledBackend):
             detail += f" on {state.nodes}"
         if state.active:
             return BackendStatus("running", detail)
+        sandbox.kill_cgroups(handle.get("cgroups", []))  # nothing of it may linger
         return BackendStatus("ended", detail, retryable=state.retryable)
 
     def cancel(self, handle: Handle) -> None:
         commands.scancel(int(handle["slurm_job_id"]))
+        sandbox.kill_cgroups(handle.get("cgroups", []))
 
     def log_paths(self, job_dir: Path, handle: Handle) -> list[Path]:
         return [job_dir / f"slurm-{handle['slurm_job_id']}.out"]
