@@ -309,15 +309,7 @@ def test_hostile_code_reads_no_secret_and_gets_no_key(cli, home, tmp_path, names
     job = _job(home, job_id)
     assert job.state is JobState.AWAITING_REVIEW, job.reason
     report = _output(home, job_id, "probe", "probe.json")
-    assert report["whoami"] != 0
-    for name in targets:
-        assert report[name].startswith("refused"), (name, report[name])
-    # The key service: the job's own grant unwraps its own columns, nothing else.
-    assert report["granted"].startswith("GOT")
-    assert report["ungranted"] == "refused: KeyNotGranted"
-    for name in ("raw_unwrap", "sign", "revoke_someone"):
-        assert report[name].startswith("refused"), (name, report[name])
-    assert report["forged"] == "refused: GrantInvalid"
+    _assert_got_nothing(report, targets)
     assert report["extended"] == "refused: GrantInvalid"
     assert report["replayed"] == "refused: GrantRevoked"
     # The network: nothing beyond the job's own loopback.
@@ -343,6 +335,19 @@ def test_hostile_code_reads_no_secret_and_gets_no_key(cli, home, tmp_path, names
     assert all(e.object == f"job:{job_id}" for e in refused), [
         (e.object, e.details) for e in refused
     ]
+
+
+def _assert_got_nothing(report: dict, targets: dict[str, str]) -> None:
+    """The probe ran as another user, read none of the targets, and the key service
+    unwrapped its own granted column and nothing else."""
+    assert report["whoami"] != 0
+    for name in targets:
+        assert report[name].startswith("refused"), (name, report[name])
+    assert report["granted"].startswith("GOT")
+    assert report["ungranted"] == "refused: KeyNotGranted"
+    for name in ("raw_unwrap", "sign", "revoke_someone"):
+        assert report[name].startswith("refused"), (name, report[name])
+    assert report["forged"] == "refused: GrantInvalid"
 
 
 def _events(s: Session):
@@ -459,13 +464,6 @@ def test_hostile_code_on_slurm_reads_no_secret_and_gets_no_key(tmp_path, capsys,
     job = _job(slurm_home, job_id)
     assert job.state is JobState.AWAITING_REVIEW, job.reason
     assert job.handle.get("sandbox") is True
+    _assert_got_nothing(_output(slurm_home, job_id, "probe", "probe.json"), targets)
     report = _output(slurm_home, job_id, "probe", "probe.json")
-    assert report["whoami"] != 0
-    for name in targets:
-        assert report[name].startswith("refused"), (name, report[name])
-    assert report["granted"].startswith("GOT")
-    assert report["ungranted"] == "refused: KeyNotGranted"
-    for name in ("raw_unwrap", "sign", "revoke_someone"):
-        assert report[name].startswith("refused"), (name, report[name])
-    assert report["forged"] == "refused: GrantInvalid"
     assert report["environment"] == ["TRE_JOB_SCRATCH"]  # its own scratch folder: no secret
