@@ -9,7 +9,9 @@ the same datasets, link and filters, or filters one of which contains the other'
 - recoverable: same population, one table's keys within the other's (nested tables, a
   table and its margins elsewhere, the same table twice with different suppression).
   A suppressed cell that the published cells of both determine exactly, and neither
-  alone, is a finding with status "fail" (`disclosure.recovery`).
+  alone, is a finding with status "fail" (`disclosure.recovery`). A pair too large for
+  that check (see MAX_RECOVERY_*) is an "unchecked" finding of the same status: the
+  check is bounded before it allocates, and a checker decides.
 - difference: one population inside the other (a filter more), or the same table over
   two versions of a dataset: on their common keys, a cell whose counts differ by between
   1 and threshold - 1 shows a small group. "fail" when the nesting is proven by the
@@ -54,13 +56,18 @@ __all__ = [
 ]
 
 _EXAMPLES = 5  # cells named in a finding; the report says how many there are in all
+#: The largest recovery check tre runs (published cells x suppressed cells, and the
+#: suppressed cells alone: the check is a dense rank computation over them). Beyond it
+#: the pair is not checked but flagged for a checker, never left to run out of memory.
+MAX_RECOVERY_ELEMENTS = 20_000_000
+MAX_RECOVERY_UNKNOWNS = 4_000
 
 
 @dataclass(frozen=True)
 class Finding:
     """Two outputs that together disclose: which, how, and some of the cells."""
 
-    kind: str  # "recoverable" | "difference"
+    kind: str  # "recoverable" | "unchecked" | "difference"
     status: str  # "fail" | "review"
     outputs: tuple[str, str]  # the first is always in the request being checked
     jobs: tuple[int | None, int | None]  # None: in the request being checked
@@ -184,6 +191,16 @@ def _recoverable(first: PublishedTable, second: PublishedTable, status: str) -> 
         fine, coarse = second, first
     else:
         return []
+    unknowns = fine.cells.filter((pl.col(MARGIN) == "") & pl.col("suppressed")).height
+    published = fine.cells.height + coarse.cells.height
+    if unknowns > MAX_RECOVERY_UNKNOWNS or published * unknowns > MAX_RECOVERY_ELEMENTS:
+        message = (
+            f"{first.label} and {second.label} count the same people, but are too large to "
+            f"check whether together they reveal suppressed cells ({published:,} cells, "
+            f"{unknowns:,} of them suppressed; tre checks up to {MAX_RECOVERY_UNKNOWNS:,} "
+            "suppressed cells): a checker must decide, or the tables can be made coarser"
+        )
+        return [_finding("unchecked", status, first, second, message, [])]
     together = _determined(fine, [fine, coarse])
     alone = [_determined(fine, [fine])[0], _determined(coarse, [coarse])[0]]
     revealed = []

@@ -212,3 +212,30 @@ def test_the_report_links_a_finding_to_both_outputs(residents):
 )
 def test_how_two_populations_relate(first, second, expected):
     assert relation(first, second) == expected
+
+
+def test_a_pair_too_large_to_check_is_flagged_not_run_out_of_memory(residents, monkeypatch):
+    # The recovery check is a dense rank computation: over its bound (here lowered, as a
+    # wide table with a released one once needed 289 GiB) the pair is not computed but
+    # flagged with the same status, for a checker.
+    from disclosure import differencing
+
+    monkeypatch.setattr(differencing, "MAX_RECOVERY_UNKNOWNS", 0)
+    bare = check_table(
+        residents,
+        name="bare",
+        rows=["ward"],
+        columns=["age"],
+        population=population(),
+        rules=Rules(zeros_disclosive=False),
+        protection=Protection(secondary=False, totals=False),
+    )
+    wards = check_table(residents, name="wards", rows=["ward"], population=population())
+    findings = check_request([bare, wards])
+    unchecked = [f for f in findings if f.kind == "unchecked"]
+    assert [(f.outputs, f.status) for f in unchecked] == [(("bare", "wards"), "fail")]
+    assert (
+        "too large to check" in unchecked[0].message
+        and "a checker must decide" in unchecked[0].message
+    )
+    assert bare.status != "pass" and wards.status != "pass"
