@@ -42,3 +42,33 @@ def test_serve_takes_no_as(world: World, capsys):
     code = main(["--home", str(world.home), "--as", "ada", "serve"])
     assert code == 2
     assert "tre serve takes neither --as nor --server" in capsys.readouterr().err
+
+
+def test_a_dispatcher_thread_that_stops_is_started_again(world: World, monkeypatch):
+    # Anything that stops the loop (a bug, the key service gone) used to end the thread
+    # silently, leaving jobs queued behind a server that seemed fine.
+    import click
+
+    from tre.cli import serve
+    from tre.service.dispatcher import Dispatcher
+
+    calls = []
+
+    def run(self, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("a bug")
+        while not kwargs["should_stop"]():
+            time.sleep(0.05)
+
+    monkeypatch.setattr(Dispatcher, "run", run)
+    ctx = click.Context(click.Command("tre"), obj={"home": world.home})
+    thread = serve.DispatcherThread(ctx, interval=0.1, max_running=1)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while len(calls) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    thread.stop.set()
+    thread.join(timeout=10)
+    assert len(calls) == 2 and thread.restarts == 1
+    assert thread.error is None and not thread.is_alive()

@@ -11,11 +11,12 @@ import uvicorn
 
 from tre.cli.common import console, err_console, home_option
 from tre.errors import InputError, TreError
-from tre.service.dispatcher import Dispatcher
+from tre.service.dispatcher import Dispatcher, DispatcherBusy
 from tre.service.session import Session
 from tre.web import create_app
 
 log = logging.getLogger("tre.serve")
+RESTART_PAUSE_MAX = 60.0
 
 
 def register(cli: click.Group) -> None:
@@ -33,23 +34,47 @@ class DispatcherThread(threading.Thread):
         self.max_running = max_running
         self.stop = threading.Event()
         self.error: TreError | None = None
+        self.restarts = 0
 
     def run(self) -> None:
-        """Pass after pass until `stop` is set; a refusal (another dispatcher) is kept."""
-        try:
-            session = Session.open(self.home)
-        except TreError as exc:
-            self.error = exc
-            return
-        try:
-            Dispatcher(session, max_running=self.max_running).run(
-                interval=self.interval, should_stop=self.stop.is_set
-            )
-        except TreError as exc:
-            self.error = exc
-            log.error("the dispatcher stopped: %s", exc.render())
-        finally:
-            session.close()
+        """Pass after pass until `stop` is set. Another dispatcher holding the home is
+        kept as the reason it does not run; anything else that stops the loop (the key
+        service gone, a full disk, a bug) is logged and the loop starts again after a
+        pause, so the server never goes on with its jobs silently stuck."""
+        pause = 1.0
+        while not self.stop.is_set():
+            try:
+                session = Session.open(self.home)
+            except TreError as exc:
+                self.error = exc
+                log.error("the dispatcher cannot start: %s", exc.render())
+                if self.stop.wait(pause):
+                    return
+                pause = min(pause * 2, RESTART_PAUSE_MAX)
+                continue
+            self.error = None
+            try:
+                Dispatcher(session, max_running=self.max_running).run(
+                    interval=self.interval, should_stop=self.stop.is_set
+                )
+                return
+            except DispatcherBusy as exc:
+                self.error = exc
+                log.error("the dispatcher stopped: %s", exc.render())
+                return
+            except Exception as exc:
+                self.restarts += 1
+                log.error(
+                    "the dispatcher stopped (%s); starting it again in %.0fs (restart %d)",
+                    exc.render() if isinstance(exc, TreError) else type(exc).__name__,
+                    pause,
+                    self.restarts,
+                )
+            finally:
+                session.close()
+            if self.stop.wait(pause):
+                return
+            pause = min(pause * 2, RESTART_PAUSE_MAX)
 
 
 def _loopback(host: str) -> bool:
