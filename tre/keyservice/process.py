@@ -26,7 +26,6 @@ from tre.errors import PlatformError
 from tre.home import Home
 from tre.secured import keyclient
 from tre.secured.keyclient import KeyServiceDown, ServiceMasterKeys
-from tre.secured.masterkeys import KmsSettings
 
 log = logging.getLogger("tre.keyservice")
 
@@ -41,15 +40,6 @@ def state_dir(home: Home) -> Path:
     return home.root / "keyservice"
 
 
-def socket_path(home: Home) -> Path:
-    return home.key_socket
-
-
-def backing_settings(home: Home) -> KmsSettings:
-    """Where the key service keeps the master keys: the home's `kms` (local or an HSM)."""
-    return home.backing_kms_settings()
-
-
 def service_user() -> pwd.struct_passwd | None:
     """The key service's own OS user, when tre can run it as that user (root only)."""
     if os.geteuid() != 0:
@@ -62,7 +52,7 @@ def service_user() -> pwd.struct_passwd | None:
 
 def is_running(home: Home) -> bool:
     try:
-        ServiceMasterKeys(str(socket_path(home))).ping()
+        ServiceMasterKeys(str(home.key_socket)).ping()
     except KeyServiceDown:
         return False
     return True
@@ -84,7 +74,7 @@ def ensure_running(
     home: Home, sock: Path | None = None, state: Path | None = None
 ) -> ServiceMasterKeys:
     """The key service of `home`, started if it is not answering."""
-    client = ServiceMasterKeys(str(sock or socket_path(home)))
+    client = ServiceMasterKeys(str(sock or home.key_socket))
     try:
         client.ping()
         return client
@@ -115,7 +105,7 @@ def ensure_running(
 def next_instance(home: Home) -> tuple[Path, Path]:
     """(socket, state folder) of a second key service, run beside the home's own while
     its key system changes (`tre keys configure`)."""
-    return socket_path(home).with_name("keys.next.sock"), state_dir(home) / "next"
+    return home.key_socket.with_name("keys.next.sock"), state_dir(home) / "next"
 
 
 def start(
@@ -130,7 +120,7 @@ def start(
     state_dir(home).mkdir(mode=0o700, exist_ok=True)
     state = state or state_dir(home)
     state.mkdir(mode=0o700, exist_ok=True)
-    sock = sock or socket_path(home)
+    sock = sock or home.key_socket
     sock.parent.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
     sock.parent.mkdir(mode=0o700, exist_ok=True)
     user = service_user()
@@ -193,7 +183,7 @@ def stop(
     home: Home, timeout: float = 10.0, sock: Path | None = None, state: Path | None = None
 ) -> bool:
     """Stop the key service of `home`; True if one was running."""
-    sock = sock or socket_path(home)
+    sock = sock or home.key_socket
     pid_file = (state or state_dir(home)) / "pid"
     try:
         pid = int(pid_file.read_text().strip())

@@ -105,10 +105,9 @@ def authorise_grant(
     """Check the grant `token` allows `key_ids` now: at the key service when the keys are
     there (the job cannot skip it), else against the local keys and revocations."""
     keys = open_master_keys(settings)
-    if isinstance(keys, ServiceMasterKeys):
-        if not token:
-            return authorise(token, keys, Revocations(settings.keys_root), key_ids, labels)
+    if token and isinstance(keys, ServiceMasterKeys):
         return keys.authorise(token, key_ids, labels)
+    # Here, or no token at all (refused before any key system is asked).
     return authorise(token, keys, Revocations(settings.keys_root), key_ids, labels)
 
 
