@@ -29,8 +29,17 @@ demo: $(STAMP) sandbox-setup
 	$(PY) -m tre.demo.walkthrough --home $(DEMO_HOME) --rows $(ROWS) --backend $(strip $(BACKEND))
 
 # Slurm and browser tests must run here, not skip: the test cluster is started first and
-# TRE_REQUIRE_ALL=1 turns a missing one into a failure.
-test: $(STAMP) check test-system-deps sandbox-setup slurm-up pytest
+# TRE_REQUIRE_ALL=1 turns a missing one into a failure. Each stage says how long it took
+# (pytest's own closing line gives its time, and stays the last line CI reads).
+TIMED = bash -c 'start=$$(date +%s); "$${@:2}"; rc=$$?; \
+	echo "make test: $$1 took $$(( $$(date +%s) - start ))s"; exit $$rc' timed
+test:
+	@$(TIMED) install $(MAKE) --no-print-directory $(STAMP)
+	@$(TIMED) checks $(MAKE) --no-print-directory check
+	@$(TIMED) "system packages and users" $(MAKE) --no-print-directory test-system-deps sandbox-setup
+	@$(TIMED) "cluster start" $(MAKE) --no-print-directory slurm-up
+	@echo "make test: pytest starts (a preflight first: a host where jobs cannot start ends it)"
+	@$(MAKE) --no-print-directory pytest
 
 # What the browser and HSM tests need from Debian (root): Chromium and SoftHSM.
 test-system-deps:
@@ -77,7 +86,7 @@ docs-check: $(STAMP)
 	$(PY) -m tre.docs --check
 
 pytest: $(STAMP)
-	TRE_REQUIRE_ALL=1 $(VENV)/bin/pytest -q
+	TRE_REQUIRE_ALL=1 $(VENV)/bin/pytest -q --durations=20
 
 bench: $(STAMP)
 	$(PY) -m bench.run

@@ -69,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         serve_runner_role(read_settings(job_dir), job_dir, rank, out)
         return 0
     reserve_error_space(out)  # so that a full disk cannot keep the job from saying so
+    ProgressFile(out).started()  # before any researcher code: the job has started
     try:
         return _run(job_dir, out, scratch, args.cluster)
     except TreError as exc:

@@ -112,6 +112,9 @@ class Plan:
     #: slurm-runner: each task keeps the environment Slurm gives it (its rank), less
     #: these variables of the service's own, which the allocation would inherit.
     unset: tuple[str, ...] | None = None
+    #: What runs in the sandbox instead of `python -m slurm.launch` (the preflight's
+    #: probe); empty for a job.
+    program: tuple[str, ...] = ()
 
 
 def job_user() -> pwd.struct_passwd:
@@ -148,16 +151,26 @@ def check() -> list[str]:
     return problems
 
 
-def runtime_paths() -> tuple[tuple[Path, ...], tuple[Path, ...]]:
-    """The folders the job's Python needs, read-only, and the TRE homes inside them to hide."""
-    import tre  # the source tree of an editable install, or site-packages
+#: tre's own packages, the only folders of a checkout a job is shown.
+PACKAGES = ("tre", "jobs", "policies", "slurm", "disclosure")
 
-    candidates = {Path(sys.base_prefix), Path(sys.prefix), Path(tre.__file__).parent.parent}
+
+def runtime_paths() -> tuple[tuple[Path, ...], tuple[Path, ...]]:
+    """The folders the job's Python needs, read-only: the interpreter's prefix, the venv
+    and tre's packages (not the rest of a checkout: its .git, bench/ or a home kept
+    beside it); and the TRE homes inside them, to hide."""
+    import importlib.util
+
+    candidates = {Path(sys.base_prefix), Path(sys.prefix)}
+    for name in PACKAGES:
+        spec = importlib.util.find_spec(name)
+        if spec is not None and spec.origin:
+            candidates.add(Path(spec.origin).parent)
     runtime = tuple(sorted(p.resolve() for p in candidates if p.exists()))
     hide = []
     for folder in runtime:
-        # A demo or test home kept beside the code (./.demo/home) must not show through
-        # (its folders would refuse the job user anyway: this is the second lock).
+        # A demo or test home kept inside the runtime (./.venv/home, say) must not show
+        # through (its folders would refuse the job user anyway: this is the second lock).
         hide += [
             p.parent for pattern in ("*/tre.yaml", "*/*/tre.yaml") for p in folder.glob(pattern)
         ]
@@ -173,11 +186,18 @@ def _outermost(paths: tuple[Path, ...]) -> tuple[Path, ...]:
 
 
 def _parents(paths: tuple[Path, ...]) -> list[Path]:
-    """Every folder above `paths` that the sandbox must make, outermost first."""
+    """Every folder above `paths` that the sandbox must make, outermost first (not the
+    system's, nor the sandbox's own /tmp, /dev and /proc, which it has already made)."""
     made: list[Path] = []
+    own = {Path(SANDBOX_TMP), Path("/dev"), Path("/proc")}
     for path in paths:
         for parent in reversed(path.parents):
-            if parent != Path("/") and parent not in made and not parent.is_relative_to("/usr"):
+            if (
+                parent != Path("/")
+                and parent not in made
+                and parent not in own
+                and not parent.is_relative_to("/usr")
+            ):
                 made.append(parent)
     return sorted(made, key=lambda p: len(p.parts))
 
@@ -227,13 +247,6 @@ def command(plan: Plan) -> list[str]:
         for name in plan.unset:
             bwrap += ["--unsetenv", name]
     bwrap += _system()
-    # bubblewrap makes missing parents 0700 root: the job user could not pass them.
-    for parent in _parents(plan.runtime):
-        bwrap += ["--perms", "0755", "--dir", str(parent)]
-    for folder in plan.runtime:
-        bwrap += ["--ro-bind", str(folder), str(folder)]
-    for folder in plan.hide:
-        bwrap += ["--tmpfs", str(folder)]
     bwrap += [
         "--proc",
         "/proc",
@@ -251,6 +264,17 @@ def command(plan: Plan) -> list[str]:
         str(TMP_BYTES),
         "--tmpfs",
         SANDBOX_TMP,
+    ]
+    # The runtime after the sandbox's own /tmp, /dev and /proc: bubblewrap mounts in
+    # order, so a runtime under /tmp (a checkout there) would be hidden by the tmpfs.
+    # Missing parents would be 0700 root, which the job user could not pass: 0755.
+    for parent in _parents(plan.runtime):
+        bwrap += ["--perms", "0755", "--dir", str(parent)]
+    for folder in plan.runtime:
+        bwrap += ["--ro-bind", str(folder), str(folder)]
+    for folder in plan.hide:
+        bwrap += ["--tmpfs", str(folder)]
+    bwrap += [
         "--perms",
         "0755",
         "--dir",
@@ -295,7 +319,7 @@ def command(plan: Plan) -> list[str]:
         "--no-new-privs",
         "--",
     ]
-    launch = [
+    launch = list(plan.program) or [
         plan.python,
         "-m",
         "slurm.launch",

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -18,9 +19,11 @@ import yaml
 
 from tre.cli.main import main as tre_main
 from tre.demo.synth import descriptor_path, generate
+from tre.errors import TreError
 from tre.home import Home
 from tre.keyservice import process as keyservice
 from tre.service import datasets, people, projects
+from tre.service.preflight import check_can_start, check_host
 from tre.service.session import Session
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,6 +45,32 @@ def slurm_ready() -> bool:
     except (OSError, subprocess.TimeoutExpired):
         return False
     return any(s.rstrip("*") in ("idle", "mix", "alloc") for s in states)
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Under TRE_REQUIRE_ALL=1, prove once that a sandboxed job can start here, and end
+    the run at once if not: otherwise every test that runs a job fails only after
+    waiting for it (docs/operations.md, 'When jobs do not start')."""
+    if os.environ.get(REQUIRE_ALL) != "1" or session.config.option.collectonly:
+        return
+    root = Path(tempfile.mkdtemp(prefix="tre-preflight-"))
+    try:
+        check_host()  # before the home's key service, which runs from the same runtime
+        people.init_home(root / "home", admin="ada", full_name="Ada Admin", demo=True)
+        opened = Session.open(root / "home", "ada")
+        try:
+            check_can_start(opened)
+        finally:
+            opened.close()
+    except TreError as exc:
+        pytest.exit(
+            "jobs cannot start on this machine, so every test that runs one would fail "
+            f"after waiting for it:\n{exc.render()}",
+            returncode=3,
+        )
+    finally:
+        stop_key_service(root / "home")
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:

@@ -440,6 +440,7 @@ if os.geteuid() != 0:  # the sandbox needs root to start jobs as their own user
 
 
 @pytest.mark.slurm
+@pytest.mark.timeout(360)  # waits longer than the suite's 120 s
 def test_hostile_code_on_slurm_reads_no_secret_and_gets_no_key(tmp_path, capsys, slurm_home):
     """The same probe in a slurm-runner allocation: every task sandboxed as the job user.
     The network there is the site's compute network (its policy, not tre's), so only the

@@ -334,6 +334,7 @@ def _step(kind: str) -> dict:
 
 @pytest.mark.parametrize("kind", ["filter", "join", "group"])
 @pytest.mark.parametrize("widened", [False, True], ids=["as-granted", "grant-list-edited"])
+@pytest.mark.timeout(240)  # waits longer than the suite's 120 s
 def test_job_inputs_naming_ungranted_columns_fail_cleanly(kind, widened, session_as, tmp_path):
     """The spec a job process receives is tampered with after the submission checks: it
     names `ward` or `resident_id` of residents, which the grant does not cover."""

@@ -119,6 +119,14 @@ def test_a_crash_mid_job_ends_it_failed_after_restart_and_nothing_is_released(ho
     dispatcher = start_dispatcher(home)
     try:
         pid = running_pid(home, job_id)
+        # Once its program is up (a job that dies before that "could not start"):
+        folder = home / "jobs" / f"{job_id:06d}"
+        wait_for(
+            lambda: (
+                (folder / "out" / "progress.json").exists() or (folder / "progress.json").exists()
+            ),
+            what="the job's program to start",
+        )
         # The machine "crashes": the dispatcher and the job's whole process group die at once.
         os.killpg(dispatcher.pid, signal.SIGKILL)
         os.killpg(pid, signal.SIGKILL)

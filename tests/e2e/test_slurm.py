@@ -183,6 +183,7 @@ def test_a_killed_worker_s_tasks_run_again_on_another_worker(scli, slurm_home, t
     assert finished.state is JobState.AWAITING_REVIEW, finished.reason
 
 
+@pytest.mark.timeout(360)  # waits longer than the suite's 120 s
 def test_when_every_worker_dies_the_job_fails_with_a_reason(scli, slurm_home, tmp_path):
     job_id = slow_job(tmp_path, scli, seconds=120)
     dispatcher = start_in_background(slurm_home)
@@ -226,6 +227,7 @@ def worker_pids(slurm_id: int) -> list[int]:
     return found
 
 
+@pytest.mark.timeout(360)  # waits longer than the suite's 120 s
 def test_walltime_reached_on_slurm_fails_the_job_saying_so(scli, slurm_home, tmp_path):
     job_id = slow_job(tmp_path, scli, seconds=600, walltime="1m")
     settle(slurm_home, timeout=240)

@@ -85,3 +85,36 @@ def test_it_joins_its_cgroups_before_anything_runs(tmp_path):
     assert command[:2] == ["/bin/sh", "-c"]
     assert command[4:6] == [str(g / "cgroup.procs") for g in groups]
     assert command[6] == "--" and command[7] == "prlimit"
+
+
+def test_a_runtime_under_tmp_is_bound_after_the_sandboxes_own_tmp(tmp_path):
+    # bubblewrap mounts in order: bound before the private /tmp, a checkout under /tmp
+    # would be hidden and the job would find no Python (exit 127).
+    runtime = (Path("/tmp/clone dir/.venv"), Path("/tmp/clone dir/tre"))
+    command = sandbox.command(_plan(tmp_path, runtime=runtime, hide=()))
+    tmpfs_at = next(i for i, c in enumerate(command) if c == "--tmpfs" and command[i + 1] == "/tmp")
+    for folder in runtime:
+        assert command.index(str(folder)) > tmpfs_at
+    made = [command[i + 1] for i, c in enumerate(command) if c == "--dir"]
+    assert "/tmp/clone dir" in made and "/tmp" not in made  # the tmpfs keeps its 1777
+
+
+def test_only_tres_packages_of_a_checkout_are_shown(tmp_path):
+    import sys
+
+    import tre
+
+    runtime, _hide = sandbox.runtime_paths()
+    checkout = Path(tre.__file__).resolve().parent.parent
+    assert checkout not in runtime
+    shown = {p for p in runtime if p.is_relative_to(checkout)}
+    expected = {checkout / name for name in sandbox.PACKAGES}
+    if Path(sys.prefix).resolve().is_relative_to(checkout):
+        expected.add(Path(sys.prefix).resolve())
+    assert shown == expected  # no .git, no bench/, no tests/
+
+
+def test_the_preflight_probe_runs_instead_of_the_launcher(tmp_path):
+    command = sandbox.command(_plan(tmp_path, program=("/opt/venv/bin/python", "-c", "pass")))
+    assert command[-3:] == ["/opt/venv/bin/python", "-c", "pass"]
+    assert "slurm.launch" not in command

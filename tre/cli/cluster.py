@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import click
 
+from slurm import sandbox
 from slurm.check import check_cluster, render_example
 from slurm.profiles import available, load_profile
 from tre.cli.common import console, home_option
 from tre.errors import InputError
 from tre.home import Home
+from tre.service.preflight import JobsCannotStart, check_can_start
+from tre.service.session import Session
 
 
 def register(cli: click.Group) -> None:
@@ -38,7 +41,10 @@ def cluster() -> None:
 def check_cmd(ctx: click.Context, profile_ref: str | None, project: str, show_script: bool) -> int:
     """Render a job script, submit a tiny job, and report what works and what does not."""
     if profile_ref is None:
-        profile_ref = Home.open(home_option(ctx)).config.slurm_profile
+        config = Home.open(home_option(ctx)).config
+        if config.backend == "local":
+            return _check_local(ctx)
+        profile_ref = config.slurm_profile
         if profile_ref is None:
             raise InputError("this home names no site profile", fix="give --profile NAME_OR_FILE")
     profile = load_profile(profile_ref)
@@ -57,4 +63,32 @@ def check_cmd(ctx: click.Context, profile_ref: str | None, project: str, show_sc
         console.print(f"[red]{len(failed)} check(s) failed[/]")
         return 1
     console.print("[green]this site can run tre jobs with this profile[/]")
+    return 0
+
+
+def _check_local(ctx: click.Context) -> int:
+    """The embedded default: can a sandboxed job start on this host (the preflight)?"""
+    console.print("Checking the local backend: starting a throwaway job sandbox…")
+    opened = Session.open(home_option(ctx))
+    try:
+        outcome = check_can_start(opened)
+    except JobsCannotStart as exc:
+        console.print("[red]✗[/] sandbox preflight: ", end="")
+        console.print(exc.message, markup=False)
+        for reason in exc.reasons:
+            console.print(f"    {reason}", markup=False)
+        console.print("[red]jobs cannot start on this host[/]")
+        return 1
+    finally:
+        opened.close()
+    if outcome is None:
+        console.print(
+            "jobs of this home run unsandboxed (isolation: none): there is no sandbox to check"
+        )
+        return 0
+    console.print(
+        f"[green]✓[/] sandbox preflight: a job starts as {sandbox.JOB_USER}, imports tre, "
+        f"reaches the key service and writes its output ({outcome.seconds:.2f}s)"
+    )
+    console.print("[green]this host can run tre jobs[/]")
     return 0

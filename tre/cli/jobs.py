@@ -25,6 +25,7 @@ from tre.client import Client
 from tre.models import Job
 from tre.service import jobs, review
 from tre.service.dispatcher import Dispatcher
+from tre.service.preflight import check_can_start
 
 
 def register(cli: click.Group) -> None:
@@ -186,6 +187,8 @@ def run(ctx: click.Context, once: bool, interval: float, max_running: int) -> No
             transient=True,
         ) as bars,
     ):
+        # A host where a job cannot start would fail every job it is given: refuse now.
+        check_can_start(s)
         dispatcher = Dispatcher(s, max_running=max_running, on_event=on_event)
         if not once:
             console.print("dispatcher running; Ctrl-C to stop")

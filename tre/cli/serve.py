@@ -12,6 +12,7 @@ import uvicorn
 from tre.cli.common import console, err_console, home_option
 from tre.errors import InputError, TreError
 from tre.service.dispatcher import Dispatcher, DispatcherBusy
+from tre.service.preflight import check_can_start
 from tre.service.session import Session
 from tre.web import create_app
 
@@ -149,6 +150,12 @@ def serve(
             f"note: listening on {host} over plain http; put a TLS proxy in front of it and "
             "start the server with --secure-cookies"
         )
+    if with_dispatcher:  # a host where no job can start: refuse before serving
+        preflight_session = Session.open(home_option(ctx))
+        try:
+            check_can_start(preflight_session)
+        finally:
+            preflight_session.close()
     dispatcher = DispatcherThread(ctx, interval, max_running) if with_dispatcher else None
     if dispatcher is not None:
         dispatcher.start()

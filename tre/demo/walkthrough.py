@@ -72,6 +72,9 @@ def run(root: Path, rows: int, backend: str = "local") -> Path:
         # The single-node cluster of slurm/devcluster/start.sh (make demo BACKEND=slurm).
         where = ["--backend", "slurm-runner", "--slurm-profile", "local-test"]
     w.tre("init", "--demo", "--admin", "ada", "--full-name", "Ada Admin", *where)
+    if backend == "local":
+        # Can a job start on this machine at all? A few seconds now, not a failed demo later.
+        w.tre("cluster", "check")
     for name, full, roles, until in PEOPLE:
         args = ["admin", "register", name, "--full-name", full]
         for role in roles:

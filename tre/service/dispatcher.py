@@ -31,7 +31,7 @@ from slurm.errors import SlurmCommandError
 from slurm.scripts import SCRATCH_WIPED
 from tre.errors import PlatformError, StateError, TreError
 from tre.models import Job, JobState
-from tre.service import sandboxing
+from tre.service import sandboxing, start_failure
 from tre.service.checking import check_job, evidence_top_k
 from tre.service.grants import grant_job, record_refusals, retire_finished_grants
 from tre.service.projects import expire_due_projects
@@ -330,6 +330,9 @@ class Dispatcher:
                 if status.detail and "Slurm" in status.detail
                 else reason,
             )
+        elif start_failure.never_started(folder):
+            logs = backend.log_paths(folder, job.handle)
+            self._end(job, JobState.FAILED, start_failure.reason(job.id, status.detail, logs))
         else:
             self._end(
                 job,
