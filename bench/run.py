@@ -21,7 +21,7 @@ from typing import Any
 
 from rich.console import Console
 
-from bench import isolation, secured_read, service_load, slurm_job, table_job
+from bench import differencing, isolation, secured_read, service_load, slurm_job, table_job
 
 RESULTS = Path(__file__).resolve().parent / "results"
 BENCHMARKS: dict[str, tuple[Callable[..., dict[str, Any]], Callable[..., None]]] = {
@@ -30,6 +30,7 @@ BENCHMARKS: dict[str, tuple[Callable[..., dict[str, Any]], Callable[..., None]]]
     service_load.NAME: (service_load.run, service_load.render),
     secured_read.NAME: (secured_read.run, secured_read.render),
     isolation.NAME: (isolation.run, isolation.render),
+    differencing.NAME: (differencing.run, differencing.render),
 }
 
 

@@ -45,7 +45,13 @@ from disclosure.check import (
     check_table,
     worst,
 )
-from disclosure.differencing import Finding, PublishedTable, check_request, published_view
+from disclosure.differencing import (
+    Budget,
+    Finding,
+    PublishedTable,
+    check_request,
+    published_view,
+)
 from disclosure.errors import DisclosureError, DisclosureInputError
 from disclosure.protection import Protection
 from disclosure.release import released_table, researcher_summary
@@ -54,6 +60,7 @@ from disclosure.rules import Rules, apply_rules
 
 __all__ = [
     "STATUS_ORDER",
+    "Budget",
     "DisclosureError",
     "DisclosureInputError",
     "FileResult",

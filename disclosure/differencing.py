@@ -27,6 +27,8 @@ enforces it for "fail" findings); against a released table the new one takes the
 
 from __future__ import annotations
 
+import json
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -45,6 +47,7 @@ from disclosure.recovery import determined
 from disclosure.validate import MARGIN
 
 __all__ = [
+    "Budget",
     "Finding",
     "PublishedTable",
     "check_request",
@@ -77,8 +80,9 @@ class Finding:
 
     @property
     def within_request(self) -> bool:
-        """Both outputs are in the request being checked."""
-        return self.jobs[1] is None
+        """Both outputs are in the request being checked (a finding on one table alone,
+        such as a check cut short by its budget, names no second output)."""
+        return self.jobs[1] is None and bool(self.outputs[1])
 
     def as_dict(self) -> dict[str, Any]:
         """As recorded in a report."""
@@ -117,13 +121,16 @@ def relation(first: Mapping[str, Any] | None, second: Mapping[str, Any] | None) 
 
 
 def check_request(
-    results: Sequence[Result], released: Sequence[PublishedTable] = ()
+    results: Sequence[Result],
+    released: Sequence[PublishedTable] = (),
+    budget: Budget | None = None,
 ) -> list[Finding]:
-    """Find differencing among the request's tables and against `released`; attach each
-    finding to its tables and raise their status (see the module docstring)."""
+    """Find differencing among the request's tables and against `released`, within
+    `budget`; attach each finding to its tables and raise their status (see the module
+    docstring)."""
     tables = {r.name: r for r in results if isinstance(r, TableResult)}
     views = [published_view(r) for r in tables.values()]
-    findings = find_differencing(views, released)
+    findings = find_differencing(views, released, budget)
     for finding in findings:
         first = tables[finding.outputs[0]]
         first.findings.append(finding)
@@ -137,21 +144,123 @@ def check_request(
     return findings
 
 
+@dataclass(frozen=True)
+class Budget:
+    """How much differencing one request may cost (the TRE's limits, `policies.limits`):
+    pairs of tables compared, and seconds. Past either, the check stops and every table
+    with a pair left uncompared gets an "unchecked" finding for a checker."""
+
+    pairs: int = 20_000
+    seconds: float = 60.0
+
+
 def find_differencing(
-    new: Sequence[PublishedTable], released: Sequence[PublishedTable] = ()
+    new: Sequence[PublishedTable],
+    released: Sequence[PublishedTable] = (),
+    budget: Budget | None = None,
 ) -> list[Finding]:
-    """Every finding among the `new` tables, and between each and the `released` ones."""
-    findings = []
-    for index, first in enumerate(new):
-        for second in [*new[index + 1 :], *released]:
-            findings += _pair(first, second)
+    """Every finding among the `new` tables, and between each and the `released` ones,
+    within `budget`.
+
+    Only candidate pairs are compared: tables of the same measure over the same datasets
+    and link (the only ones `relation` can relate), neither rounded. Two tables that
+    publish exactly the same cells over the same population reveal nothing together, and
+    are passed over without a comparison (a job of 200 alike steps costs nothing)."""
+    budget = budget or Budget()
+    started = time.monotonic()
+    groups: dict[str, tuple[list[PublishedTable], list[PublishedTable]]] = {}
+    for table in new:
+        if (group := _group(table)) is not None:
+            groups.setdefault(group, ([], []))[0].append(table)
+    for table in released:
+        if (group := _group(table)) is not None and group in groups:
+            groups[group][1].append(table)
+    findings: list[Finding] = []
+    compared = 0
+    left: dict[str, int] = {}  # new table -> pairs not compared when the budget ran out
+    counts: Counts = {}
+    for fresh, old in groups.values():
+        alike = _classes([*fresh, *old])
+        for index, first in enumerate(fresh):
+            for second in [*fresh[index + 1 :], *old]:
+                if alike[id(first)] == alike[id(second)]:
+                    continue  # the same cells over the same population: nothing new
+                if left or compared >= budget.pairs or time.monotonic() - started > budget.seconds:
+                    left[first.name] = left.get(first.name, 0) + 1
+                    if second.job_id is None:
+                        left[second.name] = left.get(second.name, 0) + 1
+                    continue
+                compared += 1
+                findings += _pair(first, second, counts)
+    findings += [_over_budget(name, count, budget) for name, count in left.items()]
     return findings
+
+
+def _group(table: PublishedTable) -> str | None:
+    """Tables that `_pair` could relate share a group (None: related to no table)."""
+    if table.rounded_to or table.population is None:
+        return None
+    population = table.population
+    datasets = sorted(dict(population.get("datasets") or {}))
+    return json.dumps([table.measure, datasets, population.get("link")], default=str)
+
+
+def _classes(tables: list[PublishedTable]) -> dict[int, int]:
+    """For each table (by object id), the number of its class of tables that publish
+    exactly the same cells over the same population. A hash finds the candidates; each
+    is confirmed against its class's first table (a collision must not hide a pair)."""
+    found: dict[int, int] = {}
+    firsts: dict[int, list[tuple[int, PublishedTable]]] = {}
+    for table in tables:
+        ordered = table.cells.select(sorted(table.cells.columns))
+        cells = sorted(ordered.hash_rows(seed=0).to_list())
+        population = json.dumps(table.population, sort_keys=True, default=str)
+        print_ = hash((repr(table.keys), population, table.threshold, tuple(cells)))
+        candidates = firsts.setdefault(print_, [])
+        number = next((n for n, first in candidates if _same(first, table)), None)
+        if number is None:
+            number = len(found) + 1
+            candidates.append((number, table))
+        found[id(table)] = number
+    return found
+
+
+def _same(first: PublishedTable, second: PublishedTable) -> bool:
+    """Whether two tables with equal fingerprints publish exactly the same (a hash match
+    is confirmed, never trusted: a collision must not hide a pair)."""
+    if first.keys != second.keys or first.population != second.population:
+        return False
+    columns = sorted(first.cells.columns)
+    if columns != sorted(second.cells.columns):
+        return False
+    a = first.cells.select(columns).sort(columns, nulls_last=True)
+    b = second.cells.select(columns).sort(columns, nulls_last=True)
+    return a.equals(b)
+
+
+def _over_budget(name: str, count: int, budget: Budget) -> Finding:
+    message = (
+        f"{name} was not compared with {count:,} other table{'s' * (count != 1)} of this job "
+        "or of the project's releases: the differencing check stopped at the TRE's limit "
+        f"({budget.pairs:,} pairs of tables or {budget.seconds:g} seconds per job). A checker "
+        "must decide whether together they disclose, or the job can be split into smaller "
+        "jobs"
+    )
+    return Finding("unchecked", "review", (name, ""), (None, None), message, (), count)
 
 
 # --- one pair ---------------------------------------------------------------------------
 
 
-def _pair(first: PublishedTable, second: PublishedTable) -> list[Finding]:
+#: Counts of a table over some of its keys, by key values (None: a suppressed cell in
+#: it), kept for the pairs of one request: (table id, keys) -> {values: count}.
+Counts = dict[tuple[int, tuple[str, ...]], dict[tuple[str | None, ...], float | None]]
+
+
+def _pair(
+    first: PublishedTable, second: PublishedTable, cache: Counts | None = None
+) -> list[Finding]:
+    cache = {} if cache is None else cache
     if first.measure != second.measure or first.rounded_to or second.rounded_to:
         return []
     kind = relation(first.population, second.population)
@@ -159,9 +268,9 @@ def _pair(first: PublishedTable, second: PublishedTable) -> list[Finding]:
         return []
     if kind == "same":
         return _recoverable(first, second, "fail")
-    if kind == "unknown" and _same_counts(first, second):
+    if kind == "unknown" and _same_counts(first, second, cache):
         return _recoverable(first, second, "review")
-    return _difference(first, second, kind)
+    return _difference(first, second, kind, cache)
 
 
 def _finding(
@@ -265,21 +374,19 @@ def _members(table: PublishedTable, cells: pl.DataFrame, inner: pl.DataFrame) ->
     return pl.concat(parts)
 
 
-def _difference(first: PublishedTable, second: PublishedTable, kind: str) -> list[Finding]:
+def _difference(
+    first: PublishedTable, second: PublishedTable, kind: str, cache: Counts
+) -> list[Finding]:
     """Cells of the two tables' common keys, and their grand totals, whose counts differ
-    by a small number."""
+    by a small number. (Plain Python over cached counts: a job's pairs are many and
+    small, where a dataframe's per-call cost would dominate.)"""
     common = [key for key in first.keys if key in second.keys]
-    levels = [_compared(first, second, common)]
+    rows = _compared(first, second, common, cache)
     if common:
-        levels.append(_compared(first, second, []))
-    joined = (
-        pl.concat([j for j in levels if j.height], how="diagonal_relaxed")
-        if any(j.height for j in levels)
-        else None
-    )
-    if joined is None:
+        rows += [(values, a, b, True) for values, a, b, _ in _compared(first, second, [], cache)]
+    if not rows:
         return []
-    difference = (joined.get_column("count") - joined.get_column("count_b")).to_numpy()
+    difference = np.array([a - b for _values, a, b, _grand in rows])
     if kind == "inside" or (kind == "unknown" and (difference <= 0).all()):
         difference, bigger, smaller = -difference, second, first
     elif kind in ("contains", "versions") or (difference >= 0).all():
@@ -291,8 +398,11 @@ def _difference(first: PublishedTable, second: PublishedTable, kind: str) -> lis
     small = (difference > 0) & (difference < threshold)
     if not small.any():
         return []
-    flagged = joined.filter(pl.Series(small))
-    labels = _labels(first, flagged, keys=common)
+    labels = [
+        "grand total" if grand else _values_text(common, values)
+        for (values, _a, _b, grand), flagged in zip(rows, small, strict=True)
+        if flagged
+    ]
     how = {
         "versions": "are the same table over two versions of the data",
         "unknown": "may count one group inside the other",
@@ -305,12 +415,39 @@ def _difference(first: PublishedTable, second: PublishedTable, kind: str) -> lis
     return [_finding("difference", status, first, second, message, labels)]
 
 
-def _compared(first: PublishedTable, second: PublishedTable, keys: list[str]) -> pl.DataFrame:
-    """Both tables' counts over `keys`, side by side (count, count_b), where both are known."""
-    a = _coarsened(first, keys)
-    b = _coarsened(second, keys).rename({"count": "count_b"})
-    joined = a.join(b, on=keys, how="inner", nulls_equal=True) if keys else a.join(b, how="cross")
-    return joined.drop_nulls(["count", "count_b"]).with_columns(pl.lit(not keys).alias("_grand"))
+def _compared(
+    first: PublishedTable, second: PublishedTable, keys: list[str], cache: Counts
+) -> list[tuple[tuple[str | None, ...], float, float, bool]]:
+    """Both tables' counts over `keys`, side by side, where both are known:
+    (key values, count of the first, count of the second, whether a grand total)."""
+    a, b = _counts(first, keys, cache), _counts(second, keys, cache)
+    return [
+        (values, count, other, not keys)
+        for values, count in a.items()
+        if count is not None and (other := b.get(values)) is not None
+    ]
+
+
+def _counts(
+    table: PublishedTable, keys: list[str], cache: Counts
+) -> dict[tuple[str | None, ...], float | None]:
+    """`_coarsened` as a mapping from key values to the count, computed once per request."""
+    entry = (id(table), tuple(keys))
+    if entry not in cache:
+        frame = _coarsened(table, keys)
+        values = frame.select(keys).rows() if keys else [()] * frame.height
+        cache[entry] = dict(zip(values, frame.get_column("count").to_list(), strict=True))
+    return cache[entry]
+
+
+def _values_text(keys: list[str], values: tuple[str | None, ...]) -> str:
+    """A cell named by its keys, as `_keys_text` names it: "ward w3, age 0-15"."""
+    if not keys:
+        return "all"
+    return ", ".join(
+        f"{key} {'(missing)' if value is None else value}"
+        for key, value in zip(keys, values, strict=True)
+    )
 
 
 def _coarsened(table: PublishedTable, keys: list[str]) -> pl.DataFrame:
@@ -333,12 +470,12 @@ def _coarsened(table: PublishedTable, keys: list[str]) -> pl.DataFrame:
     return inner.group_by(keys).agg(count.alias("count"))
 
 
-def _same_counts(first: PublishedTable, second: PublishedTable) -> bool:
+def _same_counts(first: PublishedTable, second: PublishedTable, cache: Counts) -> bool:
     """Whether two tables with unknown filters agree on every count of their common keys
     (then they most likely count the same rows)."""
     common = [key for key in first.keys if key in second.keys]
-    joined = _compared(first, second, common)
-    return joined.height > 0 and bool((joined["count"] == joined["count_b"]).all())
+    joined = _compared(first, second, common, cache)
+    return bool(joined) and all(a == b for _values, a, b, _grand in joined)
 
 
 def _keys_text(keys: Sequence[str]) -> pl.Expr:
@@ -350,21 +487,16 @@ def _keys_text(keys: Sequence[str]) -> pl.Expr:
     )
 
 
-def _labels(table: PublishedTable, cells: pl.DataFrame, keys: list[str] | None = None) -> list[str]:
-    """Each cell named by its keys, e.g. "ward A, sex F"; totals say what they add up.
-    With `keys`, the cells are a comparison over those keys (`_compared`)."""
-    if keys is not None:
-        grand = pl.col("_grand") if "_grand" in cells.columns else pl.lit(False)
-        label = pl.when(grand).then(pl.lit("grand total")).otherwise(_keys_text(keys))
-    else:
-        margin = pl.col(MARGIN)
-        label = (
-            pl.when(margin == "total")
-            .then(pl.lit("grand total"))
-            .when(margin == "row")
-            .then(pl.lit("total of ") + _keys_text(table.rows))
-            .when(margin == "column")
-            .then(pl.lit("total of ") + _keys_text(table.columns))
-            .otherwise(_keys_text(table.keys))
-        )
+def _labels(table: PublishedTable, cells: pl.DataFrame) -> list[str]:
+    """Each cell named by its keys, e.g. "ward A, sex F"; totals say what they add up."""
+    margin = pl.col(MARGIN)
+    label = (
+        pl.when(margin == "total")
+        .then(pl.lit("grand total"))
+        .when(margin == "row")
+        .then(pl.lit("total of ") + _keys_text(table.rows))
+        .when(margin == "column")
+        .then(pl.lit("total of ") + _keys_text(table.columns))
+        .otherwise(_keys_text(table.keys))
+    )
     return cells.select(label.alias("label")).get_column("label").to_list()

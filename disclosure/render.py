@@ -201,6 +201,7 @@ def finding_lines(report: Mapping[str, object]) -> list[tuple[int, str, list[tup
         named = [
             (name, positions.get(name, 0) if job is None else 0)
             for name, job in zip(strings_of(finding, "outputs"), jobs, strict=False)
+            if name  # a finding on one table alone names no second
         ]
         cells = strings_of(finding, "cells")
         count = finding.get("count")

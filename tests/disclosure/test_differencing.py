@@ -239,3 +239,64 @@ def test_a_pair_too_large_to_check_is_flagged_not_run_out_of_memory(residents, m
         and "a checker must decide" in unchecked[0].message
     )
     assert bare.status != "pass" and wards.status != "pass"
+
+
+# --- bounded work: candidate pairs only, alike tables free, a budget per request -------
+
+
+def test_two_hundred_alike_tables_are_no_finding_and_no_comparison(residents):
+    one = check_table(residents, name="t0", rows=["ward"], columns=["age"], population=population())
+    views = [published_view(one)]
+    views += [PublishedTable(**{**views[0].__dict__, "name": f"t{i}"}) for i in range(1, 200)]
+    from disclosure.differencing import Budget, find_differencing
+
+    # A budget of no pairs at all: alike tables cost none, so nothing is left unchecked.
+    assert find_differencing(views, budget=Budget(pairs=0, seconds=60)) == []
+
+
+def test_tables_that_cannot_relate_are_never_paired(residents):
+    from disclosure.differencing import Budget, find_differencing
+
+    tables = [
+        check_table(residents, name=f"d{i}", rows=["ward"], population=population(dataset=f"d{i}"))
+        for i in range(5)
+    ]
+    assert find_differencing([published_view(t) for t in tables], budget=Budget(pairs=0)) == []
+
+
+def test_a_request_over_its_budget_gets_unchecked_findings_for_a_checker(residents):
+    from disclosure.differencing import Budget
+
+    filters = ['age != "0-15"', 'sex == "f"', 'ward != "w1"']
+    tables = [
+        check_table(residents, name=f"t{i}", rows=["ward"], population=population(filters[:i]))
+        for i in range(4)
+    ]
+    findings = check_request(tables, budget=Budget(pairs=2, seconds=60))
+    unchecked = [f for f in findings if f.kind == "unchecked"]
+    assert unchecked, findings
+    names = {f.outputs[0] for f in unchecked}
+    assert names and all(f.status == "review" and f.outputs[1] == "" for f in unchecked)
+    assert "the differencing check stopped at the TRE's limit (2 pairs" in unchecked[0].message
+    for table in tables:
+        if table.name in names:
+            assert table.status in ("review", "fail")
+            assert any(f.kind == "unchecked" for f in table.findings)
+    # The report names the one output and links no second.
+    report = build_report(tables, rules=Rules(), policy={}, context={}, findings=findings)
+    html = render_html(report)
+    assert "was not compared with" in html
+
+
+def test_a_time_budget_of_nothing_leaves_every_related_pair_unchecked(residents):
+    from disclosure.differencing import Budget
+
+    a = check_table(residents, name="a", rows=["ward"], population=population())
+    b = check_table(
+        residents.filter(pl.col("age") != "0-15"),
+        name="b",
+        rows=["ward"],
+        population=population(['age != "0-15"']),
+    )
+    findings = check_request([a, b], budget=Budget(pairs=100, seconds=-1))
+    assert [(f.kind, f.outputs[0]) for f in findings] == [("unchecked", "a"), ("unchecked", "b")]

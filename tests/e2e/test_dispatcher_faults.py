@@ -4,13 +4,17 @@ and the next job runs (issue: "No input stops the TRE")."""
 from __future__ import annotations
 
 import json
+import threading
 import time
+from pathlib import Path
 
 import pytest
 
+from policies.limits import Limits
 from tests.conftest import EXAMPLES, write_spec
 from tre.models import JobState
 from tre.service import dispatcher as dispatcher_module
+from tre.service.check_worker import Checks, run_check
 from tre.service.dispatcher import Dispatcher
 from tre.service.session import Session
 from tre.store import repo
@@ -92,37 +96,105 @@ def test_a_stored_spec_that_no_longer_validates_fails_only_its_job(cli, home):
     assert "internal error in tre (ValidationError)" in _reason(home, bad)
 
 
-@pytest.mark.parametrize(
-    ("stage", "target", "fault"),
-    [
-        ("start", "grant_job", RuntimeError("secret detail 42")),
-        ("checking", "check_job", MemoryError()),
-    ],
-)
-def test_a_fault_in_one_stage_fails_that_job_and_the_next_one_runs(
-    cli, home, monkeypatch, stage, target, fault
-):
+def test_a_fault_while_starting_fails_that_job_and_the_next_one_runs(cli, home, monkeypatch):
     first = _submit(cli, EXAMPLES / "health_by_area.yaml")
     second = _submit(cli, EXAMPLES / "health_by_area.yaml")
-    real = getattr(dispatcher_module, target)
+    real = dispatcher_module.grant_job
     calls = []
 
     def faulty(session, job, *args, **kwargs):
         calls.append(job.id)
         if job.id == first:
-            raise fault
+            raise RuntimeError("secret detail 42")
         return real(session, job, *args, **kwargs)
 
-    monkeypatch.setattr(dispatcher_module, target, faulty)
+    monkeypatch.setattr(dispatcher_module, "grant_job", faulty)
     _run(home)
     assert first in calls
     assert _states(home, first, second) == [JobState.FAILED, JobState.AWAITING_REVIEW]
     reason = _reason(home, first)
-    if isinstance(fault, MemoryError):
-        assert "needs more memory than the TRE has" in reason
-    else:
-        assert "internal error in tre (RuntimeError)" in reason
-        assert "secret detail" not in reason  # internal messages stay out of it
+    assert "internal error in tre (RuntimeError)" in reason
+    assert "secret detail" not in reason  # internal messages stay out of it
+
+
+def _limits(home, text: str) -> None:
+    (home / "policies").mkdir(exist_ok=True)
+    (home / "policies" / "limits.yaml").write_text(text)
+
+
+def _one_table(tmp_path):
+    return write_spec(
+        tmp_path,
+        {
+            "project": "lcr-health-fire",
+            "title": "One table",
+            "datasets": {"residents": ["local_authority"]},
+            "steps": [
+                {"kind": "table", "name": "t", "dataset": "residents", "rows": ["local_authority"]}
+            ],
+        },
+        name="one.yaml",
+    )
+
+
+def hanging_check(home_root: str, job_id: int, attempt: str, seconds: float) -> None:
+    """A check that never ends for a job whose folder holds a file named `hang` (run in
+    the check's own process, as `run_check` is); the real check for any other job."""
+    if (Path(attempt).parent.parent / "hang").exists():
+        time.sleep(3600)
+    run_check(home_root, job_id, attempt, seconds)
+
+
+def test_a_check_that_overruns_fails_its_job_and_holds_up_no_other(cli, home):
+    first = _submit(cli, EXAMPLES / "health_by_area.yaml")
+    second = _submit(cli, EXAMPLES / "health_by_area.yaml")
+    (home / "jobs" / f"{first:06d}" / "hang").touch()
+    events: list[tuple[int, str]] = []
+    s = Session.open(home, "ada")
+    try:
+        dispatcher = Dispatcher(s, on_event=lambda job, what: events.append((job.id, what)))
+        dispatcher.checks = Checks(Limits(check_seconds=20), target=hanging_check)
+        dispatcher.run(once=True, interval=0.2)
+    finally:
+        s.close()
+    assert _states(home, first, second) == [JobState.FAILED, JobState.AWAITING_REVIEW]
+    assert _reason(home, first).startswith(
+        "disclosure checking took longer than the TRE's limit of 20 seconds for one job"
+    )
+    # The other job was started, run and checked while the first one's check hung.
+    assert events.index((second, "awaiting_review")) < events.index((first, "failed"))
+    assert not list((home / "jobs" / f"{first:06d}" / "checks").iterdir())  # nothing left
+
+
+def test_a_job_with_more_outputs_than_the_limit_fails_alone(cli, home, tmp_path):
+    _limits(home, "outputs_per_job: 1\n")
+    two = _submit(cli, EXAMPLES / "health_by_area.yaml")
+    one = _submit(cli, _one_table(tmp_path))
+    _run(home)
+    assert _states(home, two, one) == [JobState.FAILED, JobState.AWAITING_REVIEW]
+    assert _reason(home, two) == (
+        f"disclosure checking failed: job {two} made 2 outputs; this TRE checks at most 1 "
+        "outputs of one job (its limits)"
+    )
+
+
+def test_a_job_of_more_steps_than_the_limit_is_refused_at_submission(cli, tmp_path):
+    step = {"kind": "table", "dataset": "residents", "rows": ["local_authority"]}
+    spec = write_spec(
+        tmp_path,
+        {
+            "project": "lcr-health-fire",
+            "title": "Two thousand alike tables",
+            "datasets": {"residents": ["local_authority"]},
+            "steps": [{**step, "name": f"t{i}"} for i in range(2000)],
+        },
+    )
+    result = cli("submit", spec, who="rita")
+    assert result.code == 2, result.out
+    said = " ".join(result.err.split())
+    assert "this job has 2,000 steps; this TRE runs at most 200 steps in one job" in said
+    assert "split the job into jobs of at most 200 steps each" in said
+    assert "Job " not in result.out  # nothing queued
 
 
 def test_a_fault_while_a_job_runs_fails_and_stops_it(cli, home, monkeypatch):
@@ -160,3 +232,40 @@ def test_a_job_stuck_in_checking_can_be_cancelled(cli, home, monkeypatch):
     cancelled = cli("cancel", job_id, who="rita")
     assert cancelled.code == 0, cancelled.err
     assert _states(home, job_id) == [JobState.CANCELLED]
+
+
+def test_a_dispatcher_asked_to_stop_mid_check_stops_and_the_next_one_redoes_it(cli, home):
+    job_id = _submit(cli, EXAMPLES / "health_by_area.yaml")
+    (home / "jobs" / f"{job_id:06d}" / "hang").touch()
+    stop = threading.Event()
+    checker: list[int] = []
+    s = Session.open(home, "ada")
+    try:
+        dispatcher = Dispatcher(s)
+        dispatcher.checks = Checks(Limits(), target=hanging_check)
+
+        def ask_to_stop_mid_check() -> None:
+            while job_id not in dispatcher.checks.running:
+                time.sleep(0.05)
+            checker.append(dispatcher.checks.running[job_id].process.pid)
+            stop.set()
+
+        thread = threading.Thread(target=ask_to_stop_mid_check, daemon=True)
+        thread.start()
+        dispatcher.run(interval=0.2, should_stop=stop.is_set)
+        thread.join(timeout=5)
+    finally:
+        s.close()
+    assert checker, "the check never started"
+    assert not Path(f"/proc/{checker[0]}").exists() or _zombie(checker[0])  # abandoned
+    assert _states(home, job_id) == [JobState.CHECKING]
+    (home / "jobs" / f"{job_id:06d}" / "hang").unlink()
+    _run(home)  # a new dispatcher checks it again from the job's results
+    assert _states(home, job_id) == [JobState.AWAITING_REVIEW]
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True

@@ -167,7 +167,7 @@ PAUSING = textwrap.dedent("""
 def paused_job(cli, home: Path, tmp_path: Path) -> Iterator[tuple[int, Session]]:
     """A job that has read once and now waits: the block runs while it waits (with the
     job's id and an admin session); then the job reads again and the dispatcher runs
-    until the job is no longer running."""
+    until the job is neither running nor being checked."""
     # The job sees only its own folders: it talks to the test through its output folder
     # (its working directory: job_dir/out outside, /job/out in the sandbox).
     code = PAUSING.replace("MARKER", repr("marker")).replace("GO", repr("go"))
@@ -192,10 +192,15 @@ def paused_job(cli, home: Path, tmp_path: Path) -> Iterator[tuple[int, Session]]
         _wait(marker.exists, what="the job's first read")
         yield job_id, session
         go.write_text("go")
+        # Until the job has ended and, if it has results, been checked (in its own process).
         _wait(
-            lambda: (dispatcher.tick() or True) and _job(home, job_id).state is not JobState.RUNNING
+            lambda: (
+                (dispatcher.tick() or True)
+                and _job(home, job_id).state not in (JobState.RUNNING, JobState.CHECKING)
+            )
         )
     finally:
+        dispatcher.checks.stop_all()
         session.close()
 
 

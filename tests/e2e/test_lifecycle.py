@@ -217,3 +217,18 @@ def test_a_second_dispatcher_on_the_same_home_is_refused(home, cli, tmp_path):
         stop(dispatcher)
     assert second.code == 6
     assert "already running" in second.err
+
+
+def test_sigterm_ends_tre_run_at_once_and_a_restart_adopts_the_running_job(home, cli, tmp_path):
+    job_id = slow_job(tmp_path, cli, seconds=8)
+    dispatcher = start_dispatcher(home)
+    try:
+        running_pid(home, job_id)
+        os.kill(dispatcher.pid, signal.SIGTERM)
+        dispatcher.wait(timeout=10)  # asked to end within 5 s: a hang fails here
+    finally:
+        stop(dispatcher)
+    assert dispatcher.returncode == 0
+    assert job(home, job_id).state is JobState.RUNNING  # left running, to be adopted
+    assert cli("run", "--once", who="ada").code == 0
+    assert job(home, job_id).state is JobState.AWAITING_REVIEW

@@ -21,6 +21,7 @@ from typing import Any
 import polars as pl
 
 from disclosure import (
+    Budget,
     build_report,
     check_aggregated,
     check_file,
@@ -35,6 +36,7 @@ from disclosure.errors import DisclosureError
 from jobs.outputs import FileOutput, Output, RegressionOutput, TableOutput
 from jobs.results import read_results
 from jobs.spec import JobSpec, PythonStep, TableStep, parse_spec
+from policies.limits import load_limits
 from policies.sdc import SdcPolicy, layered_policy
 from tre.errors import InputError
 from tre.models import Job, OutputRecord, OutputRequest, SdcStatus
@@ -67,7 +69,14 @@ def check_job(session: Session, job: Job) -> OutputRequest:
     Safe to repeat (after a crash): everything is rewritten from the job's raw results.
     """
     folder = session.home.job_dir(job.id)
+    limits = load_limits(session.home.root)
     outputs, _meta = read_results(folder)
+    if len(outputs) > limits.outputs_per_job:
+        raise InputError(
+            f"job {job.id} made {len(outputs):,} outputs; this TRE checks at most "
+            f"{limits.outputs_per_job:,} outputs of one job (its limits)",
+            fix="make fewer outputs in one job, or split the job",
+        )
     spec = parse_spec(job.spec, source=f"job {job.id}'s spec")
     base = sdc_policy(session, job.project)
     policies = [sdc_policy(session, job.project, _datasets_of(o)) for o in outputs]
@@ -76,7 +85,8 @@ def check_job(session: Session, job: Job) -> OutputRequest:
             _check(output, policy, population_of(output, spec, job))
             for output, policy in zip(outputs, policies, strict=True)
         ]
-        findings = check_request(results, released_tables(session.conn, job.project))
+        budget = Budget(limits.differencing_pairs, limits.differencing_seconds)
+        findings = check_request(results, released_tables(session.conn, job.project), budget)
         report = build_report(
             results,
             rules=base.rules(),

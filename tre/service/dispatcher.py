@@ -26,13 +26,15 @@ from jobs.job_input import JobInput, source_to_dict, write_input
 from jobs.results import RESULT, is_disk_full, read_error
 from jobs.spec import JobSpec, PythonStep
 from policies.access import submit_refusals
+from policies.limits import load_limits
 from slurm.backend import Backend, Submission, get_backend
 from slurm.errors import SlurmCommandError
 from slurm.scripts import SCRATCH_WIPED
 from tre.errors import PlatformError, StateError, TreError
 from tre.models import Job, JobState
 from tre.service import sandboxing, start_failure
-from tre.service.checking import check_job, evidence_top_k
+from tre.service.check_worker import Checks
+from tre.service.checking import evidence_top_k
 from tre.service.grants import grant_job, record_refusals, retire_finished_grants
 from tre.service.projects import expire_due_projects
 from tre.service.sandboxing import OUT
@@ -67,6 +69,8 @@ class Dispatcher:
         self.max_running = max_running
         self.on_event = on_event or (lambda job, text: None)
         self._lock: IO[str] | None = None
+        # Each job's disclosure check runs in a process of its own (check_worker).
+        self.checks = Checks(load_limits(session.home.root))
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -125,8 +129,9 @@ class Dispatcher:
                     after_tick()
                 if once and not busy:
                     return
-                time.sleep(0.2 if once else interval)
+                _sleep(0.2 if once else interval, should_stop)
         finally:
+            self.checks.stop_all()  # abandoned; the next dispatcher checks them again
             self.unlock()
 
     def tick(self) -> bool:
@@ -136,8 +141,11 @@ class Dispatcher:
         record_refusals(self.session)  # what the key service refused, into the audit log
         for job in repo.list_jobs(self.session.conn, states={JobState.RUNNING}):
             self._guard(job, self._watch)
-        for job in repo.list_jobs(self.session.conn, states={JobState.CHECKING}):
+        checking = repo.list_jobs(self.session.conn, states={JobState.CHECKING})
+        for job in checking:
             self._guard(job, self._check)
+        for job_id in set(self.checks.running) - {job.id for job in checking}:
+            self.checks.abandon(job_id)  # cancelled (or failed) while being checked
         running = len(repo.list_jobs(self.session.conn, states={JobState.RUNNING}))
         for job in repo.list_jobs(self.session.conn, states={JobState.QUEUED}):
             if running >= self.max_running:
@@ -342,22 +350,18 @@ class Dispatcher:
             )
 
     def _check(self, job: Job) -> None:
+        """Start the job's check in its own process, or take its outcome once it ended."""
         session = self.session
-        try:
-            request = check_job(session, job)
-        except TreError as exc:
-            self._set(job, JobState.FAILED, f"disclosure checking failed: {exc.message}")
+        if not self.checks.is_checking(job.id):
+            self.checks.start(session.home.root, job.id, session.home.job_dir(job.id))
             return
-        except (OSError, ValueError, KeyError) as exc:
-            self._set(
-                job,
-                JobState.FAILED,
-                f"the TRE home's disk is full (ENOSPC), so the job's outputs could not be "
-                f"checked; {FREE_SPACE}"
-                if is_disk_full(exc)
-                else f"its results could not be read for checking: {type(exc).__name__}",
-            )
+        outcome = self.checks.poll(job.id)
+        if outcome is None:
+            return  # still checking: the dispatcher goes on with the other jobs
+        if outcome.request is None:
+            self._set(job, JobState.FAILED, outcome.reason)
             return
+        request = outcome.request
         with session.write() as conn:
             repo.put_output_request(conn, request)
             statuses = {o.name: o.sdc_status.value for o in request.outputs}
@@ -490,3 +494,10 @@ def _remove(path: Path) -> None:
         shutil.rmtree(path)
     elif path.exists():
         path.unlink()
+
+
+def _sleep(seconds: float, should_stop: Callable[[], bool]) -> None:
+    """Sleep between passes, waking at once when asked to stop."""
+    deadline = time.monotonic() + seconds
+    while not should_stop() and (left := deadline - time.monotonic()) > 0:
+        time.sleep(min(left, 0.1))

@@ -19,6 +19,7 @@ from policies.access import (
     submit_refusals,
     view_job_refusals,
 )
+from policies.limits import load_limits
 from slurm.backend import Backend, get_backend
 from tre.errors import InputError, PermissionDenied, StateError, TreError
 from tre.models import Job, JobState, Resources, Role
@@ -56,6 +57,14 @@ def submit_job(session: Session, spec: JobSpec, pickles: dict[str, bytes] | None
     pickles = pickles or {}
     person = session.person()
     raise_if(role_refusals(person, Role.RESEARCHER, "submitting a job"), "you cannot submit jobs")
+    limits = load_limits(session.home.root)
+    if len(spec.steps) > limits.steps_per_job:
+        raise InputError(
+            f"this job has {len(spec.steps):,} steps; this TRE runs at most "
+            f"{limits.steps_per_job:,} steps in one job (its limits, so that no job holds "
+            "up the others)",
+            fix=f"split the job into jobs of at most {limits.steps_per_job:,} steps each",
+        )
     python_steps = [s.name for s in spec.steps if isinstance(s, PythonStep)]
     _check_code_keys(pickles, python_steps)
     missing = [name for name in python_steps if name not in pickles]

@@ -24,7 +24,7 @@ from tre.store.migrations import BOOKKEEPING, migrations
 
 log = logging.getLogger("tre.store")
 
-SQLITE_HEADER = b"SQLite format 3\x00"
+SQLITE_NOTADB = 26  # "file is not a database"
 _RESTORE = "restore state.db from backup; tre never edits it outside a transaction"
 BUSY_TIMEOUT_MS = 30_000
 #: The migration that made the audit chain keyed; a home's chain is keyed right after it.
@@ -55,6 +55,11 @@ class Database:
             self.conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
             self.conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
         except sqlite3.DatabaseError as exc:
+            if getattr(exc, "sqlite_errorcode", None) == SQLITE_NOTADB:
+                raise PlatformError(
+                    f"the state database {path} is corrupt: it is not an SQLite database",
+                    fix=_RESTORE,
+                ) from exc
             raise PlatformError(
                 f"the state database {path} cannot be opened: {exc}",
                 fix=_RESTORE,
@@ -90,18 +95,22 @@ class Database:
         The file must already be a migrated tre database: an empty or foreign file is
         refused before SQLite touches it, so a damaged home is never silently rebuilt.
         """
+        # Never open state.db beside SQLite, not even to read its header: closing any
+        # descriptor of a file drops every POSIX lock this process holds on it, SQLite's
+        # among them, and another process's connection would then take itself for the
+        # last one and checkpoint and delete the WAL under this process's connections
+        # (a job's check runs in a process of its own). An empty file is told by its
+        # size; a foreign one by SQLite itself (SQLITE_NOTADB, below).
         try:
-            with path.open("rb") as handle:
-                header = handle.read(len(SQLITE_HEADER))
+            size = path.stat().st_size
         except OSError as exc:
             raise PlatformError(
                 f"the state database {path} cannot be opened: {exc.strerror}",
                 fix=_RESTORE,
             ) from exc
-        if header != SQLITE_HEADER:
+        if size == 0:
             raise PlatformError(
-                f"the state database {path} is corrupt: it is not an SQLite database"
-                + (" (it is empty)" if not header else ""),
+                f"the state database {path} is corrupt: it is not an SQLite database (it is empty)",
                 fix=_RESTORE,
             )
         db = cls(path, anchor, audit_mac=audit_mac)

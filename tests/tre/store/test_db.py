@@ -1,5 +1,7 @@
+import multiprocessing
 import sqlite3
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -76,3 +78,27 @@ def test_an_empty_database_file_is_refused_not_silently_rebuilt(tmp_path):
     with pytest.raises(PlatformError, match="empty"):
         Database.open(tmp_path / "state.db")
     assert (tmp_path / "state.db").stat().st_size == 0
+
+
+def _open_and_close(path: str) -> None:
+    """Another process's connection: opened, read, closed (as a job's check does)."""
+    Database.open(Path(path)).close()
+
+
+def test_another_process_closing_never_takes_the_wal_from_under_this_one(tmp_path):
+    # Reading state.db's header through a file of its own once dropped every lock this
+    # process held on it: another process closing its connection then took itself for
+    # the last one, and deleted the WAL (and the commits in it) under this one.
+    path = tmp_path / "state.db"
+    kept = Database.create(path)
+    kept.conn.execute("PRAGMA wal_autocheckpoint=0")  # the commits stay in the WAL
+    with kept.write() as conn:
+        conn.execute("CREATE TABLE kept (x)")
+        conn.execute("INSERT INTO kept VALUES (1)")
+    Database.open(path).close()  # this process opens the store again
+    child = multiprocessing.get_context("spawn").Process(target=_open_and_close, args=(str(path),))
+    child.start()
+    child.join(timeout=60)
+    assert child.exitcode == 0
+    assert (tmp_path / "state.db-wal").stat().st_size > 0
+    assert [tuple(r) for r in kept.conn.execute("SELECT x FROM kept")] == [(1,)]
