@@ -17,8 +17,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from jobs.errors import SpecError
 from tre import yamlfile
+from tre.field_errors import Problem, problems
 from tre.models import Resources
 from tre.names import ColumnName, ObjectName
+from tre.written import AS_WRITTEN, Prose, Title
 
 Scalar = str | int | float | bool
 STATISTICS = ("count", "sum", "mean", "median", "std", "min", "max", "quantile", "mode")
@@ -104,7 +106,7 @@ class Link(_Spec):
 
 class _Step(_Spec):
     name: ObjectName = Field(description="Names the output; unique within the job.")
-    description: str = Field(default="", description="What this output shows, for checkers.")
+    description: Prose = Field(default="", description="What this output shows, for checkers.")
 
 
 class TableStep(_Step):
@@ -146,8 +148,10 @@ class TableStep(_Step):
                 "give 'quantile' (between 0 and 1) exactly when statistic is 'quantile'"
             )
         keys = self.rows + self.columns
-        if len(keys) != len(set(keys)):
-            raise ValueError("a column may appear once among rows and columns")
+        if twice := _repeated(keys):
+            raise ValueError(
+                f"a column may appear once among rows and columns; repeated: {', '.join(twice)}"
+            )
         if self.unit is not None and self.unit in [*keys, self.value]:
             raise ValueError(f"the unit column {self.unit!r} cannot also be a key or the value")
         return self
@@ -180,6 +184,13 @@ class RegressionStep(_Step):
 
     @model_validator(mode="after")
     def _categorical_are_predictors(self) -> RegressionStep:
+        # A predictor listed twice makes two identical columns of the design matrix,
+        # which cannot be fitted: refused here rather than failing when the job runs.
+        for field in ("predictors", "categorical"):
+            if twice := _repeated(getattr(self, field)):
+                raise ValueError(
+                    f"each of {field} may be listed once; repeated: {', '.join(twice)}"
+                )
         extra = sorted(set(self.categorical) - set(self.predictors))
         if extra:
             raise ValueError(f"categorical column(s) {', '.join(extra)} are not among predictors")
@@ -211,8 +222,8 @@ class JobSpec(_Spec):
     """A job: which project, which data, which steps, how much compute."""
 
     project: ObjectName
-    title: str = Field(min_length=1, max_length=300)
-    description: str = ""
+    title: Title
+    description: Prose = ""
     datasets: dict[ObjectName, list[ColumnName]] = Field(
         min_length=1, description="Every dataset the job reads and every column it names."
     )
@@ -222,9 +233,7 @@ class JobSpec(_Spec):
     @model_validator(mode="after")
     def _consistent(self) -> JobSpec:
         problems: list[str] = []
-        names = [s.name for s in self.steps]
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes:
+        if dupes := _repeated([s.name for s in self.steps]):
             problems.append(f"step names must be unique; repeated: {', '.join(dupes)}")
         for step in self.steps:
             problems += _step_problems(step, self.datasets)
@@ -236,6 +245,11 @@ class JobSpec(_Spec):
         if isinstance(step, PythonStep):
             return step.datasets or list(self.datasets)
         return [step.dataset] + ([step.link.dataset] if step.link else [])
+
+
+def _repeated(items: list[str]) -> list[str]:
+    """The items listed more than once, sorted."""
+    return sorted({item for item in items if items.count(item) > 1})
 
 
 def _step_problems(
@@ -269,19 +283,21 @@ def _step_problems(
     return problems
 
 
-def parse_spec(data: Any, source: str = "job spec") -> JobSpec:
-    """Validate a spec given as Python data; SpecError lists every problem readably."""
+def parse_spec(data: Any, source: str = "job spec", *, as_written: bool = True) -> JobSpec:
+    """Validate a spec given as Python data; SpecError lists every problem readably.
+    `as_written`: the spec is new input, held to the rules for it (units, plain-text
+    titles: `tre.written`); pass False for a spec read back from a job record."""
     if not isinstance(data, dict):
         raise SpecError(
             f"{source} must be a YAML mapping (project:, title:, datasets:, steps:, ...)",
             fix="see 'tre schema job' for the fields, or jobs/examples/ for examples",
         )
     try:
-        return JobSpec.model_validate(data)
+        return JobSpec.model_validate(data, context=AS_WRITTEN if as_written else None)
     except ValidationError as exc:
         raise SpecError(
             f"{source} is not valid",
-            reasons=[_describe(err) for err in exc.errors()],
+            reasons=[_describe(problem) for problem in problems(exc)],
             fix="correct the fields above; 'tre schema job' prints every field and its type",
         ) from None
 
@@ -304,17 +320,17 @@ def load_spec(path: Path) -> JobSpec:
     return parse_spec(data, source=str(path))
 
 
-def _describe(err: Any) -> str:
-    """One readable line for one pydantic error: where, and what is wrong."""
-    loc = ".".join(str(p) for p in err["loc"] if not str(p).startswith("function-"))
+def _describe(problem: Problem) -> str:
+    """One readable line for one problem: where, and what is wrong."""
+    loc = ".".join(str(p) for p in problem.loc if not str(p).startswith("function-"))
     # Discriminated unions put the step kind into the path; people don't write it.
     loc = re.sub(r"\.(table|regression|python)(?=\.|$)", "", loc)
-    message = str(err["msg"]).removeprefix("Value error, ")
-    if err["type"] == "extra_forbidden":
+    message = problem.message
+    if problem.type == "extra_forbidden":
         message = "unknown field (check the spelling; 'tre schema job' lists the fields)"
-    elif err["type"] == "union_tag_invalid":
+    elif problem.type == "union_tag_invalid":
         message = "unknown step kind: use table, regression or python"
-    elif err["type"] == "union_tag_not_found":
+    elif problem.type == "union_tag_not_found":
         message = "each step needs a 'kind': table, regression or python"
     return f"{loc}: {message}" if loc else message
 

@@ -8,13 +8,23 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    WithJsonSchema,
+    field_serializer,
+    field_validator,
+    model_validator,
+)
 
 from tre.names import ColumnName, ObjectName, PersonName, SlurmName
 from tre.states import JobState, ProjectState
 from tre.units import format_duration, format_memory, parse_duration, parse_memory
+from tre.written import Prose, Title, as_written
 
 __all__ = [
     "ColumnInfo",
@@ -61,7 +71,7 @@ class Person(Strict):
     """Someone registered with the TRE, holding one or more roles."""
 
     name: PersonName
-    full_name: str = Field(min_length=1, max_length=200)
+    full_name: Annotated[Title, Field(max_length=200)]
     email: str = Field(default="", max_length=254)
     roles: list[Role] = Field(min_length=1)
     accreditation_expires: date | None = Field(
@@ -143,22 +153,51 @@ class Dataset(Strict):
 
 
 class Resources(Strict):
-    """Compute for one job, or the most a project may ask for (its quota)."""
+    """Compute for one job, or the most a project may ask for (its quota).
 
-    workers: int = Field(default=1, ge=1, le=1024)
+    Memory is held in bytes and walltime in seconds, but both are written with units
+    ('4GiB', '30m') and stored that way; a bare number is refused in what a person
+    writes (`tre.written.AS_WRITTEN`), where `memory: 4` would mean 4 bytes."""
+
+    workers: int = Field(default=1, ge=1, le=1024, description="Dask workers.")
     cores: int = Field(default=1, ge=1, le=256, description="Cores per worker.")
-    memory: int = Field(default=2 * 1024**3, description="Memory per worker, e.g. '4GiB'.")
-    walltime: int = Field(default=3600, description="Longest run, e.g. '30m', '2h', '01:00:00'.")
+    memory: Annotated[
+        int,
+        WithJsonSchema({"type": "string", "examples": ["4GiB", "512MiB", "8GB"]}),
+        Field(description="Memory per worker, with a unit: '4GiB', '512MiB', '8GB'."),
+    ] = 2 * 1024**3
+    walltime: Annotated[
+        int,
+        WithJsonSchema({"type": "string", "examples": ["30m", "2h", "01:30:00"]}),
+        Field(description="Longest run, with a unit or as HH:MM:SS: '30m', '2h', '01:30:00'."),
+    ] = 3600
+
+    @field_validator("workers", "cores", mode="before")
+    @classmethod
+    def _whole_number(cls, value: Any, info: ValidationInfo) -> Any:
+        # pydantic would take `cores: true` as 1 and "2" as 2: a count is a plain integer.
+        if isinstance(value, bool) or not isinstance(value, int):
+            shown = str(value).lower() if isinstance(value, bool) else repr(value)
+            raise ValueError(f"{info.field_name} must be a whole number such as 2, not {shown}")
+        return value
 
     @field_validator("memory", mode="before")
     @classmethod
-    def _memory(cls, value: Any) -> int:
-        return parse_memory(value)
+    def _memory(cls, value: Any, info: ValidationInfo) -> int:
+        return parse_memory(value, bare_numbers=not as_written(info))
 
     @field_validator("walltime", mode="before")
     @classmethod
-    def _walltime(cls, value: Any) -> int:
-        return parse_duration(value)
+    def _walltime(cls, value: Any, info: ValidationInfo) -> int:
+        return parse_duration(value, bare_numbers=not as_written(info))
+
+    @field_serializer("memory", when_used="json")
+    def _memory_text(self, memory: int) -> str:
+        return format_memory(memory)
+
+    @field_serializer("walltime", when_used="json")
+    def _walltime_text(self, walltime: int) -> str:
+        return format_duration(walltime)
 
     def describe(self) -> str:
         return (
@@ -199,8 +238,8 @@ class SlurmPlacement(Strict):
 
 class Project(Strict):
     name: ObjectName
-    title: str = Field(min_length=1, max_length=300)
-    purpose: str = Field(min_length=1, description="Why the project needs the data.")
+    title: Title
+    purpose: Prose = Field(min_length=1, description="Why the project needs the data.")
     lead: PersonName
     members: list[PersonName] = Field(default_factory=list)
     datasets: list[ProjectDataset] = Field(min_length=1)
@@ -212,6 +251,14 @@ class Project(Strict):
     requested_at: datetime = Field(default_factory=utcnow)
     approved_by: str | None = None
     approved_at: datetime | None = None
+
+    @field_validator("members")
+    @classmethod
+    def _members_once(cls, members: list[str], info: ValidationInfo) -> list[str]:
+        twice = sorted({m for m in members if members.count(m) > 1})
+        if twice and as_written(info):
+            raise ValueError(f"each member may be listed once; listed twice: {', '.join(twice)}")
+        return list(dict.fromkeys(members))
 
     @model_validator(mode="after")
     def _lead_is_member(self) -> Project:

@@ -185,3 +185,148 @@ def test_json_schema_is_exported_for_editors():
     json.dumps(schema)
     assert {"project", "datasets", "steps"} <= set(schema["required"])
     assert "TableStep" in json.dumps(schema)
+
+
+# --- resources: units required, one reading of a clock, whole numbers -----------------
+
+
+def _write(tmp_path, resources: str):
+    path = tmp_path / "job.yaml"
+    path.write_text(
+        "project: lcr-health\ntitle: t\ndatasets: {residents: [age_band]}\n"
+        f"resources: {resources}\n"
+        "steps: [{kind: table, name: t, dataset: residents, rows: [age_band]}]\n"
+    )
+    return path
+
+
+@pytest.mark.parametrize(
+    ("resources", "expected"),
+    [
+        (
+            "{memory: 4}",
+            "resources.memory: memory 4 has no unit (a bare number would mean 4 bytes)",
+        ),
+        ("{walltime: 30}", "resources.walltime: duration 30 has no unit"),
+        ("{walltime: 2:00}", "resources.walltime: duration '2:00' is ambiguous"),
+        ("{walltime: '2:00'}", "resources.walltime: duration '2:00' is ambiguous"),
+        ("{walltime: '00:99'}", "run from 00 to 59, and 99 is more"),
+        ("{cores: true}", "resources.cores: cores must be a whole number such as 2, not true"),
+        ("{workers: '2'}", "resources.workers: workers must be a whole number"),
+    ],
+)
+def test_resources_a_person_cannot_mean_are_refused_saying_what_to_write(
+    tmp_path, resources, expected
+):
+    with pytest.raises(SpecError) as info:
+        load_spec(_write(tmp_path, resources))
+    text = info.value.render()
+    assert expected in text
+    assert "Value error" not in text
+
+
+def test_resources_from_python_need_units_too():
+    with pytest.raises(SpecError, match="memory 4 has no unit"):
+        parse_spec(base(resources={"memory": 4}))
+
+
+def test_a_spec_round_trips_through_its_json_form_with_units():
+    spec = parse_spec(base(resources={"memory": "4GiB", "walltime": "90m"}))
+    dumped = spec.model_dump(mode="json")
+    assert dumped["resources"] == {
+        "workers": 1,
+        "cores": 1,
+        "memory": "4GiB",
+        "walltime": "01:30:00",
+    }
+    assert parse_spec(dumped).resources == spec.resources
+
+
+def test_a_spec_read_back_from_an_old_job_record_keeps_bare_bytes_and_seconds():
+    stored = base(resources={"memory": 2 * 1024**3, "walltime": 600})
+    spec = parse_spec(stored, as_written=False)
+    assert (spec.resources.memory, spec.resources.walltime) == (2 * 1024**3, 600)
+
+
+# --- duplicates and free text ------------------------------------------------------------
+
+
+def _regression(**fields):
+    return {
+        "kind": "regression",
+        "name": "r",
+        "dataset": "residents",
+        "outcome": "ltc_count",
+        "predictors": ["age_band", "local_authority"],
+        **fields,
+    }
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        (
+            {"predictors": ["age_band", "local_authority", "age_band"]},
+            "each of predictors may be listed once; repeated: age_band",
+        ),
+        (
+            {"categorical": ["age_band", "age_band"]},
+            "each of categorical may be listed once; repeated: age_band",
+        ),
+    ],
+)
+def test_a_regression_listing_a_column_twice_is_refused_before_it_runs(fields, expected):
+    with pytest.raises(SpecError) as info:
+        parse_spec(base(steps=[_regression(**fields)]))
+    assert f"steps.0: {expected}" in info.value.render()
+
+
+def test_a_table_key_listed_twice_is_named():
+    step = {"kind": "table", "name": "t", "dataset": "residents", "rows": ["age_band"]}
+    with pytest.raises(SpecError) as info:
+        parse_spec(base(steps=[{**step, "columns": ["ltc_count", "age_band"]}]))
+    assert "once among rows and columns; repeated: age_band" in info.value.render()
+
+
+@pytest.mark.parametrize(
+    ("field", "text", "expected"),
+    [
+        ("title", "Conditions\0 by area", "title: it contains a NUL byte at character 11"),
+        ("title", "two\nlines", "title: it contains control character U+000A at character 4"),
+        ("title", "   ", "title: a title needs some words"),
+        ("description", "bell\a", "description: it contains control character U+0007"),
+    ],
+)
+def test_control_characters_in_free_text_are_refused(field, text, expected):
+    with pytest.raises(SpecError) as info:
+        parse_spec(base(**{field: text}))
+    assert expected in info.value.render()
+
+
+def test_a_description_may_have_lines_and_tabs():
+    spec = parse_spec(base(description="First line\n\tindented"))
+    assert spec.description == "First line\n\tindented"
+
+
+# --- messages ------------------------------------------------------------------------
+
+
+def test_a_value_of_no_allowed_type_is_one_line_naming_the_types():
+    step = {"kind": "table", "name": "t", "dataset": "residents", "rows": ["age_band"]}
+    bad = {**step, "filter": [{"column": "ltc_count", "op": "==", "value": {"x": 1}}]}
+    with pytest.raises(SpecError) as info:
+        parse_spec(base(steps=[bad]))
+    assert info.value.reasons == [
+        "steps.0.filter.0.value: should be text, a number, true/false, or a list of those, "
+        "not a mapping"
+    ]
+
+
+def test_a_bad_member_of_a_list_value_is_named_by_its_place():
+    step = {"kind": "table", "name": "t", "dataset": "residents", "rows": ["age_band"]}
+    bad = {**step, "filter": [{"column": "ltc_count", "op": "in", "value": [1, [2]]}]}
+    with pytest.raises(SpecError) as info:
+        parse_spec(base(steps=[bad]))
+    assert info.value.reasons == [
+        "steps.0.filter.0.value.1: should be text, a number, or true/false, not a list"
+    ]

@@ -77,7 +77,7 @@ def check_job(session: Session, job: Job) -> OutputRequest:
             f"{limits.outputs_per_job:,} outputs of one job (its limits)",
             fix="make fewer outputs in one job, or split the job",
         )
-    spec = parse_spec(job.spec, source=f"job {job.id}'s spec")
+    spec = parse_spec(job.spec, source=f"job {job.id}'s spec", as_written=False)
     base = sdc_policy(session, job.project)
     policies = [sdc_policy(session, job.project, _datasets_of(o)) for o in outputs]
     try:
