@@ -72,15 +72,18 @@ def create_app(home: Path | None = None, *, cookie_secure: bool = False) -> Fast
         title="tre",
         summary="A job runner for trusted research environments: the service API.",
         description=(
-            "Every endpoint needs `Authorization: Bearer tre_...`, a token a TRE admin issues "
-            'with `tre admin token NAME`. Errors are JSON: `{"error": {"kind", "message", '
-            '"reasons", "fix", "owner", "exit_code"}}`.'
+            "Every endpoint under /api needs `Authorization: Bearer tre_...`, a token a TRE "
+            "admin issues with `tre admin token NAME`; the token is checked before anything "
+            'else of the request. Errors are JSON: `{"error": {"kind", "message", '
+            '"reasons", "fix", "owner", "exit_code"}}`, and each operation lists the error '
+            "statuses it can answer."
         ),
         version=_version(),
         docs_url=None,
         redoc_url=None,
         openapi_url="/openapi.json",
         telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
+        max_body_size=errors.MAX_BODY_BYTES,
     )
     app.state.tre = state
     errors.install(app)

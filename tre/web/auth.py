@@ -75,14 +75,26 @@ class Credentials:
         db = Database.for_home(home, migrate=False)
         turn = self.state.writes if writes else nullcontext()
         try:
-            if self.token is not None:
-                token = tokens.authenticate(db.conn, self.token)
-            else:
-                token = self._check_browser_session(db)
+            token = self._check(db)
             with turn:
                 yield Session(home=home, db=db, actor=token.person)
         finally:
             db.close()
+
+    def verify(self) -> None:
+        """Check these credentials in the store now, with a connection of their own;
+        Unauthenticated or LoginRequired if they do not work. Routes call this before
+        they read the request body (`tre.web.routes.GuardedRoute`)."""
+        db = Database.for_home(self.state.home, migrate=False)
+        try:
+            self._check(db)
+        finally:
+            db.close()
+
+    def _check(self, db: Database) -> tokens.ApiToken:
+        if self.token is not None:
+            return tokens.authenticate(db.conn, self.token)
+        return self._check_browser_session(db)
 
     def _check_browser_session(self, db: Database) -> tokens.ApiToken:
         """The session's token, if it still works and the session was not signed out;
@@ -98,18 +110,26 @@ class Credentials:
         return token
 
 
-def api_credentials(
-    request: Request,
-    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
-) -> Credentials:
-    """The bearer token of an API request; Unauthenticated (401) if there is none."""
-    if bearer is None or not bearer.credentials:
+def bearer_credentials(request: Request) -> Credentials:
+    """The bearer token of an API request, unchecked; Unauthenticated (401) if there is
+    none. Reads only the Authorization header, never the body."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
         raise tokens.Unauthenticated(
             "this request carries no API token",
             fix="send the header 'Authorization: Bearer tre_...' with the token a TRE admin "
             "issued you ('tre admin token NAME')",
         )
-    return Credentials(web_state(request), token=bearer.credentials)
+    return Credentials(web_state(request), token=token.strip())
+
+
+def api_credentials(
+    request: Request,
+    # Declared for the OpenAPI description's security scheme; the header is read above.
+    _bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
+) -> Credentials:
+    """The bearer token of an API request; Unauthenticated (401) if there is none."""
+    return bearer_credentials(request)
 
 
 def page_credentials(request: Request) -> Credentials:

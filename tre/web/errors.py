@@ -3,14 +3,18 @@
 A `TreError` keeps its message, every reason and its fix; its class (the CLI's exit
 code) picks the HTTP status. API callers get JSON, browsers an HTML page saying the
 same. No traceback ever reaches a client: an unexpected exception is logged on the
-server and answered with a plain 500.
+server and answered with a plain 500, which is always a bug (no route documents it).
 
     exit code  error             HTTP
-    2          InputError        400   (a malformed request body: 422)
+    2          InputError        400   (a request that does not fit the schema: 422;
+                                        a body larger than MAX_BODY_BYTES: 413)
     3          NotFound          404
     4          PermissionDenied  403   (no or a bad token: 401)
     5          StateError        409
-    6          PlatformError     500
+    6          PlatformError     503   (the installation, not the request, is at fault)
+
+`error_responses()` describes these statuses for the OpenAPI description; every route
+lists those it can answer (`tre.web.routes`).
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from tre.errors import InputError, NotFound, PermissionDenied, PlatformError, St
 from tre.service.tokens import Unauthenticated
 from tre.web.auth import LoginRequired
 from tre.web.render import error_page
+from tre.web.schemas import ErrorOut
 
 log = logging.getLogger("tre.web")
 
@@ -37,9 +42,25 @@ _STATUS: list[tuple[type[TreError], int]] = [
     (NotFound, 404),
     (PermissionDenied, 403),
     (StateError, 409),
-    (PlatformError, 500),
+    # Not 500: the request was fine, and a client may try again once the
+    # administrators have mended the installation (a key service back, a disk freed).
+    (PlatformError, 503),
 ]
+#: The largest request body the server reads: a job spec with its python steps' pickled
+#: functions (base64) is far smaller; the limit keeps one request from filling memory.
+MAX_BODY_BYTES = 64 * 1024**2
 _HTTP_TEXT = {
+    # FastAPI's own refusal of a body it cannot decode (not UTF-8 JSON, say).
+    400: (
+        "there was an error parsing the body",
+        "send a JSON body (UTF-8, Content-Type: application/json) matching the schema at "
+        "/openapi.json",
+    ),
+    413: (
+        f"the request body is larger than the {MAX_BODY_BYTES // 1024**2} MiB this server reads",
+        "send a smaller body: a job's python steps should load their data on the cluster, "
+        "not carry it in their code",
+    ),
     404: (
         "there is no such page or endpoint",
         "check the address; the API is described at /openapi.json",
@@ -51,23 +72,44 @@ _HTTP_TEXT = {
 }
 
 
+#: What each error status means, in every route's OpenAPI description.
+STATUS_MEANINGS = {
+    400: "The request was refused as invalid (InputError), or its body could not be read; "
+    "the message, reasons and fix say what to change.",
+    401: "No API token, or one that is malformed, unknown, expired or revoked, or whose "
+    "holder was deactivated.",
+    403: "A policy refuses the action (PermissionDenied); the reasons list every one.",
+    404: "There is no such job, project, person or address (NotFound).",
+    409: "The object's current state does not allow the action (StateError).",
+    413: f"The request body is larger than {MAX_BODY_BYTES // 1024**2} MiB.",
+    422: "The path, query or body does not fit this schema; each problem is a reason, "
+    "e.g. 'body.comment: Field required'.",
+    503: "The TRE cannot serve the request now: its installation is broken or a service it "
+    "needs is unavailable (PlatformError). The administrators' to fix.",
+}
+
+
+def status_for(kind: type[TreError]) -> int:
+    """The HTTP status for a kind of TreError."""
+    return next((status for base, status in _STATUS if issubclass(kind, base)), 400)
+
+
 def status_of(error: TreError) -> int:
     """The HTTP status for a TreError."""
-    return next((status for kind, status in _STATUS if isinstance(error, kind)), 400)
+    return status_for(type(error))
+
+
+def error_responses(statuses: set[int]) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for these error statuses, each with the error body."""
+    return {
+        status: {"model": ErrorOut, "description": STATUS_MEANINGS[status]}
+        for status in sorted(statuses)
+    }
 
 
 def error_body(error: TreError) -> dict[str, Any]:
     """The JSON body of an error: what is wrong, every reason, the fix and whose it is."""
-    return {
-        "error": {
-            "kind": type(error).__name__,
-            "message": error.message,
-            "reasons": list(error.reasons),
-            "fix": error.fix,
-            "owner": error.owner,
-            "exit_code": error.exit_code,
-        }
-    }
+    return ErrorOut.of(error).model_dump()
 
 
 def wants_json(request: Request) -> bool:
@@ -111,9 +153,8 @@ def install(app: FastAPI) -> None:
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
         message, fix = _HTTP_TEXT.get(exc.status_code, (str(exc.detail), None))
-        error: TreError = (
-            NotFound(message, fix=fix) if exc.status_code == 404 else TreError(message, fix=fix)
-        )
+        kind = {400: InputError, 404: NotFound, 413: InputError}.get(exc.status_code, TreError)
+        error = kind(message, fix=fix)
         return respond(request, error, status=exc.status_code, headers=exc.headers)
 
     async def unexpected(request: Request, exc: Exception) -> Response:

@@ -8,11 +8,19 @@ what a client has no use for (a running job's backend handle, dataset file lists
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
+from fastapi import Path
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from tre.errors import TreError
 from tre.models import Dataset, Decision, Job, OutputRecord, Person, ProjectState, Review, Role
+
+# -- path parameters -----------------------------------------------------------------
+
+#: A job's number in a path. Any whole number is taken: one that names no job (0, or one
+#: past what the store can hold) is a 404, as `tre job show` says "no such job" for it.
+JobId = Annotated[int, Path(description="A job's number.", examples=[1])]
 
 # -- requests --------------------------------------------------------------------------
 
@@ -123,6 +131,36 @@ class PersonUpdateBody(Body):
 
 
 # -- responses -------------------------------------------------------------------------
+
+
+class ErrorDetail(BaseModel):
+    """A refusal as a person reads it: the same TreError the CLI prints."""
+
+    kind: str = Field(description="The error's class, e.g. PermissionDenied or NotFound.")
+    message: str
+    reasons: list[str] = Field(description="Every reason, not only the first found.")
+    fix: str | None = Field(description="What to do about it.")
+    owner: str = Field(description="Whose fix it is: 'you' or 'the TRE administrators'.")
+    exit_code: int = Field(description="The exit code the CLI gives the same error.")
+
+
+class ErrorOut(BaseModel):
+    """The body of every error response."""
+
+    error: ErrorDetail
+
+    @classmethod
+    def of(cls, error: TreError) -> ErrorOut:
+        return cls(
+            error=ErrorDetail(
+                kind=type(error).__name__,
+                message=error.message,
+                reasons=list(error.reasons),
+                fix=error.fix,
+                owner=error.owner,
+                exit_code=error.exit_code,
+            )
+        )
 
 
 class PersonOut(BaseModel):

@@ -15,6 +15,7 @@ from typing import Annotated
 
 from fastapi import Body as BodyParam
 
+from tre.errors import InputError, NotFound, PermissionDenied, StateError
 from tre.models import Project
 from tre.service import people, projects
 from tre.web.auth import ApiAuth
@@ -29,16 +30,19 @@ from tre.web.schemas import (
 )
 
 router = Routes(prefix="/api", tags=["people, projects, datasets, audit"])
+#: Every change here is checked by the service: a bad value, an unknown name, a policy
+#: refusal, or a change the object's state does not allow.
+CHANGE = (InputError, NotFound, PermissionDenied, StateError)
 
 
-@router.post("/projects", status_code=201)
+@router.post("/projects", status_code=201, errors=CHANGE)
 def request_project(body: ProjectRequestBody, auth: ApiAuth) -> Project:
     """Request a project (researchers, admins); an admin other than you approves it."""
     with auth.session(writes=True) as s:
         return projects.request_project(s, body.request())
 
 
-@router.post("/projects/{name}/approve")
+@router.post("/projects/{name}/approve", errors=CHANGE)
 def approve_project(
     name: str, auth: ApiAuth, body: Annotated[ApproveBody | None, BodyParam()] = None
 ) -> Project:
@@ -49,7 +53,7 @@ def approve_project(
         return projects.approve_project(s, name, expires=expires)
 
 
-@router.post("/projects/{name}/state")
+@router.post("/projects/{name}/state", errors=CHANGE)
 def change_project_state(name: str, body: ProjectStateBody, auth: ApiAuth) -> Project:
     """Suspend, close or reject a project, with a reason (admins). Its running jobs
     fail at their next read: their key grants are revoked with it."""
@@ -57,7 +61,7 @@ def change_project_state(name: str, body: ProjectStateBody, auth: ApiAuth) -> Pr
         return projects.change_project_state(s, name, body.new_state(), body.reason)
 
 
-@router.post("/people", status_code=201)
+@router.post("/people", status_code=201, errors=CHANGE)
 def register_person(body: RegisterBody, auth: ApiAuth) -> PersonOut:
     """Register someone new with their roles (admins)."""
     with auth.session(writes=True) as s:
@@ -72,7 +76,7 @@ def register_person(body: RegisterBody, auth: ApiAuth) -> PersonOut:
     return PersonOut.of(person)
 
 
-@router.patch("/people/{name}")
+@router.patch("/people/{name}", errors=CHANGE)
 def update_person(name: str, body: PersonUpdateBody, auth: ApiAuth) -> PersonOut:
     """Change someone's roles, accreditation or whether they may act (admins)."""
     roles = [r.value for r in body.roles] if body.roles is not None else None
@@ -83,7 +87,7 @@ def update_person(name: str, body: PersonUpdateBody, auth: ApiAuth) -> PersonOut
     return PersonOut.of(person)
 
 
-@router.post("/people/{name}/confirm-admin")
+@router.post("/people/{name}/confirm-admin", errors=CHANGE)
 def confirm_admin(name: str, auth: ApiAuth) -> PersonOut:
     """Confirm someone's admin role (a confirmed admin other than the one who gave it);
     until then they approve nothing."""

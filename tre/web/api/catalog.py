@@ -8,7 +8,7 @@ from fastapi import Query
 
 from policies.access import raise_if, role_refusals
 from tre import audit
-from tre.errors import PermissionDenied
+from tre.errors import InputError, NotFound, PermissionDenied
 from tre.models import Project, Role
 from tre.service import datasets, people, projects
 from tre.web.auth import ApiAuth
@@ -42,7 +42,7 @@ def list_projects(auth: ApiAuth) -> list[Project]:
         return projects.list_projects(s)
 
 
-@router.get("/projects/{name}")
+@router.get("/projects/{name}", errors=(InputError, NotFound, PermissionDenied))
 def show_project(name: str, auth: ApiAuth) -> Project:
     """One project: purpose, members, approved datasets and columns, quota, approval."""
     with auth.session() as s:
@@ -56,7 +56,7 @@ def list_datasets(auth: ApiAuth) -> list[DatasetOut]:
         return [DatasetOut.of(d) for d in datasets.list_datasets(s)]
 
 
-@router.get("/audit")
+@router.get("/audit", errors=(PermissionDenied,))
 def audit_log(
     auth: ApiAuth,
     last: Annotated[int, Query(ge=1, le=10_000)] = 100,
@@ -84,7 +84,7 @@ def audit_log(
     ]
 
 
-@router.get("/audit/verify")
+@router.get("/audit/verify", errors=(PermissionDenied,))
 def audit_verify(auth: ApiAuth) -> VerificationOut:
     """Check every event's hash, the chain and the anchor (admins)."""
     with auth.session() as s:

@@ -9,17 +9,19 @@ from typing import Annotated
 from fastapi import Query, Response
 
 from jobs.spec import parse_spec
-from tre.errors import InputError
+from tre.errors import InputError, NotFound, PermissionDenied, StateError
 from tre.service import jobs, review
 from tre.web import views
 from tre.web.auth import ApiAuth
 from tre.web.routes import Routes
-from tre.web.schemas import JobDetailOut, JobOut, LogsOut, RequestOut, SubmitBody
+from tre.web.schemas import JobDetailOut, JobId, JobOut, LogsOut, RequestOut, SubmitBody
 
 router = Routes(prefix="/api", tags=["jobs"])
+#: What reading one job can meet: no such job, or one the caller may not see.
+READ = (NotFound, PermissionDenied)
 
 
-@router.post("/jobs", status_code=201)
+@router.post("/jobs", status_code=201, errors=(InputError, NotFound, PermissionDenied, StateError))
 def submit_job(body: SubmitBody, auth: ApiAuth) -> JobOut:
     """Check a job spec against the project's approval and queue it.
 
@@ -51,8 +53,8 @@ def list_jobs(
         return [JobOut.of(j) for j in jobs.list_jobs(s, everything=everything)]
 
 
-@router.get("/jobs/{job_id}")
-def get_job(job_id: int, auth: ApiAuth) -> JobDetailOut:
+@router.get("/jobs/{job_id}", errors=READ)
+def get_job(job_id: JobId, auth: ApiAuth) -> JobDetailOut:
     """One job: its state, progress per step and what its backend says."""
     with auth.session() as s:
         job = jobs.get_job(s, job_id)
@@ -63,9 +65,9 @@ def get_job(job_id: int, auth: ApiAuth) -> JobDetailOut:
         )
 
 
-@router.get("/jobs/{job_id}/logs")
+@router.get("/jobs/{job_id}/logs", errors=READ)
 def job_logs(
-    job_id: int,
+    job_id: JobId,
     auth: ApiAuth,
     tail: Annotated[int, Query(ge=1, le=10_000)] = 200,
     held: bool = False,
@@ -76,15 +78,15 @@ def job_logs(
         return LogsOut(job_id=job_id, text=jobs.job_logs(s, job_id, tail, held=held))
 
 
-@router.post("/jobs/{job_id}/cancel")
-def cancel_job(job_id: int, auth: ApiAuth) -> JobOut:
+@router.post("/jobs/{job_id}/cancel", errors=(*READ, StateError))
+def cancel_job(job_id: JobId, auth: ApiAuth) -> JobOut:
     """Cancel a queued or running job (its submitter or an admin)."""
     with auth.session(writes=True) as s:
         return JobOut.of(jobs.cancel_job(s, job_id))
 
 
-@router.get("/jobs/{job_id}/outputs")
-def job_outputs(job_id: int, auth: ApiAuth) -> RequestOut:
+@router.get("/jobs/{job_id}/outputs", errors=(*READ, StateError))
+def job_outputs(job_id: JobId, auth: ApiAuth) -> RequestOut:
     """A finished job's outputs with their disclosure status, and the reviews you may see."""
     with auth.session() as s:
         view = review.show(s, job_id)
@@ -99,10 +101,11 @@ def job_outputs(job_id: int, auth: ApiAuth) -> RequestOut:
 
 @router.get(
     "/jobs/{job_id}/release",
+    errors=(*READ, StateError),
     response_class=Response,
     responses={200: {"content": {"application/zip": {}}, "description": "The released files."}},
 )
-def job_release(job_id: int, auth: ApiAuth) -> Response:
+def job_release(job_id: JobId, auth: ApiAuth) -> Response:
     """The released files of a job and their manifest, as a zip (every sha256 checked)."""
     with auth.session(writes=True) as s:
         data = views.release_zip(s, job_id)

@@ -16,6 +16,7 @@ from tre.web import views
 from tre.web.auth import PageAuth
 from tre.web.render import render
 from tre.web.routes import Routes
+from tre.web.schemas import JobId
 
 router = Routes(include_in_schema=False)
 WITH_OUTPUTS = {
@@ -46,7 +47,7 @@ def jobs_page(request: Request, auth: PageAuth, all: str = "") -> Response:
 
 
 @router.get("/jobs/{job_id}")
-def job_page(request: Request, job_id: int, auth: PageAuth) -> Response:
+def job_page(request: Request, job_id: JobId, auth: PageAuth) -> Response:
     """One job: state, progress, logs, the disclosure summary and released files."""
     with auth.session() as s:
         job = jobs.get_job(s, job_id)
@@ -83,7 +84,7 @@ def job_page(request: Request, job_id: int, auth: PageAuth) -> Response:
 
 
 @router.get("/jobs/{job_id}/release.zip")
-def release_zip(job_id: int, auth: PageAuth) -> Response:
+def release_zip(job_id: JobId, auth: PageAuth) -> Response:
     """Every released file of a job with its manifest, as a zip."""
     with auth.session(writes=True) as s:
         data = views.release_zip(s, job_id)
@@ -98,7 +99,7 @@ def release_zip(job_id: int, auth: PageAuth) -> Response:
 
 
 @router.get("/jobs/{job_id}/released/{output}/{filename}")
-def released_file(job_id: int, output: str, filename: str, auth: PageAuth) -> Response:
+def released_file(job_id: JobId, output: str, filename: str, auth: PageAuth) -> Response:
     """One released file, checked against its manifest's sha256 on the way out."""
     with auth.session(writes=True) as s:
         _manifest, files = views.released_files(s, job_id)

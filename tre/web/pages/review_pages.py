@@ -20,6 +20,7 @@ from tre.web.errors import status_of
 from tre.web.render import render, require_csrf
 from tre.web.report_view import finding_lines, output_views, rule_lines
 from tre.web.routes import Routes
+from tre.web.schemas import JobId
 
 router = Routes(include_in_schema=False)
 DECISION_SYMBOLS = {"approve": "✓", "reject": "✗", "return": "↩"}
@@ -99,7 +100,7 @@ def review_context(s: Session, job_id: int) -> dict[str, Any]:
 @router.get("/review/{job_id}")
 def review_page(
     request: Request,
-    job_id: int,
+    job_id: JobId,
     auth: PageAuth,
     recorded: str = "",
     released: str = "",
@@ -132,7 +133,7 @@ def _again(request: Request, auth: PageAuth, s: Session, job_id: int, error: Tre
 @router.post("/review/{job_id}/vote")
 def vote_form(
     request: Request,
-    job_id: int,
+    job_id: JobId,
     auth: PageAuth,
     csrf: Annotated[str, Form()] = "",
     output: Annotated[str, Form()] = "",
@@ -157,7 +158,7 @@ def vote_form(
 
 @router.post("/review/{job_id}/release")
 def release_form(
-    request: Request, job_id: int, auth: PageAuth, csrf: Annotated[str, Form()] = ""
+    request: Request, job_id: JobId, auth: PageAuth, csrf: Annotated[str, Form()] = ""
 ) -> Response:
     """Settle the request: release what both checkers approved."""
     require_csrf(auth, csrf)
