@@ -205,7 +205,7 @@ def tre_serve(home: Path, log: Path, *options: str) -> Iterator[tuple[str, subpr
         deadline = time.monotonic() + 60
         while True:
             try:
-                if httpx.get(f"{url}/openapi.json", timeout=2).status_code == 200:
+                if httpx.get(f"{url}/api/health", timeout=2).status_code == 200:  # up
                     break
             except httpx.HTTPError:
                 pass

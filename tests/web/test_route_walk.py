@@ -31,7 +31,12 @@ ROLES = (ANON, "rita", "olga", "carl", "sam", "ada")
 MEMBERS = {"rita", "sam"}
 CHECKERS = {"carl", "sam"}
 RESEARCHERS_ONLY = {"rita", "olga"}
-PUBLIC = {("GET", "/openapi.json"), ("GET", "/login"), ("GET", "/static/style.css")}
+PUBLIC = {
+    ("GET", "/openapi.json"),
+    ("GET", "/api/health"),
+    ("GET", "/login"),
+    ("GET", "/static/style.css"),
+}
 
 
 @dataclass(frozen=True)
@@ -120,6 +125,7 @@ def register(who: str, t: Target | None) -> int:
 #: (method, path) -> what each person gets; anonymous callers are handled in `expected`.
 TABLE: dict[tuple[str, str], Expect] = {
     ("GET", "/openapi.json"): always(200),
+    ("GET", "/api/health"): always(200),
     ("GET", "/api/whoami"): always(200),
     ("GET", "/api/people"): always(200),
     ("GET", "/api/projects"): always(200),

@@ -29,6 +29,10 @@ def test_the_server_runs_submitted_jobs_with_its_dispatcher(world: World, tmp_pa
             time.sleep(0.5)
             state = http.get(f"/api/jobs/{job['id']}").json()["job"]["state"]
         assert state == "awaiting_review"
+        # The server knows its own dispatcher's passes, and tells anyone (no token).
+        health = httpx.get(f"{url}/api/health").json()
+        assert health["status"] == "up"
+        assert isinstance(health["dispatcher_last_tick_age_seconds"], float)
         outputs = http.get(f"/api/jobs/{job['id']}/outputs").json()["outputs"]
         assert PASSING in [o["name"] for o in outputs]
     text = log.read_text()

@@ -15,6 +15,7 @@ from tre.service.dispatcher import Dispatcher, DispatcherBusy
 from tre.service.preflight import check_can_start
 from tre.service.session import Session
 from tre.web import create_app
+from tre.web.health import DispatcherTicks
 
 log = logging.getLogger("tre.serve")
 RESTART_PAUSE_MAX = 60.0
@@ -28,7 +29,13 @@ class DispatcherThread(threading.Thread):
     """The dispatcher loop beside the server, with its own session (SQLite connections
     belong to one thread) and the home's dispatcher lock."""
 
-    def __init__(self, ctx: click.Context, interval: float, max_running: int) -> None:
+    def __init__(
+        self,
+        ctx: click.Context,
+        interval: float,
+        max_running: int,
+        ticks: DispatcherTicks | None = None,
+    ) -> None:
         super().__init__(name="tre-dispatcher", daemon=True)
         self.home = home_option(ctx)
         self.interval = interval
@@ -36,6 +43,8 @@ class DispatcherThread(threading.Thread):
         self.stop = threading.Event()
         self.error: TreError | None = None
         self.restarts = 0
+        #: Each finished pass, for GET /api/health.
+        self.ticks = ticks or DispatcherTicks()
 
     def run(self) -> None:
         """Pass after pass until `stop` is set. Another dispatcher holding the home is
@@ -56,7 +65,9 @@ class DispatcherThread(threading.Thread):
             self.error = None
             try:
                 Dispatcher(session, max_running=self.max_running).run(
-                    interval=self.interval, should_stop=self.stop.is_set
+                    interval=self.interval,
+                    should_stop=self.stop.is_set,
+                    after_tick=self.ticks.tick,
                 )
                 return
             except DispatcherBusy as exc:
@@ -143,7 +154,8 @@ def serve(
             "tre serve takes neither --as nor --server",
             fix="run it on the TRE host as the service account; people sign in with tokens",
         )
-    app = create_app(home_option(ctx), cookie_secure=secure_cookies)
+    ticks = DispatcherTicks() if with_dispatcher else None
+    app = create_app(home_option(ctx), cookie_secure=secure_cookies, dispatcher_ticks=ticks)
     root = app.state.tre.home.root
     if not _loopback(host):
         err_console.print(
@@ -156,7 +168,7 @@ def serve(
             check_can_start(preflight_session)
         finally:
             preflight_session.close()
-    dispatcher = DispatcherThread(ctx, interval, max_running) if with_dispatcher else None
+    dispatcher = DispatcherThread(ctx, interval, max_running, ticks) if with_dispatcher else None
     if dispatcher is not None:
         dispatcher.start()
     console.print(

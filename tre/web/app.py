@@ -1,6 +1,7 @@
 """The web app: `create_app(home)` builds the FastAPI application `tre serve` runs.
 
 /api/...        the JSON API (bearer tokens), described at /openapi.json
+/api/health     up or down, and the age of the dispatcher's last pass (no token)
 /login, /       sign-in and the pages for checkers, researchers and admins (session cookie)
 /static/...     the stylesheet
 
@@ -17,7 +18,8 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tre.store import Database
-from tre.web import api, errors, pages
+from tre.web import api, errors, health, pages
+from tre.web.health import DispatcherTicks
 from tre.web.state import make_state
 
 #: Sent with every response: no scripts, no framing, nothing loaded from other sites.
@@ -60,23 +62,29 @@ def _version() -> str:
         return "0"
 
 
-def create_app(home: Path | None = None, *, cookie_secure: bool = False) -> FastAPI:
+def create_app(
+    home: Path | None = None,
+    *,
+    cookie_secure: bool = False,
+    dispatcher_ticks: DispatcherTicks | None = None,
+) -> FastAPI:
     """The app serving the TRE home at `home` (default: TRE_HOME, else ./.tre).
 
     The database is migrated here, once; each request then opens a plain connection.
-    `cookie_secure` marks session cookies Secure (set it when clients use https).
+    `cookie_secure` marks session cookies Secure (set it when clients use https);
+    `dispatcher_ticks` is where the server's own dispatcher thread records its passes.
     """
-    state = make_state(home, cookie_secure=cookie_secure)
+    state = make_state(home, cookie_secure=cookie_secure, dispatcher_ticks=dispatcher_ticks)
     Database.for_home(state.home).close()
     app = FastAPI(
         title="tre",
         summary="A job runner for trusted research environments: the service API.",
         description=(
-            "Every endpoint under /api needs `Authorization: Bearer tre_...`, a token a TRE "
-            "admin issues with `tre admin token NAME`; the token is checked before anything "
-            'else of the request. Errors are JSON: `{"error": {"kind", "message", '
-            '"reasons", "fix", "owner", "exit_code"}}`, and each operation lists the error '
-            "statuses it can answer."
+            "Every endpoint under /api but `GET /api/health` needs `Authorization: Bearer "
+            "tre_...`, a token a TRE admin issues with `tre admin token NAME`; the token is "
+            'checked before anything else of the request. Errors are JSON: `{"error": '
+            '{"kind", "message", "reasons", "fix", "owner", "exit_code"}}`, and each '
+            "operation lists the error statuses it can answer."
         ),
         version=_version(),
         docs_url=None,
@@ -88,6 +96,7 @@ def create_app(home: Path | None = None, *, cookie_secure: bool = False) -> Fast
     app.state.tre = state
     errors.install(app)
     api.add_to(app)
+    health.router.add_to(app)
     pages.add_to(app)
     app.add_middleware(SecurityHeaders)
     return app

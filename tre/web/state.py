@@ -12,12 +12,16 @@ import secrets
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from tre.errors import PlatformError
 from tre.home import Home
 from tre.web.report_view import FLAGS, STATUS_SYMBOLS
+
+if TYPE_CHECKING:
+    from tre.web.health import DispatcherTicks
 
 KEY_FILE = "web.key"  # in TRE_HOME: signs browser session cookies and CSRF tokens
 
@@ -34,6 +38,9 @@ class WebState:
     #: anyway; queueing in-process is fairer than its busy-wait, which sleeps and retries,
     #: so the slowest writer under load waits far less.
     writes: threading.Lock = field(default_factory=threading.Lock, compare=False)
+    #: Where the dispatcher thread of `tre serve --with-dispatcher` records its passes
+    #: (GET /api/health); None when the server runs no dispatcher.
+    dispatcher_ticks: DispatcherTicks | None = field(default=None, compare=False)
 
 
 def load_secret(home: Home) -> bytes:
@@ -74,7 +81,12 @@ def template_environment() -> Environment:
     return env
 
 
-def make_state(root: Path | None, *, cookie_secure: bool = False) -> WebState:
+def make_state(
+    root: Path | None,
+    *,
+    cookie_secure: bool = False,
+    dispatcher_ticks: DispatcherTicks | None = None,
+) -> WebState:
     """Open the home and gather what the app needs."""
     home = Home.open(root)
     return WebState(
@@ -82,4 +94,5 @@ def make_state(root: Path | None, *, cookie_secure: bool = False) -> WebState:
         secret=load_secret(home),
         templates=template_environment(),
         cookie_secure=cookie_secure,
+        dispatcher_ticks=dispatcher_ticks,
     )
