@@ -27,6 +27,7 @@ from tre.units import format_duration, format_memory, parse_duration, parse_memo
 from tre.written import Prose, Title, as_written
 
 __all__ = [
+    "MIN_WORKER_MEMORY",
     "ColumnInfo",
     "DataFile",
     "Dataset",
@@ -152,6 +153,13 @@ class Dataset(Strict):
         return [c.name for c in self.columns]
 
 
+#: The least memory per worker a person may ask for. A Dask worker's own process (the
+#: interpreter with distributed, pyarrow and polars imported) holds about 200 MiB before
+#: it reads any data; given less, its nanny kills it as it starts and starts it again, in
+#: a loop, until the walltime, and nothing points at memory. Refused at submission instead.
+MIN_WORKER_MEMORY = 256 * 1024**2
+
+
 class Resources(Strict):
     """Compute for one job, or the most a project may ask for (its quota).
 
@@ -184,7 +192,15 @@ class Resources(Strict):
     @field_validator("memory", mode="before")
     @classmethod
     def _memory(cls, value: Any, info: ValidationInfo) -> int:
-        return parse_memory(value, bare_numbers=not as_written(info))
+        memory = parse_memory(value, bare_numbers=not as_written(info))
+        # Only new input: a record stored before the floor still loads.
+        if as_written(info) and memory < MIN_WORKER_MEMORY:
+            floor = format_memory(MIN_WORKER_MEMORY)
+            raise ValueError(
+                f"memory {value!r} per worker is below the {floor} a Dask worker needs to "
+                f"start: ask for at least {floor}, e.g. '1GiB' (it is memory per worker)"
+            )
+        return memory
 
     @field_validator("walltime", mode="before")
     @classmethod

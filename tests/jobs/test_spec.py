@@ -242,6 +242,21 @@ def test_a_spec_round_trips_through_its_json_form_with_units():
     assert parse_spec(dumped).resources == spec.resources
 
 
+@pytest.mark.parametrize("memory", ["255MiB", "100MB", "1KiB"])
+def test_worker_memory_below_what_a_dask_worker_starts_with_is_refused_at_submission(memory):
+    with pytest.raises(SpecError) as info:
+        parse_spec(base(resources={"memory": memory}))
+    text = info.value.render()
+    assert f"resources.memory: memory {memory!r} per worker is below the 256MiB" in text
+    assert "ask for at least 256MiB" in text
+
+
+def test_worker_memory_at_the_floor_is_accepted_and_old_records_below_it_still_load():
+    assert parse_spec(base(resources={"memory": "256MiB"})).resources.memory == 256 * 1024**2
+    stored = parse_spec(base(resources={"memory": 512}), as_written=False)  # before the floor
+    assert stored.resources.memory == 512
+
+
 def test_a_spec_read_back_from_an_old_job_record_keeps_bare_bytes_and_seconds():
     stored = base(resources={"memory": 2 * 1024**3, "walltime": 600})
     spec = parse_spec(stored, as_written=False)
