@@ -13,7 +13,17 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    GetJsonSchemaHandler,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
 
 from jobs.errors import SpecError
 from tre import yamlfile
@@ -58,6 +68,20 @@ class Filter(_Spec):
         except yamlfile.YamlError as exc:
             raise ValueError(f"cannot read the value in filter {data!r}: {exc}") from None
         return {"column": column, "op": op, "value": value}
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, core_schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        """Text or the mapping, as people write filters: most write the text."""
+        mapping = handler(core_schema)
+        text = {
+            "type": "string",
+            "pattern": _FILTER_RE.pattern,
+            "description": "column op value",
+            "examples": ["age_band != '0-15'", "deprivation_decile in [1, 2]", "has_copd == true"],
+        }
+        return {"description": mapping.pop("description", ""), "anyOf": [text, mapping]}
 
     @field_validator("value")
     @classmethod
@@ -104,6 +128,20 @@ class Link(_Spec):
         return data
 
 
+class _OneOrMany:
+    """JSON Schema of a list whose field also takes one item alone (`filter:` as one
+    filter or a list of them), so an editor accepts both, as tre does."""
+
+    def __get_pydantic_json_schema__(
+        self, core_schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        many = handler(core_schema)
+        return {"anyOf": [many["items"], many]}
+
+
+Filters = Annotated[list[Filter], _OneOrMany()]
+
+
 class _Step(_Spec):
     name: ObjectName = Field(description="Names the output; unique within the job.")
     description: Prose = Field(default="", description="What this output shows, for checkers.")
@@ -126,7 +164,9 @@ class TableStep(_Step):
         description="Column identifying each contributor (a person, a business): several "
         "records of one unit count once for disclosure control.",
     )
-    filter: list[Filter] = Field(default_factory=list)
+    filter: Filters = Field(
+        default_factory=list, description="Keep the rows where every filter holds."
+    )
     link: Link | None = None
 
     @field_validator("filter", mode="before")
@@ -177,7 +217,9 @@ class RegressionStep(_Step):
         default_factory=list, description="Predictors to expand into one indicator per level."
     )
     intercept: bool = True
-    filter: list[Filter] = Field(default_factory=list)
+    filter: Filters = Field(
+        default_factory=list, description="Keep the rows where every filter holds."
+    )
     link: Link | None = None
 
     _one_filter = field_validator("filter", mode="before")(TableStep._one_filter.__func__)  # type: ignore[attr-defined]

@@ -158,6 +158,8 @@ class Dataset(Strict):
 #: it reads any data; given less, its nanny kills it as it starts and starts it again, in
 #: a loop, until the walltime, and nothing points at memory. Refused at submission instead.
 MIN_WORKER_MEMORY = 256 * 1024**2
+DEFAULT_MEMORY = 2 * 1024**3  # per worker, when neither the spec nor the quota says less
+DEFAULT_WALLTIME = 3600
 
 
 class Resources(Strict):
@@ -169,16 +171,24 @@ class Resources(Strict):
 
     workers: int = Field(default=1, ge=1, le=1024, description="Dask workers.")
     cores: int = Field(default=1, ge=1, le=256, description="Cores per worker.")
+    # Held as bytes and seconds, described as what people write: text with a unit.
     memory: Annotated[
         int,
         WithJsonSchema({"type": "string", "examples": ["4GiB", "512MiB", "8GB"]}),
-        Field(description="Memory per worker, with a unit: '4GiB', '512MiB', '8GB'."),
-    ] = 2 * 1024**3
+        Field(
+            description="Memory per worker, with a unit: '4GiB', '512MiB', '8GB'; at least "
+            f"{format_memory(MIN_WORKER_MEMORY)}.",
+            json_schema_extra={"default": format_memory(DEFAULT_MEMORY)},
+        ),
+    ] = DEFAULT_MEMORY
     walltime: Annotated[
         int,
         WithJsonSchema({"type": "string", "examples": ["30m", "2h", "01:30:00"]}),
-        Field(description="Longest run, with a unit or as HH:MM:SS: '30m', '2h', '01:30:00'."),
-    ] = 3600
+        Field(
+            description="Longest run, with a unit or as HH:MM:SS: '30m', '2h', '01:30:00'.",
+            json_schema_extra={"default": format_duration(DEFAULT_WALLTIME)},
+        ),
+    ] = DEFAULT_WALLTIME
 
     @field_validator("workers", "cores", mode="before")
     @classmethod

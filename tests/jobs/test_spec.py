@@ -1,10 +1,9 @@
-import json
 import textwrap
 
 import pytest
 
 from jobs.errors import SpecError
-from jobs.spec import json_schema, load_spec, parse_spec
+from jobs.spec import load_spec, parse_spec
 
 
 def base(**overrides):
@@ -178,13 +177,6 @@ def test_yaml_file_round_trip(tmp_path):
     spec = load_spec(path)
     assert spec.resources.memory == 1024**3
     assert spec.resources.walltime == 600
-
-
-def test_json_schema_is_exported_for_editors():
-    schema = json_schema()
-    json.dumps(schema)
-    assert {"project", "datasets", "steps"} <= set(schema["required"])
-    assert "TableStep" in json.dumps(schema)
 
 
 # --- resources: units required, one reading of a clock, whole numbers -----------------
