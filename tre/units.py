@@ -15,19 +15,17 @@ import re
 
 _MEMORY_UNITS = {
     "b": 1,
-    "k": 1000,
     "kb": 1000,
-    "m": 1000**2,
     "mb": 1000**2,
-    "g": 1000**3,
     "gb": 1000**3,
-    "t": 1000**4,
     "tb": 1000**4,
     "kib": 1024,
     "mib": 1024**2,
     "gib": 1024**3,
     "tib": 1024**4,
 }
+#: One letter is read two ways: Slurm's '2G' is 2GiB, Dask's 2GB. Refused, naming both.
+_AMBIGUOUS_MEMORY_UNITS = ("k", "m", "g", "t")
 _DURATION_UNITS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "hr": 3600, "d": 86400}
 _AMOUNT_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$")
 _CLOCK_RE = re.compile(r"^\s*(?:(\d+)-)?(\d+(?::\d+)*)\s*$")
@@ -37,7 +35,7 @@ _DURATION_FORMS = "for example '30m', '2h', '1d', '01:30:00' (HH:MM:SS) or '2-00
 
 
 def parse_memory(value: str | int, *, bare_numbers: bool = True) -> int:
-    """Bytes in '4GiB', '512MB' or '2G'; ValueError saying the accepted forms. A bare
+    """Bytes in '4GiB' or '512MB'; ValueError saying the accepted forms. A bare
     integer is taken as bytes unless `bare_numbers` is false (what a person wrote)."""
     number = _bare_number(value, bare_numbers, "memory", _MEMORY_FORMS)
     if number is not None:
@@ -49,6 +47,13 @@ def parse_memory(value: str | int, *, bare_numbers: bool = True) -> int:
         )
     match = _AMOUNT_RE.match(str(value))
     unit = match.group(2).lower() if match else ""
+    if match is not None and unit in _AMBIGUOUS_MEMORY_UNITS:
+        amount, letter = match.group(1), match.group(2)
+        raise ValueError(
+            f"memory {value!r} is ambiguous: Slurm reads {letter} as {letter.upper()}iB "
+            f"(1024s), Dask as {letter.upper()}B (1000s); write '{amount}{letter.upper()}iB' "
+            f"or '{amount}{letter.upper()}B'"
+        )
     if match is None or unit not in _MEMORY_UNITS:
         raise ValueError(
             f"cannot read memory size {value!r}: write a number and a unit, {_MEMORY_FORMS}"

@@ -9,7 +9,7 @@ from tre.units import format_duration, format_memory, parse_duration, parse_memo
         ("4GiB", 4 * 1024**3),
         ("512MiB", 512 * 1024**2),
         ("8GB", 8 * 10**9),
-        ("2g", 2 * 10**9),
+        ("2gb", 2 * 10**9),
         ("1.5GiB", int(1.5 * 1024**3)),
         (1024, 1024),
     ],
@@ -56,6 +56,17 @@ def test_formatting_round_trips():
 
 
 # --- what a person writes must carry its unit, and a clock has one reading ------------
+
+
+@pytest.mark.parametrize(
+    ("text", "forms"), [("2G", "'2GiB' or '2GB'"), ("512m", "'512MiB' or '512MB'")]
+)
+def test_a_one_letter_memory_unit_is_refused_as_ambiguous_with_both_readings(text, forms):
+    # Slurm's --mem=2G is 2GiB; Dask's memory_limit '2G' is 2,000,000,000 bytes.
+    with pytest.raises(ValueError) as info:
+        parse_memory(text)
+    assert f"memory {text!r} is ambiguous" in str(info.value)
+    assert f"write {forms}" in str(info.value)
 
 
 @pytest.mark.parametrize(
