@@ -84,7 +84,7 @@ def _add_tiny(home: Path, source: Path) -> None:
                 "purpose": "Fixed costs.",
                 "lead": "rita",
                 "expires": project.expires,
-                "quota": project.quota.model_dump(),
+                "quota": project.quota.model_dump(mode="json"),  # with units, as written
                 "datasets": [{"dataset": TINY, "columns": ["local_authority"]}],
             },
         )

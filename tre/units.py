@@ -146,7 +146,9 @@ def _bare_number(value: object, allowed: bool, what: str, forms: str) -> int | N
 
 def _number_text(value: object) -> str | None:
     """The number in a unitless `value` (42, 1.5, '42'), or None if it has a unit."""
-    if isinstance(value, int | float) and not isinstance(value, bool):
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)  # 4294967296, never 4.29497e+09
+    if isinstance(value, float):
         return f"{value:g}"
     match = _AMOUNT_RE.match(str(value))
     return match.group(1) if match and not match.group(2) else None
