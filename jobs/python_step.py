@@ -9,12 +9,17 @@ checked before they are unpickled (jobs/code.py).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
+import pickle
 import re
+import signal
 import sys
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path, PurePath
+from types import FrameType
 from typing import Any
 
 import cloudpickle
@@ -212,15 +217,30 @@ def run_python_step(
 
 
 def pickle_function(function: Callable[..., Any]) -> bytes:
-    """Pickle `function` by value so workers need not have its module installed."""
+    """Pickle `function` by value so workers need not have its module installed;
+    SpecError naming what cannot be pickled (a lock, an open file, a connection)."""
     module = sys.modules.get(function.__module__)
-    if module is not None and function.__module__ not in ("__main__", "builtins"):
+    by_value = module is not None and function.__module__ not in ("__main__", "builtins")
+    if by_value:
         cloudpickle.register_pickle_by_value(module)
-        try:
-            return bytes(cloudpickle.dumps(function))
-        finally:
+    try:
+        return bytes(cloudpickle.dumps(function))
+    except (TypeError, AttributeError, pickle.PicklingError, RecursionError) as exc:
+        name = getattr(function, "__qualname__", repr(function))
+        raise SpecError(
+            f"the function {name!r} cannot be sent to the job: {type(exc).__name__}: "
+            f"{str(exc)[:200]}",
+            reasons=[
+                "a job's code travels to the TRE pickled, with every global it uses; an "
+                "object such as a lock, an open file, a database connection or a thread "
+                "cannot be pickled"
+            ],
+            fix="make such objects inside the function (or pass plain data), not at the "
+            "top of the module",
+        ) from None
+    finally:
+        if by_value:
             cloudpickle.unregister_pickle_by_value(module)
-    return bytes(cloudpickle.dumps(function))
 
 
 def load_function(base: Path, reference: str) -> Callable[..., Any]:
@@ -239,14 +259,29 @@ def load_function(base: Path, reference: str) -> Callable[..., Any]:
         raise SpecError(f"{path_text} cannot be imported as a Python module")
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
-    try:
-        spec.loader.exec_module(module)
-    except Exception as exc:
-        sys.modules.pop(module_name, None)
-        raise SpecError(
-            f"importing {path_text} failed: {type(exc).__name__}: {exc}",
-            fix="run the file with python to see the error",
-        ) from exc
+    with _real_interrupts() as interrupted:
+        try:
+            spec.loader.exec_module(module)
+        except (SystemExit, KeyboardInterrupt) as exc:
+            sys.modules.pop(module_name, None)
+            if isinstance(exc, KeyboardInterrupt) and interrupted():
+                raise  # a real Ctrl-C still aborts
+            said = (
+                f"SystemExit({exc.code!r})" if isinstance(exc, SystemExit) else "KeyboardInterrupt"
+            )
+            raise SpecError(
+                f"importing {path_text} stopped: the module raised {said} when it was "
+                "imported, so there is no function to submit",
+                fix="keep code that exits or runs the analysis under "
+                "'if __name__ == \"__main__\":', so that importing the file only defines "
+                "its functions",
+            ) from None
+        except Exception as exc:
+            sys.modules.pop(module_name, None)
+            raise SpecError(
+                f"importing {path_text} failed: {type(exc).__name__}: {exc}",
+                fix="run the file with python to see the error",
+            ) from exc
     function = getattr(module, name, None)
     if not callable(function):
         raise SpecError(f"{path_text} has no function {name!r}")
@@ -276,3 +311,25 @@ def _inside(base: Path, path_text: str) -> Path:
             fix=fix,
         )
     return path
+
+
+@contextlib.contextmanager
+def _real_interrupts() -> Iterator[Callable[[], bool]]:
+    """While importing a researcher's module: tells a real Ctrl-C (SIGINT) from a
+    KeyboardInterrupt the module raised itself. Off the main thread no signal arrives,
+    so every KeyboardInterrupt there is the module's."""
+    seen = {"sigint": False}
+    if threading.current_thread() is not threading.main_thread():
+        yield lambda: False
+        return
+    previous = signal.getsignal(signal.SIGINT)
+
+    def on_sigint(signum: int, frame: FrameType | None) -> None:
+        seen["sigint"] = True
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield lambda: seen["sigint"]
+    finally:
+        signal.signal(signal.SIGINT, previous)

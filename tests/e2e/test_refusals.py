@@ -232,6 +232,47 @@ def test_python_code_from_outside_the_spec_folder_is_refused(cli, home, tmp_path
     assert job_states(home) == {}
 
 
+@pytest.mark.parametrize(
+    ("top", "said"),
+    [
+        ("import sys\nsys.exit(0)\n", "the module raised SystemExit(0) when it was imported"),
+        ("import sys\nsys.exit(3)\n", "the module raised SystemExit(3) when it was imported"),
+        ("raise KeyboardInterrupt\n", "the module raised KeyboardInterrupt when it was imported"),
+    ],
+)
+def test_a_module_that_exits_at_import_is_refused_saying_what_it_did(
+    cli, home, tmp_path, top, said
+):
+    (tmp_path / "exits.py").write_text(top + "def main(ctx):\n    pass\n")
+    spec = spec_with(steps=[{"kind": "python", "name": "main", "function": "exits.py:main"}])
+
+    result = cli("submit", write_spec(tmp_path, spec), who="rita")
+
+    assert result.code == 2, (result.out, result.err)
+    assert said in " ".join(result.err.split())
+    assert "if __name__ ==" in fix_line(result)
+    assert_no_traceback(result)
+    assert job_states(home) == {}
+
+
+def test_code_that_cannot_be_pickled_is_refused_naming_it(cli, home, tmp_path):
+    (tmp_path / "locked.py").write_text(
+        "import threading\nLOCK = threading.Lock()\n\n"
+        "def main(ctx):\n    with LOCK:\n        pass\n"
+    )
+    spec = spec_with(steps=[{"kind": "python", "name": "main", "function": "locked.py:main"}])
+
+    result = cli("submit", write_spec(tmp_path, spec), who="rita")
+
+    assert result.code == 2, (result.out, result.err)
+    said = " ".join(result.err.split())
+    assert "the function 'main' cannot be sent to the job" in said
+    assert "lock" in said
+    assert "not at the top of the module" in fix_line(result)
+    assert_no_traceback(result)
+    assert job_states(home) == {}
+
+
 # -- people and projects ------------------------------------------------------------------
 
 

@@ -25,7 +25,7 @@ from pathlib import Path
 from tre.errors import PlatformError
 from tre.home import Home
 from tre.secured import keyclient
-from tre.secured.keyclient import KeyServiceDown, ServiceMasterKeys
+from tre.secured.keyclient import KeyServiceBusy, KeyServiceDown, ServiceMasterKeys
 
 log = logging.getLogger("tre.keyservice")
 
@@ -53,6 +53,8 @@ def service_user() -> pwd.struct_passwd | None:
 def is_running(home: Home) -> bool:
     try:
         ServiceMasterKeys(str(home.key_socket)).ping()
+    except KeyServiceBusy:
+        return True  # it runs, however slowly
     except KeyServiceDown:
         return False
     return True
@@ -78,6 +80,8 @@ def ensure_running(
     try:
         client.ping()
         return client
+    except KeyServiceBusy:
+        raise  # running, but stuck: never start a second one beside it
     except KeyServiceDown:
         pass
     process = start(home, sock, state)

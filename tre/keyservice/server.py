@@ -20,9 +20,6 @@ from __future__ import annotations
 import logging
 import os
 import re
-import socket
-import socketserver
-import struct
 import threading
 import time
 from collections import deque
@@ -32,8 +29,9 @@ from pathlib import Path
 from typing import Any
 
 from tre.errors import PermissionDenied, PlatformError, TreError
+from tre.keyservice.transport import serve_forever
 from tre.secured.grants import GrantError, Revocations, authorise, peek
-from tre.secured.keyclient import b64, recv_message, send_message, unb64
+from tre.secured.keyclient import b64, unb64
 from tre.secured.keystore import check_key_id
 from tre.secured.masterkeys import MasterKeys
 
@@ -139,6 +137,28 @@ class KeyService:
             claims.get("grant", "-"),
         )
 
+    def refuse_peer(self, uid: int, pid: int, job: str, reason: str) -> None:
+        """Record a peer cut off by the transport (too many connections, or a broken
+        protocol), for the TRE's audit log (`keys.refused`, with the job)."""
+        refusal = {
+            "at": time.time(),
+            "op": "connect",
+            "uid": uid,
+            "pid": pid,
+            "sandbox": job,
+            "key": "",
+            "reason": "PeerRefused",
+            "message": reason[:300],
+        }
+        with self._lock:
+            last = self._refusals[-1] if self._refusals else None
+            same = ("op", "uid", "sandbox", "message")
+            if last is not None and all(last.get(k) == refusal[k] for k in same):
+                last["count"] = int(last.get("count", 1)) + 1  # a flood is one record
+                return
+            self._refusals.append({**refusal, "count": 1})
+        log.warning("cut off uid %s pid %s (%s): %s", uid, pid, job or "no job", reason)
+
     # -- what a job may ask -----------------------------------------------------------
 
     def _authorise(self, a: dict[str, Any]) -> dict[str, Any]:
@@ -238,51 +258,7 @@ def _error(exc: TreError) -> dict[str, Any]:
     }
 
 
-def peer_credentials(sock: socket.socket) -> tuple[int, int]:
-    """(uid, pid) of the process at the other end of a Unix socket, from the kernel."""
-    raw = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
-    pid, uid, _gid = struct.unpack("3i", raw)
-    return uid, pid
-
-
-class _Handler(socketserver.BaseRequestHandler):
-    server: _Server
-
-    def handle(self) -> None:
-        sock: socket.socket = self.request
-        uid, pid = peer_credentials(sock)
-        while True:
-            try:
-                request = recv_message(sock)
-            except (OSError, ConnectionError, ValueError):
-                return  # a broken or hostile peer: drop it, nothing to answer
-            if request is None:
-                return
-            reply = self.server.service.handle(request, uid, pid)
-            try:
-                send_message(sock, reply)
-            except OSError:
-                return
-
-
-class _Server(socketserver.ThreadingUnixStreamServer):
-    daemon_threads = True
-    service: KeyService
-
-
 def serve(service: KeyService, socket_path: Path, stop: threading.Event) -> None:
-    """Listen at `socket_path` (mode 0666: who may do what is decided per peer uid) until
-    `stop` is set."""
-    socket_path.unlink(missing_ok=True)
-    server = _Server(str(socket_path), _Handler)
-    server.service = service
-    os.chmod(socket_path, 0o666)  # noqa: S103 - reachable only where it is bound
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.5})
-    thread.daemon = True
-    thread.start()
-    try:
-        stop.wait()
-    finally:
-        server.shutdown()
-        server.server_close()
-        socket_path.unlink(missing_ok=True)
+    """Listen at `socket_path` until `stop` is set (`tre.keyservice.transport`: one event
+    loop, a bounded pool of workers, connections bounded per job and per uid)."""
+    serve_forever(service, str(socket_path), stop, sandbox_of)

@@ -36,10 +36,18 @@ __all__ = ["KeyServiceDown", "ServiceMasterKeys", "b64", "recv_message", "send_m
 
 MAX_MESSAGE = 1 << 20  # nothing the service says or hears is bigger than a few KiB
 CONNECT_TIMEOUT = 10.0
+#: A ping is answered by the service's event loop itself, at once however busy its
+#: workers are: one that takes longer means a service that is alive but stuck.
+PING_TIMEOUT = 5.0
 
 
 class KeyServiceDown(PlatformError):
     """The key service does not answer on its socket."""
+
+
+class KeyServiceBusy(PlatformError):
+    """The key service took a connection but did not answer a ping in time: it runs, so
+    another must never be started beside it."""
 
 
 #: The errors that may cross the socket, by name. Anything else arrives as PlatformError.
@@ -180,10 +188,19 @@ class ServiceMasterKeys(MasterKeys):
         for attempt in (1, 2):  # a connection the service closed (it restarted) is redialled
             sock = self._socket()
             try:
+                sock.settimeout(PING_TIMEOUT if op == "ping" else None)
                 send_message(sock, {"op": op, **args})
                 reply = recv_message(sock)
                 if reply is None:
                     raise ConnectionError("the key service closed the connection")
+            except TimeoutError as exc:
+                self._drop()
+                raise KeyServiceBusy(
+                    f"the key service at {self.socket_path} took the connection but did "
+                    f"not answer a ping within {PING_TIMEOUT:g}s",
+                    fix="it is running but stuck: see its log (TRE_HOME/keyservice/"
+                    "keyservice.log), and restart it with 'tre keys stop' if it stays so",
+                ) from exc
             except (OSError, ConnectionError, ValueError) as exc:
                 self._drop()
                 if attempt == 2:

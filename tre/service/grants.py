@@ -268,7 +268,7 @@ def _usage(session: Session, grant_id: str) -> dict[str, object] | None:
     }
 
 
-REFUSAL_FIELDS = ("op", "reason", "message", "grant", "project", "uid", "pid", "key")
+REFUSAL_FIELDS = ("op", "reason", "message", "grant", "project", "uid", "pid", "key", "count")
 
 
 def record_refusals(session: Session) -> int:
@@ -288,7 +288,12 @@ def record_refusals(session: Session) -> int:
             prefix = f"tre-{session.home.tag}-"
             asked = int(sandbox.removeprefix(prefix)) if sandbox.startswith(prefix) else 0
             job = asked or int(refusal.get("job") or 0)
-            target = f"job:{job}" if job else f"grant:{refusal.get('grant') or 'unreadable'}"
+            if job:
+                target = f"job:{job}"
+            elif refusal.get("op") == "connect":  # cut off by the transport, in no job
+                target = f"uid:{refusal.get('uid')}"
+            else:
+                target = f"grant:{refusal.get('grant') or 'unreadable'}"
             details = {k: refusal.get(k) for k in REFUSAL_FIELDS}
             details["grant_claims_job"] = refusal.get("job")
             session.record(conn, "keys.refused", target, "system", details, actor=SYSTEM)
