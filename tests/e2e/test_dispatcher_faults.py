@@ -9,11 +9,13 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from policies.limits import Limits
 from tests.conftest import EXAMPLES, write_spec
 from tre.models import JobState
 from tre.service import dispatcher as dispatcher_module
+from tre.service import projects
 from tre.service.check_worker import Checks, run_check
 from tre.service.dispatcher import Dispatcher
 from tre.service.session import Session
@@ -269,3 +271,56 @@ def _zombie(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
     except OSError:
         return True
+
+
+def test_a_job_of_200_steps_runs_and_an_ordinary_job_beside_it_is_not_held_up(cli, home, tmp_path):
+    # The limit's largest job: 200 alike tables (the shape of the job that once held the
+    # dispatcher for hours). Another project's ordinary job is submitted after it.
+    s = Session.open(home, "rita")
+    try:
+        request = yaml.safe_load((EXAMPLES / "project.yaml").read_text())
+        request.update(name="other-project", members=[], expires="2099-01-01")
+        projects.request_project(s, request)
+        s.actor = "bob"
+        projects.approve_project(s, "other-project")
+    finally:
+        s.close()
+    step = {"kind": "table", "dataset": "residents", "rows": ["local_authority"]}
+    big = _submit(
+        cli,
+        write_spec(
+            tmp_path,
+            {
+                "project": "lcr-health-fire",
+                "title": "Two hundred alike tables",
+                "datasets": {"residents": ["local_authority", "age_band"]},
+                "steps": [{**step, "name": f"t{i}", "columns": ["age_band"]} for i in range(200)],
+            },
+            name="big.yaml",
+        ),
+    )
+    ordinary = _submit(
+        cli,
+        write_spec(
+            tmp_path,
+            {
+                "project": "other-project",
+                "title": "An ordinary table",
+                "datasets": {"residents": ["local_authority"]},
+                "steps": [{**step, "name": "t"}],
+            },
+            name="ordinary.yaml",
+        ),
+    )
+    events: list[tuple[int, str]] = []
+    s = Session.open(home, "ada")
+    try:
+        dispatcher = Dispatcher(
+            s, max_running=2, on_event=lambda job, what: events.append((job.id, what))
+        )
+        dispatcher.run(once=True, interval=0.2)
+    finally:
+        s.close()
+    assert _states(home, big, ordinary) == [JobState.AWAITING_REVIEW, JobState.AWAITING_REVIEW]
+    # The ordinary job, submitted second, was checked and ready first.
+    assert events.index((ordinary, "awaiting_review")) < events.index((big, "awaiting_review"))
