@@ -12,11 +12,13 @@ import base64
 import json
 import os
 import secrets
+import signal
 import socket
 import subprocess
 import sys
 import textwrap
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,6 +27,7 @@ import pytest
 from tests.conftest import EXAMPLES, PROJECT, cli_for, write_spec
 from tests.e2e.test_slurm import settle
 from tre.models import JobState
+from tre.service import jobs as jobs_service
 from tre.service.session import Session
 from tre.store import repo
 
@@ -361,7 +364,7 @@ def test_rows_printed_or_raised_reach_only_the_checkers(cli, home, tmp_path):
     job_id = _run(cli, spec)
     job = _job(home, job_id)
     assert job.state is JobState.FAILED
-    assert "ValueError at leaky:" in job.reason
+    assert "ValueError at line " in job.reason and "of leaky.py" in job.reason
     # Some real pseudonyms the code printed and raised.
     ids = [line for line in (home / "jobs" / f"{job_id:06d}" / "job.log").read_text().split("'")]
     printed = [t for t in ids if t.startswith("R") and len(t) > 6][:3] or ids[:0]
@@ -383,6 +386,62 @@ def test_rows_printed_or_raised_reach_only_the_checkers(cli, home, tmp_path):
         assert any(e.action == "job.held_log_read" and e.actor == "carl" for e in _events(s))
     finally:
         s.close()
+
+
+CHANNELS = textwrap.dedent("""
+    import json
+    import time
+
+    SECRET = "8675309"
+
+    def channels(ctx):
+        # Progress: rewrite the job's progress file with numbers of the code's choosing.
+        for _ in range(40):
+            with open("/job/out/progress.json", "w") as handle:
+                steps = {"channels": {"done": 8675309, "total": 8675309}}
+                json.dump({"steps": steps, "at": 0}, handle)
+            time.sleep(0.25)
+        # The exception: a type named by the code, raised from a file name it chose.
+        made = type("X" + SECRET, (Exception,), {})
+        code = compile("raise made()", "f" + SECRET + ".py", "exec")
+        exec(code, {"made": made})
+""")
+
+
+def test_nothing_the_code_chooses_reaches_the_researcher_before_review(cli, home, tmp_path):
+    spec = _python_job(tmp_path, "channels", CHANNELS, ["local_authority"])
+    submitted = cli("submit", spec, who="rita")
+    assert submitted.code == 0, submitted.err
+    job_id = int(submitted.out.split()[1])
+    seen: list[str] = []
+    dispatcher = subprocess.Popen(
+        [sys.executable, "-m", "tre.cli.main", "--home", str(home), "--as", "ada", "run"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 90
+        while _job(home, job_id).state in (JobState.QUEUED, JobState.RUNNING):
+            assert time.monotonic() < deadline, "the job did not end"
+            seen.append(cli("status", job_id, who="rita").out)
+            s = Session.open(home, "rita")
+            try:
+                seen.append(json.dumps(jobs_service.progress_of(s, _job(home, job_id))))
+            finally:
+                s.close()
+            time.sleep(0.3)
+    finally:
+        os.killpg(dispatcher.pid, signal.SIGTERM)
+        dispatcher.wait(timeout=30)
+    job = _job(home, job_id)
+    assert job.state is JobState.FAILED
+    seen.append(cli("status", job_id, who="rita").out)
+    seen.append(job.reason)
+    assert any('"total": 1' in text for text in seen), "the running job's progress was read"
+    for text in seen:
+        assert "8675309" not in text, text
+    assert "the job failed: an error at line 1 of channels.py" in job.reason
 
 
 def test_bombs_are_stopped_by_the_sandbox_limits(cli, home, tmp_path):

@@ -37,6 +37,7 @@ from tre.service.check_worker import Checks
 from tre.service.checking import evidence_top_k
 from tre.service.grants import grant_job, record_refusals, retire_finished_grants
 from tre.service.projects import expire_due_projects
+from tre.service.researcher_view import planned_parts, researcher_reason
 from tre.service.sandboxing import OUT
 from tre.service.session import SYSTEM, Session
 from tre.service.state import set_job_state
@@ -269,6 +270,11 @@ class Dispatcher:
             detail = "; ".join([exc.message, *exc.reasons])
             self._set(job, JobState.FAILED, f"the backend could not start the job: {detail}")
             return
+        if box is not None:  # what a researcher may see of its progress: tre's own count
+            handle = {
+                **handle,
+                "parts": planned_parts(spec, job_input.secured_sources(), job_input.target_rows),
+            }
         with session.write() as conn:
             current = repo.get_job(conn, job.id)
             repo.put_job(conn, current.model_copy(update={"handle": handle}))
@@ -326,7 +332,7 @@ class Dispatcher:
         elif error is not None:
             reason = str(error.get("reason", "the job failed"))
             if job.handle.get("sandbox"):
-                reason = sandboxing.researcher_reason(JobSpec.model_validate(job.spec), error)
+                reason = researcher_reason(JobSpec.model_validate(job.spec), error)
                 if error.get("type") == "GrantRevoked" and (why := self._revoked(job)):
                     reason = f"the key grant of {why}; {reason}"  # tre's own words
                 elif error.get("type") == "CodeChanged" and (changed := self._code_changed(job)):

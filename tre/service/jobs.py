@@ -24,6 +24,7 @@ from slurm.backend import Backend, get_backend
 from tre.errors import InputError, PermissionDenied, StateError, TreError
 from tre.models import Job, JobState, Resources, Role
 from tre.service import sandboxing
+from tre.service.researcher_view import bounded_progress
 from tre.service.session import Session
 from tre.service.state import set_job_state
 from tre.store import repo
@@ -245,24 +246,17 @@ def list_running(session: Session) -> list[Job]:
 
 def progress_of(session: Session, job: Job) -> dict[str, dict[str, int]]:
     """Per step of the job's spec: parts done and in all. A sandboxed job's file is read
-    as untrusted: only its spec's step names and whole numbers are kept."""
+    as untrusted: only parts done out of the parts tre planned (`researcher_view`)."""
     folder = session.home.job_dir(job.id)
     if not job.handle.get("sandbox"):
         return dict(read_progress(folder).get("steps", {}))
     raw = sandboxing.read_running_progress(folder) if job.state is JobState.RUNNING else {}
     if not raw:
         raw = read_progress(folder)
-    steps = raw.get("steps", {})
-    names = [str(step.get("name")) for step in job.spec.get("steps", [])]
-    kept: dict[str, dict[str, int]] = {}
-    if isinstance(steps, dict):
-        for name in names:
-            seen = steps.get(name)
-            if isinstance(seen, dict):
-                kept[name] = {
-                    k: int(v) for k, v in seen.items() if k in ("done", "total") and type(v) is int
-                }
-    return kept
+    planned = job.handle.get("parts")
+    return bounded_progress(
+        list(job.spec.get("steps", [])), planned if isinstance(planned, dict) else {}, raw
+    )
 
 
 def cancel_job(session: Session, job_id: int) -> Job:

@@ -13,8 +13,8 @@ followed), within size limits, and then wipes `out/`. The copy is the one checke
 kept, so results are not readable by any job user once the job ends.
 
 For a job whose code is the researcher's (a python step), its error message is held
-for the output checkers like its log: the researcher sees the exception's type and
-where in their own file it was raised (`researcher_reason`).
+for the output checkers like its log: what the researcher sees of it is decided in
+`tre.service.researcher_view`.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from typing import Any
 
 from jobs.progress import PROGRESS
 from jobs.results import ERROR, RESULT
-from jobs.spec import JobSpec, PythonStep
+from jobs.spec import JobSpec
 from slurm import sandbox
 from tre.errors import PlatformError
 from tre.models import Job
@@ -44,8 +44,6 @@ MAX_RESULT_BYTES = 4 << 30
 MAX_RESULT_FILES = 10_000
 MAX_SMALL_FILE = 1 << 20  # error.json, progress.json
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
-_TYPE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]{0,99}$")
-_WHERE = re.compile(r"^[A-Za-z0-9_.-]{1,100}:[0-9]{1,7}$")
 
 
 class UntrustedOutput(PlatformError):
@@ -158,22 +156,6 @@ def read_running_progress(folder: Path) -> dict[str, Any]:
     except ValueError:
         return {}
     return value if isinstance(value, dict) else {}
-
-
-def researcher_reason(spec: JobSpec, error: dict[str, Any]) -> str:
-    """What the researcher may see of a failure in a job that ran their code: the type
-    of the exception and where in their own file it was raised, never its message."""
-    if not any(isinstance(s, PythonStep) for s in spec.steps):
-        return str(error.get("reason", "the job failed"))
-    kind = str(error.get("type", ""))
-    where = str(error.get("where", ""))
-    said = kind if _TYPE.fullmatch(kind) else "an error"
-    at = f" at {where} (function or file:line of your code)" if _WHERE.fullmatch(where) else ""
-    return (
-        f"the job failed: {said}{at}. Its message and the job's log are held for the "
-        "output checkers, because code can put data in them; ask them to release the log "
-        "if you need it"
-    )
 
 
 def _readable_by(folder: Path, gid: int) -> None:

@@ -1,0 +1,72 @@
+"""What a researcher sees of a sandboxed job before review: a fixed vocabulary only
+(tre/service/researcher_view.py). The e2e tests in tests/e2e/test_hostile.py run the
+same channels through real jobs."""
+
+from __future__ import annotations
+
+import pytest
+
+from jobs.spec import parse_spec
+from tre.service.researcher_view import bounded_progress, researcher_reason
+
+SPEC = parse_spec(
+    {
+        "project": "p",
+        "title": "t",
+        "datasets": {"residents": ["age_band"]},
+        "steps": [{"kind": "python", "name": "main", "function": "code/leaky.py:main"}],
+    }
+)
+
+
+@pytest.mark.parametrize(
+    ("kind", "shown"),
+    [
+        ("ValueError", "ValueError"),
+        ("ZeroDivisionError", "ZeroDivisionError"),
+        ("ColumnNotFoundError", "ColumnNotFoundError"),
+        ("Xsecret4242", "an error"),
+        ("a.b.c", "an error"),
+        ("", "an error"),
+    ],
+)
+def test_only_an_allowed_exception_type_is_shown(kind, shown):
+    reason = researcher_reason(SPEC, {"type": kind, "where": "", "reason": "data!"})
+    assert reason.startswith(f"the job failed: {shown}. ")
+    assert "data!" not in reason
+
+
+@pytest.mark.parametrize(
+    ("where", "at"),
+    [
+        ("main:12", " at line 12 of leaky.py"),
+        ("secret_1234567890:12", " at line 12 of leaky.py"),  # the name is never shown
+        ("leaky.py:99999", " at line 99999 of leaky.py"),
+        ("leaky.py:100000", ""),  # past the limit: no line at all
+        ("leaky.py:0", ""),
+        ("nonsense", ""),
+    ],
+)
+def test_a_line_of_the_submitted_file_is_shown_never_a_chosen_name(where, at):
+    reason = researcher_reason(SPEC, {"type": "ValueError", "where": where})
+    assert reason.startswith(f"the job failed: ValueError{at}. ")
+    assert "secret" not in reason
+
+
+def test_progress_is_bounded_by_the_parts_tre_planned():
+    steps = [{"name": "a"}, {"name": "b"}, {"name": "c"}]
+    reported = {
+        "steps": {
+            "a": {"done": 424242, "total": 424242},
+            "b": {"done": -7, "total": 3},
+            "c": {"done": True, "total": 1},
+            "secret_42": {"done": 1, "total": 1},
+        }
+    }
+    shown = bounded_progress(steps, {"a": 3, "b": 3, "c": 1}, reported)
+    assert shown == {
+        "a": {"done": 3, "total": 3},
+        "b": {"done": 0, "total": 3},
+        "c": {"done": 0, "total": 1},
+    }
+    assert bounded_progress(steps, {}, {"steps": "nonsense"}) == {}

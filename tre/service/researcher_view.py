@@ -1,0 +1,127 @@
+"""What a researcher sees of a sandboxed job before any checker has looked at it.
+
+Researcher code is hostile, and what it chooses must not reach the researcher before
+review (issue 24; OpenSAFELY shows a fixed vocabulary of states the same way). A job
+that ran a python step can still choose some of what a job reports, so the researcher
+sees only what tre decided or counted, from a fixed vocabulary:
+
+- **why it failed**: tre's own reasons; of an exception raised in their code, only its
+  type when the type's *name* is on an allow-list (Python's builtin exceptions and the
+  errors of the libraries a step uses: polars, numpy), and a line number of their code
+  (at most `MAX_LINE`), shown beside the file the spec names, never a name the code
+  chose. The message is held for the checkers with the log.
+- **progress**: per step of the spec, parts done out of the parts *tre* planned (the
+  fragments it will read; one for a python step), whatever the job's progress file
+  says: at most log2(parts + 1) bits per step and reading.
+
+What still passes, and how much it can carry, is in docs/threat-model.md ("Channels
+that remain").
+"""
+
+from __future__ import annotations
+
+import builtins
+import re
+from collections.abc import Mapping
+from pathlib import PurePath
+from typing import Any
+
+from jobs.spec import JobSpec, PythonStep, RegressionStep, TableStep
+from tre.secured.reader import SecuredSource, fragments
+
+MAX_LINE = 99_999
+#: Exception names a researcher may be shown: a fixed vocabulary, so a type the code
+#: made up (`type("X<data>", (Exception,), {})`) carries nothing.
+ALLOWED_TYPES = frozenset(
+    {
+        name
+        for name, value in vars(builtins).items()
+        if isinstance(value, type) and issubclass(value, BaseException)
+    }
+    | {
+        # polars (polars.exceptions)
+        "ColumnNotFoundError",
+        "ComputeError",
+        "DuplicateError",
+        "InvalidOperationError",
+        "NoDataError",
+        "OutOfBoundsError",
+        "PanicException",
+        "PolarsError",
+        "SchemaError",
+        "SchemaFieldNotFoundError",
+        "ShapeError",
+        "SQLInterfaceError",
+        "SQLSyntaxError",
+        "StructFieldNotFoundError",
+        # numpy
+        "LinAlgError",
+        "AxisError",
+        # tre's own, raised by the engine inside the step
+        "StepFailed",
+        "SpecError",
+        "DisclosureInputError",
+    }
+)
+_WHERE = re.compile(r"^[^:]{1,200}:([0-9]{1,7})$")
+
+
+def researcher_reason(spec: JobSpec, error: Mapping[str, Any]) -> str:
+    """What the researcher may see of a failure in a job that ran their code: an allowed
+    exception type and a line of their file, never the message or a name the code chose."""
+    if not any(isinstance(s, PythonStep) for s in spec.steps):
+        return str(error.get("reason", "the job failed"))
+    kind = str(error.get("type", ""))
+    said = kind if kind in ALLOWED_TYPES else "an error"
+    at = ""
+    found = _WHERE.fullmatch(str(error.get("where", "")))
+    if found and 0 < int(found[1]) <= MAX_LINE:
+        files = sorted(
+            {
+                PurePath(s.function.partition(":")[0]).name
+                for s in spec.steps
+                if isinstance(s, PythonStep)
+            }
+        )
+        of = f"of {files[0]}" if len(files) == 1 else "of your code"
+        at = f" at line {int(found[1])} {of}"
+    return (
+        f"the job failed: {said}{at}. Its message and the job's log are held for the "
+        "output checkers, because code can put data in them; ask them to release the log "
+        "if you need it"
+    )
+
+
+def planned_parts(
+    spec: JobSpec, sources: Mapping[str, SecuredSource], target_rows: int
+) -> dict[str, int]:
+    """How many parts tre will report for each step: the fragments a table or regression
+    step reads (as the engine splits them), one for a python step."""
+    parts: dict[str, int] = {}
+    for step in spec.steps:
+        if isinstance(step, TableStep | RegressionStep) and step.dataset in sources:
+            parts[step.name] = max(1, len(fragments(sources[step.dataset], target_rows)))
+        else:
+            parts[step.name] = 1
+    return parts
+
+
+def bounded_progress(
+    spec_steps: list[Mapping[str, Any]], planned: Mapping[str, Any], reported: Any
+) -> dict[str, dict[str, int]]:
+    """Per step of the spec, parts done out of tre's planned parts. `reported` (the job's
+    progress file: untrusted) may only move `done` between 0 and the planned count."""
+    steps = reported.get("steps") if isinstance(reported, dict) else None
+    kept: dict[str, dict[str, int]] = {}
+    for step in spec_steps:
+        name = str(step.get("name"))
+        total = planned.get(name)
+        if type(total) is not int or total < 1:
+            total = 1
+        seen = steps.get(name) if isinstance(steps, dict) else None
+        if not isinstance(seen, dict):
+            continue
+        done = seen.get("done")
+        done = done if type(done) is int else 0
+        kept[name] = {"done": min(max(done, 0), total), "total": total}
+    return kept
