@@ -255,6 +255,12 @@ class PythonStep(_Step):
     datasets: list[ObjectName] | None = Field(
         default=None, description="Datasets the function may read (default: all of the job's)."
     )
+    outputs: dict[ObjectName, Prose] = Field(
+        default_factory=dict,
+        description="The outputs the function makes, each with what it shows. Before "
+        "review the researcher sees only these names and descriptions; an output the code "
+        "makes under any other name is held for the checkers and shown as undeclared.",
+    )
 
 
 Step = Annotated[TableStep | RegressionStep | PythonStep, Field(discriminator="kind")]

@@ -4,6 +4,7 @@ what it found and, when it fails, the fix. Nothing here needs a tre home."""
 from __future__ import annotations
 
 import json
+import shlex
 import shutil
 import sys
 import tempfile
@@ -157,7 +158,8 @@ def _probe_script(profile: SiteProfile, placement: SlurmPlacement, work: Path) -
         [
             *lines,
             *profile.prologue,
-            f"srun {python} {work / 'probe.py'} '{profile.local_directory}'",
+            f"srun {shlex.quote(python)} {shlex.quote(str(work / 'probe.py'))} "
+            f"'{profile.local_directory}'",
             "",
         ]
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shlex
 import shutil
 import time
 from collections.abc import Iterator
@@ -233,7 +234,7 @@ def jobqueue_cluster(settings: ClusterSettings, job_dir: Path) -> Iterator[Clien
             job_name=worker_job_name(settings.name),
             job_extra_directives=directives,
             job_script_prologue=[*profile.prologue, *thread_environment(resources.cores)],
-            python=settings.python,
+            python=shlex.quote(settings.python),  # jobqueue writes it into a shell line
             interface=profile.interface,
             scheduler_options=scheduler_options,
             security=security,

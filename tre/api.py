@@ -71,11 +71,14 @@ def submit(
     title: str | None = None,
     description: str = "",
     resources: dict[str, Any] | None = None,
+    outputs: dict[str, str] | None = None,
     home: str | Path | None = None,
     acting_as: str | None = None,
     run: bool = False,
 ) -> JobHandle:
-    """Submit `fn(ctx)` as a one-step python job; with `run`, also run it here to the end."""
+    """Submit `fn(ctx)` as a one-step python job; with `run`, also run it here to the end.
+    `outputs` declares the outputs it makes ({name: what it shows}): before release you
+    see only those (docs/job-spec.md)."""
     name = re.sub(r"[^a-z0-9_-]", "_", fn.__name__.lower()).strip("_") or "analysis"
     if not name[0].isalpha():
         name = "step_" + name
@@ -86,7 +89,14 @@ def submit(
             "description": description,
             "datasets": datasets,
             "resources": resources or {},
-            "steps": [{"kind": "python", "name": name, "function": f"{name}.py:{name}"}],
+            "steps": [
+                {
+                    "kind": "python",
+                    "name": name,
+                    "function": f"{name}.py:{name}",
+                    "outputs": outputs or {},
+                }
+            ],
         },
         source="tre.submit",
     )

@@ -376,4 +376,4 @@ def _view(data: dict[str, Any]) -> RequestView:
         report_markdown="",
     )
     reviews = [Review.model_validate(r) for r in data.get("reviews", [])]
-    return RequestView(job, request, reviews, dict(data["counts"]))
+    return RequestView(job, request, reviews, dict(data["counts"]), int(data.get("undeclared", 0)))

@@ -444,6 +444,47 @@ def test_nothing_the_code_chooses_reaches_the_researcher_before_review(cli, home
     assert "the job failed: an error at line 1 of channels.py" in job.reason
 
 
+NAMES = textwrap.dedent("""
+    def names(ctx):
+        frame = ctx.dataset("residents")
+        ctx.table("by_area", frame, rows=["local_authority"])
+        ctx.table("secret_8675309", frame, rows=["local_authority"])
+""")
+
+
+def test_an_output_the_spec_does_not_declare_is_held_and_only_counted(cli, home, tmp_path):
+    (tmp_path / "names.py").write_text(NAMES)
+    spec = write_spec(
+        tmp_path,
+        {
+            "project": PROJECT,
+            "title": "Outputs named by the code",
+            "datasets": {"residents": ["local_authority"]},
+            "steps": [
+                {
+                    "kind": "python",
+                    "name": "names",
+                    "function": "names.py:names",
+                    "outputs": {"by_area": "Residents by local authority."},
+                }
+            ],
+        },
+        name="names.yaml",
+    )
+    job_id = _run(cli, spec)
+    assert _job(home, job_id).state is JobState.AWAITING_REVIEW, _job(home, job_id).reason
+    for who in ("rita", "sam"):  # its author and a member of the project
+        seen = cli("status", job_id, who=who)
+        assert seen.code == 0, seen.err
+        assert "output by_area (table)" in seen.out
+        assert "Residents by local authority." in seen.out
+        assert "1 undeclared output(s)" in seen.out
+        assert "8675309" not in seen.out
+    checker = cli("review", "show", job_id, who="carl")
+    assert checker.code == 0, checker.err
+    assert "secret_8675309" in checker.out  # the checkers see every output as made
+
+
 def test_bombs_are_stopped_by_the_sandbox_limits(cli, home, tmp_path):
     spec = _python_job(tmp_path, "bombs", BOMBS, ["local_authority"])
     job_id = _run(cli, spec)

@@ -95,7 +95,7 @@ def test_a_job_reads_its_granted_columns_and_is_refused_the_others(cli, home, tm
     assert failed.state is JobState.FAILED
     # The researcher sees the exception's type and where in their code (its message is
     # held for the checkers, with the log: researcher code can put data in it) ...
-    assert "KeyNotGranted at widen:" in failed.reason
+    assert "KeyNotGranted at line " in failed.reason and " of widen.py" in failed.reason
     assert "column" not in failed.reason
     # ... the checkers see all of it, and the key service's refusal is audited.
     held = cli("logs", "--held", job_id, who="carl")

@@ -71,7 +71,7 @@ def status(ctx: click.Context, job_id: int | None, everything: bool) -> None:
                 _job_table(client.list_jobs(everything=everything))
                 return
             job, progress, backend = client.job_detail(job_id)
-            request = client.show(job_id).request if job.state.value in _WITH_OUTPUTS else None
+            view = client.show(job_id) if job.state.value in _WITH_OUTPUTS else None
     else:
         with session(ctx) as s:
             if job_id is None:
@@ -80,7 +80,7 @@ def status(ctx: click.Context, job_id: int | None, everything: bool) -> None:
             job = jobs.get_job(s, job_id)
             progress = jobs.progress_of(s, job)
             backend = jobs.backend_detail(s, job)
-            request = review.show(s, job_id).request if job.state.value in _WITH_OUTPUTS else None
+            view = review.show(s, job_id) if job.state.value in _WITH_OUTPUTS else None
     console.print(f"Job [bold]{job.id}[/]: {job.title}")
     console.print(
         f"  state:     {styled(job.state.value)}  (since {job.updated_at:%Y-%m-%d %H:%M})"
@@ -93,10 +93,15 @@ def status(ctx: click.Context, job_id: int | None, everything: bool) -> None:
         console.print(job.reason, markup=False)
     for step, p in progress.items():
         console.print(f"  step {step}: {p['done']}/{p['total']} tasks")
-    if request is not None:
-        for o in request.outputs:
+    if view is not None:
+        for o in view.request.outputs:
             console.print(f"  output {o.name} ({o.kind}): {styled(o.sdc_status.value)} — ", end="")
             console.print(o.summary, markup=False)
+        if view.undeclared:
+            console.print(
+                f"  {view.undeclared} undeclared output(s): made under names the job spec "
+                "does not declare, held for the output checkers"
+            )
 
 
 _WITH_OUTPUTS = {"awaiting_review", "released", "partially_released", "returned", "rejected"}

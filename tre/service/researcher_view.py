@@ -7,12 +7,16 @@ sees only what tre decided or counted, from a fixed vocabulary:
 
 - **why it failed**: tre's own reasons; of an exception raised in their code, only its
   type when the type's *name* is on an allow-list (Python's builtin exceptions and the
-  errors of the libraries a step uses: polars, numpy), and a line number of their code
+  errors of the libraries a step uses: polars, numpy, dask, and tre's own), and a line
+  number of their code
   (at most `MAX_LINE`), shown beside the file the spec names, never a name the code
   chose. The message is held for the checkers with the log.
 - **progress**: per step of the spec, parts done out of the parts *tre* planned (the
   fragments it will read; one for a python step), whatever the job's progress file
   says: at most log2(parts + 1) bits per step and reading.
+- **outputs**: of a python step, only the outputs its spec declares, under their
+  declared names and descriptions, with their disclosure status; any other output it
+  made is held for the checkers and counted ("2 undeclared outputs"), until release.
 
 What still passes, and how much it can carry, is in docs/threat-model.md ("Channels
 that remain").
@@ -27,9 +31,12 @@ from pathlib import PurePath
 from typing import Any
 
 from jobs.spec import JobSpec, PythonStep, RegressionStep, TableStep
+from tre.models import JobState, OutputRequest
 from tre.secured.reader import SecuredSource, fragments
 
 MAX_LINE = 99_999
+#: States in which no output has left: a researcher sees only what their spec declared.
+BEFORE_RELEASE = frozenset({JobState.AWAITING_REVIEW, JobState.RETURNED, JobState.REJECTED})
 #: Exception names a researcher may be shown: a fixed vocabulary, so a type the code
 #: made up (`type("X<data>", (Exception,), {})`) carries nothing.
 ALLOWED_TYPES = frozenset(
@@ -57,10 +64,26 @@ ALLOWED_TYPES = frozenset(
         # numpy
         "LinAlgError",
         "AxisError",
-        # tre's own, raised by the engine inside the step
+        # dask and distributed (a worker lost, a task cancelled)
+        "KilledWorker",
+        "NoWorkerError",
+        "CommClosedError",
+        "FutureCancelledError",
+        "CancelledError",
+        # tre's own, raised by the engine or the secured reader inside the step
         "StepFailed",
         "SpecError",
         "DisclosureInputError",
+        "KeyNotGranted",
+        "GrantError",
+        "GrantInvalid",
+        "GrantExpired",
+        "GrantRevoked",
+        "KeyServiceDown",
+        "KeyServiceBusy",
+        "PermissionDenied",
+        "PlatformError",
+        "CodeChanged",
     }
 )
 _WHERE = re.compile(r"^[^:]{1,200}:([0-9]{1,7})$")
@@ -125,3 +148,22 @@ def bounded_progress(
         done = done if type(done) is int else 0
         kept[name] = {"done": min(max(done, 0), total), "total": total}
     return kept
+
+
+def declared_only(spec: JobSpec, request: OutputRequest) -> tuple[OutputRequest, int]:
+    """`request` as its researcher may see it before release, and how many outputs were
+    left out: a python step's outputs only under the names its spec declares, each
+    summarised by its declared description (tre's summary of a table the code shaped
+    would carry what the code chose); every other step's outputs as they are."""
+    python = {s.name: s.outputs for s in spec.steps if isinstance(s, PythonStep)}
+    shown, left = [], 0
+    for output in request.outputs:
+        declared = python.get(output.step)
+        if declared is None:
+            shown.append(output)
+        elif output.name in declared:
+            words = declared[output.name] or "declared in the job spec"
+            shown.append(output.model_copy(update={"summary": words}))
+        else:
+            left += 1
+    return request.model_copy(update={"outputs": shown}), left

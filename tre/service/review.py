@@ -20,11 +20,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from jobs.spec import JobSpec
 from policies.access import raise_if, review_refusals, view_job_refusals
 from tre.errors import InputError, NotFound, PermissionDenied, StateError
 from tre.models import Decision, Job, JobState, OutputRequest, Review, SdcStatus, utcnow
 from tre.service.checking import read_report
 from tre.service.ledger import record_release
+from tre.service.researcher_view import BEFORE_RELEASE, declared_only
 from tre.service.session import Session
 from tre.service.state import set_job_state
 from tre.store import repo
@@ -41,6 +43,9 @@ class RequestView:
     request: OutputRequest
     reviews: list[Review]  # only those the viewer may see (see `visible_reviews`)
     counts: dict[str, int]  # reviews per output, whoever made them
+    #: Outputs of python steps the spec does not declare, left out of `request` for a
+    #: researcher before release (`researcher_view.declared_only`).
+    undeclared: int = 0
 
 
 def queue(session: Session) -> list[RequestView]:
@@ -72,7 +77,20 @@ def show(session: Session, job_id: int) -> RequestView:
 def _view(session: Session, job: Job, request: OutputRequest) -> RequestView:
     reviews = repo.list_reviews(session.conn, job.id)
     counts = {o.name: sum(r.output == o.name for r in reviews) for o in request.outputs}
-    return RequestView(job, request, visible_reviews(session.actor, job, reviews), counts)
+    undeclared = 0
+    me = session.person()
+    # Who may review this job (never its author), and admins, see every output as made.
+    reviewer = me is not None and (
+        "admin" in {r.value for r in me.roles} or not review_refusals(me, job)
+    )
+    if not reviewer and job.state in BEFORE_RELEASE:
+        request, undeclared = declared_only(JobSpec.model_validate(job.spec), request)
+        counts = {
+            name: n for name, n in counts.items() if any(o.name == name for o in request.outputs)
+        }
+    return RequestView(
+        job, request, visible_reviews(session.actor, job, reviews), counts, undeclared
+    )
 
 
 def visible_reviews(viewer: str, job: Job, reviews: list[Review]) -> list[Review]:

@@ -228,6 +228,11 @@ class RequestOut(BaseModel):
     reviews: list[Review]
     counts: dict[str, int] = Field(description="Reviews per output, whoever made them.")
     reviews_needed: int
+    undeclared: int = Field(
+        default=0,
+        description="Outputs a python step made under names its spec does not declare: "
+        "before release, counted here for the researcher and held for the checkers.",
+    )
 
 
 class RiskOut(BaseModel):

@@ -70,3 +70,56 @@ def test_progress_is_bounded_by_the_parts_tre_planned():
         "c": {"done": 0, "total": 1},
     }
     assert bounded_progress(steps, {}, {"steps": "nonsense"}) == {}
+
+
+def _record(name: str, step: str, summary: str = "table 3x4 counts: all pass"):
+    from tre.models import OutputRecord, SdcStatus
+
+    return OutputRecord(
+        name=name, kind="table", step=step, sdc_status=SdcStatus.PASS, summary=summary
+    )
+
+
+def test_only_declared_outputs_of_a_python_step_are_shown_with_their_declared_words():
+    from tre.models import OutputRequest
+    from tre.service.researcher_view import declared_only
+
+    spec = parse_spec(
+        {
+            "project": "p",
+            "title": "t",
+            "datasets": {"residents": ["age_band"]},
+            "steps": [
+                {"kind": "table", "name": "plain", "dataset": "residents", "rows": ["age_band"]},
+                {
+                    "kind": "python",
+                    "name": "main",
+                    "function": "a.py:main",
+                    "outputs": {"by_age": "Residents by age band.", "quiet": ""},
+                },
+            ],
+        }
+    )
+    request = OutputRequest(
+        job_id=1,
+        project="p",
+        author="rita",
+        outputs=[
+            _record("plain", "plain"),
+            _record("by_age", "main", "table 8675309x1 counts"),
+            _record("quiet", "main"),
+            _record("secret_8675309", "main"),
+            _record("another_one", "main"),
+        ],
+        report_json="",
+        report_html="",
+        report_markdown="",
+    )
+    shown, undeclared = declared_only(spec, request)
+    assert undeclared == 2
+    assert [(o.name, o.summary) for o in shown.outputs] == [
+        ("plain", "table 3x4 counts: all pass"),  # tre's own step: as it is
+        ("by_age", "Residents by age band."),  # never a summary of what the code shaped
+        ("quiet", "declared in the job spec"),
+    ]
+    assert "8675309" not in shown.model_dump_json()

@@ -96,6 +96,7 @@ def job_outputs(job_id: JobId, auth: ApiAuth) -> RequestOut:
         reviews=view.reviews,
         counts=view.counts,
         reviews_needed=review.REVIEWS_NEEDED,
+        undeclared=view.undeclared,
     )
 
 
