@@ -128,6 +128,13 @@ def start(
     sock.parent.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
     sock.parent.mkdir(mode=0o700, exist_ok=True)
     user = service_user()
+    if user is not None and (why := _unreachable_code(user)):
+        raise PlatformError(
+            f"the key service runs as {user.pw_name}, which cannot reach tre's code: {why}",
+            fix="install tre where every user may enter its folders (e.g. /opt/tre or /srv), "
+            "or let others pass through the folder named (chmod o+x on it); "
+            "docs/operations.md, 'When jobs do not start'",
+        )
     config = home.config
     fds = [
         os.open(home.keys, os.O_RDONLY | os.O_DIRECTORY),
@@ -245,3 +252,29 @@ def _start_for(client: ServiceMasterKeys) -> None:
 
 
 keyclient.set_starter(_start_for)
+
+
+def _unreachable_code(user: pwd.struct_passwd, targets: tuple[Path, ...] = ()) -> str:
+    """Why `user` (no other groups) cannot reach the interpreter's venv and tre's own
+    package on this host, folder by folder ('' if it can): the key service runs outside
+    any sandbox, so every folder above them counts (root's 0700 home folder, say)."""
+    import tre
+
+    for target in targets or (Path(sys.prefix), Path(tre.__file__).resolve().parent):
+        for folder in [*reversed(target.parents), target]:
+            try:
+                info = folder.stat()
+            except OSError:
+                continue
+            if info.st_uid == user.pw_uid:
+                bits = 0o100
+            elif info.st_gid == user.pw_gid:
+                bits = 0o010
+            else:
+                bits = 0o001
+            if not info.st_mode & bits:
+                return (
+                    f"the user uid {user.pw_uid} cannot enter {folder} "
+                    f"(mode {info.st_mode & 0o7777:04o}, owner uid {info.st_uid})"
+                )
+    return ""

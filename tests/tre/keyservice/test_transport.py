@@ -182,3 +182,31 @@ def test_the_key_service_records_a_flood_as_one_refusal_with_a_count(tmp_path):
         ("tre-abcdef-7", 4500, "connect"),
         ("tre-abcdef-8", 1, "connect"),
     ]
+
+
+def test_the_key_service_user_must_reach_tres_code_through_every_folder():
+    import pwd
+    import shutil
+    import tempfile
+
+    from tre.keyservice.process import _unreachable_code
+
+    # Not under pytest's own folder, which is 0700 itself.
+    tmp_path = Path(tempfile.mkdtemp(prefix="tre-reach-", dir="/tmp"))
+    try:
+        _check_reach(tmp_path, pwd, _unreachable_code)
+    finally:
+        shutil.rmtree(tmp_path)
+
+
+def _check_reach(tmp_path, pwd, _unreachable_code):
+    code = tmp_path / "private" / "checkout" / "tre"
+    code.mkdir(parents=True)
+    for folder in (tmp_path, code.parent, code):
+        folder.chmod(0o755)
+    (tmp_path / "private").chmod(0o700)  # like root's home folder
+    nobody = pwd.struct_passwd(("keys", "x", 54321, 54321, "", "/", "/bin/false"))
+    said = _unreachable_code(nobody, (code,))
+    assert said.startswith(f"the user uid 54321 cannot enter {tmp_path / 'private'} (mode 0700")
+    (tmp_path / "private").chmod(0o711)
+    assert _unreachable_code(nobody, (code,)) == ""
