@@ -30,6 +30,10 @@ from tre.models import Dataset, Decision, Job, OutputRecord, Person, ProjectStat
 #: A job's number in a path. Any whole number is taken: one that names no job (0, or one
 #: past what the store can hold) is a 404, as `tre job show` says "no such job" for it.
 JobId = Annotated[int, Path(description="A job's number.", examples=[1])]
+#: A project's name in a path (one that names no project is a 404).
+ProjectName = Annotated[str, Path(description="A project's name.", examples=["lcr-health-fire"])]
+#: A registered person's name in a path (one that names nobody is a 404).
+PersonPath = Annotated[str, Path(description="A registered person's name.", examples=["rita"])]
 
 # -- requests --------------------------------------------------------------------------
 
