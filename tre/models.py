@@ -91,6 +91,15 @@ class Person(Strict):
     )
     admin_confirmed_at: datetime | None = None
 
+    @field_validator("roles")
+    @classmethod
+    def _roles_once(cls, roles: list[Role], info: ValidationInfo) -> list[Role]:
+        # Refused as written; a record stored twice-over by an older tre is read once each.
+        twice = sorted({r.value for r in roles if roles.count(r) > 1})
+        if twice and as_written(info):
+            raise ValueError(f"each role may be listed once; listed twice: {', '.join(twice)}")
+        return list(dict.fromkeys(roles))
+
     @property
     def confirmed_admin(self) -> bool:
         """Holds the admin role, and a second admin has confirmed it."""

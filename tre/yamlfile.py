@@ -7,12 +7,15 @@ a second `filter:` drops the first), keys can be numbers or null, and deep nesti
 ends in a RecursionError. Here:
 
 - the bytes must be UTF-8 text (a UTF-8 byte-order mark is allowed); Latin-1 or
-  UTF-16 files are refused with the fix;
+  UTF-16 files are refused with the fix, and so is a control character YAML forbids;
 - at most 1 MiB, and nesting at most 64 levels deep;
 - YAML 1.2 core scalars: only `true`/`false` are booleans, no base 60, no `on`/`yes`,
   and dates stay text for the field that reads them (so `2027-06-31` is refused there,
   by name, rather than crashing the parser);
-- every mapping key is a string, and none is given twice.
+- every mapping key is a string, and none is given twice;
+- an explicit tag the value does not fit (`!!int x`, `!!float` alone) is a refusal
+  naming the line, never PyYAML's own ValueError or IndexError (property-tested:
+  tests/tre/test_yamlfile_properties.py).
 
     ValueError
     └── YamlError    the text is not YAML tre accepts; the message says where and why
@@ -26,6 +29,7 @@ from typing import Any
 import yaml
 from yaml.constructor import ConstructorError
 from yaml.nodes import MappingNode, Node, ScalarNode
+from yaml.reader import ReaderError
 
 __all__ = ["MAX_BYTES", "MAX_DEPTH", "YamlError", "decode", "load"]
 
@@ -58,13 +62,30 @@ class _Loader(yaml.SafeLoader):
         finally:
             self._depth -= 1
 
+    def construct_object(self, node: Node, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep=deep)
+        except YamlError:
+            raise
+        except (ValueError, TypeError, LookupError, AttributeError, ArithmeticError):
+            # An explicit tag PyYAML cannot apply (`!!int x`, `!!timestamp 2027-02-30`,
+            # `!!bool maybe`, `!!float` with no value): its constructors raise these
+            # (IndexError, KeyError, ...), not a YAMLError.
+            tag = node.tag.removeprefix("tag:yaml.org,2002:")
+            raise YamlError(
+                f"line {node.start_mark.line + 1}: {_shown(node)} cannot be read as !!{tag}; "
+                "leave the tag out (tre reads each field as the type it needs)"
+            ) from None
+
     def construct_mapping(self, node: MappingNode, deep: bool = False) -> dict[Any, Any]:
+        if not isinstance(node, MappingNode):  # a `!!map` tag on a list or a scalar
+            return super().construct_mapping(node, deep=deep)  # ConstructorError, with a mark
         seen: dict[str, int] = {}
         for key_node, _ in node.value:
             line = key_node.start_mark.line + 1
             if not isinstance(key_node, ScalarNode) or key_node.tag != "tag:yaml.org,2002:str":
                 raise YamlError(
-                    f"line {line}: a key must be a name (text), not {key_node.value!r}; "
+                    f"line {line}: a key must be a name (text), not {_shown(key_node)}; "
                     "quote it if it is meant as text"
                 )
             if key_node.value in seen:
@@ -74,6 +95,13 @@ class _Loader(yaml.SafeLoader):
                 )
             seen[key_node.value] = line
         return super().construct_mapping(node, deep=deep)
+
+
+def _shown(node: Node) -> str:
+    """A node as a message quotes it: a scalar's text, else what kind of thing it is."""
+    if isinstance(node, ScalarNode):
+        return repr(node.value)
+    return "a mapping" if isinstance(node, MappingNode) else "a list"
 
 
 # YAML 1.2 core schema instead of YAML 1.1's booleans, integers and floats.
@@ -131,11 +159,19 @@ def load(text: str | bytes, what: str = "the file") -> Any:
         text = decode(text, what)
     elif len(text.encode("utf-8", "surrogatepass")) > MAX_BYTES:
         raise YamlError(f"{what} is over {MAX_BYTES:,} bytes; the most tre reads is that")
-    loader = _Loader(text)
+    loader: _Loader | None = None
     try:
+        loader = _Loader(text)  # reads the whole text first: a control character stops it
         return loader.get_single_data()
-    except YamlError:
-        raise
+    except YamlError as exc:  # raised by _Loader, which does not know the file's name
+        raise YamlError(f"{what}: {exc}") from None
+    except ReaderError as exc:
+        line = text.count("\n", 0, exc.position) + 1
+        raise YamlError(
+            f"{what} is not valid YAML: line {line}: it contains the character "
+            f"U+{exc.character:04X} (a control character or a non-character), which a YAML "
+            "file may not hold; remove it"
+        ) from None
     except (yaml.MarkedYAMLError, ConstructorError) as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
@@ -145,4 +181,5 @@ def load(text: str | bytes, what: str = "the file") -> Any:
     except RecursionError:
         raise YamlError(f"{what} is nested too deeply") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()

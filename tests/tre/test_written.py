@@ -74,3 +74,8 @@ def test_a_project_stored_with_a_bare_quota_loads_and_takes_jobs(home, session_a
     job = jobs.submit_job(session_as("rita"), load_spec(EXAMPLES / "health_by_area.yaml"))
     assert job.state.value == "queued"
     assert job.spec["resources"]["memory"] == "1GiB"  # stored now as written: with its unit
+
+
+def test_a_person_stored_with_a_role_twice_loads_with_each_role_once(home, session_as):
+    rewrite(home, "people", "name", "carl", lambda body: body.update(roles=["checker"] * 2))
+    assert repo.get_person(session_as("ada").conn, "carl").roles == ["checker"]

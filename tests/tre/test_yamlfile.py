@@ -79,3 +79,44 @@ def test_a_project_request_with_an_impossible_date_or_a_number_key(cli, tmp_path
         result = cli("project", "request", tmp_path / name, who="rita")
         assert result.code == 2, (name, result.out, result.err)
         assert says in result.err and "internal error" not in result.err
+
+
+@pytest.mark.parametrize(
+    ("data", "says"),
+    [
+        (b"\x01project: x\n", "line 1: it contains the character U+0001"),
+        (b"project: x\ntitle: a\x07b\n", "line 2: it contains the character U+0007"),
+        (
+            b"project: x\n" + b"#\n" * 3000 + b"title: \x00\n",
+            "line 3002: it contains the character U+0000",
+        ),
+    ],
+)
+def test_a_control_character_is_refused_by_line_not_a_crash(data, says):
+    # Found by tests/tre/test_yamlfile_properties.py: PyYAML checks the characters when
+    # its loader is made, outside what was caught, so `tre submit` ended in exit 70.
+    with pytest.raises(YamlError) as error:
+        load(data, "job.yaml")
+    assert str(error.value).startswith("job.yaml is not valid YAML: " + says)
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("memory: !!int\n", "line 1: '' cannot be read as !!int"),
+        ("workers: !!int 0x\n", "line 1: '0x' cannot be read as !!int"),
+        ("a: 1\nvalue: !!float .\n", "line 2: '.' cannot be read as !!float"),
+        ("value: !!float\n", "line 1: '' cannot be read as !!float"),
+        ("active: !!bool maybe\n", "line 1: 'maybe' cannot be read as !!bool"),
+        ("expires: !!timestamp 2027-02-30\n", "line 1: '2027-02-30' cannot be read as !!timestamp"),
+        ("quota: !!map [1]\n", "expected a mapping node, but found sequence"),
+        ("!!set [1]\n", "expected a mapping node, but found sequence"),
+        ("? [a, b]\n: 1\n", "line 1: a key must be a name (text), not a list"),
+    ],
+)
+def test_an_explicit_tag_that_does_not_fit_is_refused_not_a_crash(text, says):
+    # Found by tests/tre/test_yamlfile_properties.py: PyYAML's constructors raise
+    # ValueError, IndexError, KeyError, AttributeError or TypeError for these, uncaught.
+    with pytest.raises(YamlError) as error:
+        load(text, "job.yaml")
+    assert says in str(error.value)

@@ -317,6 +317,34 @@ def test_changing_a_registration_is_refused_with_reasons(client, world: World):
     assert client.get("/api/whoami", headers=world.bearer("rita")).json()["active"] is True
 
 
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        # Found by Schemathesis (tests/web/test_api_fuzz.py): each was taken.
+        (
+            {"roles": ["checker", "admin", "admin"]},
+            "body.roles: each role may be listed once; listed twice: admin",
+        ),
+        ({"active": 0}, "body.active: Input should be a valid boolean"),
+        ({"accredited_until": 0}, "body.accredited_until: write the date as YYYY-MM-DD"),
+        ({"accredited_until": "0"}, "body.accredited_until: write the date as YYYY-MM-DD"),
+    ],
+)
+def test_a_change_that_is_not_what_the_schema_says_is_422(client, world: World, body, reason):
+    response = client.patch("/api/people/rita", json=body, headers=world.bearer("ada"))
+    assert response.status_code == 422
+    assert any(r.startswith(reason) for r in error_of(response)["reasons"]), response.text
+    rita = client.get("/api/whoami", headers=world.bearer("rita")).json()
+    assert rita["roles"] == ["researcher"] and rita["active"] is True
+    assert rita["accreditation_expires"] == "2099-01-01"
+
+
+def test_the_description_says_each_role_is_listed_once(client):
+    schemas = client.get("/openapi.json").json()["components"]["schemas"]
+    assert schemas["RegisterBody"]["properties"]["roles"]["uniqueItems"] is True
+    assert schemas["PersonOut"]["properties"]["roles"]["uniqueItems"] is True
+
+
 def test_a_second_admin_account_approves_nothing_until_another_admin_confirms_it(
     client, world: World
 ):

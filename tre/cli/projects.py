@@ -9,9 +9,7 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from tre import yamlfile
 from tre.cli.common import DATE, console, remote, session, styled
-from tre.errors import InputError
 from tre.models import ProjectState
 from tre.service import projects
 from tre.units import format_duration, format_memory
@@ -31,14 +29,7 @@ def project() -> None:
 @click.pass_context
 def request_cmd(ctx: click.Context, file: Path) -> None:
     """Request a project described in a YAML FILE (see docs/projects.md)."""
-    try:
-        data = yamlfile.load(file.read_bytes(), str(file))
-    except yamlfile.YamlError as exc:
-        raise InputError(str(exc), fix="correct the file at the place shown") from None
-    if not isinstance(data, dict):
-        raise InputError(
-            f"{file} must hold a mapping of field: value", fix="see jobs/examples/project.yaml"
-        )
+    data = projects.read_request(file)
     if (client := remote(ctx)) is not None:
         with client:
             p = client.request_project(data)

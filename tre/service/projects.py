@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 from policies.access import (
@@ -11,6 +12,7 @@ from policies.access import (
     raise_if,
     role_refusals,
 )
+from tre import yamlfile
 from tre.errors import InputError, PermissionDenied
 from tre.models import Project, ProjectState, Role, utcnow
 from tre.service.grants import revoke_project_grants
@@ -30,6 +32,24 @@ REQUEST_FIELDS = {
     "expires",
     "slurm",
 }
+
+
+def read_request(path: Path) -> dict[str, Any]:
+    """A project request file (YAML) as the mapping `request_project` takes; InputError
+    if it cannot be read or is not a mapping. Its fields are checked there."""
+    try:
+        data = yamlfile.load(path.read_bytes(), str(path))
+    except yamlfile.YamlError as exc:
+        raise InputError(str(exc), fix="correct the file at the place shown") from None
+    except OSError as exc:
+        raise InputError(
+            f"cannot read the project request {path}: {exc.strerror}", fix="check the path"
+        ) from None
+    if not isinstance(data, dict):
+        raise InputError(
+            f"{path} must hold a mapping of field: value", fix="see jobs/examples/project.yaml"
+        )
+    return data
 
 
 def request_project(session: Session, data: dict[str, Any]) -> Project:

@@ -1,6 +1,7 @@
 """`tre serve`: the HTTP API and the web pages over the same service layer as the CLI.
 
-app.py           create_app(): the FastAPI application, its error handlers and headers
+app.py           create_app(): the FastAPI application, its error handlers and headers;
+                 describe_api(): its OpenAPI description, without a home
 state.py         what the app holds for its lifetime (home, cookie key, templates)
 auth.py          bearer tokens, signed session cookies, CSRF
 errors.py        TreError -> JSON or an error page, with HTTP statuses

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -76,6 +77,19 @@ def create_app(
     """
     state = make_state(home, cookie_secure=cookie_secure, dispatcher_ticks=dispatcher_ticks)
     Database.for_home(state.home).close()
+    app = _routed_app()
+    app.state.tre = state
+    return app
+
+
+def describe_api() -> dict[str, Any]:
+    """The OpenAPI description `tre serve` gives at /openapi.json, without a home (the
+    API fuzz test generates its requests from it before any server runs)."""
+    return _routed_app().openapi()
+
+
+def _routed_app() -> FastAPI:
+    """Every route, error handler and middleware; no state (no home) yet."""
     app = FastAPI(
         title="tre",
         summary="A job runner for trusted research environments: the service API.",
@@ -93,7 +107,6 @@ def create_app(
         telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
         max_body_size=errors.MAX_BODY_BYTES,
     )
-    app.state.tre = state
     errors.install(app)
     api.add_to(app)
     health.router.add_to(app)

@@ -27,6 +27,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from tre.errors import InputError, NotFound, PermissionDenied, PlatformError, StateError, TreError
 from tre.service.tokens import Unauthenticated
@@ -130,6 +131,17 @@ def validation_reasons(exc: RequestValidationError) -> list[str]:
     return lines
 
 
+def allowed_methods(request: Request) -> list[str]:
+    """Every method the request's path takes. Each route has one method, and Starlette's
+    405 names only those of the first route whose path matched."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match != Match.NONE:
+            methods |= getattr(route, "methods", None) or set()
+    return sorted(methods)
+
+
 def install(app: FastAPI) -> None:
     """Register the handlers that turn every error into JSON or a page."""
 
@@ -155,7 +167,10 @@ def install(app: FastAPI) -> None:
         message, fix = _HTTP_TEXT.get(exc.status_code, (str(exc.detail), None))
         kind = {400: InputError, 404: NotFound, 413: InputError}.get(exc.status_code, TreError)
         error = kind(message, fix=fix)
-        return respond(request, error, status=exc.status_code, headers=exc.headers)
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = ", ".join(allowed_methods(request))
+        return respond(request, error, status=exc.status_code, headers=headers)
 
     async def unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unexpected error on %s %s", request.method, request.url.path)

@@ -7,11 +7,20 @@ what a client has no use for (a running job's backend handle, dataset file lists
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import Path
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    field_validator,
+)
 
 from tre.errors import TreError
 from tre.models import Dataset, Decision, Job, OutputRecord, Person, ProjectState, Review, Role
@@ -21,8 +30,40 @@ from tre.models import Dataset, Decision, Job, OutputRecord, Person, ProjectStat
 #: A job's number in a path. Any whole number is taken: one that names no job (0, or one
 #: past what the store can hold) is a 404, as `tre job show` says "no such job" for it.
 JobId = Annotated[int, Path(description="A job's number.", examples=[1])]
+#: A project's name in a path (one that names no project is a 404).
+ProjectName = Annotated[str, Path(description="A project's name.", examples=["lcr-health-fire"])]
+#: A registered person's name in a path (one that names nobody is a 404).
+PersonPath = Annotated[str, Path(description="A registered person's name.", examples=["rita"])]
 
 # -- requests --------------------------------------------------------------------------
+
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _date_as_written(value: Any) -> Any:
+    # Pydantic would read 0 or "0" as 1 January 1970: a date is only ever YYYY-MM-DD.
+    if isinstance(value, date) or (isinstance(value, str) and _ISO_DATE.fullmatch(value)):
+        return value
+    raise ValueError("write the date as YYYY-MM-DD, e.g. 2027-12-31")
+
+
+#: A date in a request body: text, YYYY-MM-DD.
+DateText = Annotated[date, BeforeValidator(_date_as_written)]
+
+
+def _each_once(roles: list[Role]) -> list[Role]:
+    twice = sorted({role.value for role in roles if roles.count(role) > 1})
+    if twice:
+        raise ValueError(f"each role may be listed once; listed twice: {', '.join(twice)}")
+    return roles
+
+
+#: A person's roles in a request body: at least one, each once (as `Person` keeps them).
+Roles = Annotated[
+    list[Role],
+    Field(min_length=1, json_schema_extra={"uniqueItems": True}),
+    AfterValidator(_each_once),
+]
 
 
 class Body(BaseModel):
@@ -69,7 +110,7 @@ class ProjectRequestBody(Body):
         default_factory=dict,
         description='The most a job may ask for, e.g. {"workers": 2, "memory": "2GiB"}.',
     )
-    expires: date
+    expires: DateText
     slurm: dict[str, Any] = Field(
         default_factory=dict, description="Slurm account, partition and qos (all optional)."
     )
@@ -83,7 +124,7 @@ class ProjectRequestBody(Body):
 class ApproveBody(Body):
     """Approving (or renewing) a project; the body may be left out."""
 
-    expires: date | None = Field(default=None, description="A new expiry date (renewal).")
+    expires: DateText | None = Field(default=None, description="A new expiry date (renewal).")
 
 
 #: The states an admin may put a project in by hand (the CLI's reject, suspend, close).
@@ -113,9 +154,9 @@ class RegisterBody(Body):
 
     name: str
     full_name: str
-    roles: list[Role] = Field(min_length=1)
+    roles: Roles
     email: str = ""
-    accredited_until: date | None = Field(
+    accredited_until: DateText | None = Field(
         default=None, description="Researchers: the date their accreditation lapses."
     )
 
@@ -123,9 +164,10 @@ class RegisterBody(Body):
 class PersonUpdateBody(Body):
     """Changing a registration, as `tre admin update`; what is left out stays as it is."""
 
-    roles: list[Role] | None = Field(default=None, min_length=1, description="Replaces the roles.")
-    accredited_until: date | None = None
-    active: bool | None = Field(
+    roles: Roles | None = Field(default=None, description="Replaces the roles.")
+    accredited_until: DateText | None = None
+    # Strict: `"active": 0` is not a yes or no, and would stop someone acting.
+    active: StrictBool | None = Field(
         default=None, description="false: stop them acting at all (their tokens stop working)."
     )
 
@@ -166,7 +208,7 @@ class ErrorOut(BaseModel):
 class PersonOut(BaseModel):
     name: str
     full_name: str
-    roles: list[str]
+    roles: list[Role] = Field(json_schema_extra={"uniqueItems": True}, description="Each once.")
     accreditation_expires: date | None
     active: bool
     admin_confirmed_by: str = Field(
@@ -179,7 +221,7 @@ class PersonOut(BaseModel):
         return cls(
             name=person.name,
             full_name=person.full_name,
-            roles=[r.value for r in person.roles],
+            roles=list(person.roles),
             accreditation_expires=person.accreditation_expires,
             active=person.active,
             admin_confirmed_by=person.admin_confirmed_by if Role.ADMIN in person.roles else "",

@@ -118,3 +118,15 @@ def test_the_last_active_admin_cannot_be_removed(session_as):
     assert people.update_person(ada, "bob", active=True).active
     assert people.update_person(ada, "ada", roles=["admin", "checker"]).roles  # still admin
     assert not people.update_person(ada, "ada", active=False).active  # bob remains
+
+
+def test_a_role_given_twice_is_refused_naming_it(session_as):
+    # Schemathesis stored a person with the roles ["checker", "admin", "admin"].
+    ada = session_as("ada")
+    with pytest.raises(InputError) as info:
+        people.register_person(ada, name="eve", full_name="Eve", roles=["checker", "checker"])
+    assert "roles: each role may be listed once; listed twice: checker" in info.value.reasons
+    with pytest.raises(InputError) as info:
+        people.update_person(ada, "carl", roles=["checker", "admin", "admin"])
+    assert "roles: each role may be listed once; listed twice: admin" in info.value.reasons
+    assert [p.roles for p in people.list_people(ada) if p.name == "carl"] == [["checker"]]

@@ -23,7 +23,9 @@ from tre.web.routes import Routes
 from tre.web.schemas import (
     ApproveBody,
     PersonOut,
+    PersonPath,
     PersonUpdateBody,
+    ProjectName,
     ProjectRequestBody,
     ProjectStateBody,
     RegisterBody,
@@ -44,7 +46,7 @@ def request_project(body: ProjectRequestBody, auth: ApiAuth) -> Project:
 
 @router.post("/projects/{name}/approve", errors=CHANGE)
 def approve_project(
-    name: str, auth: ApiAuth, body: Annotated[ApproveBody | None, BodyParam()] = None
+    name: ProjectName, auth: ApiAuth, body: Annotated[ApproveBody | None, BodyParam()] = None
 ) -> Project:
     """Approve a requested project, or renew an expired or suspended one (admins who
     neither requested nor lead it)."""
@@ -54,7 +56,7 @@ def approve_project(
 
 
 @router.post("/projects/{name}/state", errors=CHANGE)
-def change_project_state(name: str, body: ProjectStateBody, auth: ApiAuth) -> Project:
+def change_project_state(name: ProjectName, body: ProjectStateBody, auth: ApiAuth) -> Project:
     """Suspend, close or reject a project, with a reason (admins). Its running jobs
     fail at their next read: their key grants are revoked with it."""
     with auth.session(writes=True) as s:
@@ -77,7 +79,7 @@ def register_person(body: RegisterBody, auth: ApiAuth) -> PersonOut:
 
 
 @router.patch("/people/{name}", errors=CHANGE)
-def update_person(name: str, body: PersonUpdateBody, auth: ApiAuth) -> PersonOut:
+def update_person(name: PersonPath, body: PersonUpdateBody, auth: ApiAuth) -> PersonOut:
     """Change someone's roles, accreditation or whether they may act (admins)."""
     roles = [r.value for r in body.roles] if body.roles is not None else None
     with auth.session(writes=True) as s:
@@ -88,7 +90,7 @@ def update_person(name: str, body: PersonUpdateBody, auth: ApiAuth) -> PersonOut
 
 
 @router.post("/people/{name}/confirm-admin", errors=CHANGE)
-def confirm_admin(name: str, auth: ApiAuth) -> PersonOut:
+def confirm_admin(name: PersonPath, auth: ApiAuth) -> PersonOut:
     """Confirm someone's admin role (a confirmed admin other than the one who gave it);
     until then they approve nothing."""
     with auth.session(writes=True) as s:

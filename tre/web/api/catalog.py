@@ -13,7 +13,7 @@ from tre.models import Project, Role
 from tre.service import datasets, people, projects
 from tre.web.auth import ApiAuth
 from tre.web.routes import Routes
-from tre.web.schemas import AuditEventOut, DatasetOut, PersonOut, VerificationOut
+from tre.web.schemas import AuditEventOut, DatasetOut, PersonOut, ProjectName, VerificationOut
 
 router = Routes(prefix="/api", tags=["people, projects, datasets, audit"])
 
@@ -43,7 +43,7 @@ def list_projects(auth: ApiAuth) -> list[Project]:
 
 
 @router.get("/projects/{name}", errors=(InputError, NotFound, PermissionDenied))
-def show_project(name: str, auth: ApiAuth) -> Project:
+def show_project(name: ProjectName, auth: ApiAuth) -> Project:
     """One project: purpose, members, approved datasets and columns, quota, approval."""
     with auth.session() as s:
         return projects.show_project(s, name)
