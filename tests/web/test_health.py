@@ -7,7 +7,7 @@ import pytest
 
 from tests.web.conftest import TestClient, World
 from tre.web import create_app
-from tre.web.health import DispatcherTicks
+from tre.web.ticks import DispatcherTicks
 
 pytestmark = pytest.mark.slow
 FIELDS = {"status", "dispatcher_last_tick_age_seconds"}

@@ -15,7 +15,7 @@ from tre.service.dispatcher import Dispatcher, DispatcherBusy
 from tre.service.preflight import check_can_start
 from tre.service.session import Session
 from tre.web import create_app
-from tre.web.health import DispatcherTicks
+from tre.web.ticks import DispatcherTicks
 
 log = logging.getLogger("tre.serve")
 RESTART_PAUSE_MAX = 60.0

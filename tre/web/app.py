@@ -20,8 +20,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tre.store import Database
 from tre.web import api, errors, health, pages
-from tre.web.health import DispatcherTicks
 from tre.web.state import make_state
+from tre.web.ticks import DispatcherTicks
 
 #: Sent with every response: no scripts, no framing, nothing loaded from other sites.
 SECURITY_HEADERS = [

@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
@@ -26,28 +24,11 @@ from fastapi import Request, Response
 from pydantic import BaseModel, Field
 
 from tre.web.routes import Routes
+from tre.web.ticks import DispatcherTicks
 
 log = logging.getLogger("tre.web")
 router = Routes(prefix="/api", tags=["health"])
 UNKNOWN = "unknown"
-
-
-class DispatcherTicks:
-    """When the server's dispatcher thread last finished a pass. That thread writes it,
-    requests read it: one float, replaced whole, so no lock is needed."""
-
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
-        self._clock = clock
-        self._last: float | None = None
-
-    def tick(self) -> None:
-        """A pass has just finished (the dispatcher's `after_tick`)."""
-        self._last = self._clock()
-
-    def age(self) -> float | None:
-        """Seconds since the last finished pass; None before the first."""
-        last = self._last
-        return None if last is None else max(0.0, self._clock() - last)
 
 
 class HealthOut(BaseModel):

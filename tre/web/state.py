@@ -21,7 +21,7 @@ from tre.home import Home
 from tre.web.report_view import FLAGS, STATUS_SYMBOLS
 
 if TYPE_CHECKING:
-    from tre.web.health import DispatcherTicks
+    from tre.web.ticks import DispatcherTicks
 
 KEY_FILE = "web.key"  # in TRE_HOME: signs browser session cookies and CSRF tokens
 
