@@ -181,6 +181,15 @@ def update_person(
     )
     with session.write() as conn:
         person = repo.get_person(conn, name)
+        changes_an_admin = Role.ADMIN in person.roles and (
+            (roles is not None and set(roles) != {r.value for r in person.roles})
+            or (active is not None and active != person.active)
+        )
+        if changes_an_admin:  # an unconfirmed admin must not unseat the confirmed ones
+            raise_if(
+                confirmed_admin_refusals(session.person(), "changing an admin's registration"),
+                f"you cannot change the registration of {name!r}",
+            )
         data = person.model_dump()
         if roles is not None:
             data["roles"] = roles

@@ -146,3 +146,19 @@ def test_admins_of_a_home_made_before_the_rule_are_confirmed(tmp_path):
     assert found["ada"].confirmed_admin and found["bob"].confirmed_admin
     assert found["rita"].admin_confirmed_by == ""
     assert isinstance(found["bob"], Person)
+
+
+def test_an_unconfirmed_admin_cannot_deactivate_or_demote_the_confirmed_ones(session_as):
+    ada = session_as("ada")
+    people.register_person(ada, name="ada2", full_name="Ada Again", roles=["admin"])
+    ada2 = session_as("ada2")
+    for change in ({"active": False}, {"roles": ["checker"]}):
+        with pytest.raises(PermissionDenied) as refused:
+            people.update_person(ada2, "bob", **change)
+        assert "you cannot change the registration of 'bob'" in refused.value.message
+        assert any(
+            "changing an admin's registration needs a confirmed admin" in r
+            for r in refused.value.reasons
+        )
+    assert people.update_person(ada2, "carl", active=False).active is False  # not an admin
+    assert people.update_person(ada, "ada2", active=False).active is False  # confirmed: may
