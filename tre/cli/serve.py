@@ -181,9 +181,14 @@ def serve(
     )
     try:
         uvicorn.Server(config).run()
+    except KeyboardInterrupt:
+        # uvicorn shuts down cleanly on Ctrl-C or SIGINT, then raises it again: this is
+        # the way a server is asked to stop, not an abort.
+        pass
     finally:
         if dispatcher is not None:
             dispatcher.stop.set()
             dispatcher.join(timeout=interval + 30)
+    console.print("tre serve stopped", markup=False)
     if dispatcher is not None and dispatcher.error is not None:
         raise dispatcher.error
