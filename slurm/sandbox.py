@@ -185,7 +185,7 @@ def _outermost(paths: tuple[Path, ...]) -> tuple[Path, ...]:
     return tuple(sorted(kept))
 
 
-def _parents(paths: tuple[Path, ...]) -> list[Path]:
+def parents_to_make(paths: tuple[Path, ...]) -> list[Path]:
     """Every folder above `paths` that the sandbox must make, outermost first (not the
     system's, nor the sandbox's own /tmp, /dev and /proc, which it has already made)."""
     made: list[Path] = []
@@ -202,7 +202,9 @@ def _parents(paths: tuple[Path, ...]) -> list[Path]:
     return sorted(made, key=lambda p: len(p.parts))
 
 
-def _system() -> list[str]:
+def system_binds() -> list[str]:
+    """The system, read-only: /usr, the /bin and /lib links or folders, a few files of
+    /etc."""
     args = ["--ro-bind", "/usr", "/usr"]
     for name in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
         path = Path("/") / name
@@ -246,7 +248,7 @@ def command(plan: Plan) -> list[str]:
     else:
         for name in plan.unset:
             bwrap += ["--unsetenv", name]
-    bwrap += _system()
+    bwrap += system_binds()
     bwrap += [
         "--proc",
         "/proc",
@@ -268,7 +270,7 @@ def command(plan: Plan) -> list[str]:
     # The runtime after the sandbox's own /tmp, /dev and /proc: bubblewrap mounts in
     # order, so a runtime under /tmp (a checkout there) would be hidden by the tmpfs.
     # Missing parents would be 0700 root, which the job user could not pass: 0755.
-    for parent in _parents(plan.runtime):
+    for parent in parents_to_make(plan.runtime):
         bwrap += ["--perms", "0755", "--dir", str(parent)]
     for folder in plan.runtime:
         bwrap += ["--ro-bind", str(folder), str(folder)]
@@ -289,7 +291,7 @@ def command(plan: Plan) -> list[str]:
         bwrap += ["--ro-bind", str(plan.job_dir / name), str(SANDBOX_JOB / name)]
     bwrap += ["--bind", str(plan.out_dir), str(SANDBOX_OUT)]
     for host, inside in plan.data:
-        for parent in _parents((SANDBOX_DATA / inside,)):
+        for parent in parents_to_make((SANDBOX_DATA / inside,)):
             bwrap += ["--perms", "0755", "--dir", str(parent)]
         bwrap += ["--ro-bind", str(host), str(SANDBOX_DATA / inside)]
     bwrap += ["--perms", "0755", "--dir", str(SANDBOX_KEYS.parent)]

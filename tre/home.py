@@ -45,6 +45,9 @@ class HomeConfig(BaseModel):
     pkcs11_module: str | None = None  # the HSM's PKCS#11 library (docs/keys.md)
     pkcs11_token: str | None = None  # the label of the token holding tre's keys
     pkcs11_pin_file: str | None = None  # a 0600 file with the token's user PIN
+    # Folders an HSM's client needs besides SoftHSM's own (its configuration, a token
+    # store), shown read-write in the key service's sandbox (tre/keyservice/sandbox.py).
+    pkcs11_paths: list[str] = []
     # sandbox: master keys only in the key service (its own OS user), jobs in a bubblewrap
     # sandbox as the job user (docs/threat-model.md). none: homes made before it, and
     # development machines without root, where researcher code is trusted.

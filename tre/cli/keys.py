@@ -155,13 +155,27 @@ def revoke_cmd(ctx: click.Context, grant_id: str, reason: str) -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="PKCS#11: a 0600 file holding the token's user PIN.",
 )
+@click.option(
+    "--hsm-path",
+    "hsm_paths",
+    multiple=True,
+    help="PKCS#11: a folder the HSM's client needs (its configuration, its token store), "
+    "shown to the key service's sandbox; SoftHSM's are found without it. Repeatable.",
+)
 @click.pass_context
 def configure_cmd(
-    ctx: click.Context, kind: str, module: str | None, token: str | None, pin_file: Path | None
+    ctx: click.Context,
+    kind: str,
+    module: str | None,
+    token: str | None,
+    pin_file: Path | None,
+    hsm_paths: tuple[str, ...],
 ) -> None:
     """Choose where master keys live (before the first ingest); tested before saving."""
     with session(ctx) as s:
-        key_service.configure_kms(s, kind, module=module, token=token, pin_file=pin_file)
+        key_service.configure_kms(
+            s, kind, module=module, token=token, pin_file=pin_file, hsm_paths=hsm_paths
+        )
         settings = s.home.backing_kms_settings()  # where they are, whoever opens them
         served = s.home.config.isolation == "sandbox"
     where = (

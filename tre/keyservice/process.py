@@ -8,7 +8,9 @@
 On one machine `tre run` and `tre serve --with-dispatcher` start it (`ensure_running`),
 and any command that needs keys starts it if it is not up. In a deployment it runs as
 a systemd unit (docs/keys.md). When tre runs as root and the OS user `tre-keys`
-exists, the service runs as that user; the key store is handed to it first.
+exists, the service runs as that user, in a bubblewrap sandbox of its own
+(tre/keyservice/sandbox.py: it reaches tre's runtime wherever it is installed, a checkout
+in root's home folder too); the key store is handed to it first.
 """
 
 from __future__ import annotations
@@ -17,13 +19,17 @@ import fcntl
 import logging
 import os
 import pwd
+import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+from slurm.sandbox import runtime_paths
 from tre.errors import PlatformError
 from tre.home import Home
+from tre.keyservice.sandbox import Plan, hsm_paths
+from tre.keyservice.sandbox import command as sandbox_command
 from tre.secured import keyclient
 from tre.secured.keyclient import KeyServiceBusy, KeyServiceDown, ServiceMasterKeys
 
@@ -128,7 +134,8 @@ def start(
     sock.parent.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
     sock.parent.mkdir(mode=0o700, exist_ok=True)
     user = service_user()
-    if user is not None and (why := _unreachable_code(user)):
+    sandboxed = user is not None and shutil.which("bwrap") is not None
+    if user is not None and not sandboxed and (why := _unreachable_code(user)):
         raise PlatformError(
             f"the key service runs as {user.pw_name}, which cannot reach tre's code: {why}",
             fix="install tre where every user may enter its folders (e.g. /opt/tre or /srv), "
@@ -162,16 +169,19 @@ def start(
     if user is not None:
         _hand_over(home, user)
         os.chown(sock.parent, user.pw_uid, user.pw_gid)
-        command = [
-            "setpriv",
-            f"--reuid={user.pw_uid}",
-            f"--regid={user.pw_gid}",
-            "--clear-groups",
-            "--inh-caps=-all",
-            "--no-new-privs",
-            "--",
-            *command,
-        ]
+        if sandboxed:
+            command = _sandboxed(home, command, sock.parent, user)
+        else:  # no bubblewrap: as its user, on the host (its code must be reachable)
+            command = [
+                "setpriv",
+                f"--reuid={user.pw_uid}",
+                f"--regid={user.pw_gid}",
+                "--clear-groups",
+                "--inh-caps=-all",
+                "--no-new-privs",
+                "--",
+                *command,
+            ]
     try:
         with (state / "keyservice.log").open("ab") as log_file:
             out = None if log_to_stdout else log_file
@@ -188,6 +198,28 @@ def start(
     finally:
         for fd in fds:
             os.close(fd)
+
+
+def _sandboxed(
+    home: Home, command: list[str], socket_folder: Path, user: pwd.struct_passwd
+) -> list[str]:
+    """`command` in the key service's own sandbox, as `user` (tre/keyservice/sandbox.py):
+    it reaches tre's runtime wherever it is installed, and little else of the host."""
+    runtime, hide = runtime_paths()
+    config = home.config
+    read_only, writable = hsm_paths(config.kms, tuple(config.pkcs11_paths))
+    plan = Plan(
+        command=tuple(command),
+        socket_folder=socket_folder,
+        uid=user.pw_uid,
+        gid=user.pw_gid,
+        runtime=runtime,
+        hide=hide,
+        read_only=read_only,
+        writable=writable,
+        network=config.kms == "pkcs11",
+    )
+    return sandbox_command(plan)
 
 
 def stop(

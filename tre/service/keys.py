@@ -234,6 +234,7 @@ def configure_kms(
     module: str | None = None,
     token: str | None = None,
     pin_file: Path | None = None,
+    hsm_paths: tuple[str, ...] = (),
 ) -> KmsSettings:
     """Choose where this home's master keys live; tested before it is saved.
 
@@ -262,9 +263,22 @@ def configure_kms(
                 fix="e.g. --module /usr/lib/softhsm/libsofthsm2.so --token tre "
                 "--pin-file /etc/tre/hsm.pin",
             )
+    for path in hsm_paths:
+        if kind != "pkcs11" or not Path(path).is_absolute() or not Path(path).exists():
+            raise InputError(
+                f"--hsm-path {path!r}: "
+                + (
+                    "only a PKCS#11 key store takes it"
+                    if kind != "pkcs11"
+                    else "give an absolute path that exists"
+                ),
+                fix="name the folders your HSM's client reads and writes, e.g. "
+                "--hsm-path /etc/hsm-client (SoftHSM's are found without it)",
+            )
     updated = config.model_copy(
         update={
             "kms": kind,
+            "pkcs11_paths": [str(Path(p).resolve()) for p in hsm_paths],
             "pkcs11_module": str(module) if kind == "pkcs11" else None,
             "pkcs11_token": token if kind == "pkcs11" else None,
             "pkcs11_pin_file": str(Path(str(pin_file)).absolute()) if kind == "pkcs11" else None,
