@@ -53,7 +53,9 @@ test-system-deps:
 
 # Researcher code runs sandboxed (docs/threat-model.md): bubblewrap, util-linux's setpriv
 # and prlimit, iproute2 (the hostile-code tests' own test host), and two system users:
-# tre-job (every job's processes) and tre-keys (the key service, the only holder of keys).
+# tre-job (every job's engine), tre-code (researcher code, in the job user's group, so it
+# reads its job's inputs but writes nothing the engine does) and tre-keys (the key
+# service, the only holder of keys).
 sandbox-setup:
 	@missing=""; \
 	command -v bwrap >/dev/null || missing="$$missing bubblewrap"; \
@@ -66,6 +68,7 @@ sandbox-setup:
 	@for user in tre-job tre-keys; do \
 		id -u $$user >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin $$user; \
 	done
+	@id -u tre-code >/dev/null 2>&1 || useradd --system --gid tre-job --no-create-home --shell /usr/sbin/nologin tre-code
 
 slurm-up:
 	bash slurm/devcluster/start.sh

@@ -88,6 +88,7 @@ class TableResult:
     unit: str | None = None
     population: dict[str, Any] | None = None  # what rows it counts (for differencing)
     findings: list[Any] = field(default_factory=list)  # disclosure.differencing.Finding
+    advisory: str = ""  # why its evidence is not tre's own (disclosure.advisory), if so
 
     @property
     def keys(self) -> list[str]:

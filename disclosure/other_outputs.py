@@ -43,6 +43,7 @@ class RegressionResult:
     min_dof: int = _DEFAULT_DOF
     level_counts: dict[str, dict[str, int]] = field(default_factory=dict)
     check_status: str = ""  # a regression is released as it is: the same as `status`
+    advisory: str = ""  # why its evidence is not tre's own (disclosure.advisory), if so
 
 
 @dataclass

@@ -156,6 +156,11 @@ def _output_html(
         f'<h3 id="{anchor}-title">{index}. {_h(text_of(output, "name"))} '
         f"{_status_html(status)}</h3>",
     ]
+    if text_of(output, "advisory", ""):
+        parts.append(
+            f'<p class="advisory"><strong>Advisory:</strong> '
+            f"{_h(text_of(output, 'advisory'))}; confirm it yourself, by name.</p>"
+        )
     checked = text_of(output, "check_status", status)
     if checked != status:
         parts.append(

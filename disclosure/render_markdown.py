@@ -80,6 +80,8 @@ def _markdown_output(
 ) -> list[str]:
     status = text_of(output, "status")
     out = ["", f"### {index}. {_md(text_of(output, 'name'))}: {status_label(status)}", ""]
+    if text_of(output, "advisory", ""):
+        out += [f"**Advisory:** {_md(text_of(output, 'advisory'))}; confirm it by name.", ""]
     checked = text_of(output, "check_status", status)
     if checked != status:
         out += [f"Computed: {status_label(checked)}; as released: {status_label(status)}.", ""]

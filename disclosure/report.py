@@ -137,6 +137,8 @@ def _output(
         "check_status": result.check_status or result.status,
         "summary": result.summary,
     }
+    if not isinstance(result, FileResult) and result.advisory:
+        head["advisory"] = result.advisory
     if isinstance(result, TableResult):
         return head | _table(result, rules, protection, findings)
     if isinstance(result, RegressionResult):

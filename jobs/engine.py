@@ -24,17 +24,32 @@ from tre.secured.reader import SecuredSource
 def run_job(
     spec: JobSpec,
     sources: dict[str, SecuredSource],
-    client: Client,
+    client: Client | None,
     *,
     pickles: dict[str, bytes],
     top_k: int,
     progress: ProgressFn | None = None,
     target_rows: int = 1_000_000,
+    phase: str = "all",
+    handed: dict[str, list[Output]] | None = None,
 ) -> list[Output]:
-    """Run every step in order; return all outputs (names unique across the job)."""
+    """Run every step in order; return all outputs (names unique across the job).
+
+    `phase` "code" runs the python steps alone (researcher code, in its own sandbox);
+    "engine" runs the rest and takes the python steps' outputs from `handed` (what the
+    code phase handed over: jobs/handover.py); "all" runs everything here. `client` may
+    be None only when nothing left to run needs a cluster (`needs_cluster`)."""
     outputs: list[Output] = []
     for group in _groups(spec.steps):
         step = group[0]
+        if phase == "code" and not isinstance(step, PythonStep):
+            continue
+        if isinstance(step, PythonStep) and phase == "engine":
+            outputs += (handed or {}).get(step.name, [])
+            if progress:
+                progress(step.name, 1, 1)
+            continue
+        assert client is not None, "a step that computes needs the job's cluster"
         match step:
             case TableStep():
                 tables = [s for s in group if isinstance(s, TableStep)]
@@ -59,6 +74,16 @@ def run_job(
             fix="rename the outputs of the python step(s)",
         )
     return outputs
+
+
+def needs_cluster(spec: JobSpec, phase: str) -> bool:
+    """Whether `phase` of the job computes anything (the engine's phase of a job of
+    python steps alone only gathers what they handed over)."""
+    if phase == "code":
+        return any(isinstance(s, PythonStep) for s in spec.steps)
+    if phase == "engine":
+        return any(not isinstance(s, PythonStep) for s in spec.steps)
+    return True
 
 
 def _groups(steps: Sequence[Step]) -> list[list[Step]]:

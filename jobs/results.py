@@ -41,13 +41,16 @@ UNRECORDED_REASON = (
 )
 
 
-def write_results(job_dir: Path, outputs: list[Output], meta: dict[str, Any]) -> Path:
-    """Write every output under job_dir/result, atomically."""
+def write_results(
+    job_dir: Path, outputs: list[Output], meta: dict[str, Any], *, shared: bool = False
+) -> Path:
+    """Write every output under job_dir/result, atomically. `shared`: readable by the
+    writer's group too (the python steps' phase, handing over to the engine's)."""
     final = job_dir / RESULT
     tmp = job_dir / (RESULT + ".tmp")
     if tmp.exists():
         shutil.rmtree(tmp)
-    tmp.mkdir(mode=0o700)
+    tmp.mkdir(mode=0o750 if shared else 0o700)
     try:
         _write_outputs(tmp, outputs, meta)
     except BaseException:

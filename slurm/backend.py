@@ -46,6 +46,9 @@ class Submission:
     placement: SlurmPlacement
     #: The job's sandbox (local backend, sandboxed home); None runs it as the TRE's user.
     sandbox: Plan | None = None
+    #: Its python steps' own sandbox, run first (jobs/handover.py); None: they run in
+    #: `sandbox`, with the engine (a job without python steps, or on Slurm).
+    code_sandbox: Plan | None = None
 
 
 @dataclass(frozen=True)

@@ -18,13 +18,14 @@ import signal
 import sys
 import time
 import traceback
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from types import FrameType
 
 from distributed import Client
 
-from jobs.engine import run_job
+from jobs.engine import needs_cluster, run_job
+from jobs.handover import CodePhaseFailed, read_handover
 from jobs.job_input import read_input
 from jobs.progress import ProgressFile
 from jobs.results import (
@@ -41,6 +42,7 @@ from tre.models import Resources
 
 log = logging.getLogger("tre.job")
 CLUSTERS = ("local", "slurm-runner", "slurm-cluster")
+PHASES = ("all", "code", "engine")
 ENGINE_RANK = 1  # SLURMRunner: task 0 is the scheduler, task 1 the client, the rest workers
 
 
@@ -56,6 +58,10 @@ def main(argv: list[str] | None = None) -> int:
     # --scratch (a private tmpfs). Without them both are inside the job folder.
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--scratch", type=Path, default=None)
+    # A job split in two sandboxes (jobs/handover.py): "code" runs its python steps,
+    # "engine" the rest, reading what the code's phase left in --handover.
+    parser.add_argument("--phase", choices=PHASES, default="all")
+    parser.add_argument("--handover", type=Path, default=None)
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stdout
@@ -64,6 +70,8 @@ def main(argv: list[str] | None = None) -> int:
     job_dir: Path = args.job_dir.absolute()
     out: Path = (args.out or job_dir).absolute()
     scratch: Path = (args.scratch or job_dir / "scratch").absolute()
+    if args.phase == "code":
+        os.umask(0o027)  # what it hands over, the engine (its group) must read
     rank = int(os.environ.get("SLURM_PROCID", "1"))
     if args.cluster == "slurm-runner" and rank != ENGINE_RANK:
         serve_runner_role(read_settings(job_dir), job_dir, rank, out)
@@ -71,7 +79,10 @@ def main(argv: list[str] | None = None) -> int:
     reserve_error_space(out)  # so that a full disk cannot keep the job from saying so
     ProgressFile(out).started()  # before any researcher code: the job has started
     try:
-        return _run(job_dir, out, scratch, args.cluster)
+        return _run(job_dir, out, scratch, args.cluster, args.phase, args.handover)
+    except CodePhaseFailed as exc:
+        log.error("the python steps failed in their own sandbox (their reason is held)")
+        write_error(out, exc.reason, exc.detail)
     except TreError as exc:
         log.error("job failed: %s", exc.render())
         write_error(out, exc.render(), _located(exc))
@@ -88,10 +99,22 @@ def main(argv: list[str] | None = None) -> int:
     return 1  # write_error never raises: a failed job always ends here, with status 1
 
 
-def _run(job_dir: Path, out: Path, scratch: Path, cluster: str) -> int:
+def _run(
+    job_dir: Path, out: Path, scratch: Path, cluster: str, phase: str, handover: Path | None
+) -> int:
     started = time.monotonic()
     job_input = read_input(job_dir)
     spec = job_input.spec
+    handed = None
+    if phase == "engine":
+        if handover is None:
+            raise SystemExit("the engine's phase needs --handover")
+        scratch.mkdir(parents=True, exist_ok=True)
+        received = read_handover(handover, spec, scratch)
+        if received.error is not None:
+            error = dict(received.error)
+            raise CodePhaseFailed(error.pop("reason"), error)
+        handed = received.outputs
     log.info(
         "job %s: %s (%d step(s)); %s",
         job_input.job_id,
@@ -100,19 +123,27 @@ def _run(job_dir: Path, out: Path, scratch: Path, cluster: str) -> int:
         spec.resources.describe(),
     )
     progress = ProgressFile(out)
-    with _cluster(cluster, job_dir, scratch, spec.resources, out) as client:
-        log.info("dask cluster up in %.1fs", time.monotonic() - started)
+    computing = needs_cluster(spec, phase)
+    cluster_or_none = (
+        _cluster(cluster, job_dir, scratch, spec.resources, out) if computing else nullcontext()
+    )
+    with cluster_or_none as client:
+        if computing:
+            log.info("dask cluster up in %.1fs", time.monotonic() - started)
         outputs = run_job(
             spec,
             job_input.secured_sources(),
             client,
-            pickles=job_input.pickles(job_dir),
+            pickles=job_input.pickles(job_dir) if phase != "engine" else {},
             top_k=job_input.top_k,
             progress=progress,
             target_rows=job_input.target_rows,
+            phase=phase,
+            handed=handed,
         )
     elapsed = time.monotonic() - started
-    write_results(out, outputs, {"job_id": job_input.job_id, "seconds": round(elapsed, 3)})
+    meta = {"job_id": job_input.job_id, "seconds": round(elapsed, 3)}
+    write_results(out, outputs, meta, shared=phase == "code")
     log.info("job %s finished in %.1fs with %d output(s)", job_input.job_id, elapsed, len(outputs))
     return 0
 

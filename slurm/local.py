@@ -47,6 +47,9 @@ class LocalBackend:
         if plan is not None:
             groups = sandbox.make_cgroups(submission.name, plan.memory_bytes)
             command = sandbox.command(replace(plan, cgroups=groups))
+            if submission.code_sandbox is not None:  # researcher code first, on its own
+                code = sandbox.command(replace(submission.code_sandbox, cgroups=groups))
+                command = sandbox.in_sequence(code, command)
             env, cwd = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}, Path("/")
         # The log holds whatever the job's code printed: it is the TRE's (0600), held
         # for the output checkers in a sandboxed home.

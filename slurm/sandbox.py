@@ -26,6 +26,11 @@ the key store belongs to `tre-keys`. Limits come from the job's resources: memor
 processes per job through a cgroup where the host offers one, CPU time, processes per
 user and file size through rlimits.
 
+A job with python steps runs in two such sandboxes, one after the other
+(`in_sequence`): first its python steps, as `tre-code` (the job user's group, so it
+reads the same inputs), writing only to their own folder; then the engine as
+`tre-job`, seeing that folder read-only at /job/handover (jobs/handover.py).
+
 `command()` is a pure function of a `Plan`, so the exact command is tested without
 running it; `check()` says what this host lacks.
 """
@@ -35,6 +40,7 @@ from __future__ import annotations
 import contextlib
 import os
 import pwd
+import shlex
 import shutil
 import signal
 import sys
@@ -47,6 +53,11 @@ from tre.errors import PlatformError
 __all__ = ["JOB_USER", "Plan", "SandboxUnavailable", "check", "command", "job_user"]
 
 JOB_USER = "tre-job"
+#: Researcher code (python steps) runs as a user of its own, in a sandbox of its own,
+#: before the engine's: it shares the job user's group, to read the job's inputs and
+#: data, but no writable file, and no process of it can signal or trace the engine.
+CODE_USER = "tre-code"
+SANDBOX_HANDOVER = Path("/job/handover")
 SANDBOX_JOB = Path("/job")
 SANDBOX_OUT = SANDBOX_JOB / "out"
 SANDBOX_DATA = Path("/data")
@@ -115,6 +126,11 @@ class Plan:
     #: What runs in the sandbox instead of `python -m slurm.launch` (the preflight's
     #: probe); empty for a job.
     program: tuple[str, ...] = ()
+    #: The job's phase: "all" (engine and researcher code, on Slurm), "code" (the
+    #: python steps alone, as the code user) or "engine" (the rest, with the code's
+    #: phase's folder `handover` bound read-only: its one door, jobs/handover.py).
+    phase: str = "all"
+    handover: Path | None = None
 
 
 def job_user() -> pwd.struct_passwd:
@@ -127,6 +143,25 @@ def job_user() -> pwd.struct_passwd:
             fix="create it as root: useradd --system --no-create-home --shell "
             f"/usr/sbin/nologin {JOB_USER} (make test and make demo do this)",
         ) from None
+
+
+def code_user() -> pwd.struct_passwd:
+    """The OS user researcher code runs as; SandboxUnavailable if it does not exist."""
+    try:
+        return pwd.getpwnam(CODE_USER)
+    except KeyError:
+        raise SandboxUnavailable(
+            f"the OS user {CODE_USER!r} that researcher code runs as does not exist",
+            fix=f"create it as root, in the job user's group: useradd --system --gid "
+            f"{JOB_USER} --no-create-home --shell /usr/sbin/nologin {CODE_USER} (make test "
+            "and make demo do this)",
+        ) from None
+
+
+def in_sequence(first: list[str], then: list[str]) -> list[str]:
+    """Run `first`, then `then` whatever `first`'s exit status (the engine says what
+    became of the code's phase); the exit status is `then`'s."""
+    return ["/bin/sh", "-c", f"{shlex.join(first)}; exec {shlex.join(then)}"]
 
 
 def check() -> list[str]:
@@ -144,10 +179,17 @@ def check() -> list[str]:
     ):
         if shutil.which(tool) is None:
             problems.append(f"{tool} is not installed (apt-get install {package})")
-    try:
-        job_user()
-    except SandboxUnavailable as exc:
-        problems.append(exc.message)
+    found = []
+    for user in (job_user, code_user):
+        try:
+            found.append(user())
+        except SandboxUnavailable as exc:
+            problems.append(f"{exc.message} ({exc.fix})")
+    if len(found) == 2 and found[0].pw_gid != found[1].pw_gid:
+        problems.append(
+            f"the OS user {CODE_USER!r} is not in the job user's group, so researcher code "
+            f"could not read its job's inputs (usermod -g {JOB_USER} {CODE_USER})"
+        )
     return problems
 
 
@@ -289,6 +331,8 @@ def command(plan: Plan) -> list[str]:
         bwrap += ["--ro-bind", str(plan.job_dir / "code"), str(SANDBOX_JOB / "code")]
     for name in plan.extra:
         bwrap += ["--ro-bind", str(plan.job_dir / name), str(SANDBOX_JOB / name)]
+    if plan.handover is not None:
+        bwrap += ["--ro-bind", str(plan.handover), str(SANDBOX_HANDOVER)]
     bwrap += ["--bind", str(plan.out_dir), str(SANDBOX_OUT)]
     for host, inside in plan.data:
         for parent in parents_to_make((SANDBOX_DATA / inside,)):
@@ -333,6 +377,10 @@ def command(plan: Plan) -> list[str]:
         "--cluster",
         plan.cluster,
     ]
+    if not plan.program and plan.phase != "all":
+        launch += ["--phase", plan.phase]
+        if plan.handover is not None:
+            launch += ["--handover", str(SANDBOX_HANDOVER)]
     joined = [*limits, *bwrap, *drop, *launch]
     if not plan.cgroups:
         return joined

@@ -334,6 +334,11 @@ class OutputRecord(Strict):
     sdc_status: SdcStatus
     summary: str = Field(description="One line a checker reads first.")
     files: list[str] = Field(default_factory=list, description="Relative to the job folder.")
+    advisory: bool = Field(
+        default=False,
+        description="Its evidence was computed by researcher code: a checker approves it by "
+        "name, never with the rest of the request.",
+    )
 
 
 class OutputRequest(Strict):

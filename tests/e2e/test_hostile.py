@@ -518,15 +518,15 @@ def test_a_job_that_never_ends_is_stopped_at_its_walltime(cli, home, tmp_path):
 
 
 def _job_processes() -> list[int]:
-    """Processes of the job user still alive (a sandbox must leave none)."""
+    """Processes of the job user or the code user still alive (a sandbox must leave none)."""
     import pwd
 
-    uid = pwd.getpwnam("tre-job").pw_uid
+    uids = {pwd.getpwnam(user).pw_uid for user in ("tre-job", "tre-code")}
     found = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-                if entry.stat().st_uid == uid:
+                if entry.stat().st_uid in uids:
                     found.append(int(entry.name))
             except FileNotFoundError:
                 continue

@@ -169,7 +169,8 @@ def paused_job(cli, home: Path, tmp_path: Path) -> Iterator[tuple[int, Session]]
     job's id and an admin session); then the job reads again and the dispatcher runs
     until the job is neither running nor being checked."""
     # The job sees only its own folders: it talks to the test through its output folder
-    # (its working directory: job_dir/out outside, /job/out in the sandbox).
+    # (its working directory: /job/out in the sandbox; outside, job_dir/handover, the
+    # python steps' own folder, as they run in a sandbox of their own before the engine).
     code = PAUSING.replace("MARKER", repr("marker")).replace("GO", repr("go"))
     (tmp_path / "pausing.py").write_text(code)
     spec = write_spec(
@@ -182,7 +183,7 @@ def paused_job(cli, home: Path, tmp_path: Path) -> Iterator[tuple[int, Session]]
         },
     )
     job_id = _submit(cli, spec)
-    out = home / "jobs" / f"{job_id:06d}" / "out"
+    out = home / "jobs" / f"{job_id:06d}" / "handover"
     marker, go = out / "marker", out / "go"
     session = Session.open(home, "ada")
     try:

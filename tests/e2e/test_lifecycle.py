@@ -122,8 +122,8 @@ def test_a_crash_mid_job_ends_it_failed_after_restart_and_nothing_is_released(ho
         # Once its program is up (a job that dies before that "could not start"):
         folder = home / "jobs" / f"{job_id:06d}"
         wait_for(
-            lambda: (
-                (folder / "out" / "progress.json").exists() or (folder / "progress.json").exists()
+            lambda: any(
+                (folder / sub / "progress.json").exists() for sub in ("out", "handover", ".")
             ),
             what="the job's program to start",
         )

@@ -11,7 +11,7 @@ from slurm import sandbox
 def _plan(tmp_path: Path, **changes) -> sandbox.Plan:
     home = tmp_path / "home"
     job = home / "jobs" / "000007"
-    (job / "code").mkdir(parents=True)
+    (job / "code").mkdir(parents=True, exist_ok=True)
     values = {
         "job_dir": job,
         "out_dir": job / "out",
@@ -118,3 +118,21 @@ def test_the_preflight_probe_runs_instead_of_the_launcher(tmp_path):
     command = sandbox.command(_plan(tmp_path, program=("/opt/venv/bin/python", "-c", "pass")))
     assert command[-3:] == ["/opt/venv/bin/python", "-c", "pass"]
     assert "slurm.launch" not in command
+
+
+def test_a_job_split_in_two_runs_the_code_first_then_the_engine_whatever_the_code_did(tmp_path):
+    import shlex
+
+    handover = tmp_path / "home" / "jobs" / "000007" / "hand over"
+    code = sandbox.command(_plan(tmp_path, out_dir=handover, uid=994, phase="code"))
+    engine = sandbox.command(_plan(tmp_path, phase="engine", handover=handover))
+    assert code[code.index("--phase") + 1] == "code" and "--handover" not in code
+    assert ("--ro-bind", str(handover), "/job/handover") in [
+        (engine[i], engine[i + 1], engine[i + 2]) for i in range(len(engine) - 2)
+    ]
+    assert engine[engine.index("--handover") + 1] == "/job/handover"
+    assert "--reuid=994" in code and "--reuid=999" in engine
+    both = sandbox.in_sequence(code, engine)
+    assert both[:2] == ["/bin/sh", "-c"]
+    first, _, then = both[2].partition("; exec ")
+    assert shlex.split(first) == code and shlex.split(then) == engine  # a path with a space

@@ -31,11 +31,12 @@ from disclosure import (
     researcher_summary,
 )
 from disclosure import write_report as write_disclosure_report
+from disclosure.advisory import mark_advisory
 from disclosure.check import FileResult, RegressionResult, TableResult
 from disclosure.errors import DisclosureError
 from jobs.outputs import FileOutput, Output, RegressionOutput, TableOutput
 from jobs.results import read_results
-from jobs.spec import JobSpec, PythonStep, TableStep, parse_spec
+from jobs.spec import JobSpec, PythonStep, RegressionStep, TableStep, parse_spec
 from policies.limits import load_limits
 from policies.sdc import SdcPolicy, layered_policy
 from tre.errors import InputError
@@ -85,6 +86,9 @@ def check_job(session: Session, job: Job) -> OutputRequest:
             _check(output, policy, population_of(output, spec, job))
             for output, policy in zip(outputs, policies, strict=True)
         ]
+        for output, result in zip(outputs, results, strict=True):
+            if not isinstance(result, FileResult) and not _engine_made(output, spec, outputs):
+                mark_advisory(result)
         budget = Budget(limits.differencing_pairs, limits.differencing_seconds)
         findings = check_request(results, released_tables(session.conn, job.project), budget)
         report = build_report(
@@ -119,6 +123,24 @@ def read_report(session: Session, request: OutputRequest) -> dict[str, Any]:
     path = session.home.job_dir(request.job_id) / request.report_json
     report: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     return report
+
+
+def _engine_made(output: Output, spec: JobSpec, outputs: list[Output]) -> bool:
+    """Whether tre's engine computed `output`'s evidence: the one output of a declarative
+    table or regression step, by the spec's own name and kind. Everything else (a python
+    step's tables and regressions, or an output claiming a step it is not) was computed
+    by researcher code, which could edit it, so its checks are advisory. Decided here,
+    from the approved spec, never from what the job says of itself."""
+    step = next((s for s in spec.steps if s.name == output.step), None)
+    if isinstance(step, TableStep):
+        kind = "table"
+    elif isinstance(step, RegressionStep):
+        kind = "regression"
+    else:
+        return False
+    if output.kind != kind or output.name != output.step:
+        return False
+    return sum(o.step == output.step for o in outputs) == 1
 
 
 def population_of(output: Output, spec: JobSpec, job: Job) -> dict[str, Any] | None:
@@ -248,6 +270,7 @@ def _write_candidates(
                 step=output.step,
                 sdc_status=SdcStatus(result.status),
                 summary=result.summary,
+                advisory=bool(getattr(result, "advisory", "")),
                 files=files,
             )
         )

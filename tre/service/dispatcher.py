@@ -25,6 +25,7 @@ from jobs.errors import CodeChanged
 from jobs.job_input import JobInput, source_to_dict, write_input
 from jobs.results import RESULT, is_disk_full, read_error
 from jobs.spec import JobSpec, PythonStep
+from jobs.untrusted import UntrustedOutput
 from policies.access import submit_refusals
 from policies.limits import load_limits
 from slurm.backend import Backend, Submission, get_backend
@@ -233,20 +234,24 @@ class Dispatcher:
             self._set(job, JobState.FAILED, exc.render(), details={"code_hash": job.code_hash})
             return
         leftovers = (RESULT, RESULT + ".tmp", "error.json", "progress.json", SCRATCH_WIPED, OUT)
-        for leftover in leftovers:
+        for leftover in (*leftovers, sandboxing.HANDOVER):
             _remove(folder / leftover)
         job_input = self._job_input(job, spec, code_sha256)
         write_input(folder, job_input)
-        box = None
+        box = code_box = None
         if sandboxing.is_sandboxed(session, self.backend.name):
             try:
                 box = sandboxing.plan(session, job, spec, job_input.secured_sources())
+                split = sandboxing.code_plan(box, spec) if self.backend.name == "local" else None
+                if split is not None:
+                    box, code_box = split
             except TreError as exc:
                 self._set(job, JobState.FAILED, f"the job's sandbox cannot be made: {exc.message}")
                 return
         project = repo.get_project(session.conn, job.project)
         submission = Submission(
             sandbox=box,
+            code_sandbox=code_box,
             name=f"tre-{session.home.tag}-{job.id}",
             job_id=job.id,
             job_dir=folder,
@@ -313,7 +318,7 @@ class Dispatcher:
         if job.handle.get("sandbox"):
             try:
                 sandboxing.collect(folder)  # what the job left is untrusted until copied
-            except sandboxing.UntrustedOutput as exc:
+            except UntrustedOutput as exc:
                 self._end(job, JobState.FAILED, f"its outputs were refused: {exc.message}")
                 return
         if job.cancel_requested:

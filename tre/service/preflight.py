@@ -44,7 +44,7 @@ def check_host() -> None:
             "install what is missing)",
         )
     runtime, _hide = sandbox.runtime_paths()
-    users = [("the sandbox", sandbox.job_user())]
+    users = [("the sandbox", sandbox.job_user()), ("researcher code", sandbox.code_user())]
     if (keys_user := service_user()) is not None:
         users.append(("the key service", keys_user))
     reasons = []

@@ -135,6 +135,15 @@ def vote(
             fix="reject them, or return the request so the researcher can revise the job "
             "(e.g. coarser categories); see the disclosure report for the failing cells",
         )
+    advisory = [n for n in names if by_name[n].advisory]
+    if decision is Decision.APPROVE and outputs is None and advisory:
+        raise PermissionDenied(
+            f"output(s) {', '.join(advisory)} were computed by researcher code, so their "
+            "disclosure checks are advisory; each must be approved by name",
+            reasons=[f"{n}: {by_name[n].summary}" for n in advisory],
+            fix="check the cells yourself in the report, then approve each by name "
+            f"(--output {advisory[0]}); approve the others by name too",
+        )
     if decision is Decision.APPROVE:
         _refuse_both_of_a_pair(session, request, names)
     reviews = [

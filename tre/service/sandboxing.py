@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import stat
 from dataclasses import replace
@@ -30,7 +29,13 @@ from typing import Any
 
 from jobs.progress import PROGRESS
 from jobs.results import ERROR, RESULT
-from jobs.spec import JobSpec
+from jobs.spec import JobSpec, PythonStep
+from jobs.untrusted import (
+    copy_tree,
+    is_dir,
+    read_small,
+    write_private,
+)
 from slurm import sandbox
 from tre.errors import PlatformError
 from tre.models import Job
@@ -39,15 +44,8 @@ from tre.secured.reader import SecuredSource
 from tre.service.session import Session
 
 OUT = "out"
+HANDOVER = "handover"  # the python steps' own output folder (jobs/handover.py)
 HELD = "held"  # error messages and files held for the checkers (the log is job.log)
-MAX_RESULT_BYTES = 4 << 30
-MAX_RESULT_FILES = 10_000
-MAX_SMALL_FILE = 1 << 20  # error.json, progress.json
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
-
-
-class UntrustedOutput(PlatformError):
-    """What a sandboxed job left behind is not what a job may hand back."""
 
 
 #: The backends whose jobs run in the sandbox: the embedded default, and one Slurm
@@ -126,6 +124,30 @@ def plan(
     )
 
 
+def code_plan(engine: sandbox.Plan, spec: JobSpec) -> tuple[sandbox.Plan, sandbox.Plan] | None:
+    """Split a job with python steps in two sandboxes (jobs/handover.py): its python
+    steps first, as the code user, writing only to their own folder; then the engine,
+    as the job user, which sees that folder read-only. (engine's plan, code's plan), or
+    None for a job without python steps."""
+    if not any(isinstance(s, PythonStep) for s in spec.steps):
+        return None
+    user = sandbox.code_user()
+    if user.pw_gid != engine.gid:
+        raise PlatformError(
+            f"the OS user {sandbox.CODE_USER!r} is not in the job user's group, so researcher "
+            "code could not read its job's inputs",
+            fix=f"usermod -g {sandbox.JOB_USER} {sandbox.CODE_USER}",
+        )
+    handover = engine.job_dir / HANDOVER
+    if handover.exists():
+        shutil.rmtree(handover)
+    # The code's own: the engine reads it through the group, and writes nothing there.
+    handover.mkdir(mode=0o750)
+    os.chown(handover, user.pw_uid, engine.gid)
+    code = replace(engine, out_dir=handover, uid=user.pw_uid, phase="code")
+    return replace(engine, phase="engine", handover=handover), code
+
+
 def collect(folder: Path) -> None:
     """Take what a sandboxed job handed back out of `out/` (untrusted) into the job
     folder (the TRE's), refusing links and oversized files; then wipe `out/`."""
@@ -134,23 +156,32 @@ def collect(folder: Path) -> None:
         return
     try:
         for name in (ERROR, PROGRESS):
-            data = _read_small(out / name)
+            data = read_small(out / name)
+            if data is None and name == PROGRESS and is_dir(folder / HANDOVER):
+                # Stopped while its python steps ran, before the engine's phase began:
+                # it did start (tre/service/start_failure.py).
+                data = read_small(folder / HANDOVER / name)
             if data is not None:
-                _write_private(folder / name, data)
+                write_private(folder / name, data)
         result = out / RESULT
-        if _is_dir(result):
+        if is_dir(result):
             tmp = folder / (RESULT + ".collect")
             if tmp.exists():
                 shutil.rmtree(tmp)
-            _copy_tree(result, tmp)
+            copy_tree(result, tmp)
             os.replace(tmp, folder / RESULT)
     finally:
         shutil.rmtree(out, ignore_errors=True)  # fd-based: never follows a link out
+        shutil.rmtree(folder / HANDOVER, ignore_errors=True)
 
 
 def read_running_progress(folder: Path) -> dict[str, Any]:
-    """A running sandboxed job's progress file, read as untrusted (no links, size cap)."""
-    data = _read_small(folder / OUT / PROGRESS)
+    """A running sandboxed job's progress file, read as untrusted (no links, size cap):
+    the engine's, or while its python steps run in their own sandbox first, theirs
+    (what the researcher sees of either is bounded: tre/service/researcher_view.py)."""
+    data = read_small(folder / OUT / PROGRESS)
+    if data is None and is_dir(folder / HANDOVER):
+        data = read_small(folder / HANDOVER / PROGRESS)
     try:
         value = json.loads(data) if data else {}
     except ValueError:
@@ -173,68 +204,3 @@ def _readable_by(folder: Path, gid: int) -> None:
         if info.st_gid != gid or not info.st_mode & 0o050:
             os.chown(here, info.st_uid, gid)
             os.chmod(here, 0o750)  # noqa: S103 - the job's group reads ciphertext
-
-
-def _is_dir(path: Path) -> bool:
-    try:
-        return stat.S_ISDIR(os.lstat(path).st_mode)
-    except FileNotFoundError:
-        return False
-
-
-def _read_small(path: Path) -> bytes | None:
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    except FileNotFoundError:
-        return None
-    except OSError as exc:  # ELOOP: a link where a file should be
-        raise UntrustedOutput(f"the job left {path.name} as something other than a file") from exc
-    with os.fdopen(fd, "rb") as handle:
-        info = os.fstat(handle.fileno())
-        if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_SMALL_FILE:
-            raise UntrustedOutput(f"the job left {path.name} as something other than a small file")
-        return handle.read(MAX_SMALL_FILE)
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.unlink(missing_ok=True)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-    os.replace(tmp, path)
-
-
-def _copy_tree(source: Path, target: Path) -> None:
-    """Copy regular files and folders only, by descriptor, within the limits."""
-    target.mkdir(mode=0o700)
-    files, total = 0, 0
-    stack = [(source, target)]
-    while stack:
-        here, there = stack.pop()
-        with os.scandir(here) as entries:
-            for entry in entries:
-                if not _NAME.fullmatch(entry.name):
-                    raise UntrustedOutput(f"the job's result holds a file named {entry.name!r}")
-                if entry.is_symlink():
-                    raise UntrustedOutput(f"the job's result holds a link ({entry.name})")
-                if entry.is_dir(follow_symlinks=False):
-                    (there / entry.name).mkdir(mode=0o700)
-                    stack.append((Path(entry.path), there / entry.name))
-                    continue
-                fd = os.open(entry.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-                with os.fdopen(fd, "rb") as handle:
-                    info = os.fstat(handle.fileno())
-                    if not stat.S_ISREG(info.st_mode):
-                        raise UntrustedOutput(
-                            f"the job's result holds a special file ({entry.name})"
-                        )
-                    files, total = files + 1, total + info.st_size
-                    if files > MAX_RESULT_FILES or total > MAX_RESULT_BYTES:
-                        raise UntrustedOutput(
-                            f"the job's result is over {MAX_RESULT_FILES} files or "
-                            f"{MAX_RESULT_BYTES >> 30} GiB"
-                        )
-                    copy = os.open(there / entry.name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-                    with os.fdopen(copy, "wb") as kept:
-                        shutil.copyfileobj(handle, kept, 1 << 20)

@@ -1,0 +1,153 @@
+"""Disclosure evidence that researcher code computed is never taken on trust.
+
+A python step's `ctx.table` computes its cells and evidence in the researcher's own
+process, which can rewrite them. Run for real, in the sandbox: the rewritten table is
+labelled advisory, does not pass, and a checker must approve it by name.
+"""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import PROJECT, write_spec
+from tests.e2e.test_hostile import _job, _run
+from tre.models import JobState
+
+pytestmark = pytest.mark.slow
+
+REWRITE = textwrap.dedent("""
+    import polars as pl
+
+    def rewrite(ctx):
+        costs = ctx.dataset("residents").filter(pl.col("social_care_cost_gbp") > 0)
+        three = costs.unique("social_care_cost_gbp").head(3)
+        three = three.with_columns(pl.lit("all").alias("area"))
+        ctx.table("mean_of_three", three, rows=["area"], value="social_care_cost_gbp",
+                  statistic="mean")
+        table = ctx.outputs[-1]
+        # Claim a thousand contributors, none of them dominant.
+        table.cells = table.cells.with_columns(
+            pl.lit(1000).cast(table.cells.schema["n"]).alias("n"),
+            pl.lit(1000).cast(table.cells.schema["records"]).alias("records"),
+            pl.col("top").list.eval(pl.element() / 1000),
+        )
+""")
+
+
+def test_evidence_rewritten_in_the_step_is_advisory_and_never_passes(cli, home, tmp_path: Path):
+    (tmp_path / "rewrite.py").write_text(REWRITE)
+    spec = write_spec(
+        tmp_path,
+        {
+            "project": PROJECT,
+            "title": "A mean of three, with its evidence rewritten",
+            "datasets": {"residents": ["social_care_cost_gbp"]},
+            "steps": [
+                {
+                    "kind": "python",
+                    "name": "rewrite",
+                    "function": "rewrite.py:rewrite",
+                    "outputs": {"mean_of_three": "Mean social care cost."},
+                }
+            ],
+        },
+        name="rewrite.yaml",
+    )
+    job_id = _run(cli, spec)
+    job = _job(home, job_id)
+    assert job.state is JobState.AWAITING_REVIEW, job.reason
+    report = json.loads((home / "jobs" / f"{job_id:06d}" / "report" / "report.json").read_text())
+    (table,) = report["outputs"]
+    # The rewrite fooled every rule that reads the evidence...
+    assert {c["status"] for c in table["cells"]} == {"pass"}
+    # ...but the table is labelled, and does not pass.
+    assert table["advisory"] == "computed by researcher code: these checks are advisory"
+    assert table["status"] == "review" and table["check_status"] == "review"
+    html = (home / "jobs" / f"{job_id:06d}" / "report" / "report.html").read_text()
+    assert "Advisory:" in html
+    shown = cli("review", "show", job_id, who="carl")
+    assert shown.code == 0, shown.err
+    assert "advisory" in shown.out.lower()
+    bulk = cli("review", "approve", job_id, "-m", "ok", who="carl")
+    assert bulk.code == 4 and "must be approved by name" in bulk.err
+    named = cli("review", "approve", job_id, "--output", "mean_of_three", "-m", "x", who="carl")
+    assert named.code == 0, named.err
+
+
+LINGER = textwrap.dedent("""
+    import json
+    import os
+    import time
+    from pathlib import Path
+
+    def linger(ctx):
+        seen = {
+            "uid": os.getuid(),
+            "pids": sorted(int(p) for p in os.listdir("/proc") if p.isdigit()),
+            "out": sorted(str(p) for p in Path("/job/out").rglob("*")),
+        }
+        if os.fork() == 0:  # a grandchild that outlives the step, out to rewrite evidence
+            os.setsid()
+            if os.fork():
+                os._exit(0)
+            deadline = time.time() + 60
+            while time.time() < deadline:
+                for root in ("/job", "/tmp"):
+                    for path in Path(root).rglob("*.parquet"):
+                        try:
+                            path.write_bytes(b"rewritten")
+                        except OSError:
+                            pass
+                time.sleep(0.02)
+            os._exit(0)
+        ctx.file("seen", "seen.json", json.dumps(seen), description="What the code saw.")
+""")
+
+
+def test_researcher_code_runs_in_a_sandbox_of_its_own_and_cannot_touch_the_engines_evidence(
+    cli, home, tmp_path: Path, sources
+):
+    import pwd
+
+    import polars as pl
+
+    from tests.e2e.test_hostile import _job_processes
+
+    (tmp_path / "linger.py").write_text(LINGER)
+    spec = write_spec(
+        tmp_path,
+        {
+            "project": PROJECT,
+            "title": "A declarative table beside code that lingers",
+            "datasets": {"residents": ["local_authority"]},
+            "steps": [
+                {"kind": "python", "name": "linger", "function": "linger.py:linger"},
+                {
+                    "kind": "table",
+                    "name": "by_area",
+                    "dataset": "residents",
+                    "rows": ["local_authority"],
+                },
+            ],
+        },
+        name="linger.yaml",
+    )
+    job_id = _run(cli, spec)
+    job = _job(home, job_id)
+    assert job.state is JobState.AWAITING_REVIEW, job.reason
+    folder = home / "jobs" / f"{job_id:06d}"
+    seen = json.loads((folder / "result" / "files" / "seen" / "seen.json").read_text())
+    assert seen["uid"] == pwd.getpwnam("tre-code").pw_uid  # not the engine's user
+    # Its own folder (the files its own phase began with), not the engine's.
+    assert set(seen["out"]) <= {"/job/out/progress.json", "/job/out/error.json.reserve"}
+    assert not _job_processes()  # the grandchild ended with its sandbox
+    report = json.loads((folder / "report" / "report.json").read_text())
+    table = next(o for o in report["outputs"] if o["name"] == "by_area")
+    assert "advisory" not in table  # the engine's own evidence
+    counted = {c["keys"]["local_authority"]: c["n"] for c in table["cells"] if c["margin"] == ""}
+    truth = pl.read_parquet(sources["residents"]).group_by("local_authority").len()
+    assert counted == dict(truth.iter_rows())
