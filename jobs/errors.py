@@ -6,6 +6,7 @@ TreError (tre.errors)
 ├── PlatformError
 │   └── CodeChanged      a job's code differs from what was submitted; nothing runs
 └── StepFailed            a step failed while running; the job ends `failed`
+    └── ColumnRefused     a python step asked for a column its spec does not declare
 """
 
 from __future__ import annotations
@@ -21,6 +22,21 @@ class StepFailed(TreError):
     """A step raised while running; `message` is safe to show (no row-level data)."""
 
     exit_code = 7
+
+
+class ColumnRefused(StepFailed):
+    """A python step asked `ctx.dataset` for a column its spec does not declare. Its
+    dataset and column travel as fields, so the researcher can be told which (only when
+    it is a real column of a dataset of the job: tre/service/researcher_view.py)."""
+
+    def __init__(self, message: str, *, dataset: str, column: str, fix: str = "") -> None:
+        super().__init__(message, fix=fix)
+        self.dataset = dataset
+        self.column = column
+
+    def __reduce__(self) -> tuple[object, ...]:
+        # It travels back from a Dask worker pickled: its fields travel with it.
+        return (*super().__reduce__(), {"dataset": self.dataset, "column": self.column})
 
 
 class CodeChanged(PlatformError):

@@ -142,7 +142,7 @@ def _error(raw: bytes) -> dict[str, Any]:
     error: dict[str, Any] = {
         "reason": str(reason)[:MAX_REASON] if reason else "the python step failed"
     }
-    for key in ("type", "where"):
+    for key in ("type", "where", "dataset", "column"):
         value = document.get(key)
         if isinstance(value, str):
             error[key] = value[:MAX_DETAIL]

@@ -28,7 +28,7 @@ from pydantic import ValidationError
 
 from disclosure import aggregate
 from disclosure.errors import DisclosureInputError
-from jobs.errors import SpecError, StepFailed
+from jobs.errors import ColumnRefused, SpecError, StepFailed
 from jobs.frames import read_frame
 from jobs.outputs import FileOutput, Output, RegressionOutput, TableOutput
 from jobs.regression_step import fit_in_memory
@@ -74,9 +74,11 @@ class StepContext:
         wanted = list(columns) if columns is not None else self._declared[name]
         undeclared = sorted(set(wanted) - set(self._declared[name]))
         if undeclared:
-            raise StepFailed(
+            raise ColumnRefused(
                 f"step {self.step!r} asked for column(s) {', '.join(undeclared)} of {name!r}, "
                 "which the job spec does not declare",
+                dataset=name,
+                column=undeclared[0],
                 fix=f"add them under datasets.{name} in the job spec (if the project is approved "
                 "for them)",
             )

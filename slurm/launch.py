@@ -178,7 +178,12 @@ def _located(exc: BaseException) -> dict[str, str]:
         if path.startswith(sys.base_prefix) or path.startswith(sys.prefix):
             continue
         where = f"{Path(path).name}:{frame.lineno}"
-    return {"type": type(exc).__name__, "where": where}
+    located = {"type": type(exc).__name__, "where": where}
+    for field in ("dataset", "column"):  # ColumnRefused: checked before anyone sees them
+        value = getattr(exc, field, None)
+        if isinstance(value, str):
+            located[field] = value[:200]
+    return located
 
 
 def _safe_reason(exc: BaseException) -> str:

@@ -337,7 +337,9 @@ class Dispatcher:
         elif error is not None:
             reason = str(error.get("reason", "the job failed"))
             if job.handle.get("sandbox"):
-                reason = researcher_reason(JobSpec.model_validate(job.spec), error)
+                reason = researcher_reason(
+                    JobSpec.model_validate(job.spec), error, self._catalog(job)
+                )
                 if error.get("type") == "GrantRevoked" and (why := self._revoked(job)):
                     reason = f"the key grant of {why}; {reason}"  # tre's own words
                 elif error.get("type") == "CodeChanged" and (changed := self._code_changed(job)):
@@ -428,6 +430,15 @@ class Dispatcher:
         except CodeChanged as exc:
             return exc.render()
         return ""
+
+    def _catalog(self, job: Job) -> dict[str, list[str]]:
+        """The real columns of each dataset version the job read (tre's, not the job's)."""
+        catalog = {}
+        for name, version in job.dataset_versions.items():
+            found = repo.find_dataset(self.session.conn, name, version)
+            if found is not None:
+                catalog[name] = found.column_names
+        return catalog
 
     def _revoked(self, job: Job) -> str:
         """Why the newest grant of `job` was revoked, as the TRE recorded it ('' if not)."""

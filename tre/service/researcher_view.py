@@ -25,8 +25,9 @@ that remain").
 from __future__ import annotations
 
 import builtins
+import difflib
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import PurePath
 from typing import Any
 
@@ -72,6 +73,7 @@ ALLOWED_TYPES = frozenset(
         "CancelledError",
         # tre's own, raised by the engine or the secured reader inside the step
         "StepFailed",
+        "ColumnRefused",
         "SpecError",
         "DisclosureInputError",
         "KeyNotGranted",
@@ -89,13 +91,21 @@ ALLOWED_TYPES = frozenset(
 _WHERE = re.compile(r"^[^:]{1,200}:([0-9]{1,7})$")
 
 
-def researcher_reason(spec: JobSpec, error: Mapping[str, Any]) -> str:
+def researcher_reason(
+    spec: JobSpec,
+    error: Mapping[str, Any],
+    catalog: Mapping[str, Collection[str]] | None = None,
+) -> str:
     """What the researcher may see of a failure in a job that ran their code: an allowed
-    exception type and a line of their file, never the message or a name the code chose."""
+    exception type and a line of their file, never the message or a name the code chose.
+    A column refusal also says which column, when it is one of `catalog`'s (each
+    dataset's real columns), and suggests declared ones: tre's words, from a vocabulary
+    tre fixed."""
     if not any(isinstance(s, PythonStep) for s in spec.steps):
         return str(error.get("reason", "the job failed"))
     kind = str(error.get("type", ""))
     said = kind if kind in ALLOWED_TYPES else "an error"
+    hint = _column_hint(spec, kind, error, catalog or {})
     at = ""
     found = _WHERE.fullmatch(str(error.get("where", "")))
     if found and 0 < int(found[1]) <= MAX_LINE:
@@ -109,10 +119,46 @@ def researcher_reason(spec: JobSpec, error: Mapping[str, Any]) -> str:
         of = f"of {files[0]}" if len(files) == 1 else "of your code"
         at = f" at line {int(found[1])} {of}"
     return (
-        f"the job failed: {said}{at}. Its message and the job's log are held for the "
+        f"the job failed: {said}{at}.{hint} Its message and the job's log are held for the "
         "output checkers, because code can put data in them; ask them to release the log "
         "if you need it"
     )
+
+
+#: polars' errors for a column a frame does not have (a typo, or one not asked for).
+_MISSING_COLUMN = frozenset({"ColumnNotFoundError", "SchemaFieldNotFoundError"})
+
+
+def _column_hint(
+    spec: JobSpec, kind: str, error: Mapping[str, Any], catalog: Mapping[str, Collection[str]]
+) -> str:
+    """A sentence about a refused or missing column, from names tre holds (the spec's
+    declared columns, the catalog's): what the code chose picks among them, no more."""
+    declared = {
+        name: spec.datasets[name]
+        for step in spec.steps
+        if isinstance(step, PythonStep)
+        for name in spec.step_datasets(step)
+    }
+    if kind in _MISSING_COLUMN:
+        listed = "; ".join(f"{d}: {', '.join(cols)}" for d, cols in sorted(declared.items()))
+        return (
+            " A column your code named is not in the frame it used (a typo, or a column "
+            f"not asked for); the columns the step may read are {listed}."
+        )
+    if kind != "ColumnRefused":
+        return ""
+    dataset, column = str(error.get("dataset", "")), str(error.get("column", ""))
+    if dataset not in declared:
+        return ""
+    if column in catalog.get(dataset, ()):
+        return (
+            f" It asked for column {column} of {dataset}, which the job spec does not "
+            f"declare: add it under datasets.{dataset} (if the project is approved for it)."
+        )
+    close = difflib.get_close_matches(column, declared[dataset], n=1)
+    guess = f" Did you mean {close[0]}?" if close else ""
+    return f" It asked for a column {dataset} does not have.{guess}"
 
 
 def planned_parts(

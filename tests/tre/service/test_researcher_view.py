@@ -123,3 +123,37 @@ def test_only_declared_outputs_of_a_python_step_are_shown_with_their_declared_wo
         ("quiet", "declared in the job spec"),
     ]
     assert "8675309" not in shown.model_dump_json()
+
+
+CATALOG = {"residents": ["age_band", "local_authority", "social_care_cost_gbp"]}
+
+
+def _refused(column: str, dataset: str = "residents") -> str:
+    error = {"type": "ColumnRefused", "where": "", "reason": "x", "dataset": dataset}
+    return researcher_reason(SPEC, error | {"column": column}, CATALOG)
+
+
+def test_a_refused_column_of_the_catalog_is_named_with_the_fix():
+    said = _refused("social_care_cost_gbp")
+    assert said.startswith("the job failed: ColumnRefused.")
+    assert "It asked for column social_care_cost_gbp of residents, which the job spec" in said
+    assert "add it under datasets.residents" in said
+
+
+def test_a_column_the_dataset_lacks_is_never_named_only_matched_to_a_declared_one():
+    said = _refused("age_bnd")
+    assert "age_bnd" not in said
+    assert "It asked for a column residents does not have. Did you mean age_band?" in said
+    assert "secret" not in _refused("secret_1234") and "Did you mean" not in _refused("zzzz")
+
+
+def test_a_refusal_naming_a_dataset_the_step_does_not_read_says_nothing_more():
+    said = _refused("age_band", dataset="secret_dataset_name")
+    assert "secret_dataset_name" not in said and "It asked" not in said
+
+
+def test_a_missing_column_in_polars_lists_the_declared_columns():
+    error = {"type": "ColumnNotFoundError", "where": "main:3", "reason": "col 'x9z'"}
+    said = researcher_reason(SPEC, error, CATALOG)
+    assert "the columns the step may read are residents: age_band." in said
+    assert "x9z" not in said
