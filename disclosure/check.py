@@ -89,6 +89,7 @@ class TableResult:
     population: dict[str, Any] | None = None  # what rows it counts (for differencing)
     findings: list[Any] = field(default_factory=list)  # disclosure.differencing.Finding
     advisory: str = ""  # why its evidence is not tre's own (disclosure.advisory), if so
+    provenance: str = ""  # who computed its evidence, when a checker should be told
 
     @property
     def keys(self) -> list[str]:

@@ -156,6 +156,11 @@ def _output_html(
         f'<h3 id="{anchor}-title">{index}. {_h(text_of(output, "name"))} '
         f"{_status_html(status)}</h3>",
     ]
+    if text_of(output, "provenance", ""):
+        parts.append(
+            f'<p class="provenance"><strong>Evidence:</strong> '
+            f"{_h(text_of(output, 'provenance'))}.</p>"
+        )
     if text_of(output, "advisory", ""):
         parts.append(
             f'<p class="advisory"><strong>Advisory:</strong> '

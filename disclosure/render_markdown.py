@@ -80,6 +80,8 @@ def _markdown_output(
 ) -> list[str]:
     status = text_of(output, "status")
     out = ["", f"### {index}. {_md(text_of(output, 'name'))}: {status_label(status)}", ""]
+    if text_of(output, "provenance", ""):
+        out += [f"**Evidence:** {_md(text_of(output, 'provenance'))}.", ""]
     if text_of(output, "advisory", ""):
         out += [f"**Advisory:** {_md(text_of(output, 'advisory'))}; confirm it by name.", ""]
     checked = text_of(output, "check_status", status)

@@ -139,6 +139,8 @@ def _output(
     }
     if not isinstance(result, FileResult) and result.advisory:
         head["advisory"] = result.advisory
+    if isinstance(result, TableResult) and result.provenance:
+        head["provenance"] = result.provenance
     if isinstance(result, TableResult):
         return head | _table(result, rules, protection, findings)
     if isinstance(result, RegressionResult):

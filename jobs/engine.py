@@ -8,12 +8,14 @@ is aggregates with their disclosure evidence, and files from python steps.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 from distributed import Client
 
 from jobs.dasktools import ProgressFn
 from jobs.errors import StepFailed
-from jobs.outputs import Output
+from jobs.outputs import Output, TableOutput
+from jobs.plan_tables import recompute
 from jobs.python_step import run_python_step
 from jobs.regression_step import run_regression
 from jobs.spec import JobSpec, PythonStep, RegressionStep, Step, TableStep
@@ -32,6 +34,7 @@ def run_job(
     target_rows: int = 1_000_000,
     phase: str = "all",
     handed: dict[str, list[Output]] | None = None,
+    files: Path | None = None,
 ) -> list[Output]:
     """Run every step in order; return all outputs (names unique across the job).
 
@@ -45,7 +48,12 @@ def run_job(
         if phase == "code" and not isinstance(step, PythonStep):
             continue
         if isinstance(step, PythonStep) and phase == "engine":
-            outputs += (handed or {}).get(step.name, [])
+            names = spec.step_datasets(step)
+            declared = {n: spec.datasets[n] for n in names}
+            for output in (handed or {}).get(step.name, []):
+                if isinstance(output, TableOutput) and files is not None:
+                    output = recompute(output, sources, declared, files, top_k)
+                outputs.append(output)
             if progress:
                 progress(step.name, 1, 1)
             continue

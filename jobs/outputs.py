@@ -26,6 +26,12 @@ class TableOutput:
     cells: pl.DataFrame
     kind: str = "table"
     unit: str | None = None  # the unit-id column: contributors are units, not records
+    #: Who computed the cells and evidence: "engine" (tre's engine: a declarative step,
+    #: or a python step's plan it ran again: jobs/plans.py) or "code" (researcher code).
+    evidence: str = "engine"
+    plan: str | None = None  # a python step's LazyFrame plan (polars JSON), if it had one
+    plan_files: dict[str, list[str]] = field(default_factory=dict)  # file -> columns
+    plan_refused: str = ""  # why the engine did not run the plan (tre's words)
 
 
 @dataclass

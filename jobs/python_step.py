@@ -16,6 +16,7 @@ import pickle
 import re
 import signal
 import sys
+import tempfile
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path, PurePath
@@ -28,6 +29,7 @@ from pydantic import ValidationError
 
 from disclosure import aggregate
 from disclosure.errors import DisclosureInputError
+from jobs import plans
 from jobs.errors import ColumnRefused, SpecError, StepFailed
 from jobs.frames import read_frame
 from jobs.outputs import FileOutput, Output, RegressionOutput, TableOutput
@@ -51,11 +53,16 @@ class StepContext:
         sources: dict[str, SecuredSource],
         declared: dict[str, list[str]],
         top_k: int = 2,
+        files: Path | None = None,
     ) -> None:
         self.step = step
         self._sources = sources
         self._declared = declared
         self._top_k = top_k
+        #: Where `dataset` keeps what it read, so a LazyFrame built on it has a plan the
+        #: engine can run again (plan mode: jobs/plans.py); None: in memory, no plans.
+        self._files = files
+        self._asked: dict[str, list[str]] = {}
         self.outputs: list[Output] = []
 
     @property
@@ -82,7 +89,14 @@ class StepContext:
                 fix=f"add them under datasets.{name} in the job spec (if the project is approved "
                 "for them)",
             )
-        return read_frame(self._sources[name], wanted).lazy()
+        if self._files is None:
+            return read_frame(self._sources[name], wanted).lazy()
+        columns = sorted(set(wanted))
+        path = plans.scan_file(self._files, name, columns)
+        if path.name not in self._asked:
+            read_frame(self._sources[name], columns).write_ipc(path)
+            self._asked[path.name] = columns
+        return pl.scan_ipc(path)
 
     def table(
         self,
@@ -100,6 +114,7 @@ class StepContext:
         the column identifying each contributor (several records of one count once)."""
         self._check_name(name)
         keys = [*rows, *columns]
+        plan, refused = self._plan_of(data)  # before computing, which caches its schema
         try:
             partial = aggregate.partial(data, keys, value, statistic, top_k=self._top_k, unit=unit)
             cells = aggregate.with_margins(
@@ -115,6 +130,10 @@ class StepContext:
             raise StepFailed(f"step {self.step!r}, table {name!r}: {exc}") from exc
         self.outputs.append(
             TableOutput(
+                evidence="code",
+                plan=plan,
+                plan_files={f: self._asked[f] for f in self._asked} if plan else {},
+                plan_refused=refused,
                 name=name,
                 step=self.step,
                 description=description,
@@ -128,6 +147,22 @@ class StepContext:
                 unit=unit,
             )
         )
+
+    def _plan_of(self, data: pl.DataFrame | pl.LazyFrame) -> tuple[str | None, str]:
+        """The plan the engine will run again for this table, or why there is none (the
+        table then stays the code's: free mode, advisory)."""
+        if self._files is None:
+            return None, "plan mode is not available where this step ran"
+        if not isinstance(data, pl.LazyFrame):
+            return None, "the table was given an in-memory DataFrame, not a LazyFrame"
+        try:
+            plan = plans.to_json(data)
+            plans.check(plan, self._declared, self._asked)
+        except plans.PlanRefused as exc:
+            return None, str(exc)
+        except Exception as exc:  # polars cannot serialise it (an opaque Python object)
+            return None, f"its plan cannot be serialised ({type(exc).__name__})"
+        return plan, ""
 
     def regression(
         self,
@@ -201,10 +236,15 @@ def run_python_step(
     declared: dict[str, list[str]],
     top_k: int,
 ) -> list[Output]:
-    """Runs on a worker: unpickle the function, call it, return its outputs."""
+    """Runs on a worker: unpickle the function, call it, return its outputs. What it
+    reads is kept in a private folder while it runs, so its tables have plans."""
     function = cloudpickle.loads(pickled)
-    context = StepContext(step, sources, declared, top_k)
-    result = function(context)
+    with tempfile.TemporaryDirectory(prefix="tre-datasets-") as folder:
+        context = StepContext(step, sources, declared, top_k, files=Path(folder))
+        result = function(context)
+        for output in context.outputs:  # before the files go: collect what needs them
+            if isinstance(output, TableOutput) and isinstance(output.cells, pl.LazyFrame):
+                output.cells = output.cells.collect()
     if result is not None:
         raise StepFailed(
             f"step {step!r}: the function returned a value; outputs must go through the context",

@@ -84,7 +84,13 @@ def _write_outputs(tmp: Path, outputs: list[Output], meta: dict[str, Any]) -> No
                     "quantile": output.quantile,
                     "unit": output.unit,
                     "data": f"tables/{output.name}.parquet",
+                    "evidence": output.evidence,
+                    "plan_files": output.plan_files,
+                    "plan_refused": output.plan_refused,
                 }
+                if output.plan is not None:
+                    (tmp / "tables" / f"{output.name}.plan.json").write_text(output.plan)
+                    entry["plan"] = f"tables/{output.name}.plan.json"
             case RegressionOutput():
                 (tmp / "regressions").mkdir(exist_ok=True)
                 output.coefficients.write_parquet(tmp / "regressions" / f"{output.name}.parquet")
@@ -133,6 +139,10 @@ def read_results(job_dir: Path) -> tuple[list[Output], dict[str, Any]]:
                         quantile=entry["quantile"],
                         cells=pl.read_parquet(data),
                         unit=entry.get("unit"),
+                        evidence=str(entry.get("evidence", "engine")),
+                        plan=(folder / entry["plan"]).read_text() if entry.get("plan") else None,
+                        plan_files=dict(entry.get("plan_files") or {}),
+                        plan_refused=str(entry.get("plan_refused", "")),
                     )
                 )
             case "regression":

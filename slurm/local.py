@@ -77,6 +77,8 @@ class LocalBackend:
         }
         if plan is not None:
             handle |= {"sandbox": True, "cgroups": [str(g) for g in groups]}
+        if submission.code_sandbox is not None:
+            handle["split"] = True  # its engine ran no researcher code (jobs/handover.py)
         return handle
 
     def poll(self, handle: Handle) -> BackendStatus:

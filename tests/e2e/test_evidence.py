@@ -65,7 +65,8 @@ def test_evidence_rewritten_in_the_step_is_advisory_and_never_passes(cli, home, 
     # The rewrite fooled every rule that reads the evidence...
     assert {c["status"] for c in table["cells"]} == {"pass"}
     # ...but the table is labelled, and does not pass.
-    assert table["advisory"] == "computed by researcher code: these checks are advisory"
+    assert table["advisory"].startswith("computed by researcher code: these checks are advisory")
+    assert "(plan mode: the code handed over no plan the engine runs" in table["advisory"]
     assert table["status"] == "review" and table["check_status"] == "review"
     html = (home / "jobs" / f"{job_id:06d}" / "report" / "report.html").read_text()
     assert "Advisory:" in html
@@ -151,3 +152,48 @@ def test_researcher_code_runs_in_a_sandbox_of_its_own_and_cannot_touch_the_engin
     counted = {c["keys"]["local_authority"]: c["n"] for c in table["cells"] if c["margin"] == ""}
     truth = pl.read_parquet(sources["residents"]).group_by("local_authority").len()
     assert counted == dict(truth.iter_rows())
+
+
+PLANNED = textwrap.dedent("""
+    import polars as pl
+
+    def planned(ctx):
+        residents = ctx.dataset("residents")
+        ctx.table("by_area", residents, rows=["local_authority"])
+        table = ctx.outputs[-1]
+        table.cells = table.cells.with_columns(pl.lit(1).cast(table.cells.schema["n"]).alias("n"))
+        ctx.table("ten_copies", pl.concat([residents] * 10), rows=["local_authority"])
+""")
+
+
+def test_in_plan_mode_the_engine_computes_the_evidence_and_the_codes_edits_are_lost(
+    cli, home, tmp_path: Path, sources
+):
+    import polars as pl
+
+    (tmp_path / "planned.py").write_text(PLANNED)
+    spec = write_spec(
+        tmp_path,
+        {
+            "project": PROJECT,
+            "title": "Plan mode",
+            "datasets": {"residents": ["local_authority"]},
+            "steps": [{"kind": "python", "name": "planned", "function": "planned.py:planned"}],
+        },
+        name="planned.yaml",
+    )
+    job_id = _run(cli, spec)
+    job = _job(home, job_id)
+    assert job.state is JobState.AWAITING_REVIEW, job.reason
+    report = json.loads((home / "jobs" / f"{job_id:06d}" / "report" / "report.json").read_text())
+    by_name = {o["name"]: o for o in report["outputs"]}
+    planned = by_name["by_area"]
+    assert "advisory" not in planned
+    assert planned["provenance"].startswith("computed by tre's engine from the python step's plan")
+    counted = {c["keys"]["local_authority"]: c["n"] for c in planned["cells"] if c["margin"] == ""}
+    truth = pl.read_parquet(sources["residents"]).group_by("local_authority").len()
+    assert counted == dict(truth.iter_rows())  # not the 1s the code wrote
+    copies = by_name["ten_copies"]  # a union could count a row ten times: free mode
+    assert "plan mode:" in copies["advisory"] and copies["status"] != "pass"
+    shown = cli("review", "show", job_id, who="carl")
+    assert "Evidence computed by tre's engine" in shown.out

@@ -162,6 +162,13 @@ def run(root: Path, rows: int, backend: str = "local") -> Path:
     )
     w.tre("review", "list", who="carl")
     w.tre("review", "show", "1", who="carl")
+    console.print(
+        "[dim]Job 4's table was made by the researcher's own Python (plan mode): tre's "
+        "engine ran the code's LazyFrame plan again, in a sandbox the code never ran in, "
+        "and computed the evidence itself. A table the code computes any other way is "
+        "labelled advisory and must be approved by name.[/]"
+    )
+    w.tre("review", "show", "4", who="carl")
     for checker in ("carl", "chen"):
         w.tre(
             "review",
@@ -183,7 +190,7 @@ def run(root: Path, rows: int, backend: str = "local") -> Path:
             "Too many cells suppressed; combine deciles into quintiles and resubmit.",
             who=checker,
         )
-        for job in ("2", "3"):
+        for job in ("2", "3", "4"):
             w.tre(
                 "review",
                 "approve",
@@ -192,24 +199,6 @@ def run(root: Path, rows: int, backend: str = "local") -> Path:
                 "Checked the report and the files: safe.",
                 who=checker,
             )
-        if checker == "carl":
-            console.print(
-                "[dim]Job 4's table was computed by the researcher's own code, so its checks "
-                "are advisory: it cannot be approved with the rest of the request.[/]"
-            )
-            w.tre("review", "approve", "4", "-m", "Looks fine.", who=checker, expect=4)
-        w.tre(
-            "review",
-            "approve",
-            "4",
-            "--output",
-            "referrals_by_source",
-            "--output",
-            "median_days_note",
-            "-m",
-            "Checked every cell of the table and the note myself: safe.",
-            who=checker,
-        )
     console.print("[dim]One checker alone cannot release anything; here both have voted:[/]")
     for job in ("1", "2", "3", "4"):
         w.tre("review", "release", job, who="carl")

@@ -84,8 +84,10 @@ def ensure_running(
     """The key service of `home`, started if it is not answering."""
     client = ServiceMasterKeys(str(sock or home.key_socket))
     try:
-        client.ping()
-        return client
+        answer = client.ping()
+        if _serves(home, answer):
+            return client
+        _stop_stale(client, answer)
     except KeyServiceBusy:
         raise  # running, but stuck: never start a second one beside it
     except KeyServiceDown:
@@ -110,6 +112,40 @@ def ensure_running(
         reasons=tail,
         fix=f"see {log_file}",
     )
+
+
+def _serves(home: Home, answer: dict[str, object]) -> bool:
+    """Whether the service that answered serves this home's key store (not one left
+    over from a deleted home at the same path, about to stop by itself)."""
+    store = answer.get("store")
+    if store is None:
+        return True  # an older service: it cannot say, so take its word
+    try:
+        info = home.keys.stat()
+    except OSError:
+        return True
+    return store == f"{info.st_dev}:{info.st_ino}"
+
+
+def _stop_stale(client: ServiceMasterKeys, answer: dict[str, object]) -> None:
+    """Stop a leftover service of a deleted home, and wait until its socket is free."""
+    pid = answer.get("pid")
+    if isinstance(pid, int):
+        try:
+            command = Path(f"/proc/{pid}/cmdline").read_bytes()
+            if f"--socket={client.socket_path}".encode() in command.split(b"\0"):
+                os.kill(pid, 15)
+        except OSError:
+            pass
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        try:
+            client.ping()
+        except KeyServiceDown:
+            return
+        except KeyServiceBusy:
+            pass
+        time.sleep(0.05)
 
 
 def next_instance(home: Home) -> tuple[Path, Path]:

@@ -51,6 +51,10 @@ class KeyService:
 
     def __init__(self, keys: MasterKeys, keys_root: Path, admin_uids: set[int]) -> None:
         self.keys = keys
+        info = os.stat(keys_root)
+        #: Which key store it serves (device and inode): a TRE tells a service left over
+        #: from a deleted home of the same path from its own.
+        self.store = f"{info.st_dev}:{info.st_ino}"
         self.revocations = Revocations(keys_root)
         self.admin_uids = frozenset(admin_uids)
         self._lock = threading.Lock()
@@ -58,7 +62,7 @@ class KeyService:
         self._refusals: deque[dict[str, Any]] = deque(maxlen=MAX_REFUSALS)
         self.last_request = time.monotonic()
         self._ops: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
-            "ping": lambda a: {"pid": os.getpid(), "uid": os.getuid()},
+            "ping": lambda a: {"pid": os.getpid(), "uid": os.getuid(), "store": self.store},
             "authorise": self._authorise,
             "unwrap": self._unwrap,
             "key_ids": lambda a: {"keys": self.keys.key_ids()},

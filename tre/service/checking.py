@@ -31,7 +31,7 @@ from disclosure import (
     researcher_summary,
 )
 from disclosure import write_report as write_disclosure_report
-from disclosure.advisory import mark_advisory
+from disclosure.advisory import ADVISORY, mark_advisory
 from disclosure.check import FileResult, RegressionResult, TableResult
 from disclosure.errors import DisclosureError
 from jobs.outputs import FileOutput, Output, RegressionOutput, TableOutput
@@ -47,6 +47,7 @@ from tre.service.session import Session
 __all__ = ["CANDIDATES", "check_job", "evidence_top_k", "population_of", "sdc_policy"]
 
 CANDIDATES = "outputs"  # in the job folder: files that would be released
+PLAN_PROVENANCE = "computed by tre's engine from the python step's plan (plan mode)"
 
 
 def sdc_policy(
@@ -86,9 +87,16 @@ def check_job(session: Session, job: Job) -> OutputRequest:
             _check(output, policy, population_of(output, spec, job))
             for output, policy in zip(outputs, policies, strict=True)
         ]
+        split = bool(job.handle.get("split"))
         for output, result in zip(outputs, results, strict=True):
-            if not isinstance(result, FileResult) and not _engine_made(output, spec, outputs):
-                mark_advisory(result)
+            if isinstance(result, FileResult):
+                continue
+            if not _engine_made(output, spec, outputs, split):
+                refused = getattr(output, "plan_refused", "")
+                mark_advisory(result, ADVISORY + (f" (plan mode: {refused})" if refused else ""))
+            elif isinstance(result, TableResult) and _step_kind(spec, output) == "python":
+                result.provenance = PLAN_PROVENANCE
+                result.summary = f"Evidence {PLAN_PROVENANCE}. {result.summary}"
         budget = Budget(limits.differencing_pairs, limits.differencing_seconds)
         findings = check_request(results, released_tables(session.conn, job.project), budget)
         report = build_report(
@@ -125,13 +133,22 @@ def read_report(session: Session, request: OutputRequest) -> dict[str, Any]:
     return report
 
 
-def _engine_made(output: Output, spec: JobSpec, outputs: list[Output]) -> bool:
-    """Whether tre's engine computed `output`'s evidence: the one output of a declarative
-    table or regression step, by the spec's own name and kind. Everything else (a python
-    step's tables and regressions, or an output claiming a step it is not) was computed
-    by researcher code, which could edit it, so its checks are advisory. Decided here,
-    from the approved spec, never from what the job says of itself."""
+def _step_kind(spec: JobSpec, output: Output) -> str:
     step = next((s for s in spec.steps if s.name == output.step), None)
+    return step.kind if step is not None else ""
+
+
+def _engine_made(output: Output, spec: JobSpec, outputs: list[Output], split: bool = False) -> bool:
+    """Whether tre's engine computed `output`'s evidence: the one output of a declarative
+    table or regression step, by the spec's own name and kind; or a python step's table
+    whose plan the engine ran again (plan mode), only when the job ran its python steps
+    in a sandbox of their own (`split`), so the engine's phase ran no researcher code.
+    Everything else (free mode, or an output claiming a step it is not) was computed by
+    researcher code, which could edit it, so its checks are advisory. Decided here, from
+    the approved spec and how the job ran, never from what the code says of itself."""
+    step = next((s for s in spec.steps if s.name == output.step), None)
+    if isinstance(step, PythonStep):
+        return split and isinstance(output, TableOutput) and output.evidence == "engine"
     if isinstance(step, TableStep):
         kind = "table"
     elif isinstance(step, RegressionStep):

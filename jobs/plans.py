@@ -1,0 +1,203 @@
+"""Plan mode: a python step's table, computed by tre's engine from the code's own plan.
+
+Researcher code builds a polars LazyFrame from `ctx.dataset(...)` and hands it to
+`ctx.table(...)`. Whatever the code computes itself, it could also edit, so tre
+serialises the LazyFrame's plan (polars' JSON form) and its engine, in a sandbox the
+code never ran in, checks the plan and runs it again on its own copy of the data, then
+computes the cells and their disclosure evidence itself (jobs/handover.py).
+
+What a plan may hold is an allow-list, not a deny-list: every key of its JSON must be
+one that the plans in `_CORPUS` serialise to (scans of the step's datasets, filters,
+selections and new columns made of comparisons, arithmetic, casts, conditions, string
+tests, null handling, renames). So no Python function (`map_elements`, `map_batches`),
+no in-memory frame, no aggregation, join, union or explode, and nothing else polars
+may add in a later version, gets through: those plans are refused, in tre's words, and
+the table falls back to free mode (advisory: disclosure/advisory.py). Every plan that
+passes keeps each output row one row of a dataset, so no row can be counted twice.
+
+Each scan must read a file `ctx.dataset` wrote for a dataset the step may read, with
+columns its spec declares; the engine points it at its own copy of those columns.
+Contributors are counted as rows: datasets do not yet declare their unit (issue 24).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import warnings
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+SUFFIX = ".arrow"
+MAX_PLAN_BYTES = 1 << 20
+
+
+class PlanRefused(Exception):
+    """The plan cannot be run by the engine; the message is tre's own words."""
+
+
+def scan_file(folder: Path, dataset: str, columns: Sequence[str]) -> Path:
+    """Where `ctx.dataset` keeps `columns` of `dataset` for the code to scan: the name
+    tells the engine which dataset and columns a scan reads."""
+    digest = hashlib.sha256("\0".join(columns).encode()).hexdigest()[:16]
+    return folder / f"{dataset}.{digest}{SUFFIX}"
+
+
+def to_json(frame: pl.LazyFrame) -> str:
+    """The plan of `frame` in polars' JSON form (deprecated in polars for stability
+    across versions; tre pins polars, and both sides run the same one)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return frame.serialize(format="json")
+
+
+def _corpus() -> Iterator[pl.LazyFrame]:
+    """The plans whose JSON keys make the allow-list (what plan mode accepts)."""
+    lf = pl.scan_ipc("/corpus/d.0000000000000000.arrow")
+    a, b, s = pl.col("a"), pl.col("b"), pl.col("s")
+    yield lf
+    yield lf.filter((a > 1) & (a >= 1) & (a < 1) & (a <= 1) & (a == 1) & (a != 1) | ~b.is_null())
+    yield lf.filter(a.is_in([1, 2]) & s.is_in(["x"]) & a.is_not_null() & a.is_between(1, 2))
+    yield lf.with_columns(
+        pl.when(a > 1).then(pl.lit("x")).otherwise(pl.lit("y")).alias("c"),
+        a.cast(pl.Float64).round(1).alias("r"),
+        (a + 1 - 2 * 3 / 4 // 5 % 6).abs().alias("m"),
+        a.fill_null(0).alias("f"),
+        a.clip(0, 9).alias("k"),
+        a.floor().alias("fl"),
+        a.ceil().alias("ce"),
+        s.str.contains("x", literal=True).alias("t"),
+        s.str.starts_with("x").alias("u"),
+        s.str.ends_with("x").alias("v"),
+        s.str.to_lowercase().alias("w"),
+        s.str.to_uppercase().alias("W"),
+        s.cast(pl.String).alias("z"),
+        pl.lit(1.5).alias("l"),
+        pl.lit(True).alias("L"),
+        pl.lit(None).alias("N"),
+    )
+    yield lf.select([a, b.alias("c")]).rename({"c": "d"})
+    yield lf.select(pl.all())
+
+
+def _keys(value: object, found: set[str]) -> set[str]:
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            found.add(key)
+            _keys(inner, found)
+    elif isinstance(value, list):
+        for inner in value:
+            _keys(inner, found)
+    return found
+
+
+ALLOWED_KEYS = frozenset().union(*(_keys(json.loads(to_json(p)), set()) for p in _corpus()))
+#: Scan settings that must stay unset: each could reach past the file the plan names.
+_UNSET = ("credential_provider", "deletion_files", "column_mapping", "default_values")
+
+
+def check(
+    plan: str, declared: Mapping[str, Sequence[str]], asked: Mapping[str, Sequence[str]]
+) -> dict[str, tuple[str, list[str]]]:
+    """The files `plan` scans, as file name -> (dataset, columns), if every part of it
+    is allowed and each scan reads a file `ctx.dataset` made: for a dataset the step may
+    read (`declared`: its name -> declared columns), holding the columns `asked` records
+    for that file name (checked: declared, and the name made from them). PlanRefused,
+    in tre's words, if not."""
+    if len(plan) > MAX_PLAN_BYTES:
+        raise PlanRefused(f"its plan is over {MAX_PLAN_BYTES >> 20} MiB")
+    try:
+        tree = _without_cache(json.loads(plan))
+    except ValueError:
+        raise PlanRefused("its plan is not a polars plan") from None
+    extra = sorted(_keys(tree, set()) - ALLOWED_KEYS)
+    if extra:
+        raise PlanRefused(
+            f"its plan uses {len(extra)} kind(s) of operation plan mode does not run "
+            "(Python functions, in-memory frames, aggregations, joins and unions are "
+            "computed in free mode)"
+        )
+    files: dict[str, tuple[str, list[str]]] = {}
+    for scan in _scans(tree):
+        for key in _UNSET:
+            if _find(scan, key) not in (None, [], {}):
+                raise PlanRefused(f"a scan in its plan sets {key}")
+        paths = scan.get("sources", {}).get("Paths") if isinstance(scan, dict) else None
+        if not isinstance(paths, list) or len(paths) != 1 or not isinstance(paths[0], dict):
+            raise PlanRefused("a scan in its plan does not read exactly one file")
+        name = Path(str(paths[0].get("inner"))).name
+        dataset = name.split(".", 1)[0]
+        columns = [str(c) for c in asked.get(name, [])]
+        if (
+            dataset not in declared
+            or not columns
+            or not set(columns) <= set(declared[dataset])
+            or scan_file(Path("."), dataset, columns).name != name
+        ):
+            raise PlanRefused("a scan in its plan reads a file ctx.dataset did not make")
+        files[name] = (dataset, columns)
+    if not files:
+        raise PlanRefused("its plan reads no dataset")
+    return files
+
+
+def _without_cache(tree: object) -> object:
+    """The plan as written: polars keeps a resolved copy beside a plan once its schema
+    was asked for ({"IR": {"dsl": <the plan>, "version": n}}); only the plan counts."""
+    if isinstance(tree, dict):
+        cached = tree.get("IR")
+        if len(tree) == 1 and isinstance(cached, dict) and "dsl" in cached:
+            return _without_cache(cached["dsl"])
+        return {key: _without_cache(inner) for key, inner in tree.items()}
+    if isinstance(tree, list):
+        return [_without_cache(inner) for inner in tree]
+    return tree
+
+
+def _scans(tree: object) -> Iterator[dict[str, Any]]:
+    if isinstance(tree, dict):
+        for key, inner in tree.items():
+            if key == "Scan" and isinstance(inner, dict):
+                yield inner
+            else:
+                yield from _scans(inner)
+    elif isinstance(tree, list):
+        for inner in tree:
+            yield from _scans(inner)
+
+
+def _find(tree: object, wanted: str) -> object:
+    if isinstance(tree, dict):
+        for key, inner in tree.items():
+            if key == wanted:
+                return inner
+            found = _find(inner, wanted)
+            if found is not None:
+                return found
+    elif isinstance(tree, list):
+        for inner in tree:
+            found = _find(inner, wanted)
+            if found is not None:
+                return found
+    return None
+
+
+def run(plan: str, files: Mapping[str, Path]) -> pl.DataFrame:
+    """Run a checked `plan` with each scan's file name replaced by the engine's own copy
+    (`files`: file name -> path)."""
+    tree = _without_cache(json.loads(plan))
+    _repoint(tree, files)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        frame = pl.LazyFrame.deserialize(io.StringIO(json.dumps(tree)), format="json")
+    return frame.collect()
+
+
+def _repoint(tree: object, files: Mapping[str, Path]) -> None:
+    for scan in _scans(tree):
+        entry = scan["sources"]["Paths"][0]
+        entry["inner"] = str(files[Path(entry["inner"]).name])
