@@ -17,7 +17,8 @@ these steps, each safe to repeat:
 
 What the job produced is read from the job folder, never from the backend. A new kind
 of cluster (dask-jobqueue's LSFCluster, say) is one more module with these four
-methods and a line in `get_backend`.
+methods and a line in `get_backend` (slurm/backends.py: this module, the contract,
+imports no backend).
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from slurm.sandbox import Plan
-from tre.errors import PlatformError
 from tre.models import Resources, SlurmPlacement
 
 Handle = dict[str, Any]
@@ -74,20 +74,3 @@ class Backend(Protocol):
     def cancel(self, handle: Handle) -> None: ...
 
     def log_paths(self, job_dir: Path, handle: Handle) -> list[Path]: ...
-
-
-def get_backend(name: str, profile: str | None = None) -> Backend:
-    """The backend called `name` (with the site profile for Slurm backends)."""
-    if name == "local":
-        from slurm.local import LocalBackend
-
-        return LocalBackend()
-    if name in ("slurm-runner", "slurm-cluster"):
-        from slurm.slurm_backends import SlurmClusterBackend, SlurmRunnerBackend
-
-        backend = SlurmRunnerBackend if name == "slurm-runner" else SlurmClusterBackend
-        return backend(profile)
-    raise PlatformError(
-        f"unknown backend {name!r}",
-        fix=f"set backend in the TRE home's tre.yaml to one of: {', '.join(BACKENDS)}",
-    )

@@ -73,6 +73,8 @@ def test_evidence_rewritten_in_the_step_is_advisory_and_never_passes(cli, home, 
     shown = cli("review", "show", job_id, who="carl")
     assert shown.code == 0, shown.err
     assert "advisory" in shown.out.lower()
+    researcher = cli("status", job_id, who="rita")  # one fixed sentence, no reason
+    assert "computed by your code, so its checks are advisory" in " ".join(researcher.out.split())
     bulk = cli("review", "approve", job_id, "-m", "ok", who="carl")
     assert bulk.code == 4 and "must be approved by name" in bulk.err
     named = cli("review", "approve", job_id, "--output", "mean_of_three", "-m", "x", who="carl")

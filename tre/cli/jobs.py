@@ -26,6 +26,7 @@ from tre.models import Job
 from tre.service import jobs, review
 from tre.service.dispatcher import Dispatcher
 from tre.service.preflight import check_can_start
+from tre.service.researcher_view import ADVISORY_NOTE
 
 
 def register(cli: click.Group) -> None:
@@ -96,7 +97,7 @@ def status(ctx: click.Context, job_id: int | None, everything: bool) -> None:
     if view is not None:
         for o in view.request.outputs:
             console.print(f"  output {o.name} ({o.kind}): {styled(o.sdc_status.value)} — ", end="")
-            console.print(o.summary, markup=False)
+            console.print(o.summary + (f" ({ADVISORY_NOTE})" if o.advisory else ""), markup=False)
         if view.undeclared:
             console.print(
                 f"  {view.undeclared} undeclared output(s): made under names the job spec "

@@ -28,7 +28,8 @@ from jobs.spec import JobSpec, PythonStep
 from jobs.untrusted import UntrustedOutput
 from policies.access import submit_refusals
 from policies.limits import load_limits
-from slurm.backend import Backend, Submission, get_backend
+from slurm.backend import Backend, Submission
+from slurm.backends import get_backend
 from slurm.errors import SlurmCommandError
 from slurm.scripts import SCRATCH_WIPED
 from tre.errors import PlatformError, StateError, TreError

@@ -20,7 +20,8 @@ from policies.access import (
     view_job_refusals,
 )
 from policies.limits import load_limits
-from slurm.backend import Backend, get_backend
+from slurm.backend import Backend
+from slurm.backends import get_backend
 from tre.errors import InputError, PermissionDenied, StateError, TreError
 from tre.models import Job, JobState, Resources, Role
 from tre.service import sandboxing

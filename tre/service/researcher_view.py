@@ -10,13 +10,16 @@ sees only what tre decided or counted, from a fixed vocabulary:
   errors of the libraries a step uses: polars, numpy, dask, and tre's own), and a line
   number of their code
   (at most `MAX_LINE`), shown beside the file the spec names, never a name the code
-  chose. The message is held for the checkers with the log.
+  chose. The message is held for the checkers with the log. A column refusal also
+  names the column when it is a real one of a dataset the job reads, or the declared
+  column nearest to what the code asked for.
 - **progress**: per step of the spec, parts done out of the parts *tre* planned (the
   fragments it will read; one for a python step), whatever the job's progress file
   says: at most log2(parts + 1) bits per step and reading.
 - **outputs**: of a python step, only the outputs its spec declares, under their
   declared names and descriptions, with their disclosure status; any other output it
   made is held for the checkers and counted ("2 undeclared outputs"), until release.
+  A table whose evidence the code computed (free mode) carries one fixed sentence.
 
 What still passes, and how much it can carry, is in docs/threat-model.md ("Channels
 that remain").
@@ -36,6 +39,12 @@ from tre.models import JobState, OutputRequest
 from tre.secured.reader import SecuredSource, fragments
 
 MAX_LINE = 99_999
+#: What a researcher is told of a table whose evidence their code computed (free mode):
+#: one fixed sentence, whatever the reason was (tre's reason goes to the checkers).
+ADVISORY_NOTE = (
+    "computed by your code, so its checks are advisory and each checker approves it by "
+    "name; a LazyFrame plan gives evidence tre's engine computes (docs/job-spec.md)"
+)
 #: States in which no output has left: a researcher sees only what their spec declared.
 BEFORE_RELEASE = frozenset({JobState.AWAITING_REVIEW, JobState.RETURNED, JobState.REJECTED})
 #: Exception names a researcher may be shown: a fixed vocabulary, so a type the code

@@ -80,3 +80,18 @@ def test_a_running_key_service_sees_the_runtime_and_nothing_else_of_the_host(hom
             p.relative_to("/root").parts[0] for p in runtime if p.is_relative_to("/root")
         }
     assert os.stat(f"/proc/{pid}").st_uid != 0
+
+
+def test_a_service_left_over_from_a_deleted_home_at_the_same_path_is_replaced(
+    home: Path, tmp_path: Path
+):
+    import shutil
+
+    process.ensure_running(Home.open(home))
+    kept = tmp_path / "kept"
+    shutil.copytree(home, kept, ignore=shutil.ignore_patterns("pid", "lock"))
+    shutil.rmtree(home)  # the old service stops by itself, but not at once
+    shutil.copytree(kept, home)
+    client = process.ensure_running(Home.open(home))
+    info = (home / "keys").stat()
+    assert client.ping()["store"] == f"{info.st_dev}:{info.st_ino}"

@@ -12,6 +12,7 @@ from fastapi.responses import Response
 from tre.errors import NotFound
 from tre.models import JobState
 from tre.service import jobs, review
+from tre.service.researcher_view import ADVISORY_NOTE
 from tre.web import views
 from tre.web.auth import PageAuth
 from tre.web.render import render
@@ -79,6 +80,7 @@ def job_page(request: Request, job_id: JobId, auth: PageAuth) -> Response:
         title=f"Job {job_id}",
         csrf=auth.csrf,
         needed=review.REVIEWS_NEEDED,
+        advisory_note=ADVISORY_NOTE,
         **context,
     )
 
