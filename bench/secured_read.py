@@ -48,8 +48,9 @@ from tre.models import Dataset, Resources
 from tre.secured.frames import read_frame
 from tre.secured.grants import make_grant, sign_grant
 from tre.secured.ingest import ingest, read_descriptor
+from tre.secured.keysystems import open_master_keys
 from tre.secured.kms import keys_for
-from tre.secured.masterkeys import KmsSettings, open_master_keys
+from tre.secured.masterkeys import KmsSettings
 from tre.secured.reader import Fragment, SecuredSource, fragments, read_fragment
 
 DATASET = "residents"

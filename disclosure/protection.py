@@ -20,25 +20,10 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 
 from disclosure.errors import DisclosureInputError
-from disclosure.parameters import Parameter, parameter_problem, problems
+from disclosure.parameters import parameter_problem, problems
+from disclosure.policy_parameters import PROTECTION_PARAMETERS, RULE_PARAMETERS
 
 __all__ = ["PROTECTION_PARAMETERS", "Protection"]
-
-PROTECTION_PARAMETERS: dict[str, Parameter] = {
-    "suppress": Parameter(bool, "true or false"),
-    "secondary": Parameter(bool, "true or false"),
-    "round_to": Parameter(
-        int,
-        "0 (no rounding) or a whole number of at least 2, e.g. 5",
-        lambda v: v == 0 or 2 <= v <= 1_000_000,  # type: ignore[operator]
-    ),
-    "redact_at_or_below": Parameter(
-        int,
-        "0 (off) or a whole number of at least 1, e.g. 7",
-        lambda v: 0 <= v <= 1_000_000,  # type: ignore[operator]
-    ),
-    "totals": Parameter(bool, "true or false"),
-}
 
 
 @dataclass(frozen=True)
@@ -74,7 +59,6 @@ class Protection:
     def from_mapping(cls, data: Mapping[str, object]) -> Protection:
         """Protection from a policy file's mapping; absent parameters keep their defaults
         and rule parameters are left to `Rules.from_mapping`."""
-        from disclosure.rules import RULE_PARAMETERS  # the two modules name each other
 
         found = problems(data, PROTECTION_PARAMETERS, RULE_PARAMETERS)
         if found:

@@ -31,10 +31,10 @@ from dataclasses import asdict, dataclass, fields
 import polars as pl
 
 from disclosure.errors import DisclosureInputError
-from disclosure.parameters import Parameter, parameter_problem, problems
+from disclosure.parameters import parameter_problem, problems
+from disclosure.policy_parameters import PROTECTION_PARAMETERS, RULE_PARAMETERS
 from disclosure.rules_text import MIN_MAX_REASON, percent, reason_expression
 from disclosure.validate import (
-    MAX_TOP_K,
     POSITIONAL,
     RULE_COLUMNS,
     check_statistic,
@@ -53,33 +53,6 @@ __all__ = [
 
 #: Outcomes of a cell or an output, from best to worst.
 STATUSES = ("pass", "review", "fail")
-
-RULE_PARAMETERS: dict[str, Parameter] = {
-    "threshold": Parameter(int, "a whole number of at least 1", lambda v: v >= 1),  # type: ignore[operator]
-    "dominance_n": Parameter(
-        int,
-        f"a whole number from 1 to {MAX_TOP_K}",
-        lambda v: 1 <= v <= MAX_TOP_K,  # type: ignore[operator]
-    ),
-    "dominance_k": Parameter(
-        float,
-        "a number greater than 0 and less than 1, e.g. 0.9",
-        lambda v: 0 < v < 1,  # type: ignore[operator]
-    ),
-    "p_ratio": Parameter(
-        float,
-        "a number from 0 to less than 1, e.g. 0.1 (0 turns the p% rule off)",
-        lambda v: 0 <= v < 1,  # type: ignore[operator]
-    ),
-    "min_dof": Parameter(int, "a whole number of at least 1", lambda v: v >= 1),  # type: ignore[operator]
-    "zeros_disclosive": Parameter(bool, "true or false"),
-    "same_value": Parameter(str, "'review' or 'fail'", lambda v: v in ("review", "fail")),
-    "quantile_side": Parameter(
-        int,
-        "a whole number of at least 1",
-        lambda v: v >= 1,  # type: ignore[operator]
-    ),
-}
 
 
 @dataclass(frozen=True)
@@ -116,7 +89,6 @@ class Rules:
         Every problem is reported at once: unknown names, wrong types, out-of-range values.
         Protection parameters (`disclosure.protection`) are left to `Protection`.
         """
-        from disclosure.protection import PROTECTION_PARAMETERS  # they name each other
 
         if not isinstance(data, Mapping):
             raise DisclosureInputError(

@@ -1,19 +1,41 @@
 """The words of the rules: each cell's reason, built as one polars expression.
 
 Reasons are for output checkers (they quote the evidence: counts, shares). What a
-researcher sees is written elsewhere (`disclosure.summary`) and quotes no evidence.
+researcher sees is written elsewhere (`disclosure.release.researcher_summary`) and
+quotes no evidence.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import polars as pl
 
 from disclosure.validate import is_magnitude
 
-if TYPE_CHECKING:
-    from disclosure.rules import Rules
+
+class RuleSettings(Protocol):
+    """The rule settings the words quote (disclosure.rules.Rules has them; named here
+    so this module needs nothing of the one that uses it)."""
+
+    @property
+    def threshold(self) -> int: ...
+
+    @property
+    def dominance_n(self) -> int: ...
+
+    @property
+    def dominance_k(self) -> float: ...
+
+    @property
+    def p_ratio(self) -> float: ...
+
+    @property
+    def quantile_side(self) -> int: ...
+
+    @property
+    def min_dof(self) -> int: ...
+
 
 __all__ = ["MIN_MAX_REASON", "percent", "reason_expression"]
 
@@ -26,7 +48,7 @@ def percent(share: float) -> str:
     return f"{share * 100:g}%"
 
 
-def reason_expression(statistic: str, rules: Rules) -> pl.Expr:
+def reason_expression(statistic: str, rules: RuleSettings) -> pl.Expr:
     """Each cell's reasons, joined with '; ' (empty when it passes)."""
     parts = [
         _threshold(statistic, rules),
@@ -46,7 +68,7 @@ def reason_expression(statistic: str, rules: Rules) -> pl.Expr:
     return pl.concat_str(parts, separator="; ", ignore_nulls=True).fill_null("")
 
 
-def _threshold(statistic: str, rules: Rules) -> pl.Expr:
+def _threshold(statistic: str, rules: RuleSettings) -> pl.Expr:
     n = pl.col("n")
     if is_magnitude(statistic):
         noun: pl.Expr = pl.lit("contributor")
@@ -70,7 +92,7 @@ def _threshold(statistic: str, rules: Rules) -> pl.Expr:
     )
 
 
-def _dominance(rules: Rules) -> pl.Expr:
+def _dominance(rules: RuleSettings) -> pl.Expr:
     holders = (
         "the largest contributor holds"
         if rules.dominance_n == 1
@@ -84,7 +106,7 @@ def _dominance(rules: Rules) -> pl.Expr:
     )
 
 
-def _p_percent(rules: Rules) -> pl.Expr:
+def _p_percent(rules: RuleSettings) -> pl.Expr:
     ratio = pl.col("p_ratio")
     return (
         pl.when(~pl.col("fails_p_percent"))
@@ -106,7 +128,7 @@ def _p_percent(rules: Rules) -> pl.Expr:
     )
 
 
-def _statistic(statistic: str, rules: Rules) -> pl.Expr:
+def _statistic(statistic: str, rules: RuleSettings) -> pl.Expr:
     failing = pl.col("fails_statistic")
     if statistic in ("min", "max"):
         return pl.when(failing).then(pl.lit(MIN_MAX_REASON))

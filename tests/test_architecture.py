@@ -90,3 +90,61 @@ def test_the_web_app_acts_through_the_service_layer_only():
         if name.startswith("tre.store.")
     }
     assert not offenders, sorted(offenders)
+
+
+PACKAGES = ("tre", "jobs", "policies", "slurm", "disclosure")
+
+
+def _module_of(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _import_graph() -> dict[str, set[str]]:
+    """Module -> the modules of this tree it imports (anywhere in it: at the top, in a
+    function, under TYPE_CHECKING), each import taken to its most specific module."""
+    known = {_module_of(p): p for package in PACKAGES for p in modules(package)}
+    graph: dict[str, set[str]] = {}
+    for name, path in known.items():
+        targets = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            wanted: list[str] = []
+            if isinstance(node, ast.Import):
+                wanted = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                wanted = [f"{node.module}.{alias.name}" for alias in node.names]
+                wanted = [w if w in known else node.module for w in wanted]
+            targets |= {w for w in wanted if w in known and w != name}
+        graph[name] = targets
+    return graph
+
+
+def test_no_import_circle_anywhere_outside_the_tests():
+    graph = _import_graph()
+    state: dict[str, int] = {}
+    circles: list[list[str]] = []
+
+    def visit(node: str, trail: list[str]) -> None:
+        state[node] = 1
+        for target in sorted(graph[node]):
+            if state.get(target) == 1:
+                circles.append([*trail[trail.index(target) :], target])
+            elif target not in state:
+                visit(target, [*trail, target])
+        state[node] = 2
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node, [node])
+    assert not circles, [" -> ".join(c) for c in circles]
+
+
+@pytest.mark.parametrize(
+    ("contract", "implementations"),
+    [
+        ("slurm.backend", ("slurm.local", "slurm.slurm_backends")),
+        ("tre.secured.masterkeys", ("tre.secured.keyclient", "tre.secured.pkcs11keys")),
+    ],
+)
+def test_a_contract_module_imports_none_of_its_implementations(contract, implementations):
+    assert not _import_graph()[contract] & set(implementations)

@@ -37,7 +37,8 @@ from typing import Any
 
 from tre.errors import PlatformError
 from tre.models import utcnow
-from tre.secured.masterkeys import KmsSettings, open_master_keys
+from tre.secured.keysystems import open_master_keys
+from tre.secured.masterkeys import KmsSettings
 
 GENESIS = "0" * 64
 SHA256 = "sha256"

@@ -6,7 +6,7 @@ from tests.conftest import cli_for
 from tests.tmpfs import fill, free, tmpfs
 from tests.tre.secured.softhsm import start_token
 from tre import audit
-from tre.secured import masterkeys
+from tre.secured import keysystems
 from tre.secured.keystore import KeyStoreError
 from tre.secured.masterkeys import AUDIT_KEY, KmsSettings
 from tre.service import people
@@ -93,9 +93,9 @@ def test_append_outside_a_transaction_is_a_programming_error(tmp_path):
 
 @pytest.fixture(autouse=True)
 def _fresh_key_systems():
-    masterkeys.forget_opened()
+    keysystems.forget_opened()
     yield
-    masterkeys.forget_opened()
+    keysystems.forget_opened()
 
 
 def _keys_root(tmp_path, name="keys"):
@@ -143,7 +143,7 @@ def test_a_keyed_chain_verifies_and_every_event_says_it_is_keyed(keyed):
     schemes = {r[0] for r in db.conn.execute("SELECT scheme FROM audit")}
     assert schemes == {audit.HMAC1}
     # The audit key is made on first use and kept out of the data keys' listing.
-    keys = masterkeys.open_master_keys(settings)
+    keys = keysystems.open_master_keys(settings)
     assert keys.versions(AUDIT_KEY) == [1] and AUDIT_KEY not in keys.key_ids()
 
 
@@ -274,7 +274,7 @@ def test_moving_to_another_key_system_pins_what_the_old_key_made(keyed, tmp_path
         pin = audit.rekey(conn, new)
         audit.append(conn, actor="ada", role="admin", action="keys.configure", obj="home",
                      details=pin)  # fmt: skip
-    masterkeys.open_master_keys(settings).retire_audit_key()  # the old key is gone
+    keysystems.open_master_keys(settings).retire_audit_key()  # the old key is gone
     with db.write() as conn:
         audit.append(conn, actor="ada", role="admin", action="after", obj="o")
     assert audit.verify(db.conn, head).ok
@@ -288,7 +288,7 @@ def test_moving_to_another_key_system_pins_what_the_old_key_made(keyed, tmp_path
 
 def test_the_audit_key_is_neither_rotated_nor_destroyed(keyed):
     _, _, settings = keyed
-    keys = masterkeys.open_master_keys(settings)
+    keys = keysystems.open_master_keys(settings)
     with pytest.raises(KeyStoreError, match="cannot be rotated"):
         keys.rotate(AUDIT_KEY)
     with pytest.raises(KeyStoreError, match="cannot be destroyed"):
@@ -311,7 +311,7 @@ def test_an_hsm_keys_the_chain(tmp_path):
         with db.write() as conn:
             audit.append(conn, actor="ada", role="admin", action=f"act{i}", obj="o")
     assert audit.verify(db.conn, tmp_path / "audit.head").ok
-    keys = masterkeys.open_master_keys(settings)
+    keys = keysystems.open_master_keys(settings)
     assert keys.versions(AUDIT_KEY) == [1] and keys.key_ids() == []
     assert list((tmp_path / "keys").iterdir()) == []  # the key is on the token only
     local = audit.keyed_with(KmsSettings.local(_keys_root(tmp_path, "local-keys")))

@@ -25,7 +25,8 @@ from types import FrameType
 from tre.errors import TreError
 from tre.keyservice.process import Lock
 from tre.keyservice.server import KeyService, serve
-from tre.secured.masterkeys import KINDS, KmsSettings, open_master_keys
+from tre.secured.keysystems import open_master_keys
+from tre.secured.masterkeys import KINDS, KmsSettings
 
 log = logging.getLogger("tre.keyservice")
 HOME_CHECK_SECONDS = 2.0

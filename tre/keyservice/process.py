@@ -326,9 +326,8 @@ def _unreachable_code(user: pwd.struct_passwd, targets: tuple[Path, ...] = ()) -
     """Why `user` (no other groups) cannot reach the interpreter's venv and tre's own
     package on this host, folder by folder ('' if it can): the key service runs outside
     any sandbox, so every folder above them counts (root's 0700 home folder, say)."""
-    import tre
-
-    for target in targets or (Path(sys.prefix), Path(tre.__file__).resolve().parent):
+    package = Path(__file__).resolve().parents[1]  # tre's own folder, without importing it
+    for target in targets or (Path(sys.prefix), package):
         for folder in [*reversed(target.parents), target]:
             try:
                 info = folder.stat()

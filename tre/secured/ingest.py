@@ -44,8 +44,9 @@ from tre.errors import InputError, PlatformError
 from tre.models import DataFile, Dataset, DatasetDescriptor
 from tre.names import check_name
 from tre.secured.arrow_types import parse_type
+from tre.secured.keysystems import open_master_keys
 from tre.secured.kms import encryption_properties
-from tre.secured.masterkeys import KmsSettings, open_master_keys
+from tre.secured.masterkeys import KmsSettings
 from tre.secured.parts import (
     MAX_PARTITIONS,
     PartWriter,

@@ -47,7 +47,8 @@ from tre.models import ColumnInfo
 from tre.secured.grants import Grant, Revocations, authorise
 from tre.secured.keyclient import ServiceMasterKeys
 from tre.secured.keystore import KeyStoreError, check_key_id
-from tre.secured.masterkeys import KmsSettings, MasterKeys, open_master_keys, version_of
+from tre.secured.keysystems import open_master_keys
+from tre.secured.masterkeys import KmsSettings, MasterKeys, version_of
 
 __all__ = [
     "KeyNotAllowed",

@@ -20,7 +20,8 @@ Wrapped keys written by the modules here are `v<version>:<base64(nonce|ciphertex
 AES-256-GCM with the key id and version as associated data, so a wrapped key cannot be
 replayed under another key or version.
 
-`KmsSettings` (plain, picklable data) says which system a home uses; `open_master_keys`
+`KmsSettings` (plain, picklable data) says which system a home uses;
+`tre.secured.keysystems.open_master_keys`
 gives this process's one instance for it.
 
     PlatformError
@@ -36,7 +37,6 @@ import hashlib
 import hmac
 import os
 import re
-import threading
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -55,7 +55,6 @@ __all__ = [
     "KmsSettings",
     "LocalMasterKeys",
     "MasterKeys",
-    "open_master_keys",
     "version_of",
 ]
 
@@ -375,38 +374,3 @@ class LocalMasterKeys(MasterKeys):
         else:
             key = self.store.get(self._name(key_id, version))
         return hmac.new(key, data, hashlib.sha256).digest()
-
-
-_lock = threading.Lock()
-_opened: dict[KmsSettings, MasterKeys] = {}
-
-
-def open_master_keys(settings: KmsSettings) -> MasterKeys:
-    """This process's instance for `settings` (an HSM session is opened once)."""
-    with _lock:
-        found = _opened.get(settings)
-        if found is not None:
-            return found
-    if settings.kind == SERVICE:
-        from tre.secured.keyclient import ServiceMasterKeys  # a job's only way to keys
-
-        made: MasterKeys = ServiceMasterKeys(settings.socket, settings.keys_root)
-    elif settings.kind == "pkcs11":
-        from tre.secured.pkcs11keys import Pkcs11MasterKeys  # only hosts with an HSM need it
-
-        made = Pkcs11MasterKeys(settings)
-    else:
-        made = LocalMasterKeys(Path(settings.keys_root))
-    with _lock:
-        return _opened.setdefault(settings, made)
-
-
-def forget_opened() -> None:
-    """Close and forget every instance (tests; and after a fork)."""
-    with _lock:
-        opened = list(_opened.values())
-        _opened.clear()
-    for keys in opened:
-        close = getattr(keys, "close", None)
-        if close is not None:
-            close()

@@ -28,6 +28,7 @@ from tre.errors import InputError, StateError
 from tre.home import Home
 from tre.keyservice import process as keyservice
 from tre.models import Dataset, Role, utcnow
+from tre.secured.keysystems import open_master_keys
 from tre.secured.kms import (
     column_key_id,
     footer_key_id,
@@ -35,7 +36,7 @@ from tre.secured.kms import (
     key_material_versions,
     rotate_file,
 )
-from tre.secured.masterkeys import KINDS, SIGNING_KEY, KmsSettings, open_master_keys
+from tre.secured.masterkeys import KINDS, SIGNING_KEY, KmsSettings
 from tre.service.grants import kms_settings, master_keys, retire_finished_grants
 from tre.service.session import Session
 from tre.store import grants as grants_store

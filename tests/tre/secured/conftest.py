@@ -17,10 +17,11 @@ import pytest
 
 from tests.tre.secured.softhsm import start_token
 from tre.models import ColumnInfo, Dataset, DatasetDescriptor, Sensitivity
-from tre.secured import grants, kms, masterkeys
+from tre.secured import grants, keysystems, kms
 from tre.secured.grants import make_grant, sign_grant
 from tre.secured.ingest import ingest
-from tre.secured.masterkeys import KmsSettings, MasterKeys, open_master_keys
+from tre.secured.keysystems import open_master_keys
+from tre.secured.masterkeys import KmsSettings, MasterKeys
 from tre.secured.reader import SecuredSource
 
 MARKER = "Knowsley-unique-marker"
@@ -30,7 +31,7 @@ ROWS = 1000
 def _forget() -> None:
     kms.clear_caches()
     grants.forget_verified()
-    masterkeys.forget_opened()
+    keysystems.forget_opened()
 
 
 @pytest.fixture(autouse=True)

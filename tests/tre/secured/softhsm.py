@@ -22,7 +22,7 @@ from pathlib import Path
 import pkcs11
 import pytest
 
-from tre.secured import masterkeys
+from tre.secured import keysystems
 
 MODULE = "/usr/lib/softhsm/libsofthsm2.so"
 PIN = "4321"
@@ -82,7 +82,7 @@ def start_token(folder: Path) -> Token:
     )
     _hand_to_key_service()
     # Close sessions on earlier tokens, then have the library look for tokens again.
-    masterkeys.forget_opened()
+    keysystems.forget_opened()
     pkcs11.lib(MODULE).reinitialize()
     folder.mkdir(parents=True, exist_ok=True)
     pin = folder / "user.pin"

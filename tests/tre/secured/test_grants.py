@@ -23,7 +23,8 @@ from tre.secured.grants import (
     peek,
     sign_grant,
 )
-from tre.secured.masterkeys import SIGNING_KEY, KmsSettings, MasterKeys, open_master_keys
+from tre.secured.keysystems import open_master_keys
+from tre.secured.masterkeys import SIGNING_KEY, KmsSettings, MasterKeys
 
 
 @pytest.fixture

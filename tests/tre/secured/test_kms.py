@@ -20,6 +20,7 @@ import pytest
 from tre.models import Dataset, DatasetDescriptor
 from tre.secured.grants import KeyNotGranted
 from tre.secured.ingest import ingest
+from tre.secured.keysystems import open_master_keys
 from tre.secured.kms import (
     KeyNotAllowed,
     TreKmsClient,
@@ -33,7 +34,7 @@ from tre.secured.kms import (
     rotate_file,
     writer_config,
 )
-from tre.secured.masterkeys import KeyVersionError, KmsSettings, open_master_keys
+from tre.secured.masterkeys import KeyVersionError, KmsSettings
 from tre.secured.reader import SecuredSource, fragments, read_fragment, read_table
 
 Grant = Callable[..., str]

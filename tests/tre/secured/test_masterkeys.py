@@ -13,13 +13,13 @@ from pathlib import Path
 import pytest
 
 from tre.secured.keystore import KeyStoreError
+from tre.secured.keysystems import open_master_keys
 from tre.secured.masterkeys import (
     AUDIT_KEY,
     SIGNING_KEY,
     KeyVersionError,
     KmsSettings,
     MasterKeys,
-    open_master_keys,
     version_of,
 )
 from tre.secured.pkcs11keys import Pkcs11MasterKeys
