@@ -9,7 +9,8 @@ outputs concerned. `build_report` makes the JSON-able dict; the renderers
 (`disclosure.render_markdown`, `disclosure.render_html`) read only that dict, so a stored
 report.json renders the same later.
 
-What a researcher is shown is `disclosure.summary`, which quotes no evidence.
+What a researcher is shown is `disclosure.release.researcher_summary`, which quotes no
+evidence.
 """
 
 from __future__ import annotations

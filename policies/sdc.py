@@ -27,11 +27,11 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from disclosure import Protection, Rules
 from disclosure.errors import DisclosureInputError
+from tre import yamlfile
 from tre.errors import InputError, PlatformError
+from tre.yamlfile import YamlError
 
 __all__ = [
     "STRICTER",
@@ -177,10 +177,10 @@ def _read(path: Path, layer: str) -> PolicyFile:
             fix="check the file's permissions (TRE administrators)",
         ) from exc
     try:
-        data = yaml.safe_load(raw)
-    except yaml.YAMLError as exc:
+        data = yamlfile.load(raw, f"the disclosure policy file {path}")
+    except YamlError as exc:
         raise InputError(
-            f"the disclosure policy file {path} is not valid YAML: {exc}",
+            str(exc),
             fix="correct the file (TRE administrators); docs/disclosure.md lists the parameters",
         ) from exc
     if data is None:

@@ -14,13 +14,14 @@ from importlib import resources
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from slurm.errors import ProfileError
+from tre import yamlfile
 from tre.models import SlurmPlacement
 from tre.names import SlurmName
 from tre.units import parse_duration
+from tre.yamlfile import YamlError
 
 
 class SiteProfile(BaseModel):
@@ -140,7 +141,7 @@ def load_profile(name_or_path: str | Path) -> SiteProfile:
             fix=f"use one of: {', '.join(available())}, or the path of a YAML profile",
         )
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yamlfile.load(path.read_bytes(), f"site profile {path}")
         placeholders = sorted(_placeholders(data))
         if placeholders:
             raise ProfileError(
@@ -149,8 +150,8 @@ def load_profile(name_or_path: str | Path) -> SiteProfile:
                 fix="replace each <...> with your site's value (see the comments in the file)",
             )
         return SiteProfile.model_validate(data)
-    except yaml.YAMLError as exc:
-        raise ProfileError(f"site profile {path} is not valid YAML: {exc}") from None
+    except YamlError as exc:
+        raise ProfileError(str(exc)) from None
     except ValidationError as exc:
         raise ProfileError(
             f"site profile {path} is not valid",

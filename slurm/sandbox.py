@@ -461,14 +461,3 @@ def kill_cgroups(groups: tuple[Path, ...] | list[str]) -> bool:
         except OSError:
             empty = False
     return empty
-
-
-def peak_memory(groups: tuple[Path, ...] | list[str]) -> int | None:
-    """The job's peak memory, as its memory cgroup counted it (None without one)."""
-    for group in map(Path, groups):
-        for name in ("memory.max_usage_in_bytes", "memory.peak"):
-            try:
-                return int((group / name).read_text().strip())
-            except (OSError, ValueError):
-                continue
-    return None

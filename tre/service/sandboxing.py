@@ -45,7 +45,6 @@ from tre.service.session import Session
 
 OUT = "out"
 HANDOVER = "handover"  # the python steps' own output folder (jobs/handover.py)
-HELD = "held"  # error messages and files held for the checkers (the log is job.log)
 
 
 #: The backends whose jobs run in the sandbox: the embedded default, and one Slurm
