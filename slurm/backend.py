@@ -62,6 +62,12 @@ class Backend(Protocol):
     name: str
     #: False when the backend cannot stop a job at its walltime itself (the dispatcher does).
     enforces_walltime: bool
+    #: Whether it runs every process of a job in the sandbox (slurm/sandbox.py) when the
+    #: home asks for it.
+    sandboxed: bool
+    #: Whether it can run a job's python steps first, in a sandbox of their own
+    #: (`Submission.code_sandbox`; jobs/handover.py).
+    splits_code: bool
 
     @property
     def max_retries(self) -> int:

@@ -28,6 +28,8 @@ class LocalBackend:
     name = "local"
     cluster = "local"  # the --cluster of slurm.launch
     enforces_walltime = False
+    sandboxed = True
+    splits_code = True
 
     @property
     def max_retries(self) -> int:

@@ -80,6 +80,8 @@ class _ProfiledBackend:
 class SlurmRunnerBackend(_ProfiledBackend):
     name = "slurm-runner"
     enforces_walltime = True  # Slurm ends the allocation at its --time
+    sandboxed = True  # every task in the sandbox on its node
+    splits_code = False  # python steps run in the engine's allocation (issue 24)
 
     def submit(self, submission: Submission) -> Handle:
         settings = self.prepare(submission)
@@ -150,6 +152,8 @@ class SlurmClusterBackend(_ProfiledBackend, LocalBackend):
     name = "slurm-cluster"
     cluster = "slurm-cluster"
     enforces_walltime = False  # the engine runs here; workers have their own walltimes
+    sandboxed = False  # workers are Slurm jobs outside any sandbox (issue 25)
+    splits_code = False
 
     def __init__(self, profile: str | None) -> None:
         _ProfiledBackend.__init__(self, profile)

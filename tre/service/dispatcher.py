@@ -240,10 +240,10 @@ class Dispatcher:
         job_input = self._job_input(job, spec, code_sha256)
         write_input(folder, job_input)
         box = code_box = None
-        if sandboxing.is_sandboxed(session, self.backend.name):
+        if sandboxing.is_sandboxed(session, self.backend):
             try:
                 box = sandboxing.plan(session, job, spec, job_input.secured_sources())
-                split = sandboxing.code_plan(box, spec) if self.backend.name == "local" else None
+                split = sandboxing.code_plan(box, spec) if self.backend.splits_code else None
                 if split is not None:
                     box, code_box = split
             except TreError as exc:
@@ -409,7 +409,7 @@ class Dispatcher:
     def _job_input(self, job: Job, spec: JobSpec, code_sha256: dict[str, str]) -> JobInput:
         # The job's signed key grant: its declared columns' keys, for its walltime only.
         granted = grant_job(self.session, job, spec, backend=self.backend.name)
-        if sandboxing.is_sandboxed(self.session, self.backend.name):
+        if sandboxing.is_sandboxed(self.session, self.backend):
             granted = sandboxing.inside(granted)
         sources = {name: source_to_dict(source) for name, source in granted.items()}
         return JobInput(

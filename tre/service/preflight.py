@@ -18,6 +18,7 @@ import tempfile
 from pathlib import Path
 
 from slurm import preflight, sandbox
+from slurm.local import LocalBackend
 from tre.errors import PlatformError
 from tre.keyservice.process import ensure_running, service_user
 from tre.service.sandboxing import is_sandboxed
@@ -67,7 +68,9 @@ def check_can_start(session: Session, backend: str | None = None) -> preflight.O
     """Prove that a sandboxed job of this home starts on this host (None when its jobs do
     not run sandboxed here); JobsCannotStart, with every failing part, if not."""
     backend = backend or session.home.config.backend
-    if not is_sandboxed(session, backend) or backend != "local":
+    # The embedded default's jobs start on this host, so the probe proves it here; a
+    # Slurm backend's start on compute nodes (`tre cluster check`).
+    if backend != LocalBackend.name or not is_sandboxed(session, LocalBackend()):
         return None
     check_host()  # before the key service, which runs from the same runtime
     ensure_running(session.home)

@@ -37,6 +37,7 @@ from jobs.untrusted import (
     write_private,
 )
 from slurm import sandbox
+from slurm.backend import Backend
 from tre.errors import PlatformError
 from tre.models import Job
 from tre.secured.masterkeys import KmsSettings
@@ -47,15 +48,10 @@ OUT = "out"
 HANDOVER = "handover"  # the python steps' own output folder (jobs/handover.py)
 
 
-#: The backends whose jobs run in the sandbox: the embedded default, and one Slurm
-#: allocation per job (each of its tasks sandboxed on its node). slurm-cluster runs the
-#: engine on the service node and its workers as Slurm jobs: not sandboxed yet.
-SANDBOXED_BACKENDS = ("local", "slurm-runner")
-
-
-def is_sandboxed(session: Session, backend: str) -> bool:
-    """Whether jobs of this home on `backend` run in the sandbox."""
-    return session.home.config.isolation == "sandbox" and backend in SANDBOXED_BACKENDS
+def is_sandboxed(session: Session, backend: Backend) -> bool:
+    """Whether jobs of this home run in the sandbox on `backend` (it says whether it can:
+    the embedded default and slurm-runner do; slurm-cluster's workers do not yet)."""
+    return session.home.config.isolation == "sandbox" and backend.sandboxed
 
 
 def inside(sources: dict[str, SecuredSource]) -> dict[str, SecuredSource]:
