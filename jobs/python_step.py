@@ -241,10 +241,7 @@ def run_python_step(
     function = cloudpickle.loads(pickled)
     with tempfile.TemporaryDirectory(prefix="tre-datasets-") as folder:
         context = StepContext(step, sources, declared, top_k, files=Path(folder))
-        result = function(context)
-        for output in context.outputs:  # before the files go: collect what needs them
-            if isinstance(output, TableOutput) and isinstance(output.cells, pl.LazyFrame):
-                output.cells = output.cells.collect()
+        result = function(context)  # every output is computed before the files go
     if result is not None:
         raise StepFailed(
             f"step {step!r}: the function returned a value; outputs must go through the context",

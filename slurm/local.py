@@ -17,7 +17,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from slurm import sandbox
+from slurm import cgroups, sandbox
 from slurm.backend import BackendStatus, Handle, Submission
 
 LOG = "job.log"
@@ -47,7 +47,7 @@ class LocalBackend:
         groups: tuple[Path, ...] = ()
         plan = submission.sandbox
         if plan is not None:
-            groups = sandbox.make_cgroups(submission.name, plan.memory_bytes)
+            groups = cgroups.make_cgroups(submission.name, plan.memory_bytes)
             command = sandbox.command(replace(plan, cgroups=groups))
             if submission.code_sandbox is not None:  # researcher code first, on its own
                 code = sandbox.command(replace(submission.code_sandbox, cgroups=groups))
@@ -67,7 +67,7 @@ class LocalBackend:
                 env=env,
             )
         except OSError:
-            sandbox.kill_cgroups(groups)
+            cgroups.kill_cgroups(groups)
             raise
         finally:
             os.close(fd)
@@ -91,11 +91,11 @@ class LocalBackend:
             if code is None:
                 return BackendStatus("running")
             del self._children[pid]
-            sandbox.kill_cgroups(handle.get("cgroups", []))  # nothing of it may linger
+            cgroups.kill_cgroups(handle.get("cgroups", []))  # nothing of it may linger
             return BackendStatus("ended", _describe_exit(code))
         if _alive(pid, handle.get("start")):
             return BackendStatus("running")
-        sandbox.kill_cgroups(handle.get("cgroups", []))
+        cgroups.kill_cgroups(handle.get("cgroups", []))
         return BackendStatus("ended", "the job process is gone")
 
     def cancel(self, handle: Handle) -> None:
@@ -110,10 +110,10 @@ class LocalBackend:
             deadline = time.monotonic() + wait
             while time.monotonic() < deadline:
                 if self.poll(handle).state == "ended" and not _group_alive(pid):
-                    sandbox.kill_cgroups(handle.get("cgroups", []))
+                    cgroups.kill_cgroups(handle.get("cgroups", []))
                     return
                 time.sleep(0.1)
-        sandbox.kill_cgroups(handle.get("cgroups", []))
+        cgroups.kill_cgroups(handle.get("cgroups", []))
 
     def log_paths(self, job_dir: Path, handle: Handle) -> list[Path]:
         return [job_dir / LOG]

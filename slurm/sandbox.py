@@ -37,14 +37,11 @@ running it; `check()` says what this host lacks.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import pwd
 import shlex
 import shutil
-import signal
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -83,11 +80,9 @@ ETC = (
 )
 #: Environment variables a job keeps (threading and numerics settings); the rest go.
 KEEP_ENV = ("OPENBLAS_", "OMP_", "MKL_", "POLARS_", "RAYON_", "DASK_")
-CGROUP_ROOT = Path("/sys/fs/cgroup")
 TMP_BYTES = 1 << 30
 SHM_BYTES = 256 << 20
 FILE_BYTES = 2 << 30
-PROCESSES_PER_JOB = 512
 PROCESSES_PER_USER = 4096
 ENGINE_BYTES = 1 << 30  # the engine, the scheduler and the nannies, beside the workers
 
@@ -261,6 +256,22 @@ def system_binds() -> list[str]:
     return args
 
 
+def drop_to(uid: int, gid: int) -> list[str]:
+    """Inside a sandbox bubblewrap started as root: become `uid`/`gid` with no other
+    groups, no capabilities and no way to gain any (the job's, the code's or the key
+    service's user)."""
+    return [
+        "setpriv",
+        f"--reuid={uid}",
+        f"--regid={gid}",
+        "--clear-groups",
+        "--inh-caps=-all",
+        "--bounding-set=-all",
+        "--no-new-privs",
+        "--",
+    ]
+
+
 def command(plan: Plan) -> list[str]:
     """The command that runs `python -m slurm.launch` for `plan`'s job in its sandbox."""
     limits = [
@@ -355,16 +366,7 @@ def command(plan: Plan) -> list[str]:
     for name, value in sorted(environment.items()):
         bwrap += ["--setenv", name, value]
     bwrap += ["--chdir", str(SANDBOX_OUT), "--cap-add", "CAP_SETUID,CAP_SETGID", "--"]
-    drop = [
-        "setpriv",
-        f"--reuid={plan.uid}",
-        f"--regid={plan.gid}",
-        "--clear-groups",
-        "--inh-caps=-all",
-        "--bounding-set=-all",
-        "--no-new-privs",
-        "--",
-    ]
+    drop = drop_to(plan.uid, plan.gid)
     launch = list(plan.program) or [
         plan.python,
         "-m",
@@ -401,63 +403,3 @@ def unset_for_slurm() -> tuple[str, ...]:
     """The service's variables an allocation would inherit (sbatch exports them), which
     its sandboxed tasks must not see; Slurm's own (the task's rank) are set on the node."""
     return tuple(sorted(k for k in os.environ if not k.startswith((*KEEP_ENV, "SLURM"))))
-
-
-def make_cgroups(name: str, memory_bytes: int | None) -> tuple[Path, ...]:
-    """Per-job memory and pids cgroups (v1 or v2) where the host lets tre make them;
-    with `memory_bytes` None, the pids cgroup only (Slurm limits a job's memory)."""
-    made = []
-    v2 = CGROUP_ROOT / "cgroup.controllers"
-    if v2.exists():
-        group = CGROUP_ROOT / "tre" / name
-        try:
-            group.mkdir(parents=True, exist_ok=True)
-            if memory_bytes is not None:
-                (group / "memory.max").write_text(str(memory_bytes))
-            (group / "pids.max").write_text(str(PROCESSES_PER_JOB))
-            made.append(group)
-        except OSError:
-            pass
-        return tuple(made)
-    wanted: list[tuple[str, dict[str, int]]] = [("pids", {"pids.max": PROCESSES_PER_JOB})]
-    if memory_bytes is not None:
-        wanted.insert(0, ("memory", {"memory.limit_in_bytes": memory_bytes}))
-    for controller, settings in wanted:
-        group = CGROUP_ROOT / controller / "tre" / name
-        try:
-            group.mkdir(parents=True, exist_ok=True)
-            for file, value in settings.items():
-                (group / file).write_text(str(value))
-            swap = group / "memory.memsw.limit_in_bytes"
-            if controller == "memory" and swap.exists() and memory_bytes is not None:
-                swap.write_text(str(memory_bytes))  # no escape into swap either
-            made.append(group)
-        except OSError:
-            continue
-    return tuple(made)
-
-
-def kill_cgroups(groups: tuple[Path, ...] | list[str]) -> bool:
-    """Kill every process left in the job's cgroups and remove them; True if empty now."""
-    empty = True
-    for group in map(Path, groups):
-        procs = group / "cgroup.procs"
-        deadline = time.monotonic() + 5.0
-        while True:
-            try:
-                pids = [int(p) for p in procs.read_text().split()]
-            except OSError:
-                break
-            if not pids or time.monotonic() > deadline:
-                break
-            for pid in pids:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
-            time.sleep(0.02)  # SIGKILL is delivered, not awaited: wait for them to go
-        try:
-            group.rmdir()
-        except FileNotFoundError:
-            pass
-        except OSError:
-            empty = False
-    return empty

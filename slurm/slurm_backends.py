@@ -18,7 +18,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from slurm import commands, sandbox
+from slurm import cgroups, commands, sandbox
 from slurm.backend import BackendStatus, Handle, Submission
 from slurm.cluster_settings import CLUSTER, ClusterSettings, write_settings
 from slurm.errors import ProfileError
@@ -101,7 +101,7 @@ class SlurmRunnerBackend(_ProfiledBackend):
             # cgroup too, so that whatever Slurm's process tracking misses (linuxproc
             # follows parents; a sandbox whose step daemon died is reparented) is
             # killed when the job ends. Sites with proctrack/cgroup have Slurm's own.
-            groups = sandbox.make_cgroups(submission.name, memory_bytes=None)
+            groups = cgroups.make_cgroups(submission.name, memory_bytes=None)
             sandboxed = sandbox.command(
                 replace(
                     plan,
@@ -137,12 +137,12 @@ class SlurmRunnerBackend(_ProfiledBackend):
             detail += f" on {state.nodes}"
         if state.active:
             return BackendStatus("running", detail)
-        sandbox.kill_cgroups(handle.get("cgroups", []))  # nothing of it may linger
+        cgroups.kill_cgroups(handle.get("cgroups", []))  # nothing of it may linger
         return BackendStatus("ended", detail, retryable=state.retryable)
 
     def cancel(self, handle: Handle) -> None:
         commands.scancel(int(handle["slurm_job_id"]))
-        sandbox.kill_cgroups(handle.get("cgroups", []))
+        cgroups.kill_cgroups(handle.get("cgroups", []))
 
     def log_paths(self, job_dir: Path, handle: Handle) -> list[Path]:
         return [job_dir / f"slurm-{handle['slurm_job_id']}.out"]

@@ -14,7 +14,7 @@ from dataclasses import replace
 
 import pytest
 
-from slurm import sandbox
+from slurm import cgroups, sandbox
 from tests.conftest import EXAMPLES
 from tre import audit
 from tre.keyservice.process import ensure_running
@@ -57,7 +57,7 @@ def test_a_job_flooding_the_key_socket_holds_up_no_other_job(home, cli, tmp_path
     user = sandbox.job_user()
     runtime, hide = sandbox.runtime_paths()
     name = f"tre-{tag}-99"  # the cgroup that names the flooding job to the key service
-    groups = sandbox.make_cgroups(name, None)
+    groups = cgroups.make_cgroups(name, None)
     plan = sandbox.Plan(
         job_dir=job_dir,
         out_dir=job_dir / "out",
@@ -89,7 +89,7 @@ def test_a_job_flooding_the_key_socket_holds_up_no_other_job(home, cli, tmp_path
     finally:
         flood.kill()
         flood.wait()
-        sandbox.kill_cgroups(groups)
+        cgroups.kill_cgroups(groups)
     s = Session.open(home, "ada")
     try:
         assert repo.get_job(s.conn, job_id).state is JobState.AWAITING_REVIEW

@@ -107,14 +107,4 @@ def command(plan: Plan) -> list[str]:
     for path in (*plan.writable, plan.socket_folder):
         args += ["--bind", str(path), str(path)]
     args += ["--chdir", "/", "--cap-add", "CAP_SETUID,CAP_SETGID", "--"]
-    drop = [
-        "setpriv",
-        f"--reuid={plan.uid}",
-        f"--regid={plan.gid}",
-        "--clear-groups",
-        "--inh-caps=-all",
-        "--bounding-set=-all",
-        "--no-new-privs",
-        "--",
-    ]
-    return [*args, *drop, *plan.command]
+    return [*args, *sandbox.drop_to(plan.uid, plan.gid), *plan.command]

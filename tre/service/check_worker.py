@@ -37,7 +37,7 @@ from multiprocessing.process import BaseProcess
 from pathlib import Path
 
 from policies.limits import Limits
-from slurm import sandbox
+from slurm import cgroups
 from tre.models import OutputRequest
 
 log = logging.getLogger("tre.dispatcher")
@@ -89,7 +89,7 @@ class Checks:
             daemon=True,
         )
         process.start()
-        groups = sandbox.make_cgroups(f"check-{job_id}-{attempt.name}", self.limits.check_memory)
+        groups = cgroups.make_cgroups(f"check-{job_id}-{attempt.name}", self.limits.check_memory)
         for group in groups:  # the check has done nothing heavy yet: join it now
             with contextlib.suppress(OSError):
                 (group / "cgroup.procs").write_text(str(process.pid))
@@ -110,7 +110,7 @@ class Checks:
                 "fewer or smaller (coarser table keys), or split the job"
             )
         del self.running[job_id]
-        sandbox.kill_cgroups(check.cgroups)
+        cgroups.kill_cgroups(check.cgroups)
         try:
             return _read(check, self.limits)
         finally:
@@ -132,7 +132,7 @@ class Checks:
         with contextlib.suppress(ProcessLookupError, AttributeError):
             check.process.kill()
         check.process.join(timeout=5)
-        sandbox.kill_cgroups(check.cgroups)
+        cgroups.kill_cgroups(check.cgroups)
         shutil.rmtree(check.folder, ignore_errors=True)
 
     def _mp(self) -> ForkServerContext:
