@@ -7,17 +7,22 @@ code never ran in, checks the plan and runs it again on its own copy of the data
 computes the cells and their disclosure evidence itself (jobs/handover.py).
 
 What a plan may hold is an allow-list, not a deny-list: every key of its JSON must be
-one that the plans in `_CORPUS` serialise to (scans of the step's datasets, filters,
-selections and new columns made of comparisons, arithmetic, casts, conditions, string
-tests, null handling, renames). So no Python function (`map_elements`, `map_batches`),
-no in-memory frame, no aggregation, join, union or explode, and nothing else polars
-may add in a later version, gets through: those plans are refused, in tre's words, and
-the table falls back to free mode (advisory: disclosure/advisory.py). Every plan that
-passes keeps each output row one row of a dataset, so no row can be counted twice.
+one that the plans in `_corpus` serialise to (scans of the step's datasets, filters,
+selections by name and new columns made of comparisons, arithmetic, casts, conditions,
+string tests, null handling, renames, and vertical concatenation). So no Python function
+(`map_elements`, `map_batches`), no in-memory frame, no aggregation, join, explode or
+column selector (`pl.all()`, regular expressions), and nothing else polars may add in a
+later version, gets through: those plans are refused, in tre's words, and the table
+falls back to free mode (advisory: disclosure/advisory.py).
 
 Each scan must read a file `ctx.dataset` wrote for a dataset the step may read, with
-columns its spec declares; the engine points it at its own copy of those columns.
-Contributors are counted as rows: datasets do not yet declare their unit (issue 24).
+columns its spec declares; the engine points it at its own copy of those columns, which
+also holds `UNIT`: who each row is about (the dataset's declared unit, else the row's
+own place in the dataset). `run` makes every selection keep `UNIT`, so each output row
+still carries it whatever the plan kept, and contributors are counted by it: a plan that
+repeats rows (concatenates a frame with itself) cannot make a cell look bigger. Every
+allowed operation maps one row to one row, or drops it, so no plan can give two copies
+of a row different units. A plan that names `UNIT` is refused.
 """
 
 from __future__ import annotations
@@ -34,6 +39,10 @@ import polars as pl
 
 SUFFIX = ".arrow"
 MAX_PLAN_BYTES = 1 << 20
+#: The engine's column of who each row is about, in its own copies of the data only. No
+#: dataset column can have this name (a column name has no '-'), and no string in a
+#: plan may contain it, so a plan can neither read nor overwrite it.
+UNIT = "tre-unit"
 
 
 class PlanRefused(Exception):
@@ -81,7 +90,7 @@ def _corpus() -> Iterator[pl.LazyFrame]:
         pl.lit(None).alias("N"),
     )
     yield lf.select([a, b.alias("c")]).rename({"c": "d"})
-    yield lf.select(pl.all())
+    yield pl.concat([lf, lf])
 
 
 def _keys(value: object, found: set[str]) -> set[str]:
@@ -118,9 +127,11 @@ def check(
     if extra:
         raise PlanRefused(
             f"its plan uses {len(extra)} kind(s) of operation plan mode does not run "
-            "(Python functions, in-memory frames, aggregations, joins and unions are "
-            "computed in free mode)"
+            "(Python functions, in-memory frames, aggregations, joins and column "
+            "selectors such as pl.all() are computed in free mode)"
         )
+    if any(UNIT in text for text in _strings(tree)):
+        raise PlanRefused(f"its plan names {UNIT}, a column tre keeps for itself")
     files: dict[str, tuple[str, list[str]]] = {}
     for scan in _scans(tree):
         for key in _UNSET:
@@ -158,6 +169,19 @@ def _without_cache(tree: object) -> object:
     return tree
 
 
+def _strings(tree: object) -> Iterator[str]:
+    """Every key and text value in `tree`."""
+    if isinstance(tree, dict):
+        for key, inner in tree.items():
+            yield str(key)
+            yield from _strings(inner)
+    elif isinstance(tree, list):
+        for inner in tree:
+            yield from _strings(inner)
+    elif isinstance(tree, str):
+        yield tree
+
+
 def _scans(tree: object) -> Iterator[dict[str, Any]]:
     if isinstance(tree, dict):
         for key, inner in tree.items():
@@ -188,9 +212,10 @@ def _find(tree: object, wanted: str) -> object:
 
 def run(plan: str, files: Mapping[str, Path]) -> pl.DataFrame:
     """Run a checked `plan` with each scan's file name replaced by the engine's own copy
-    (`files`: file name -> path)."""
+    (`files`: file name -> path, each copy holding `UNIT`), keeping `UNIT` in its rows."""
     tree = _without_cache(json.loads(plan))
     _repoint(tree, files)
+    tree = _carry_unit(tree)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         frame = pl.LazyFrame.deserialize(io.StringIO(json.dumps(tree)), format="json")
@@ -201,3 +226,35 @@ def _repoint(tree: object, files: Mapping[str, Path]) -> None:
     for scan in _scans(tree):
         entry = scan["sources"]["Paths"][0]
         entry["inner"] = str(files[Path(entry["inner"]).name])
+
+
+def _carry_unit(tree: object) -> object:
+    """`tree` with `UNIT` kept by every selection, and last in every input of a
+    concatenation (whose inputs must list their columns in one order)."""
+    if isinstance(tree, list):
+        return [_carry_unit(inner) for inner in tree]
+    if not isinstance(tree, dict):
+        return tree
+    tree = {key: _carry_unit(inner) for key, inner in tree.items()}
+    select = tree.get("Select")
+    if isinstance(select, dict) and isinstance(select.get("expr"), list):
+        select["expr"] = [*select["expr"], {"Column": UNIT}]
+    union = tree.get("Union")
+    if isinstance(union, dict) and isinstance(union.get("inputs"), list):
+        union["inputs"] = [_unit_last(inner) for inner in union["inputs"]]
+    return tree
+
+
+def _unit_last(tree: object) -> dict[str, Any]:
+    """A selection of every column of `tree`, `UNIT` last."""
+    template = _unit_last_template()
+    return {"Select": {**template["Select"], "input": tree}}
+
+
+def _unit_last_template() -> dict[str, Any]:
+    frame = pl.LazyFrame(schema={UNIT: pl.Int64})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        text = frame.select(pl.exclude(UNIT), pl.col(UNIT)).serialize(format="json")
+    template: dict[str, Any] = json.loads(text)
+    return template

@@ -153,6 +153,8 @@ class Dataset(Strict):
     checksum: str = Field(description="sha256 over the files' sha256 values, in order.")
     ingested_at: datetime = Field(default_factory=utcnow)
     ingested_by: str = ""
+    #: Who each row is about, as its descriptor declared (DatasetDescriptor.unit).
+    unit: ColumnName | None = None
 
     def column(self, name: str) -> ColumnInfo | None:
         return next((c for c in self.columns if c.name == name), None)
@@ -405,6 +407,12 @@ class DatasetDescriptor(Strict):
     name: ObjectName | None = None
     description: str = ""
     columns: list[ColumnInfo] = Field(min_length=1)
+    unit: ColumnName | None = Field(
+        default=None,
+        description="The identifier column naming who each row is about (a person, a "
+        "household, a business): disclosure control counts contributors by it, so several "
+        "rows of one unit count once. One of the columns, with sensitivity identifier.",
+    )
 
     @model_validator(mode="after")
     def _unique_columns(self) -> DatasetDescriptor:
@@ -412,4 +420,22 @@ class DatasetDescriptor(Strict):
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"columns listed more than once: {', '.join(dupes)}")
+        check_unit_column(self.unit, self.columns)
         return self
+
+
+def check_unit_column(unit: str | None, columns: list[ColumnInfo]) -> None:
+    """ValueError unless `unit` is None or one of `columns` with sensitivity identifier."""
+    if unit is None:
+        return
+    column = next((c for c in columns if c.name == unit), None)
+    if column is None:
+        raise ValueError(
+            f"unit {unit!r} is not one of the columns ({', '.join(c.name for c in columns)}): "
+            "name the identifier column each row is about"
+        )
+    if column.sensitivity != Sensitivity.IDENTIFIER:
+        raise ValueError(
+            f"unit {unit!r} has sensitivity {column.sensitivity.value}; a unit identifies "
+            "who a row is about, so give the column sensitivity identifier"
+        )

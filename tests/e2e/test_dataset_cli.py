@@ -31,6 +31,8 @@ def test_describe_drafts_a_descriptor_to_correct_then_ingest(cli, sources, tmp_p
     for column in data["columns"]:
         if column["name"] in ("incident_id", "resident_id"):
             column["sensitivity"] = "identifier"
+    assert "unit" in data and data["unit"] is None  # a place to say who rows are about
+    data["unit"] = "incident_id"
     draft.write_text(yaml.safe_dump(data))
     ingested = cli(
         "dataset", "ingest", "fire_copy", folder, "--describe", draft,
@@ -40,6 +42,7 @@ def test_describe_drafts_a_descriptor_to_correct_then_ingest(cli, sources, tmp_p
     assert "Ingested fire_copy version 1" in ingested.out and "12 file(s)" in ingested.out
     shown = cli("dataset", "show", "fire_copy", who="rita")
     assert "resident_id" in shown.out and "identifier" in shown.out
+    assert "Each row is about one incident_id" in " ".join(shown.out.split())
 
 
 def test_an_inferred_schema_must_be_confirmed(cli, home, sources, monkeypatch):

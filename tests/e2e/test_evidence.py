@@ -160,11 +160,18 @@ PLANNED = textwrap.dedent("""
     import polars as pl
 
     def planned(ctx):
-        residents = ctx.dataset("residents")
+        residents = ctx.dataset("residents", ["local_authority"])
         ctx.table("by_area", residents, rows=["local_authority"])
         table = ctx.outputs[-1]
         table.cells = table.cells.with_columns(pl.lit(1).cast(table.cells.schema["n"]).alias("n"))
-        ctx.table("ten_copies", pl.concat([residents] * 10), rows=["local_authority"])
+        # Each copy made to look different from the others: still one row each.
+        copies = [residents.with_columns(pl.lit(k).alias("copy")) for k in range(10)]
+        ctx.table("ten_copies", pl.concat(copies), rows=["local_authority"])
+        people = ctx.dataset("residents", ["resident_id", "local_authority"])
+        ctx.table("people_ten_times", pl.concat([people] * 10), rows=["local_authority"])
+        referrals = ctx.dataset("early_help", ["local_authority"])
+        ctx.table("referrals_twice", pl.concat([referrals] * 2), rows=["local_authority"])
+        ctx.table("mixed", pl.concat([residents, referrals]), rows=["local_authority"])
 """)
 
 
@@ -179,7 +186,10 @@ def test_in_plan_mode_the_engine_computes_the_evidence_and_the_codes_edits_are_l
         {
             "project": PROJECT,
             "title": "Plan mode",
-            "datasets": {"residents": ["local_authority"]},
+            "datasets": {
+                "residents": ["resident_id", "local_authority"],
+                "early_help": ["local_authority"],
+            },
             "steps": [{"kind": "python", "name": "planned", "function": "planned.py:planned"}],
         },
         name="planned.yaml",
@@ -189,13 +199,31 @@ def test_in_plan_mode_the_engine_computes_the_evidence_and_the_codes_edits_are_l
     assert job.state is JobState.AWAITING_REVIEW, job.reason
     report = json.loads((home / "jobs" / f"{job_id:06d}" / "report" / "report.json").read_text())
     by_name = {o["name"]: o for o in report["outputs"]}
-    planned = by_name["by_area"]
-    assert "advisory" not in planned
-    assert planned["provenance"].startswith("computed by tre's engine from the python step's plan")
-    counted = {c["keys"]["local_authority"]: c["n"] for c in planned["cells"] if c["margin"] == ""}
-    truth = pl.read_parquet(sources["residents"]).group_by("local_authority").len()
-    assert counted == dict(truth.iter_rows())  # not the 1s the code wrote
-    copies = by_name["ten_copies"]  # a union could count a row ten times: free mode
-    assert "plan mode:" in copies["advisory"] and copies["status"] != "pass"
+
+    def counted(name: str) -> dict[str, int]:
+        cells = by_name[name]["cells"]
+        return {c["keys"]["local_authority"]: c["n"] for c in cells if c["margin"] == ""}
+
+    def truth(dataset: str) -> dict[str, int]:
+        frame = pl.read_parquet(sources[dataset]).group_by("local_authority").len()
+        return dict(frame.iter_rows())
+
+    people = truth("residents")
+    for name in ("by_area", "ten_copies", "people_ten_times"):
+        assert "advisory" not in by_name[name], name
+        assert counted(name) == people, name  # not the 1s the code wrote, nor ten times
+    # residents declares its unit, and the job may read it: people are counted by it.
+    assert by_name["people_ten_times"]["provenance"] == (
+        "computed by tre's engine from the python step's plan (plan mode), "
+        "each resident_id counted once"
+    )
+    # early_help's unit (resident_id) is not granted: its rows count, each once.
+    assert counted("referrals_twice") == truth("early_help")
+    assert "each row of the data counted once" in by_name["referrals_twice"]["provenance"]
+    # By the unit, though the code never selected it.
+    assert by_name["by_area"]["provenance"].endswith("each resident_id counted once")
+    mixed = by_name["mixed"]  # two ways of counting in one table: free mode, in tre's words
+    assert "count contributors differently" in mixed["advisory"]
+    assert mixed["status"] != "pass"
     shown = cli("review", "show", job_id, who="carl")
     assert "Evidence computed by tre's engine" in shown.out

@@ -10,6 +10,7 @@ import polars as pl
 import pytest
 
 from jobs import plans
+from jobs.plans import UNIT
 
 DECLARED = {"residents": ["age", "area", "cost"]}
 
@@ -36,13 +37,47 @@ def test_a_plan_of_filters_and_new_columns_runs_on_the_engines_own_copy(scanned,
     (name,) = files
     assert files[name] == ("residents", ["age", "area", "cost"])
     engine = tmp_path / "engine.arrow"  # different rows: the engine's data, not the code's
-    pl.DataFrame({"age": [50, 60, 20], "area": ["C", "D", "E"], "cost": [5.0, 0.5, 9.0]}).write_ipc(
-        engine
-    )
+    pl.DataFrame(
+        {"age": [50, 60, 20], "area": ["C", "D", "E"], "cost": [5.0, 0.5, 9.0], UNIT: [7, 8, 9]}
+    ).write_ipc(engine)
     assert plans.run(plan, {name: engine}).to_dict(as_series=False) == {
         "area": ["C", "D"],
         "band": ["hi", "lo"],
+        UNIT: [7, 8],  # kept by the selection, though the plan did not name it
     }
+
+
+def test_ten_copies_of_every_row_keep_each_rows_unit(scanned, tmp_path):
+    frame, asked = scanned
+    copies = [frame.with_columns(pl.lit(k).alias("copy")) for k in range(10)]
+    plan = plans.to_json(pl.concat(copies).select(["area", "copy"]).rename({"area": "where"}))
+    (name,) = plans.check(plan, DECLARED, asked)
+    engine = tmp_path / "engine.arrow"
+    pl.DataFrame({"age": [50, 60], "area": ["C", "D"], "cost": [5.0, 0.5], UNIT: [7, 8]}).write_ipc(
+        engine
+    )
+    ran = plans.run(plan, {name: engine})
+    assert ran.columns == ["where", "copy", UNIT]
+    assert ran.height == 20
+    assert ran.group_by("where").agg(pl.col(UNIT).n_unique()).sort("where").rows() == [
+        ("C", 1),
+        ("D", 1),
+    ]
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda f: f.select(pl.col(UNIT)),
+        lambda f: f.with_columns(pl.lit(1).alias(UNIT)),
+        lambda f: f.rename({"age": UNIT}),
+    ],
+    ids=["select", "overwrite", "rename"],
+)
+def test_a_plan_naming_the_engines_unit_column_is_refused(scanned, build):
+    frame, asked = scanned
+    with pytest.raises(plans.PlanRefused, match="a column tre keeps for itself"):
+        plans.check(plans.to_json(build(frame)), DECLARED, asked)
 
 
 def test_a_schema_the_plan_cached_is_dropped_not_refused(scanned):
@@ -57,13 +92,28 @@ def test_a_schema_the_plan_cached_is_dropped_not_refused(scanned):
     [
         lambda f: f.with_columns(pl.col("age").map_elements(lambda x: x, return_dtype=pl.Int64)),
         lambda f: f.group_by("area").len(),
-        lambda f: pl.concat([f] * 10),
         lambda f: f.join(f, on="area"),
         lambda f: f.explode("area"),
         lambda f: f.head(1),
         lambda f: pl.LazyFrame({"age": [1]}),
+        # selectors could reach the engine's unit column without naming it
+        lambda f: f.select(pl.all()),
+        lambda f: f.with_columns(pl.all().cast(pl.String)),
+        lambda f: f.select(pl.col("^a.*$")),
+        lambda f: f.drop("age"),
     ],
-    ids=["udf", "aggregation", "ten-copies", "join", "explode", "slice", "in-memory"],
+    ids=[
+        "udf",
+        "aggregation",
+        "join",
+        "explode",
+        "slice",
+        "in-memory",
+        "all",
+        "all-cast",
+        "regex",
+        "drop",
+    ],
 )
 def test_what_could_run_code_or_count_a_row_twice_is_refused(scanned, build):
     frame, asked = scanned

@@ -136,7 +136,8 @@ def describe_cmd(ctx: click.Context, source: Path, out: Path | None) -> None:
         inferred = datasets.infer_source(s, source)
     text = (
         f"# Drafted by 'tre dataset describe' from {source.name}. Check every type, and set\n"
-        "# each column's sensitivity: identifier, quasi_identifier or attribute.\n"
+        "# each column's sensitivity: identifier, quasi_identifier or attribute. Set\n"
+        "# 'unit:' to the identifier column each row is about (a person), if there is one.\n"
         + yaml.safe_dump(inferred.model_dump(mode="json", exclude={"name"}), sort_keys=False)
     )
     if out is None:
@@ -188,6 +189,13 @@ def show_cmd(ctx: click.Context, name: str, version: int | None) -> None:
     with session(ctx) as s:
         d = datasets.show_dataset(s, name, version)
     console.print(f"[bold]{d.name}[/] v{d.version}: {d.row_count:,} rows. {d.description}")
+    if d.unit:
+        console.print(f"Each row is about one {d.unit}: disclosure control counts people by it.")
+    else:
+        console.print(
+            "It declares no unit: disclosure control counts its rows as contributors "
+            "(set 'unit:' in its descriptor, and ingest a new version)."
+        )
     table = Table("column", "type", "sensitivity", "description")
     for c in d.columns:
         table.add_row(c.name, c.type, c.sensitivity.value, c.description)

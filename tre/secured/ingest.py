@@ -229,6 +229,7 @@ def ingest(
         files=files,
         checksum=hashlib.sha256("".join(f.sha256 for f in files).encode()).hexdigest(),
         ingested_by=ingested_by,
+        unit=descriptor.unit if descriptor else None,
     )
 
 

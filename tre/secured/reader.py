@@ -62,6 +62,7 @@ class SecuredSource:
     granted: tuple[str, ...]
     token: str = field(default="", repr=False)  # the signed key grant: a credential
     kms: tuple[tuple[str, str], ...] = ()  # KmsSettings.pairs(); () is the local store
+    unit: str = ""  # the dataset's unit column (Dataset.unit), "" if it declares none
 
     @classmethod
     def from_dataset(
@@ -86,6 +87,7 @@ class SecuredSource:
             granted=tuple(granted),
             token=token,
             kms=kms.pairs() if kms is not None else (),
+            unit=dataset.unit or "",
         )
 
     @property

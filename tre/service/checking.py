@@ -95,8 +95,8 @@ def check_job(session: Session, job: Job) -> OutputRequest:
                 refused = getattr(output, "plan_refused", "")
                 mark_advisory(result, ADVISORY + (f" (plan mode: {refused})" if refused else ""))
             elif isinstance(result, TableResult) and _step_kind(spec, output) == "python":
-                result.provenance = PLAN_PROVENANCE
-                result.summary = f"Evidence {PLAN_PROVENANCE}. {result.summary}"
+                result.provenance = plan_provenance(getattr(output, "unit", None))
+                result.summary = f"Evidence {result.provenance}. {result.summary}"
         budget = Budget(limits.differencing_pairs, limits.differencing_seconds)
         findings = check_request(results, released_tables(session.conn, job.project), budget)
         report = build_report(
@@ -124,6 +124,17 @@ def check_job(session: Session, job: Job) -> OutputRequest:
         report_html=str(paths["html"].relative_to(folder)),
         report_markdown=str(paths["markdown"].relative_to(folder)),
     )
+
+
+def plan_provenance(unit: str | None) -> str:
+    """How the engine made a plan-mode table's evidence, and what it counted."""
+    counted = (
+        f"each {unit} counted once"
+        if unit
+        else "each row of the data counted once, however "
+        "often the plan repeats it (the dataset declares no unit the job may read)"
+    )
+    return f"{PLAN_PROVENANCE}, {counted}"
 
 
 def read_report(session: Session, request: OutputRequest) -> dict[str, Any]:

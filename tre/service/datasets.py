@@ -89,6 +89,7 @@ def ingest_dataset(
                 "source": source.name,
                 "sensitivity": {c.name: c.sensitivity.value for c in dataset.columns},
                 "partition_by": list(partition_by),
+                "unit": dataset.unit,
                 "rows_per_group": rows_per_group,
             },
         )

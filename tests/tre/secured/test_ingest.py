@@ -407,9 +407,11 @@ def test_read_descriptor(tmp_path: Path) -> None:
         "  - {name: person_id, type: string, sensitivity: identifier}\n"
         "  - {name: age, type: int64, sensitivity: quasi_identifier}\n"
         "  - {name: cost, type: float64, description: pounds}\n"
+        "unit: person_id\n"
     )
     descriptor = read_descriptor(path)
     assert descriptor.name == "care"
+    assert descriptor.unit == "person_id"
     assert [(c.name, c.sensitivity) for c in descriptor.columns] == [
         ("person_id", Sensitivity.IDENTIFIER),
         ("age", Sensitivity.QUASI_IDENTIFIER),
@@ -447,6 +449,15 @@ def test_a_bad_descriptor_lists_every_problem_readably(tmp_path: Path) -> None:
         (
             "columns:\n  - {name: a, type: int64}\n  - {name: a, type: string}\n",
             "the descriptor: columns listed more than once: a",
+        ),
+        (
+            "unit: person\ncolumns:\n  - {name: person_id, type: string, sensitivity: identifier}"
+            "\n",
+            "unit 'person' is not one of the columns (person_id)",
+        ),
+        (
+            "unit: age\ncolumns:\n  - {name: age, type: int64}\n",
+            "unit 'age' has sensitivity attribute; a unit identifies who a row is about",
         ),
     ],
 )
