@@ -75,7 +75,10 @@ def main(argv: list[str] | None = None) -> int:
         os.umask(0o027)  # what it hands over, the engine (its group) must read
     rank = int(os.environ.get("SLURM_PROCID", "1"))
     if args.cluster == "slurm-runner" and rank != ENGINE_RANK:
-        serve_runner_role(read_settings(job_dir), job_dir, rank, out)
+        # The engine's phase of a job of python steps alone computes nothing: it starts
+        # no cluster, so its scheduler and workers would wait for it until the walltime.
+        if args.phase != "engine" or needs_cluster(read_input(job_dir).spec, args.phase):
+            serve_runner_role(read_settings(job_dir), job_dir, rank, out)
         return 0
     reserve_error_space(out)  # so that a full disk cannot keep the job from saying so
     ProgressFile(out).started()  # before any researcher code: the job has started

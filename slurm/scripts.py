@@ -83,10 +83,15 @@ def render_runner_script(
     placement: SlurmPlacement,
     python: str,
     sandboxed: list[str] | None = None,
+    code_first: list[str] | None = None,
 ) -> str:
     """The sbatch script of a slurm-runner job: one allocation with the job's scheduler
     (task 0), its engine (task 1) and its workers (tasks 2..), started by one srun.
-    `sandboxed`: the command each task runs instead, in its sandbox (slurm.sandbox)."""
+    `sandboxed`: the command each task runs instead, in its sandbox (slurm.sandbox).
+    `code_first`: the job's python steps, each task in a sandbox of their own, run
+    first by the same tasks (a Dask cluster of their own), whatever their exit status:
+    the engine reads what they handed over and says what became of them
+    (jobs/handover.py)."""
     q = shlex.quote
     scratch = f"{profile.local_directory}/{name}-$SLURM_JOB_ID"
     lines = sbatch_header(
@@ -114,6 +119,7 @@ def render_runner_script(
         f"    touch {q(str(job_dir / SCRATCH_WIPED))}",
         "}",
         "trap wipe_scratch EXIT",
+        *([] if code_first is None else [f"srun --kill-on-bad-exit=0 {shlex.join(code_first)}"]),
         f"srun --kill-on-bad-exit=0 {q(python)} -m slurm.launch {q(str(job_dir))} "
         "--cluster slurm-runner"
         if sandboxed is None

@@ -81,11 +81,11 @@ class SlurmRunnerBackend(_ProfiledBackend):
     name = "slurm-runner"
     enforces_walltime = True  # Slurm ends the allocation at its --time
     sandboxed = True  # every task in the sandbox on its node
-    splits_code = False  # python steps run in the engine's allocation (issue 24)
+    splits_code = True  # python steps first, in a sandbox of their own, in one task
 
     def submit(self, submission: Submission) -> Handle:
         settings = self.prepare(submission)
-        sandboxed = None
+        sandboxed = code_first = None
         groups: tuple[Path, ...] = ()
         plan = submission.sandbox
         if plan is not None:
@@ -113,6 +113,23 @@ class SlurmRunnerBackend(_ProfiledBackend):
                     cgroups=groups,
                 )
             )
+            if submission.code_sandbox is not None:
+                # First the python steps, on a Dask cluster of the whole allocation of
+                # their own, every task as the code user: then the engine's, as the job
+                # user. On a cluster of many nodes researcher code must reach the key
+                # service to read data, so it keeps the node's network (the site's
+                # fence applies) like the engine's tasks.
+                code_first = sandbox.command(
+                    replace(
+                        submission.code_sandbox,
+                        cluster="slurm-runner",
+                        share_net=True,
+                        extra=extra,
+                        unset=sandbox.unset_for_slurm(),
+                        python=settings.python,
+                        cgroups=groups,
+                    )
+                )
         script = render_runner_script(
             name=submission.name,
             job_dir=submission.job_dir,
@@ -121,6 +138,7 @@ class SlurmRunnerBackend(_ProfiledBackend):
             placement=settings.placement,
             python=settings.python,
             sandboxed=sandboxed,
+            code_first=code_first,
         )
         path = submission.job_dir / SCRIPT
         path.write_text(script)
@@ -128,6 +146,8 @@ class SlurmRunnerBackend(_ProfiledBackend):
         handle: Handle = {"slurm_job_id": slurm_id, "submitted": time.time()}
         if plan is not None:
             handle |= {"sandbox": True, "cgroups": [str(g) for g in groups]}
+        if code_first is not None:
+            handle["split"] = True  # its engine ran no researcher code (jobs/handover.py)
         return handle
 
     def poll(self, handle: Handle) -> BackendStatus:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import pwd
 import secrets
 import signal
 import socket
@@ -519,8 +520,6 @@ def test_a_job_that_never_ends_is_stopped_at_its_walltime(cli, home, tmp_path):
 
 def _job_processes() -> list[int]:
     """Processes of the job user or the code user still alive (a sandbox must leave none)."""
-    import pwd
-
     uids = {pwd.getpwnam(user).pw_uid for user in ("tre-job", "tre-code")}
     found = []
     for entry in Path("/proc").iterdir():
@@ -567,4 +566,7 @@ def test_hostile_code_on_slurm_reads_no_secret_and_gets_no_key(tmp_path, capsys,
     assert job.handle.get("sandbox") is True
     _assert_got_nothing(_output(slurm_home, job_id, "probe", "probe.json"), targets)
     report = _output(slurm_home, job_id, "probe", "probe.json")
+    # Python steps run first, every task in a sandbox of its own as the code user.
     assert report["environment"] == ["TRE_JOB_SCRATCH"]  # its own scratch folder: no secret
+    assert report["whoami"] == pwd.getpwnam("tre-code").pw_uid
+    assert job.handle.get("split") is True

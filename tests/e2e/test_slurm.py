@@ -3,6 +3,7 @@ starts it and turns a missing cluster into a failure)."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -91,6 +92,14 @@ def test_table_and_python_jobs_run_on_slurm_like_on_the_embedded_default(
     s.close()
     assert wiped and wiped[0].details == {"where": "compute node", "confirmed": True}
 
+    # The python steps ran first in a sandbox of their own, so the engine recomputed the
+    # table from their plan (plan mode), as on the embedded default.
+    assert python_job.handle.get("split") is True
+    report = json.loads((slurm_home / "jobs/000002/report/report.json").read_text())
+    (table,) = [o for o in report["outputs"] if o["kind"] == "table"]
+    assert "advisory" not in table
+    assert table["provenance"].startswith("computed by tre's engine from the python step's plan")
+
 
 def test_the_slurm_cluster_backend_runs_workers_as_slurm_jobs(scli, slurm_home):
     config = slurm_home / "tre.yaml"
@@ -160,10 +169,15 @@ def test_a_restarted_dispatcher_finds_the_slurm_job_and_never_submits_it_twice(
 def computing(home: Path, job_id: int) -> bool:
     """The job's engine is up and its step's task has been handed to the workers."""
     folder = home / "jobs" / f"{job_id:06d}"
-    # A sandboxed job writes its progress in its output folder while it runs.
+    # A sandboxed job writes its progress in its output folder while it runs; its
+    # python steps in theirs (the handover folder), in their own sandbox, first.
     return any(
         p.exists() and "slow" in p.read_text()
-        for p in (folder / "out" / "progress.json", folder / "progress.json")
+        for p in (
+            folder / "out" / "progress.json",
+            folder / "handover" / "progress.json",
+            folder / "progress.json",
+        )
     )
 
 

@@ -140,3 +140,22 @@ def test_unknown_fields_in_a_profile_are_refused(tmp_path):
     with pytest.raises(ProfileError, match="not valid") as info:
         load_profile(path)
     assert any("partiton" in r for r in info.value.reasons)
+
+
+def test_python_steps_run_first_in_sandboxes_of_their_own_whatever_their_exit_status():
+    profile = load_profile("local-test")
+    script = render_runner_script(
+        name="tre-abc123-42",
+        job_dir=JOB_DIR,
+        resources=Resources(workers=2, cores=1, memory="1GiB", walltime="10m"),
+        profile=profile,
+        placement=profile.placement_for("lcr-health", SlurmPlacement()),
+        python="/opt/tre/venv/bin/python",
+        sandboxed=["sandbox", "engine phase"],
+        code_first=["sandbox", "code phase"],
+    )
+    lines = script.splitlines()
+    code = lines.index("srun --kill-on-bad-exit=0 sandbox 'code phase'")
+    engine = lines.index("srun --kill-on-bad-exit=0 sandbox 'engine phase'")
+    assert lines.index("trap wipe_scratch EXIT") < code < engine
+    assert "set -uo pipefail" in lines and "set -e" not in script  # the engine always runs
