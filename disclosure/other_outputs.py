@@ -44,6 +44,7 @@ class RegressionResult:
     level_counts: dict[str, dict[str, int]] = field(default_factory=dict)
     check_status: str = ""  # a regression is released as it is: the same as `status`
     advisory: str = ""  # why its evidence is not tre's own (disclosure.advisory), if so
+    provenance: str = ""  # who computed its evidence, when a checker should be told
 
 
 @dataclass

@@ -140,7 +140,7 @@ def _output(
     }
     if not isinstance(result, FileResult) and result.advisory:
         head["advisory"] = result.advisory
-    if isinstance(result, TableResult) and result.provenance:
+    if not isinstance(result, FileResult) and result.provenance:
         head["provenance"] = result.provenance
     if isinstance(result, TableResult):
         return head | _table(result, rules, protection, findings)

@@ -14,8 +14,8 @@ from distributed import Client
 
 from jobs.dasktools import ProgressFn
 from jobs.errors import StepFailed
-from jobs.outputs import Output, TableOutput
-from jobs.plan_tables import recompute
+from jobs.outputs import Output, RegressionOutput, TableOutput
+from jobs.plan_outputs import recompute, refit
 from jobs.python_step import run_python_step
 from jobs.regression_step import run_regression
 from jobs.spec import JobSpec, PythonStep, RegressionStep, Step, TableStep
@@ -53,6 +53,8 @@ def run_job(
             for output in (handed or {}).get(step.name, []):
                 if isinstance(output, TableOutput) and files is not None:
                     output = recompute(output, sources, declared, files, top_k)
+                elif isinstance(output, RegressionOutput) and files is not None:
+                    output = refit(output, sources, declared, files)
                 outputs.append(output)
             if progress:
                 progress(step.name, 1, 1)

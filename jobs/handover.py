@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from jobs.errors import StepFailed
-from jobs.outputs import Output, TableOutput
+from jobs.outputs import Output, Planned
 from jobs.results import ERROR, RESULT, read_results
 from jobs.spec import JobSpec, PythonStep
 from jobs.untrusted import MAX_SMALL_FILE, UntrustedOutput, copy_tree, is_dir, read_small
@@ -35,11 +35,11 @@ from tre.names import check_name
 
 _FILENAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")  # as python_step's
 _KINDS = {"table": "tables/{name}.parquet", "regression": "regressions/{name}.parquet"}
+_PLANS = {"table": "tables/{name}.plan.json", "regression": "regressions/{name}.plan.json"}
 MAX_REASON = 4000
 NO_PLAN = (
-    "the code handed over no plan the engine runs: it was given a DataFrame, or built "
-    "with Python functions, in-memory frames, aggregations, joins, unions, slices or "
-    "distinct rows"
+    "the code handed over no plan: it was given a DataFrame, not a LazyFrame built from "
+    "ctx.dataset, or a frame whose plan polars cannot write down"
 )
 MAX_DETAIL = 200
 
@@ -95,7 +95,7 @@ def _read(folder: Path, spec: JobSpec, scratch: Path) -> Handover:
         raise UntrustedOutput(f"an output cannot be read ({type(exc).__name__})") from None
     handed: dict[str, list[Output]] = {}
     for output in outputs:
-        if isinstance(output, TableOutput):  # never the code's own word on who computed it
+        if isinstance(output, Planned):  # never the code's own word on who computed it
             output.evidence = "code"
             output.plan_refused = "" if output.plan else NO_PLAN
         handed.setdefault(output.step, []).append(output)
@@ -135,10 +135,11 @@ def _check_entry(entry: object, python_steps: set[str]) -> None:
         raise UntrustedOutput(f"output {name} is of an unknown kind ({kind!r:.30})")
     if entry.get("data") != expected:
         raise UntrustedOutput(f"output {name}'s data is not where an output's data goes")
-    if entry.get("plan") not in (None, f"tables/{name}.plan.json") or (
-        entry.get("plan") and kind != "table"
-    ):
-        raise UntrustedOutput(f"output {name}'s plan is not where a table's plan goes")
+    plan = entry.get("plan")
+    if plan is not None and (kind not in _KINDS or plan != _PLANS[kind].format(name=name)):
+        raise UntrustedOutput(f"output {name}'s plan is not where an output's plan goes")
+    if not isinstance(entry.get("request", {}), dict):
+        raise UntrustedOutput(f"output {name}'s model is not a mapping")
     files = entry.get("plan_files", {})
     if not isinstance(files, dict) or not all(
         isinstance(k, str) and isinstance(v, list) and all(isinstance(c, str) for c in v)

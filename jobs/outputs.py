@@ -9,8 +9,21 @@ from typing import Any
 import polars as pl
 
 
+@dataclass(kw_only=True)
+class Planned:
+    """Who computed an output's evidence, and the plan tre's engine can run again.
+
+    `evidence` is "engine" (tre's engine: a declarative step, or a python step's plan it
+    ran again: jobs/plans.py) or "code" (researcher code)."""
+
+    evidence: str = "engine"
+    plan: str | None = None  # a python step's LazyFrame plan (polars JSON), if it had one
+    plan_files: dict[str, list[str]] = field(default_factory=dict)  # file -> columns
+    plan_refused: str = ""  # why the engine did not run the plan (tre's words)
+
+
 @dataclass
-class TableOutput:
+class TableOutput(Planned):
     """A finalized table: key columns, `value`, and the evidence columns of
     `disclosure.aggregate.finalize` (n, records, sum, top, negative, missing)."""
 
@@ -26,16 +39,10 @@ class TableOutput:
     cells: pl.DataFrame
     kind: str = "table"
     unit: str | None = None  # the unit-id column: contributors are units, not records
-    #: Who computed the cells and evidence: "engine" (tre's engine: a declarative step,
-    #: or a python step's plan it ran again: jobs/plans.py) or "code" (researcher code).
-    evidence: str = "engine"
-    plan: str | None = None  # a python step's LazyFrame plan (polars JSON), if it had one
-    plan_files: dict[str, list[str]] = field(default_factory=dict)  # file -> columns
-    plan_refused: str = ""  # why the engine did not run the plan (tre's words)
 
 
 @dataclass
-class RegressionOutput:
+class RegressionOutput(Planned):
     """Coefficients with their standard errors, and the sizes disclosure control checks."""
 
     name: str
@@ -50,6 +57,9 @@ class RegressionOutput:
     level_counts: dict[str, dict[str, int]] = field(default_factory=dict)
     fit: dict[str, Any] = field(default_factory=dict)  # r_squared / deviance, iterations...
     kind: str = "regression"
+    #: A python step's model as it asked for it (predictors, categorical, intercept), so
+    #: the engine can fit it again from the plan.
+    request: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass

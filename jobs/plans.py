@@ -105,30 +105,60 @@ def _keys(value: object, found: set[str]) -> set[str]:
 
 
 ALLOWED_KEYS = frozenset().union(*(_keys(json.loads(to_json(p)), set()) for p in _corpus()))
+#: What the researcher wrote, by the plan's node for it: only these words are shown (a
+#: plan is the code's own JSON, so its other keys are never quoted).
+_OPERATIONS = {
+    "AnonymousFunction": "Python functions (map_elements)",
+    "OpaquePython": "Python functions (map_batches)",
+    "PythonScan": "Python functions (a Python data source)",
+    "DataFrameScan": "in-memory frames",
+    "GroupBy": "aggregations (group_by)",
+    "Agg": "aggregations",
+    "Over": "window functions (over)",
+    "Join": "joins",
+    "Distinct": "distinct rows (unique)",
+    "Slice": "slices (head, tail, slice)",
+    "Sort": "sorting",
+    "Explode": "explode",
+    "Selector": "column selectors (pl.all, regular expressions, drop)",
+    "HConcat": "horizontal concatenation",
+}
 #: Scan settings that must stay unset: each could reach past the file the plan names.
 _UNSET = ("credential_provider", "deletion_files", "column_mapping", "default_values")
 
 
 def check(
-    plan: str, declared: Mapping[str, Sequence[str]], asked: Mapping[str, Sequence[str]]
+    plan: str,
+    declared: Mapping[str, Sequence[str]],
+    asked: Mapping[str, Sequence[str]],
+    *,
+    concatenation: bool = True,
 ) -> dict[str, tuple[str, list[str]]]:
     """The files `plan` scans, as file name -> (dataset, columns), if every part of it
     is allowed and each scan reads a file `ctx.dataset` made: for a dataset the step may
     read (`declared`: its name -> declared columns), holding the columns `asked` records
     for that file name (checked: declared, and the name made from them). PlanRefused,
-    in tre's words, if not."""
+    in tre's words, if not. Without `concatenation` (a regression, fitted on rows, not
+    counted by unit), a plan that concatenates frames is refused too."""
     if len(plan) > MAX_PLAN_BYTES:
         raise PlanRefused(f"its plan is over {MAX_PLAN_BYTES >> 20} MiB")
     try:
         tree = _without_cache(json.loads(plan))
     except ValueError:
         raise PlanRefused("its plan is not a polars plan") from None
-    extra = sorted(_keys(tree, set()) - ALLOWED_KEYS)
+    extra = _keys(tree, set()) - ALLOWED_KEYS
     if extra:
+        named = sorted({_OPERATIONS[key] for key in extra if key in _OPERATIONS})
         raise PlanRefused(
-            f"its plan uses {len(extra)} kind(s) of operation plan mode does not run "
-            "(Python functions, in-memory frames, aggregations, joins and column "
-            "selectors such as pl.all() are computed in free mode)"
+            "its plan uses what plan mode does not run: "
+            + (", ".join(named) if named else "operations outside its list")
+            + " (plan mode runs scans, filters, selections by name, new columns and "
+            "pl.concat)"
+        )
+    if not concatenation and "Union" in _keys(tree, set()):
+        raise PlanRefused(
+            "its plan concatenates frames, and a regression is fitted on rows: a row "
+            "repeated would look like more people"
         )
     if any(UNIT in text for text in _strings(tree)):
         raise PlanRefused(f"its plan names {UNIT}, a column tre keeps for itself")

@@ -148,20 +148,27 @@ class StepContext:
             )
         )
 
-    def _plan_of(self, data: pl.DataFrame | pl.LazyFrame) -> tuple[str | None, str]:
-        """The plan the engine will run again for this table, or why there is none (the
-        table then stays the code's: free mode, advisory)."""
+    def _plan_of(
+        self, data: pl.DataFrame | pl.LazyFrame, *, concatenation: bool = True
+    ) -> tuple[str | None, str]:
+        """The plan handed to the engine for this output, and why plan mode refuses it
+        if it does (said in this phase's log). A plan is handed over even if refused:
+        the engine checks it again and says why in its own words (the code's words
+        never reach the report); it then stays the code's (free mode, advisory)."""
         if self._files is None:
             return None, "plan mode is not available where this step ran"
         if not isinstance(data, pl.LazyFrame):
-            return None, "the table was given an in-memory DataFrame, not a LazyFrame"
+            return None, "it was given an in-memory DataFrame, not a LazyFrame"
         try:
             plan = plans.to_json(data)
-            plans.check(plan, self._declared, self._asked)
-        except plans.PlanRefused as exc:
-            return None, str(exc)
         except Exception as exc:  # polars cannot serialise it (an opaque Python object)
             return None, f"its plan cannot be serialised ({type(exc).__name__})"
+        if len(plan) > plans.MAX_PLAN_BYTES:
+            return None, f"its plan is over {plans.MAX_PLAN_BYTES >> 20} MiB"
+        try:
+            plans.check(plan, self._declared, self._asked, concatenation=concatenation)
+        except plans.PlanRefused as exc:
+            return plan, str(exc)
         return plan, ""
 
     def regression(
@@ -192,9 +199,17 @@ class StepContext:
         except ValidationError as exc:
             problems = "; ".join(e["msg"] for e in exc.errors())
             raise StepFailed(f"step {self.step!r}, regression {name!r}: {problems}") from None
+        plan, refused = self._plan_of(data, concatenation=False)
         frame = data.collect() if isinstance(data, pl.LazyFrame) else data
         result: RegressionOutput = fit_in_memory(spec, frame)
         result.step, result.datasets = self.step, self.datasets
+        result.evidence, result.plan, result.plan_refused = "code", plan, refused
+        result.plan_files = {f: self._asked[f] for f in self._asked} if plan else {}
+        result.request = {
+            "predictors": list(predictors),
+            "categorical": list(categorical),
+            "intercept": intercept,
+        }
         self.outputs.append(result)
 
     def file(self, name: str, filename: str, content: bytes | str, description: str = "") -> None:

@@ -84,13 +84,8 @@ def _write_outputs(tmp: Path, outputs: list[Output], meta: dict[str, Any]) -> No
                     "quantile": output.quantile,
                     "unit": output.unit,
                     "data": f"tables/{output.name}.parquet",
-                    "evidence": output.evidence,
-                    "plan_files": output.plan_files,
-                    "plan_refused": output.plan_refused,
                 }
-                if output.plan is not None:
-                    (tmp / "tables" / f"{output.name}.plan.json").write_text(output.plan)
-                    entry["plan"] = f"tables/{output.name}.plan.json"
+                entry |= _plan_entry(tmp, "tables", output)
             case RegressionOutput():
                 (tmp / "regressions").mkdir(exist_ok=True)
                 output.coefficients.write_parquet(tmp / "regressions" / f"{output.name}.parquet")
@@ -103,7 +98,9 @@ def _write_outputs(tmp: Path, outputs: list[Output], meta: dict[str, Any]) -> No
                     "level_counts": output.level_counts,
                     "fit": output.fit,
                     "data": f"regressions/{output.name}.parquet",
+                    "request": output.request,
                 }
+                entry |= _plan_entry(tmp, "regressions", output)
             case FileOutput():
                 folder = tmp / "files" / output.name
                 folder.mkdir(parents=True)
@@ -116,6 +113,29 @@ def _write_outputs(tmp: Path, outputs: list[Output], meta: dict[str, Any]) -> No
     document = {"format": FORMAT, "outputs": entries, **meta}
     (tmp / "result.json").write_text(json.dumps(document, indent=2, default=str))
     _fsync_tree(tmp)
+
+
+def _plan_entry(tmp: Path, folder: str, output: TableOutput | RegressionOutput) -> dict[str, Any]:
+    """Who computed `output`'s evidence, and its plan (written beside its data)."""
+    entry: dict[str, Any] = {
+        "evidence": output.evidence,
+        "plan_files": output.plan_files,
+        "plan_refused": output.plan_refused,
+    }
+    if output.plan is not None:
+        (tmp / folder / f"{output.name}.plan.json").write_text(output.plan)
+        entry["plan"] = f"{folder}/{output.name}.plan.json"
+    return entry
+
+
+def _planned(folder: Path, entry: dict[str, Any]) -> dict[str, Any]:
+    """The fields `_plan_entry` wrote, read back."""
+    return {
+        "evidence": str(entry.get("evidence", "engine")),
+        "plan": (folder / entry["plan"]).read_text() if entry.get("plan") else None,
+        "plan_files": dict(entry.get("plan_files") or {}),
+        "plan_refused": str(entry.get("plan_refused", "")),
+    }
 
 
 def read_results(job_dir: Path) -> tuple[list[Output], dict[str, Any]]:
@@ -139,10 +159,7 @@ def read_results(job_dir: Path) -> tuple[list[Output], dict[str, Any]]:
                         quantile=entry["quantile"],
                         cells=pl.read_parquet(data),
                         unit=entry.get("unit"),
-                        evidence=str(entry.get("evidence", "engine")),
-                        plan=(folder / entry["plan"]).read_text() if entry.get("plan") else None,
-                        plan_files=dict(entry.get("plan_files") or {}),
-                        plan_refused=str(entry.get("plan_refused", "")),
+                        **_planned(folder, entry),
                     )
                 )
             case "regression":
@@ -157,6 +174,8 @@ def read_results(job_dir: Path) -> tuple[list[Output], dict[str, Any]]:
                         coefficients=pl.read_parquet(data),
                         level_counts=entry["level_counts"],
                         fit=entry["fit"],
+                        request=dict(entry.get("request") or {}),
+                        **_planned(folder, entry),
                     )
                 )
             case "file":

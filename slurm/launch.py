@@ -27,7 +27,7 @@ from distributed import Client
 from jobs.engine import needs_cluster, run_job
 from jobs.handover import CodePhaseFailed, read_handover
 from jobs.job_input import read_input
-from jobs.outputs import TableOutput
+from jobs.outputs import Planned
 from jobs.progress import ProgressFile
 from jobs.results import (
     DISK_FULL_REASON,
@@ -147,16 +147,16 @@ def _run(
             files=scratch / "plans",
         )
     for output in outputs:  # tre's words only: the checkers read this log
-        if isinstance(output, TableOutput) and output.plan_files is not None and phase != "all":
+        if isinstance(output, Planned) and phase != "all":
             if output.evidence == "engine" and phase == "engine" and output.plan:
                 mode = "plan mode: the engine ran its plan and computed its evidence"
-            elif output.plan and phase == "code":
+            elif output.plan and phase == "code" and not output.plan_refused:
                 mode = "plan mode: its plan is handed to the engine"
             elif output.evidence == "code":
                 mode = f"free mode, advisory ({output.plan_refused})"
             else:
                 continue
-            log.info("table %s of step %s: %s", output.name, output.step, mode)
+            log.info("%s %s of step %s: %s", output.kind, output.name, output.step, mode)
     elapsed = time.monotonic() - started
     meta = {"job_id": job_input.job_id, "seconds": round(elapsed, 3)}
     write_results(out, outputs, meta, shared=phase == "code")

@@ -66,7 +66,11 @@ def test_evidence_rewritten_in_the_step_is_advisory_and_never_passes(cli, home, 
     assert {c["status"] for c in table["cells"]} == {"pass"}
     # ...but the table is labelled, and does not pass.
     assert table["advisory"].startswith("computed by researcher code: these checks are advisory")
-    assert "(plan mode: the code handed over no plan the engine runs" in table["advisory"]
+    # tre's own words on why plan mode could not run it (slices and distinct rows).
+    assert (
+        "(plan mode: its plan uses what plan mode does not run: distinct rows (unique), "
+        "slices (head, tail, slice) (plan mode runs" in table["advisory"]
+    )
     assert table["status"] == "review" and table["check_status"] == "review"
     html = (home / "jobs" / f"{job_id:06d}" / "report" / "report.html").read_text()
     assert "Advisory:" in html
@@ -227,3 +231,53 @@ def test_in_plan_mode_the_engine_computes_the_evidence_and_the_codes_edits_are_l
     assert mixed["status"] != "pass"
     shown = cli("review", "show", job_id, who="carl")
     assert "Evidence computed by tre's engine" in shown.out
+
+
+REGRESSED = textwrap.dedent("""
+    import polars as pl
+
+    def regressed(ctx):
+        residents = ctx.dataset("residents", ["gp_visits_last_year", "ltc_count", "sex"])
+        ctx.regression("visits", residents, outcome="gp_visits_last_year",
+                       predictors=["ltc_count", "sex"], categorical=["sex"])
+        fitted = ctx.outputs[-1]  # claim far more people, and big groups
+        fitted.n_obs, fitted.df_resid = 10**6, 10**6
+        fitted.level_counts = {"sex": {"F": 10**5, "M": 10**5}}
+        ctx.regression("visits_twice", pl.concat([residents, residents]),
+                       outcome="gp_visits_last_year", predictors=["ltc_count"])
+""")
+
+
+def test_a_regression_in_plan_mode_is_fitted_by_the_engine(cli, home, tmp_path: Path, sources):
+    import polars as pl
+
+    (tmp_path / "regressed.py").write_text(REGRESSED)
+    spec = write_spec(
+        tmp_path,
+        {
+            "project": PROJECT,
+            "title": "A regression in plan mode",
+            "datasets": {"residents": ["gp_visits_last_year", "ltc_count", "sex"]},
+            "steps": [
+                {"kind": "python", "name": "regressed", "function": "regressed.py:regressed"}
+            ],
+        },
+        name="regressed.yaml",
+    )
+    job_id = _run(cli, spec)
+    job = _job(home, job_id)
+    assert job.state is JobState.AWAITING_REVIEW, job.reason
+    report = json.loads((home / "jobs" / f"{job_id:06d}" / "report" / "report.json").read_text())
+    by_name = {o["name"]: o for o in report["outputs"]}
+    visits = by_name["visits"]
+    assert "advisory" not in visits
+    assert (
+        visits["provenance"] == "computed by tre's engine from the python step's plan (plan mode)"
+    )
+    truth = pl.read_parquet(sources["residents"])
+    assert visits["n_obs"] == truth.height  # not the million the code claimed
+    sexes = dict(truth.group_by("sex").len().iter_rows())
+    assert visits["level_counts"] == {"sex": sexes}
+    twice = by_name["visits_twice"]  # fitted on rows: a repeated row is refused
+    assert "its plan concatenates frames" in twice["advisory"]
+    assert twice["status"] != "pass"

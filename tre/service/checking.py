@@ -34,7 +34,7 @@ from disclosure import write_report as write_disclosure_report
 from disclosure.advisory import ADVISORY, mark_advisory
 from disclosure.check import FileResult, RegressionResult, TableResult
 from disclosure.errors import DisclosureError
-from jobs.outputs import FileOutput, Output, RegressionOutput, TableOutput
+from jobs.outputs import FileOutput, Output, Planned, RegressionOutput, TableOutput
 from jobs.results import read_results
 from jobs.spec import JobSpec, PythonStep, RegressionStep, TableStep, parse_spec
 from policies.limits import load_limits
@@ -94,8 +94,10 @@ def check_job(session: Session, job: Job) -> OutputRequest:
             if not _engine_made(output, spec, outputs, split):
                 refused = getattr(output, "plan_refused", "")
                 mark_advisory(result, ADVISORY + (f" (plan mode: {refused})" if refused else ""))
-            elif isinstance(result, TableResult) and _step_kind(spec, output) == "python":
-                result.provenance = plan_provenance(getattr(output, "unit", None))
+            elif _step_kind(spec, output) == "python":
+                is_table = isinstance(result, TableResult)
+                unit = getattr(output, "unit", None)
+                result.provenance = plan_provenance(unit) if is_table else PLAN_PROVENANCE
                 result.summary = f"Evidence {result.provenance}. {result.summary}"
         budget = Budget(limits.differencing_pairs, limits.differencing_seconds)
         findings = check_request(results, released_tables(session.conn, job.project), budget)
@@ -159,7 +161,7 @@ def _engine_made(output: Output, spec: JobSpec, outputs: list[Output], split: bo
     the approved spec and how the job ran, never from what the code says of itself."""
     step = next((s for s in spec.steps if s.name == output.step), None)
     if isinstance(step, PythonStep):
-        return split and isinstance(output, TableOutput) and output.evidence == "engine"
+        return split and isinstance(output, Planned) and output.evidence == "engine"
     if isinstance(step, TableStep):
         kind = "table"
     elif isinstance(step, RegressionStep):

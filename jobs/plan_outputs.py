@@ -1,5 +1,6 @@
 """The engine's side of plan mode: run a python step's checked plan again on tre's own
-copy of the data, and compute the table's cells and evidence here (jobs/plans.py).
+copy of the data, and compute the table's cells and evidence, or fit the regression,
+here (jobs/plans.py).
 
 Runs in the engine's phase, a sandbox researcher code never ran in, on what the code's
 phase handed over (jobs/handover.py). A plan that cannot be run leaves the table as the
@@ -19,12 +20,16 @@ from dataclasses import replace
 from pathlib import Path
 
 import polars as pl
+from pydantic import ValidationError
 
 from disclosure import aggregate
 from disclosure.errors import DisclosureInputError
 from jobs import plans
+from jobs.errors import StepFailed
 from jobs.frames import read_frame
-from jobs.outputs import TableOutput
+from jobs.outputs import RegressionOutput, TableOutput
+from jobs.regression_step import fit_in_memory
+from jobs.spec import RegressionStep
 from jobs.table_step import table_grid
 from tre.secured.reader import SecuredSource
 
@@ -77,6 +82,53 @@ def recompute(
         return replace(output, plan_refused=f"its plan could not be run ({type(exc).__name__})")
     counted_by = next(iter(units.values()))
     return replace(output, cells=cells, evidence="engine", unit=counted_by or None)
+
+
+def refit(
+    output: RegressionOutput,
+    sources: dict[str, SecuredSource],
+    declared: dict[str, list[str]],
+    folder: Path,
+) -> RegressionOutput:
+    """`output` fitted by the engine from its plan, with its own sizes and level counts;
+    as it was, with `plan_refused` saying why, when its plan cannot be run. Its model
+    (outcome, predictors, categorical, intercept) is checked as a regression step's."""
+    if output.plan is None:
+        return output
+    try:
+        files = plans.check(output.plan, declared, output.plan_files, concatenation=False)
+        ordinal = {name: i for i, name in enumerate(sorted(sources))}
+        paths = {
+            name: _copy(folder, sources[dataset], columns, ordinal[dataset])
+            for name, (dataset, columns) in files.items()
+        }
+        frame = plans.run(output.plan, paths).drop(plans.UNIT)
+        request = output.request
+        step = RegressionStep(
+            kind="regression",
+            name=output.name,
+            dataset=output.datasets[0],
+            model=output.model,
+            outcome=output.outcome,
+            predictors=request.get("predictors", []),
+            categorical=request.get("categorical", []),
+            intercept=request.get("intercept", True),
+        )
+        fitted = fit_in_memory(step, frame)
+    except plans.PlanRefused as exc:
+        return replace(output, plan_refused=str(exc))
+    except (pl.exceptions.PolarsError, ValidationError, StepFailed) as exc:
+        log.info("the plan of regression %s could not be run (%s)", output.name, type(exc).__name__)
+        return replace(output, plan_refused=f"its plan could not be run ({type(exc).__name__})")
+    return replace(
+        output,
+        n_obs=fitted.n_obs,
+        df_resid=fitted.df_resid,
+        coefficients=fitted.coefficients,
+        level_counts=fitted.level_counts,
+        fit=fitted.fit,
+        evidence="engine",
+    )
 
 
 def unit_of(source: SecuredSource) -> str:
