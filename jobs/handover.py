@@ -161,7 +161,7 @@ def _error(raw: bytes) -> dict[str, Any]:
     error: dict[str, Any] = {
         "reason": str(reason)[:MAX_REASON] if reason else "the python step failed"
     }
-    for key in ("type", "where", "dataset", "column"):
+    for key in ("type", "where", "dataset", "column", "built_at"):
         value = document.get(key)
         if isinstance(value, str):
             error[key] = value[:MAX_DETAIL]

@@ -24,6 +24,7 @@ from types import FrameType
 
 from distributed import Client
 
+from jobs.code_lines import line_naming, missing_column
 from jobs.engine import needs_cluster, run_job
 from jobs.handover import CodePhaseFailed, read_handover
 from jobs.job_input import read_input
@@ -99,7 +100,9 @@ def main(argv: list[str] | None = None) -> int:
         if is_disk_full(exc):
             write_error(out, DISK_FULL_REASON, {"disk_full": True})
         else:
-            write_error(out, reason, _located(exc))
+            # Researcher code's own phase may read its code again, to say where it
+            # named a missing column; the engine's phase never unpickles it.
+            write_error(out, reason, _located(exc, job_dir if args.phase != "engine" else None))
     return 1  # write_error never raises: a failed job always ends here, with status 1
 
 
@@ -179,10 +182,12 @@ def _cluster(
 _NOT_RESEARCHER = ("/tre/", "/jobs/", "/slurm/", "/disclosure/", "/policies/", "/site-packages/")
 
 
-def _located(exc: BaseException) -> dict[str, str]:
+def _located(exc: BaseException, code_of: Path | None = None) -> dict[str, str]:
     """The exception's type and the last place in the researcher's own file it passed
     through: all a researcher sees of a failure in code that ran in the sandbox (the
-    message could hold data, so it is held with the log)."""
+    message could hold data, so it is held with the log). For a column polars could not
+    find, also the column and, read from the submitted code of the job at `code_of`,
+    the line that wrote it (tre/service/researcher_view.py shows them only bounded)."""
     where = ""
     for frame in traceback.extract_tb(exc.__traceback__):
         path = frame.filename
@@ -199,6 +204,15 @@ def _located(exc: BaseException) -> dict[str, str]:
         value = getattr(exc, field, None)
         if isinstance(value, str):
             located[field] = value[:200]
+    column = missing_column(str(exc)) if type(exc).__name__ == "ColumnNotFoundError" else None
+    if column is not None and code_of is not None:
+        located["column"] = column
+        try:
+            line = line_naming(read_input(code_of).pickles(code_of), column)
+        except Exception:
+            line = None
+        if line is not None:
+            located["built_at"] = str(line)
     return located
 
 

@@ -40,3 +40,24 @@ def test_an_undeclared_or_mistyped_column_is_named_by_tre(cli, home, tmp_path, c
     assert "ColumnRefused at line 3 of asks.py" in said
     assert shown in said
     assert "local_authorty" not in said
+
+
+TYPO = textwrap.dedent("""
+    import polars as pl
+
+    def typo(ctx):
+        frame = ctx.dataset("residents")
+        older = frame.filter(pl.col("age_bnd") != "0-15")
+        ctx.table("by_area", older, rows=["local_authority"])
+""")
+
+
+def test_a_typo_in_an_expression_names_the_line_that_wrote_it(cli, home, tmp_path):
+    spec = _python_job(tmp_path, "typo", TYPO, ["local_authority", "age_band"])
+    job_id = _run(cli, spec)
+    assert _job(home, job_id).state is JobState.FAILED
+    said = " ".join(cli("status", job_id, who="rita").out.split())
+    # polars fails at ctx.table (line 7), but the mistake is on line 6.
+    assert "ColumnNotFoundError at line 7 of typo.py" in said
+    assert "Did you mean age_band? Your code names it at line 6 of typo.py." in said
+    assert "age_bnd" not in said  # the code's own word is never shown

@@ -118,15 +118,7 @@ def researcher_reason(
     at = ""
     found = _WHERE.fullmatch(str(error.get("where", "")))
     if found and 0 < int(found[1]) <= MAX_LINE:
-        files = sorted(
-            {
-                PurePath(s.function.partition(":")[0]).name
-                for s in spec.steps
-                if isinstance(s, PythonStep)
-            }
-        )
-        of = f"of {files[0]}" if len(files) == 1 else "of your code"
-        at = f" at line {int(found[1])} {of}"
+        at = f" at line {int(found[1])} {_of_files(spec)}"
     return (
         f"the job failed: {said}{at}.{hint} Its message and the job's log are held for the "
         "output checkers, because code can put data in them; ask them to release the log "
@@ -153,7 +145,8 @@ def _column_hint(
         listed = "; ".join(f"{d}: {', '.join(cols)}" for d, cols in sorted(declared.items()))
         return (
             " A column your code named is not in the frame it used (a typo, or a column "
-            f"not asked for); the columns the step may read are {listed}."
+            f"not asked for).{_missing(spec, error, declared)} The columns the step may "
+            f"read are {listed}."
         )
     if kind != "ColumnRefused":
         return ""
@@ -168,6 +161,33 @@ def _column_hint(
     close = difflib.get_close_matches(column, declared[dataset], n=1)
     guess = f" Did you mean {close[0]}?" if close else ""
     return f" It asked for a column {dataset} does not have.{guess}"
+
+
+def _missing(
+    spec: JobSpec, error: Mapping[str, Any], declared: Mapping[str, Collection[str]]
+) -> str:
+    """Which declared column a missing one is closest to, and the line of the submitted
+    code that wrote it: a declared name and a bounded number, whatever the code chose."""
+    column = str(error.get("column", ""))
+    names = sorted({c for columns in declared.values() for c in columns})
+    close = difflib.get_close_matches(column, names, n=1) if column else []
+    said = f" Did you mean {close[0]}?" if close and close[0] != column else ""
+    line = str(error.get("built_at", ""))
+    if line.isdigit() and 0 < int(line) <= MAX_LINE:
+        said += f" Your code names it at line {int(line)} {_of_files(spec)}."
+    return said
+
+
+def _of_files(spec: JobSpec) -> str:
+    """'of summary.py' when the job's python steps come from one file, else 'of your code'."""
+    files = sorted(
+        {
+            PurePath(s.function.partition(":")[0]).name
+            for s in spec.steps
+            if isinstance(s, PythonStep)
+        }
+    )
+    return f"of {files[0]}" if len(files) == 1 else "of your code"
 
 
 def planned_parts(

@@ -155,5 +155,23 @@ def test_a_refusal_naming_a_dataset_the_step_does_not_read_says_nothing_more():
 def test_a_missing_column_in_polars_lists_the_declared_columns():
     error = {"type": "ColumnNotFoundError", "where": "main:3", "reason": "col 'x9z'"}
     said = researcher_reason(SPEC, error, CATALOG)
-    assert "the columns the step may read are residents: age_band." in said
+    assert "The columns the step may read are residents: age_band." in said
     assert "x9z" not in said
+
+
+@pytest.mark.parametrize(
+    ("column", "built_at", "shown"),
+    [
+        ("age_bnd", "6", " Did you mean age_band? Your code names it at line 6 of leaky.py."),
+        ("zz_secret_zz", "6", " Your code names it at line 6 of leaky.py."),
+        ("age_bnd", "123456", " Did you mean age_band? The columns"),  # past the limit
+        ("age_bnd", "6; data", " Did you mean age_band? The columns"),
+    ],
+)
+def test_a_missing_column_suggests_a_declared_one_and_the_line_that_wrote_it(
+    column, built_at, shown
+):
+    error = {"type": "ColumnNotFoundError", "where": "main:7", "column": column}
+    said = researcher_reason(SPEC, {**error, "built_at": built_at}, CATALOG)
+    assert shown in said
+    assert column not in said and "; data" not in said
