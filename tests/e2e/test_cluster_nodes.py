@@ -1,0 +1,102 @@
+"""The test cluster's compute nodes (slurm/devcluster/nodes.sh, issue 25): three slurmd,
+each in network, UTS and mount namespaces of its own on a private bridge, fenced by the
+site's nftables rules (slurm/devcluster/compute-fence.nft). What a real cluster's
+compute node is to tre: another host, which reaches the service node only where the
+site lets it, and which cannot see the service node's key service socket."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.slurm, pytest.mark.slow]
+
+SERVICE = "10.77.0.1"
+NODES = ("node1", "node2", "node3")
+
+
+def _in_node(node: str, code: str) -> str:
+    """Run Python `code` in a compute node's network namespace; what it prints."""
+    done = subprocess.run(
+        ["ip", "netns", "exec", f"tre-{node}", "python3", "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+CONNECT = textwrap.dedent("""
+    import socket, time
+    started = time.monotonic()
+    try:
+        socket.create_connection(({host!r}, {port}), timeout=5).close()
+        print("connected", round(time.monotonic() - started, 1))
+    except OSError as exc:
+        print(type(exc).__name__, round(time.monotonic() - started, 1))
+""")
+
+
+def test_each_compute_node_is_a_host_of_its_own_that_slurm_runs_jobs_on(tmp_path: Path):
+    out = tmp_path / "where.out"
+    tmp_path.chmod(0o755)
+    script = tmp_path / "where.sh"
+    script.write_text(
+        "#!/bin/bash\n"
+        "srun --ntasks-per-node=1 sh -c 'echo \"$(hostname) $(ls -A /run/tre | wc -l)\"'\n"
+    )
+    submitted = subprocess.run(
+        ["sbatch", "--parsable", "-p", "nodes", "-N", "3", "-o", str(out), str(script)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert submitted.returncode == 0, submitted.stderr
+    job = submitted.stdout.strip().split(";")[0]
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        state = subprocess.run(
+            ["scontrol", "-o", "show", "job", job], capture_output=True, text=True
+        ).stdout
+        if "JobState=COMPLETED" in state or "JobState=FAILED" in state:
+            break
+        time.sleep(0.5)
+    assert "JobState=COMPLETED" in state, state
+    lines = sorted(out.read_text().split("\n")[:-1])
+    # Three hosts by their own names, and none sees a key service socket.
+    assert lines == [f"{node} 0" for node in NODES]
+
+
+def test_a_compute_node_reaches_only_what_the_sites_fence_lets_it():
+    # A listener on the service node's bridge address, where the tre API could be.
+    api = socket.create_server((SERVICE, 0))
+    api.settimeout(0.2)
+    port = api.getsockname()[1]
+    try:
+        for node in NODES:
+            # slurmctld's port is open to it ...
+            assert _in_node(node, CONNECT.format(host=SERVICE, port=6817)).startswith("connected")
+            # ... another port of the service node is refused at once, by the node's
+            # own fence (nothing reaches the listener) ...
+            said = _in_node(node, CONNECT.format(host=SERVICE, port=port))
+            assert said.startswith("ConnectionRefusedError"), said
+            assert float(said.split()[1]) < 2
+            # ... and beyond the compute network there is no route at all.
+            said = _in_node(node, CONNECT.format(host="192.0.2.1", port=80))
+            assert said.startswith("OSError") or said.startswith("Network"), said
+            routes = subprocess.run(
+                ["ip", "-n", f"tre-{node}", "route"], capture_output=True, text=True
+            ).stdout
+            assert "default" not in routes
+        with pytest.raises(TimeoutError):
+            api.accept()
+    finally:
+        api.close()
+    # The other nodes are reachable (Slurm's steps and a job's Dask cluster).
+    assert _in_node("node1", CONNECT.format(host="10.77.0.12", port=6818)).startswith("connected")
