@@ -21,9 +21,11 @@ import base64
 import json
 import os
 import socket
+import ssl
 import struct
 import threading
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from tre.errors import PermissionDenied, PlatformError, TreError
@@ -32,9 +34,18 @@ from tre.secured.grants import Grant
 from tre.secured.keystore import KeyStoreError
 from tre.secured.masterkeys import SIGNING_KEY, KeyVersionError, MasterKeys
 
-__all__ = ["KeyServiceDown", "ServiceMasterKeys", "b64", "recv_message", "send_message", "unb64"]
+__all__ = [
+    "GatewayTls",
+    "KeyServiceDown",
+    "ServiceMasterKeys",
+    "b64",
+    "recv_message",
+    "send_message",
+    "unb64",
+]
 
 MAX_MESSAGE = 1 << 20  # nothing the service says or hears is bigger than a few KiB
+TLS_SCHEME = "tls://"
 CONNECT_TIMEOUT = 10.0
 #: A ping is answered by the service's event loop itself, at once however busy its
 #: workers are: one that takes longer means a service that is alive but stuck.
@@ -93,11 +104,11 @@ def _recv_exact(sock: socket.socket, size: int) -> bytes:
 
 def recv_message(sock: socket.socket) -> dict[str, Any] | None:
     """The next message, or None if the peer closed the connection between messages."""
-    head = sock.recv(4, socket.MSG_WAITALL)
+    head = sock.recv(4)  # no MSG_WAITALL: a TLS socket takes no flags
     if not head:
         return None
     if len(head) < 4:
-        raise ConnectionError("the peer closed the connection mid-message")
+        head += _recv_exact(sock, 4 - len(head))
     (size,) = struct.unpack(">I", head)
     if size > MAX_MESSAGE:
         raise ConnectionError(f"a message of {size} bytes is too big")
@@ -128,14 +139,30 @@ def set_starter(starter: Callable[[ServiceMasterKeys], None] | None) -> None:
     _starter = starter
 
 
+@dataclass(frozen=True)
+class GatewayTls:
+    """What a job shows the key gateway (`tre.keyservice.gateway`), and trusts: the
+    home's CA certificate, and the job's own client certificate and key (PEM files)."""
+
+    ca: str
+    cert: str
+    key: str
+
+
 class ServiceMasterKeys(MasterKeys):
-    """Master keys held by the key service at `socket_path`; one connection per thread."""
+    """Master keys held by the key service at `socket_path`; one connection per thread.
+
+    `socket_path` is a Unix socket's path, or `tls://HOST:PORT`: the key gateway, for a
+    job on another node, reached with mutual TLS (`tls` names the files)."""
 
     kind = "service"
 
-    def __init__(self, socket_path: str, keys_root: str = "") -> None:
+    def __init__(
+        self, socket_path: str, keys_root: str = "", tls: GatewayTls | None = None
+    ) -> None:
         self.socket_path = socket_path
         self.keys_root = keys_root  # the TRE's side knows its home; a job's client does not
+        self.tls = tls
         self._local = threading.local()
 
     def __repr__(self) -> str:
@@ -144,6 +171,8 @@ class ServiceMasterKeys(MasterKeys):
     # -- transport ------------------------------------------------------------------
 
     def _connect(self) -> socket.socket:
+        if self.socket_path.startswith(TLS_SCHEME):
+            return self._connect_tls()
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         sock.settimeout(CONNECT_TIMEOUT)
         try:
@@ -155,6 +184,32 @@ class ServiceMasterKeys(MasterKeys):
                 f"({exc.strerror or type(exc).__name__})",
                 fix="start it (tre keys serve, or the tre-keys systemd unit); tre run and "
                 "tre serve --with-dispatcher start it themselves",
+            ) from exc
+        sock.settimeout(None)
+        return sock
+
+    def _connect_tls(self) -> socket.socket:
+        """A connection to the key gateway: the gateway's certificate checked against the
+        home's CA and the address, the job's own certificate shown."""
+        if self.tls is None:
+            raise KeyServiceDown(
+                f"the key gateway {self.socket_path} needs the job's TLS certificate",
+                fix="this is tre's bug: a job on another node must be given its certificate",
+            )
+        host, _, port = self.socket_path[len(TLS_SCHEME) :].rpartition(":")
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        context.load_verify_locations(self.tls.ca)
+        context.load_cert_chain(self.tls.cert, self.tls.key)
+        try:
+            raw = socket.create_connection((host, int(port)), timeout=CONNECT_TIMEOUT)
+            sock = context.wrap_socket(raw, server_hostname=host)
+        except (OSError, ValueError) as exc:
+            raise KeyServiceDown(
+                f"the key gateway does not answer at {self.socket_path} "
+                f"({getattr(exc, 'strerror', None) or type(exc).__name__})",
+                fix="check the gateway runs on the service node (tre keys status) and that "
+                "the compute node's network lets it through to that port (docs/slurm.md)",
             ) from exc
         sock.settimeout(None)
         return sock
