@@ -70,6 +70,11 @@ class Backend(Protocol):
     splits_code: bool
 
     @property
+    def key_gateway(self) -> str | None:
+        """HOST:PORT of the key gateway its jobs reach keys through (tre/keyservice/
+        gateway.py), or None: they reach the key service's Unix socket."""
+
+    @property
     def max_retries(self) -> int:
         """Further attempts after an ended-but-retryable job (a node failure, say)."""
 

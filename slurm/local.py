@@ -32,6 +32,10 @@ class LocalBackend:
     splits_code = True
 
     @property
+    def key_gateway(self) -> str | None:
+        return None  # its jobs run on this machine: they reach the key service's socket
+
+    @property
     def max_retries(self) -> int:
         return 0  # a local job that dies is not helped by starting it again
 

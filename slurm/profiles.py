@@ -88,6 +88,13 @@ class SiteProfile(BaseModel):
     worker_death_timeout: int = Field(
         default=60, description="slurm-cluster: workers exit this long after losing the job."
     )
+    key_gateway: str | None = Field(
+        default=None,
+        description="HOST:PORT where compute nodes reach the key gateway on the service "
+        "node, over mutual TLS (docs/keys.md). Unset: jobs reach the key service's Unix "
+        "socket, so they must run on the service node itself.",
+        pattern=r"^[A-Za-z0-9.:-]{1,253}:[0-9]{1,5}$",
+    )
 
     @field_validator(
         "lifetime_margin",

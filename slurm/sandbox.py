@@ -98,7 +98,7 @@ class Plan:
     job_dir: Path
     out_dir: Path
     data: tuple[tuple[Path, str], ...]  # (host folder, path under /data)
-    key_socket: Path
+    key_socket: Path | None  # None: keys through the key gateway (slurm.tls.GATEWAY_FILES)
     uid: int
     gid: int
     memory_bytes: int  # the whole job
@@ -349,8 +349,9 @@ def command(plan: Plan) -> list[str]:
         for parent in parents_to_make((SANDBOX_DATA / inside,)):
             bwrap += ["--perms", "0755", "--dir", str(parent)]
         bwrap += ["--ro-bind", str(host), str(SANDBOX_DATA / inside)]
-    bwrap += ["--perms", "0755", "--dir", str(SANDBOX_KEYS.parent)]
-    bwrap += ["--bind", str(plan.key_socket), str(SANDBOX_KEYS)]
+    if plan.key_socket is not None:
+        bwrap += ["--perms", "0755", "--dir", str(SANDBOX_KEYS.parent)]
+        bwrap += ["--bind", str(plan.key_socket), str(SANDBOX_KEYS)]
     environment = {
         "PATH": "/usr/local/bin:/usr/bin:/bin",
         "HOME": SANDBOX_TMP,

@@ -25,7 +25,7 @@ from slurm.errors import ProfileError
 from slurm.local import LocalBackend
 from slurm.profiles import SiteProfile, load_profile
 from slurm.scripts import render_runner_script, worker_job_name
-from slurm.tls import CERT, KEY, write_job_certificate
+from slurm.tls import CERT, GATEWAY_FILES, KEY, write_job_certificate
 
 SCRIPT = "job.sbatch"
 _SAFE_PATH = re.compile(r"^[A-Za-z0-9_./+-]+$")
@@ -53,6 +53,10 @@ class _ProfiledBackend:
     @property
     def max_retries(self) -> int:
         return self.profile.retries
+
+    @property
+    def key_gateway(self) -> str | None:
+        return self.profile.key_gateway
 
     def prepare(self, submission: Submission) -> ClusterSettings:
         """Write what the job's processes need into its folder: settings, certificate."""
@@ -92,7 +96,9 @@ class SlurmRunnerBackend(_ProfiledBackend):
             # Every task runs in the job's sandbox, as the job user: it is handed the
             # job's settings and TLS certificate, read-only, as it is its input.
             extra = tuple(
-                name for name in (CLUSTER, CERT, KEY) if (submission.job_dir / name).exists()
+                name
+                for name in (CLUSTER, CERT, KEY, *GATEWAY_FILES)
+                if (submission.job_dir / name).exists()
             )
             for name in extra:
                 os.chown(submission.job_dir / name, 0, plan.gid)
@@ -111,6 +117,7 @@ class SlurmRunnerBackend(_ProfiledBackend):
                     unset=sandbox.unset_for_slurm(),
                     python=settings.python,
                     cgroups=groups,
+                    key_socket=None if self.key_gateway else plan.key_socket,
                 )
             )
             if submission.code_sandbox is not None:
@@ -128,6 +135,7 @@ class SlurmRunnerBackend(_ProfiledBackend):
                         unset=sandbox.unset_for_slurm(),
                         python=settings.python,
                         cgroups=groups,
+                        key_socket=None if self.key_gateway else plan.key_socket,
                     )
                 )
         script = render_runner_script(

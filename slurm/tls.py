@@ -20,6 +20,13 @@ from distributed.security import Security
 
 CERT = "tls-cert.pem"
 KEY = "tls-key.pem"
+#: What a job on another node shows the key gateway, and trusts (tre/keyservice/
+#: gateway.py): the home CA's certificate, the job's own certificate and its key. The
+#: job's folder holds them beside its input; its sandbox sees them under /job.
+GATEWAY_CA = "gateway-ca.pem"
+GATEWAY_CERT = "gateway-cert.pem"
+GATEWAY_KEY = "gateway-key.pem"
+GATEWAY_FILES = (GATEWAY_CA, GATEWAY_CERT, GATEWAY_KEY)
 
 
 def write_job_certificate(folder: Path, job_id: int, valid_days: int = 14) -> None:

@@ -23,3 +23,19 @@ def slurm_home(tmp_path, slurm_template):
     shutil.copytree(slurm_template, target, ignore=shutil.ignore_patterns("pid", "lock"))
     yield target
     stop_key_service(target)
+
+
+@pytest.fixture
+def nodes_home(tmp_path, slurm_template):
+    """A home whose jobs run on the test cluster's three compute nodes (profile
+    local-nodes), reaching keys through the key gateway."""
+    from tre.home import Home
+    from tre.keyservice.gateway_process import stop_gateway
+
+    target = tmp_path / "nodes-home"
+    shutil.copytree(slurm_template, target, ignore=shutil.ignore_patterns("pid", "lock"))
+    config = target / "tre.yaml"
+    config.write_text(config.read_text().replace("local-test", "local-nodes"))
+    yield target
+    stop_gateway(Home(target.absolute(), None))  # type: ignore[arg-type]
+    stop_key_service(target)

@@ -6,6 +6,7 @@ site lets it, and which cannot see the service node's key service socket."""
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 import textwrap
@@ -13,6 +14,10 @@ import time
 from pathlib import Path
 
 import pytest
+
+from tests.conftest import EXAMPLES, cli_for
+from tests.e2e.test_slurm import job, settle
+from tre.models import JobState
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
@@ -100,3 +105,33 @@ def test_a_compute_node_reaches_only_what_the_sites_fence_lets_it():
         api.close()
     # The other nodes are reachable (Slurm's steps and a job's Dask cluster).
     assert _in_node("node1", CONNECT.format(host="10.77.0.12", port=6818)).startswith("connected")
+
+
+def test_a_job_spread_over_the_nodes_reads_its_data_through_the_key_gateway(
+    nodes_home: Path, capsys, cli, home
+):
+    ncli = cli_for(nodes_home, capsys)
+    assert ncli("submit", EXAMPLES / "health_by_area.yaml", who="rita").code == 0
+    settle(nodes_home, timeout=240)
+    done = job(nodes_home, 1)
+    assert done.state is JobState.AWAITING_REVIEW, done.reason
+    # It ran on more than one compute node, none of which can see the key service's
+    # socket: every key it used came through the gateway, under its own certificate.
+    slurm_id = done.handle["slurm_job_id"]
+    shown = subprocess.run(
+        ["scontrol", "-o", "show", "job", str(slurm_id)], capture_output=True, text=True
+    ).stdout
+    nodes = next(t.split("=", 1)[1] for t in shown.split() if t.startswith("NodeList="))
+    names = subprocess.run(
+        ["scontrol", "show", "hostnames", nodes], capture_output=True, text=True
+    ).stdout.split()
+    assert len(names) >= 2 and all(n.startswith("node") for n in names), nodes
+    given = json.loads((nodes_home / "jobs/000001/input.json").read_text())["sources"]
+    kms = {dict(s["kms"])["socket"] for s in given.values()}
+    assert kms == {"tls://10.77.0.1:7643"}  # no Unix socket: the gateway, with its certificate
+    assert "held for the output checkers" in ncli("logs", "1", who="rita").out
+    # The same table as on the embedded default.
+    assert cli("submit", EXAMPLES / "health_by_area.yaml", who="rita").code == 0
+    assert cli("run", "--once", who="ada").code == 0
+    relative = "jobs/000001/outputs/residents_by_area/residents_by_area.csv"
+    assert (nodes_home / relative).read_text() == (home / relative).read_text()

@@ -82,6 +82,7 @@ def filled_template() -> dict:
         "<tre-qos>": "tre_normal",
         "<node-feature>": "nvme",
         "<python-module>": "python/3.11",
+        "<service-node-address>": "10.1.0.5",
     }
     for placeholder, value in values.items():
         text = text.replace(placeholder, value)

@@ -28,6 +28,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import signal
 import ssl
 import struct
@@ -53,6 +54,7 @@ IDLE_SECONDS = 120.0
 SEND_SECONDS = 5.0
 HANDSHAKE_SECONDS = 5.0
 MAX_REFUSALS = 10_000
+HOME_CHECK_SECONDS = 2.0
 CERT = "gateway-cert.pem"
 KEY = "gateway-key.pem"
 _HEAD = struct.Struct(">I")
@@ -208,6 +210,20 @@ async def serve(
         await asyncio.gather(*gateway.open, return_exceptions=True)
 
 
+async def _stop_when_deleted(folder: Path, stop: asyncio.Event) -> None:
+    """Stop once the TLS folder is deleted (a removed home, or a gateway started again
+    with a new one): its link count drops to 0."""
+    while not stop.is_set():
+        await asyncio.sleep(HOME_CHECK_SECONDS)
+        try:
+            gone = os.stat(folder).st_nlink == 0
+        except OSError:
+            gone = True
+        if gone:
+            log.info("its TLS folder was deleted: stopping")
+            stop.set()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tre.keyservice.gateway")
     parser.add_argument("--listen", required=True, help="HOST:PORT")
@@ -225,7 +241,9 @@ def main(argv: list[str] | None = None) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
+        watching = asyncio.create_task(_stop_when_deleted(args.tls_dir, stop))
         await serve(Gateway(args.upstream), host, int(port), context, stop)
+        watching.cancel()
 
     asyncio.run(run())
     return 0

@@ -23,9 +23,14 @@ def open_master_keys(settings: KmsSettings) -> MasterKeys:
         if found is not None:
             return found
     if settings.kind == SERVICE:
-        from tre.secured.keyclient import ServiceMasterKeys  # a job's only way to keys
+        from tre.secured.keyclient import GatewayTls, ServiceMasterKeys  # a job's only way
 
-        made: MasterKeys = ServiceMasterKeys(settings.socket, settings.keys_root)
+        tls = (
+            GatewayTls(settings.tls_ca, settings.tls_cert, settings.tls_key)
+            if settings.tls_cert
+            else None
+        )
+        made: MasterKeys = ServiceMasterKeys(settings.socket, settings.keys_root, tls=tls)
     elif settings.kind == "pkcs11":
         from tre.secured.pkcs11keys import Pkcs11MasterKeys  # only hosts with an HSM need it
 

@@ -92,7 +92,12 @@ class KmsSettings:
     pkcs11_module: str = ""
     pkcs11_token: str = ""
     pkcs11_pin_file: str = ""
-    socket: str = ""  # kind "service": the key service's Unix socket
+    socket: str = ""  # kind "service": the key service's Unix socket, or tls://HOST:PORT
+    # kind "service" through the key gateway (tls://): the CA, the job's certificate and
+    # its key, as files the job can read (tre/keyservice/gateway.py)
+    tls_ca: str = ""
+    tls_cert: str = ""
+    tls_key: str = ""
 
     def __post_init__(self) -> None:
         if self.kind not in (*KINDS, SERVICE):

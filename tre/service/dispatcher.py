@@ -410,7 +410,10 @@ class Dispatcher:
         # The job's signed key grant: its declared columns' keys, for its walltime only.
         granted = grant_job(self.session, job, spec, backend=self.backend.name)
         if sandboxing.is_sandboxed(self.session, self.backend):
-            granted = sandboxing.inside(granted)
+            gateway = self.backend.key_gateway  # on another node: keys over mutual TLS
+            if gateway:
+                sandboxing.gateway_files(self.session, job, granted, gateway)
+            granted = sandboxing.inside(granted, gateway)
         sources = {name: source_to_dict(source) for name, source in granted.items()}
         return JobInput(
             job_id=job.id,

@@ -24,6 +24,7 @@ import os
 import shutil
 import stat
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -38,10 +39,15 @@ from jobs.untrusted import (
 )
 from slurm import sandbox
 from slurm.backend import Backend
+from slurm.tls import GATEWAY_CA, GATEWAY_CERT, GATEWAY_KEY
 from tre.errors import PlatformError
+from tre.keyservice.gateway_process import ensure_gateway, tls_dir
 from tre.models import Job
+from tre.secured.grants import peek
+from tre.secured.keyclient import TLS_SCHEME
 from tre.secured.masterkeys import KmsSettings
 from tre.secured.reader import SecuredSource
+from tre.secured.tls_ca import CA_CERT, ensure_ca, issue_job
 from tre.service.session import Session
 
 OUT = "out"
@@ -54,10 +60,21 @@ def is_sandboxed(session: Session, backend: Backend) -> bool:
     return session.home.config.isolation == "sandbox" and backend.sandboxed
 
 
-def inside(sources: dict[str, SecuredSource]) -> dict[str, SecuredSource]:
+def inside(
+    sources: dict[str, SecuredSource], gateway: str | None = None
+) -> dict[str, SecuredSource]:
     """The sources as the job sees them in its sandbox: data under /data, keys only
-    through the key service's socket."""
+    through the key service's socket, or through the key gateway at `gateway`
+    (HOST:PORT) with the job's certificate (`gateway_files`)."""
     settings = KmsSettings.service(str(sandbox.SANDBOX_KEYS))
+    if gateway:
+        settings = replace(
+            settings,
+            socket=f"{TLS_SCHEME}{gateway}",
+            tls_ca=str(sandbox.SANDBOX_JOB / GATEWAY_CA),
+            tls_cert=str(sandbox.SANDBOX_JOB / GATEWAY_CERT),
+            tls_key=str(sandbox.SANDBOX_JOB / GATEWAY_KEY),
+        )
     return {
         name: replace(
             source,
@@ -67,6 +84,34 @@ def inside(sources: dict[str, SecuredSource]) -> dict[str, SecuredSource]:
         )
         for name, source in sources.items()
     }
+
+
+def gateway_files(
+    session: Session, job: Job, sources: dict[str, SecuredSource], gateway: str
+) -> None:
+    """Give `job` what it shows the key gateway at `gateway`: a certificate naming it
+    from the home's CA, valid until its grant ends, with its key and the CA's
+    certificate, in its folder for its sandbox (readable by the job's group only); and
+    start the gateway if it is not answering."""
+    user = sandbox.job_user()
+    ends = min((peek(s.token).expires for s in sources.values() if s.token), default=0)
+    until = datetime.fromtimestamp(ends, UTC) if ends else datetime.now(UTC)
+    ca = tls_dir(session.home)
+    ensure_ca(ca)
+    issued = issue_job(ca, job.id, until)
+    folder = session.home.job_dir(job.id)
+    for name, data in (
+        (GATEWAY_CA, (ca / CA_CERT).read_bytes()),
+        (GATEWAY_CERT, issued.cert),
+        (GATEWAY_KEY, issued.key),
+    ):
+        path = folder / name
+        path.unlink(missing_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o440)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.chown(path, 0, user.pw_gid)
+    ensure_gateway(session.home, gateway)
 
 
 def plan(
