@@ -135,3 +135,54 @@ def test_a_job_spread_over_the_nodes_reads_its_data_through_the_key_gateway(
     assert cli("run", "--once", who="ada").code == 0
     relative = "jobs/000001/outputs/residents_by_area/residents_by_area.csv"
     assert (nodes_home / relative).read_text() == (home / relative).read_text()
+
+
+def test_hostile_code_on_a_compute_node_gets_no_key_and_no_other_port(
+    nodes_home: Path, capsys, tmp_path: Path
+):
+    """The hostile probe (tests/e2e/test_hostile.py) as a python step on the compute
+    nodes: its own granted key through the gateway, nothing else; another job's grant
+    is refused by the gateway itself (its certificate names another job); the service
+    node's other ports and anything beyond the compute network are refused."""
+    from tests.e2e.test_hostile import PROBE, _assert_got_nothing, _output, _python_job
+
+    ncli = cli_for(nodes_home, capsys)
+    assert ncli("submit", EXAMPLES / "health_by_area.yaml", who="rita").code == 0
+    settle(nodes_home, timeout=240)
+    first = json.loads((nodes_home / "jobs/000001/input.json").read_text())
+    other_token = first["sources"]["residents"]["token"]  # job 1's, copied
+    api = socket.create_server((SERVICE, 0))  # where the tre API could listen
+    api.settimeout(0.2)
+    targets = {
+        "signing_key": str(nodes_home / "keys" / "tre.grant-signing.v1.key"),
+        "state_db": str(nodes_home / "state.db"),
+        "tre_yaml": str(nodes_home / "tre.yaml"),
+        "shadow": "/etc/shadow",
+        "key_socket": "/run/tre/keys.sock",
+    }
+    code = (
+        PROBE.replace("TARGETS_HERE", repr(targets))
+        .replace("OTHER_TOKEN_HERE", repr(other_token))
+        .replace(
+            "ADDRESSES_HERE",
+            repr({"service_api": (SERVICE, api.getsockname()[1]), "outside": ("192.0.2.1", 80)}),
+        )
+    )
+    spec = _python_job(tmp_path, "probe", code, ["local_authority", "age_band"])
+    try:
+        submitted = ncli("submit", spec, who="rita")
+        assert submitted.code == 0, submitted.err
+        settle(nodes_home, timeout=240)
+        with pytest.raises(TimeoutError):
+            api.accept()  # nothing reached the service node's other port
+    finally:
+        api.close()
+    probed = job(nodes_home, 2)
+    assert probed.state is JobState.AWAITING_REVIEW, probed.reason
+    report = _output(nodes_home, 2, "probe", "probe.json")
+    _assert_got_nothing(report, targets)
+    # Job 1's grant, on job 2's connection: the gateway refuses it (the key service
+    # would have said GrantRevoked: job 1 has ended).
+    assert report["replayed"] == "refused: GrantInvalid"
+    for name in ("service_api", "outside"):
+        assert report[name].startswith("refused"), (name, report[name])

@@ -41,8 +41,9 @@ PROBE = textwrap.dedent("""
     import socket
     from pathlib import Path
 
-    from tre.secured.keyclient import ServiceMasterKeys
+    from tre.secured.keysystems import open_master_keys
     from tre.secured.kms import column_key_id
+    from tre.secured.masterkeys import KmsSettings
 
     TARGETS = TARGETS_HERE
     OTHER_TOKEN = OTHER_TOKEN_HERE
@@ -60,8 +61,10 @@ PROBE = textwrap.dedent("""
         for name, path in TARGETS.items():
             report[name] = outcome(lambda p=path: Path(p).read_bytes())
             report[name + "_listing"] = outcome(lambda p=path: os.listdir(Path(p).parent))
-        token = json.loads(Path("/job/input.json").read_text())["sources"]["residents"]["token"]
-        keys = ServiceMasterKeys("/run/tre/keys.sock")
+        source = json.loads(Path("/job/input.json").read_text())["sources"]["residents"]
+        token = source["token"]
+        # The job's own way to keys: the key service's socket, or the key gateway.
+        keys = open_master_keys(KmsSettings(**dict(source["kms"])))
         material = {}
         folder = Path("/data/residents/v1")
         for path in folder.glob("_KEY_MATERIAL_FOR_*.json"):
