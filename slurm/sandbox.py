@@ -107,6 +107,10 @@ class Plan:
     runtime: tuple[Path, ...] = ()  # read-only folders Python and tre need
     hide: tuple[Path, ...] = ()  # folders inside `runtime` that must stay invisible
     cgroups: tuple[Path, ...] = ()  # cgroup folders the job is put in (made by the backend)
+    #: slurm-runner: the job's cgroups are made on the service node, so a task on another
+    #: host finds none and relies on Slurm's own process tracking there (proctrack/cgroup,
+    #: docs/slurm.md); where they exist (this host, or a node sharing its kernel), it joins.
+    cgroups_here_only: bool = False
     environment: dict[str, str] = field(default_factory=dict)
     cluster: str = "local"
     #: slurm-runner: the allocation's tasks talk over the node's network (the site's
@@ -389,7 +393,8 @@ def command(plan: Plan) -> list[str]:
         return joined
     # Join the job's cgroups first, so every process it ever starts is counted there.
     tasks = [str(g / "cgroup.procs") for g in plan.cgroups]
-    script = 'for f in "$@"; do [ "$f" = -- ] && break; echo $$ > "$f" || exit 70; done; '
+    absent = '[ -e "$f" ] || continue; ' if plan.cgroups_here_only else ""
+    script = f'for f in "$@"; do [ "$f" = -- ] && break; {absent}echo $$ > "$f" || exit 70; done; '
     script += 'while [ "$1" != -- ]; do shift; done; shift; exec "$@"'
     return ["/bin/sh", "-c", script, "sh", *tasks, "--", *joined]
 

@@ -117,6 +117,7 @@ class SlurmRunnerBackend(_ProfiledBackend):
                     unset=sandbox.unset_for_slurm(),
                     python=settings.python,
                     cgroups=groups,
+                    cgroups_here_only=True,
                     key_socket=None if self.key_gateway else plan.key_socket,
                 )
             )
@@ -135,6 +136,7 @@ class SlurmRunnerBackend(_ProfiledBackend):
                         unset=sandbox.unset_for_slurm(),
                         python=settings.python,
                         cgroups=groups,
+                        cgroups_here_only=True,
                         key_socket=None if self.key_gateway else plan.key_socket,
                     )
                 )

@@ -3,6 +3,7 @@ here; tests/e2e/test_hostile.py runs hostile code in it)."""
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 from slurm import sandbox
@@ -85,6 +86,18 @@ def test_it_joins_its_cgroups_before_anything_runs(tmp_path):
     assert command[:2] == ["/bin/sh", "-c"]
     assert command[4:6] == [str(g / "cgroup.procs") for g in groups]
     assert command[6] == "--" and command[7] == "prlimit"
+    assert "|| continue" not in command[2]  # here, a missing cgroup stops the job
+
+
+def test_a_slurm_task_on_another_host_joins_only_the_cgroups_that_exist_there(tmp_path):
+    here = tmp_path / "pids" / "tre-abc-7"
+    here.mkdir(parents=True)
+    (here / "cgroup.procs").write_text("")
+    elsewhere = tmp_path / "memory" / "tre-abc-7"  # made on the service node only
+    plan = _plan(tmp_path, cgroups=(elsewhere, here), cgroups_here_only=True, program=("true",))
+    done = subprocess.run([*sandbox.command(plan)[:6], "--", "true"], capture_output=True)
+    assert done.returncode == 0, done.stderr
+    assert (here / "cgroup.procs").read_text().strip().isdigit()  # the one that exists
 
 
 def test_a_runtime_under_tmp_is_bound_after_the_sandboxes_own_tmp(tmp_path):
