@@ -130,6 +130,11 @@ def test_a_job_spread_over_the_nodes_reads_its_data_through_the_key_gateway(
     kms = {dict(s["kms"])["socket"] for s in given.values()}
     assert kms == {"tls://10.77.0.1:7643"}  # no Unix socket: the gateway, with its certificate
     assert "held for the output checkers" in ncli("logs", "1", who="rita").out
+    status = ncli("keys", "service", "status", who="ada")
+    assert "Its key gateway listens at 10.77.0.1:7643" in status.out, status.err
+    stopped = ncli("keys", "service", "stop", who="ada")
+    assert "Stopped the key gateway." in stopped.out, stopped.err
+    assert "No key gateway runs" in ncli("keys", "service", "status", who="ada").out
     # The same table as on the embedded default.
     assert cli("submit", EXAMPLES / "health_by_area.yaml", who="rita").code == 0
     assert cli("run", "--once", who="ada").code == 0

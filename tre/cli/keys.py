@@ -14,6 +14,7 @@ from tre.cli.common import console, err_console, home_option, session
 from tre.errors import PlatformError
 from tre.home import Home
 from tre.keyservice import process as keyservice
+from tre.keyservice.gateway_process import gateway_running, stop_gateway
 from tre.models import utcnow
 from tre.secured.masterkeys import KINDS
 from tre.service import grants
@@ -211,10 +212,17 @@ def service_status(ctx: click.Context) -> None:
     home = _home(ctx)
     if not keyservice.is_running(home):
         console.print(f"The key service of {home.root} is not running.")
-        return
-    info = keyservice.ensure_running(home).ping()
-    user = pwd.getpwuid(int(info["uid"])).pw_name
-    console.print(f"The key service answers at {home.key_socket} (pid {info['pid']}, user {user}).")
+    else:
+        info = keyservice.ensure_running(home).ping()
+        user = pwd.getpwuid(int(info["uid"])).pw_name
+        console.print(
+            f"The key service answers at {home.key_socket} (pid {info['pid']}, user {user})."
+        )
+    gateway = gateway_running(home)
+    if gateway is None:
+        console.print("No key gateway runs (one starts when a job on another node needs it).")
+    else:
+        console.print(f"Its key gateway listens at {gateway[1]} (pid {gateway[0]}), mutual TLS.")
 
 
 @service_group.command("start")
@@ -229,8 +237,10 @@ def service_start(ctx: click.Context) -> None:
 @service_group.command("stop")
 @click.pass_context
 def service_stop(ctx: click.Context) -> None:
-    """Stop it (tre starts it again when a command needs keys)."""
+    """Stop it, and its key gateway (tre starts them again when they are needed)."""
     home = _home(ctx)
+    if stop_gateway(home):
+        console.print("Stopped the key gateway.")
     stopped = keyservice.stop(home)
     console.print("Stopped the key service." if stopped else "The key service was not running.")
 

@@ -33,7 +33,7 @@ from tre.keyservice.sandbox import Plan
 from tre.keyservice.sandbox import command as sandbox_command
 from tre.secured.tls_ca import CA_CERT, ensure_ca, issue_server
 
-__all__ = ["ensure_gateway", "split_address", "stop_gateway", "tls_dir"]
+__all__ = ["ensure_gateway", "gateway_running", "split_address", "stop_gateway", "tls_dir"]
 
 GATEWAY_CERT = "gateway-cert.pem"
 GATEWAY_KEY = "gateway-key.pem"
@@ -84,6 +84,19 @@ def ensure_gateway(home: Home, address: str) -> None:
         fix="check that this machine has that address (the service node's address on the "
         "compute network) and that the port is free; see TRE_HOME/keyservice/gateway.log",
     )
+
+
+def gateway_running(home: Home) -> tuple[int, str] | None:
+    """(pid, HOST:PORT) of the home's key gateway, if it runs."""
+    pid = _pid(home)
+    if pid is None:
+        return None
+    try:
+        args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return None
+    listen = next((a.decode()[9:] for a in args if a.startswith(b"--listen=")), "")
+    return pid, listen
 
 
 def stop_gateway(home: Home, timeout: float = 10.0) -> bool:
