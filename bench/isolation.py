@@ -10,7 +10,8 @@ only through the key service). Two jobs run in each, alternately, best of `repea
 
 Each is timed from submission to `awaiting_review` (the dispatcher's own loop), and
 the sandbox's figure is reported against the unsandboxed one in the same run. Beside
-them: one key service round trip (an `authorise`), bubblewrap starting and ending
+them: one key service round trip (a `ping`), the same through the key gateway (mutual
+TLS on loopback; on an open connection and on a new one), bubblewrap starting and ending
 `/bin/true` as the job user, and the sandbox preflight that `tre run` pays once before
 it takes any job (`slurm/preflight.py`), against the trivial sandboxed job.
 """
@@ -146,6 +147,53 @@ def _round_trip(home: Path, repeat: int) -> float:
     return best
 
 
+def _gateway_round_trips(home: Path, repeat: int) -> tuple[float, float]:
+    """(a ping through the key gateway on an open connection, one on a new connection:
+    TCP, the TLS handshake with both certificates, the ping), best of `repeat`, on
+    loopback: what a job on another node pays per request and per connection."""
+    import datetime
+    import socket
+
+    from tre.home import Home
+    from tre.keyservice.gateway_process import ensure_gateway, stop_gateway, tls_dir
+    from tre.secured.keyclient import GatewayTls, ServiceMasterKeys
+    from tre.secured.tls_ca import CA_CERT, issue_job
+
+    opened = Home.open(home)
+    with socket.create_server(("127.0.0.1", 0)) as probe:
+        port = probe.getsockname()[1]
+    ensure_gateway(opened, f"127.0.0.1:{port}")
+    try:
+        until = datetime.datetime.now(datetime.UTC) + datetime.timedelta(hours=1)
+        issued = issue_job(tls_dir(opened), 1, until)
+        (home / "bench-cert.pem").write_bytes(issued.cert)
+        (home / "bench-key.pem").write_bytes(issued.key)
+        tls = GatewayTls(
+            str(tls_dir(opened) / CA_CERT),
+            str(home / "bench-cert.pem"),
+            str(home / "bench-key.pem"),
+        )
+        address = f"tls://127.0.0.1:{port}"
+        client = ServiceMasterKeys(address, tls=tls)
+        steady = fresh = float("inf")
+        for _ in range(repeat):
+            client.ping()
+            started = time.perf_counter()
+            for _ in range(200):
+                client.ping()
+            steady = min(steady, (time.perf_counter() - started) / 200)
+            started = time.perf_counter()
+            for _ in range(20):
+                once = ServiceMasterKeys(address, tls=tls)
+                once.ping()
+                once.close()
+            fresh = min(fresh, (time.perf_counter() - started) / 20)
+        client.close()
+    finally:
+        stop_gateway(opened)
+    return steady, fresh
+
+
 def _bwrap_true(repeat: int) -> float:
     user = sandbox.job_user()
     command = [
@@ -182,6 +230,10 @@ def run(*, rows: int, repeat: int, seed: int, work: Path, console: Console) -> d
             "ratio": round(best["sandbox"] / best["none"], 3),
         }
     figures["key_service_round_trip_ms"] = round(_round_trip(homes["sandbox"], repeat) * 1000, 3)
+    steady, fresh = _gateway_round_trips(homes["sandbox"], repeat)
+    figures["gateway_round_trip_ms"] = round(steady * 1000, 3)
+    figures["gateway_new_connection_ms"] = round(fresh * 1000, 3)
+    figures["gateway_vs_socket"] = round(steady * 1000 / figures["key_service_round_trip_ms"], 2)
     figures["bwrap_true_ms"] = round(_bwrap_true(repeat) * 1000, 1)
     preflight = _preflight(homes["sandbox"], repeat)
     figures["preflight_ms"] = round(preflight * 1000, 1)
@@ -224,6 +276,13 @@ def render(figures: dict[str, Any], console: Console) -> None:
         f"key service round trip: {figures['key_service_round_trip_ms']:.3f} ms; "
         f"bubblewrap + setpriv + /bin/true: {figures['bwrap_true_ms']:.1f} ms"
     )
+    if "gateway_round_trip_ms" in figures:
+        console.print(
+            f"through the key gateway (mutual TLS, loopback): "
+            f"{figures['gateway_round_trip_ms']:.3f} ms a request "
+            f"({figures['gateway_vs_socket']:.2f}x the socket), "
+            f"{figures['gateway_new_connection_ms']:.3f} ms with a new connection"
+        )
     if "preflight_ms" in figures:
         console.print(
             f"sandbox preflight (once per dispatcher start): {figures['preflight_ms']:.1f} ms, "
