@@ -25,12 +25,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Literal, Protocol
 
 from slurm.sandbox import Plan
-from tre.models import Resources, SlurmPlacement
+from tre.models import JobHandle, Resources, SlurmPlacement
 
-Handle = dict[str, Any]
+Handle = JobHandle  # a backend's own record of a job it started (tre/models.py)
 BACKENDS = ("local", "slurm-runner", "slurm-cluster")
 
 

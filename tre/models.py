@@ -19,7 +19,9 @@ from pydantic import (
     field_serializer,
     field_validator,
     model_validator,
+    with_config,
 )
+from typing_extensions import TypedDict  # pydantic needs it on Python 3.11
 
 from tre.names import ColumnName, ObjectName, PersonName, SlurmName
 from tre.states import JobState, ProjectState
@@ -365,6 +367,23 @@ class Review(Strict):
     at: datetime = Field(default_factory=utcnow)
 
 
+@with_config(ConfigDict(extra="allow"))  # a job stored by another version keeps its keys
+class JobHandle(TypedDict, total=False):
+    """How a backend finds a job it started again: its own keys, stored with the job
+    (`Job.handle`), so a restarted dispatcher can watch, cancel and collect it."""
+
+    starting: bool  # recorded before the backend starts anything: a crash in between fails it
+    submitted: float  # when the backend took it (unix seconds)
+    pid: int  # local, slurm-cluster: the job's process
+    start: int | None  # its start time in clock ticks: a reused pid is never taken for it
+    slurm_job_id: int  # slurm-runner: its allocation
+    worker_jobs: str  # slurm-cluster: the name its workers' Slurm jobs carry
+    sandbox: bool  # it runs in the sandbox (slurm/sandbox.py)
+    cgroups: list[str]  # cgroup folders emptied when it ends
+    split: bool  # its python steps ran in a sandbox of their own (jobs/handover.py)
+    parts: dict[str, int]  # per step, the parts tre planned: all the progress shown
+
+
 class Job(Strict):
     id: int
     project: str
@@ -383,7 +402,7 @@ class Job(Strict):
     updated_at: datetime = Field(default_factory=utcnow)
     reason: str = ""
     backend: str = ""
-    handle: dict[str, Any] = Field(default_factory=dict)
+    handle: JobHandle = Field(default_factory=lambda: JobHandle())
     cancel_requested: bool = False
     attempts: int = Field(default=0, description="Times the job was started on a backend.")
 
