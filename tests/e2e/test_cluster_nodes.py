@@ -191,3 +191,15 @@ def test_hostile_code_on_a_compute_node_gets_no_key_and_no_other_port(
     assert report["replayed"] == "refused: GrantInvalid"
     for name in ("service_api", "outside"):
         assert report[name].startswith("refused"), (name, report[name])
+    # Every refusal is in the audit log, on job 2, with the node it came from.
+    from tre import audit
+    from tre.service.session import Session
+
+    s = Session.open(nodes_home, "ada")
+    try:
+        refused = [e for e in audit.events(s.conn, obj="job:2") if e.action == "keys.refused"]
+    finally:
+        s.close()
+    reasons = {e.details["reason"] for e in refused}
+    assert {"GatewayRefused", "KeyNotGranted", "GrantInvalid"} <= reasons, reasons
+    assert all(str(e.details["node"]).startswith("10.77.0.1") for e in refused), refused

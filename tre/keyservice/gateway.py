@@ -88,19 +88,35 @@ class Gateway:
         self.refusals.clear()
         return taken
 
-    def _refuse(self, job: int | None, reason: str) -> None:
+    def _refuse(self, job: int | None, reason: str, node: str = "", op: str = "") -> None:
+        """Keep a refusal, and report it to the key service for the TRE's audit log."""
         self.refusals.append({"job": job or 0, "reason": reason})
-        log.info("refused job %s: %s", job or "unknown", reason)
+        log.info("refused job %s from %s: %s", job or "unknown", node or "?", reason)
+        try:
+            self.keys.call(
+                "gateway_refused",
+                refused_op=op,
+                reason="GatewayRefused",
+                message=reason,
+                via={"job": job or 0, "node": node},
+            )
+        except TreError:
+            log.warning("could not report a refusal to the key service")
 
     async def connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """One peer, from its handshake (done by asyncio) to its last message."""
         job = _job_of(writer)
+        node = _node_of(writer)
+        loop = asyncio.get_running_loop()
         if job is None:
-            self._refuse(None, "its certificate names no job")
+            await loop.run_in_executor(
+                self.pool, self._refuse, None, "its certificate names no job", node
+            )
             writer.close()
             return
         if self.held[job] >= self.per_job or sum(self.held.values()) >= self.total:
-            self._refuse(job, f"too many connections (at most {self.per_job} per job)")
+            why = f"too many connections (at most {self.per_job} per job)"
+            await loop.run_in_executor(self.pool, self._refuse, job, why, node, "connect")
             writer.close()
             return
         self.held[job] += 1
@@ -108,7 +124,7 @@ class Gateway:
         if task is not None:
             self.open.add(task)
         try:
-            await self._serve(job, reader, writer)
+            await self._serve(job, node, reader, writer)
         except (TimeoutError, ConnectionError, asyncio.IncompleteReadError, ssl.SSLError):
             pass  # a peer that is too slow, or went: only it is cut off
         except asyncio.CancelledError:
@@ -120,7 +136,7 @@ class Gateway:
             writer.close()
 
     async def _serve(
-        self, job: int, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+        self, job: int, node: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
         loop = asyncio.get_running_loop()
         while True:
@@ -131,7 +147,8 @@ class Gateway:
                 return  # closed between messages
             (size,) = _HEAD.unpack(head)
             if size > MAX_MESSAGE:
-                self._refuse(job, f"it announced a message of {size:,} bytes")
+                why = f"it announced a message of {size:,} bytes"
+                await loop.run_in_executor(self.pool, self._refuse, job, why, node)
                 return
             async with asyncio.timeout(MESSAGE_SECONDS):
                 body = await reader.readexactly(size)
@@ -140,44 +157,66 @@ class Gateway:
             except ValueError:
                 request = None
             if not isinstance(request, dict):
-                self._refuse(job, "it sent a message that is not a JSON object")
+                why = "it sent a message that is not a JSON object"
+                await loop.run_in_executor(self.pool, self._refuse, job, why, node)
                 return
-            reply = await loop.run_in_executor(self.pool, self.relay, request, job)
+            reply = await loop.run_in_executor(self.pool, self.relay, request, job, node)
             data = json.dumps(reply, separators=(",", ":")).encode()
             writer.write(_HEAD.pack(len(data)) + data)
             async with asyncio.timeout(SEND_SECONDS):
                 await writer.drain()
 
-    def relay(self, request: dict[str, Any], job: int) -> dict[str, Any]:
-        """In a pool thread: the key service's reply to `request` from `job`, or why the
-        gateway refuses it."""
+    def relay(self, request: dict[str, Any], job: int, node: str = "") -> dict[str, Any]:
+        """In a pool thread: the key service's reply to `request` from `job` on `node`,
+        or why the gateway refuses it. The key service is told which job and node it
+        came through (`via`), so its own refusals are audited with them; the gateway
+        reports its own to it (`gateway_refused`)."""
         op = str(request.get("op", ""))
         try:
-            if op not in JOB_OPS:
-                raise PermissionDenied(
-                    f"through the key gateway a job may only ping, authorise and unwrap, "
-                    f"not {op[:40]!r}"
-                )
-            if op != "ping":
-                grant = peek(str(request.get("token", "")))  # the service checks it fully
-                if grant.job != job:
-                    raise GrantInvalid(
-                        f"the grant was not made for job {job}, whose certificate this "
-                        "connection shows"
-                    )
-            args = {k: v for k, v in request.items() if k != "op"}
-            return self.keys.call(op, **args)
+            self._check(op, request, job)
         except TreError as exc:
+            self._refuse(job, f"{op[:40]}: {type(exc).__name__}", node, op[:40])
+            return _error_reply(exc)
+        args = {k: v for k, v in request.items() if k not in ("op", "via")}
+        try:
+            return self.keys.call(op, **args, via={"job": job, "node": node})
+        except TreError as exc:  # the key service refused (and audits it, with `via`)
             if isinstance(exc, GrantError | PermissionDenied):
-                self._refuse(job, f"{op[:40]}: {type(exc).__name__}")
-            return {
-                "error": {
-                    "type": type(exc).__name__,
-                    "message": exc.message,
-                    "reasons": exc.reasons,
-                    "fix": exc.fix,
-                }
-            }
+                self.refusals.append({"job": job, "reason": f"{op[:40]}: {type(exc).__name__}"})
+            return _error_reply(exc)
+
+    def _check(self, op: str, request: dict[str, Any], job: int) -> None:
+        """What the gateway itself refuses: another operation than a job's, or a grant
+        not made for the job the connection's certificate names."""
+        if op not in JOB_OPS:
+            raise PermissionDenied(
+                f"through the key gateway a job may only ping, authorise and unwrap, "
+                f"not {op[:40]!r}"
+            )
+        if op == "ping":
+            return
+        grant = peek(str(request.get("token", "")))  # the key service checks it fully
+        if grant.job != job:
+            raise GrantInvalid(
+                f"the grant was not made for job {job}, whose certificate this connection shows"
+            )
+
+
+def _error_reply(exc: TreError) -> dict[str, Any]:
+    return {
+        "error": {
+            "type": type(exc).__name__,
+            "message": exc.message,
+            "reasons": exc.reasons,
+            "fix": exc.fix,
+        }
+    }
+
+
+def _node_of(writer: asyncio.StreamWriter) -> str:
+    """The peer's address: the node the job's process is on."""
+    peer = writer.get_extra_info("peername")
+    return str(peer[0]) if isinstance(peer, tuple) and peer else ""
 
 
 def _job_of(writer: asyncio.StreamWriter) -> int | None:

@@ -49,8 +49,18 @@ class NotTheTre(PermissionDenied):
 class KeyService:
     """The operations, apart from the socket (so they can be tested and timed alone)."""
 
-    def __init__(self, keys: MasterKeys, keys_root: Path, admin_uids: set[int]) -> None:
+    def __init__(
+        self,
+        keys: MasterKeys,
+        keys_root: Path,
+        admin_uids: set[int],
+        gateway_uid: int | None = None,
+    ) -> None:
         self.keys = keys
+        #: The key gateway's uid (tre/keyservice/gateway.py): the service's own user, as
+        #: which the gateway runs. Only it may say which job and node a request came
+        #: through (`via`) and report what it refused itself (`gateway_refused`).
+        self.gateway_uid = os.getuid() if gateway_uid is None else gateway_uid
         info = os.stat(keys_root)
         #: Which key store it serves (device and inode): a TRE tells a service left over
         #: from a deleted home of the same path from its own.
@@ -80,6 +90,7 @@ class KeyService:
             "revoke": self._revoke,
             "usage": self._usage_of,
             "drain_refusals": self._drain,
+            "gateway_refused": self._gateway_refused,
         }
 
     # -- dispatch ---------------------------------------------------------------------
@@ -88,11 +99,17 @@ class KeyService:
         """One request from peer `uid`/`pid`: the reply, or {"error": ...}."""
         op = str(request.get("op", ""))
         self.last_request = time.monotonic()
+        if uid != self.gateway_uid:
+            request.pop("via", None)  # only the gateway may say where a request came from
         try:
             action = self._ops.get(op)
             if action is None:
                 raise PlatformError(f"the key service has no operation {op!r}")
-            if op not in JOB_OPS and uid not in self.admin_uids:
+            if op == "gateway_refused" and uid != self.gateway_uid:
+                raise NotTheTre(
+                    f"only the key gateway may report its refusals (asked by uid {uid})"
+                )
+            if op not in (*JOB_OPS, "gateway_refused") and uid not in self.admin_uids:
                 raise NotTheTre(
                     f"only the TRE may ask the key service to {op!r} (asked by uid {uid})",
                     fix="jobs may only unwrap under their grant",
@@ -129,6 +146,7 @@ class KeyService:
             "reason": type(exc).__name__,
             "message": exc.message[:300],
             **claims,
+            **_via(request),
         }
         with self._lock:
             self._refusals.append(refusal)
@@ -140,6 +158,24 @@ class KeyService:
             type(exc).__name__,
             claims.get("grant", "-"),
         )
+
+    def _gateway_refused(self, a: dict[str, Any]) -> dict[str, Any]:
+        """What the key gateway refused itself (a grant of another job, an operation a
+        job may not ask, a connection over its bounds), for the audit log."""
+        refusal = {
+            "at": time.time(),
+            "op": str(a.get("refused_op", ""))[:40],
+            "uid": a["_uid"],
+            "pid": a["_pid"],
+            "sandbox": "",
+            "key": "",
+            "reason": str(a.get("reason", ""))[:60],
+            "message": str(a.get("message", ""))[:300],
+            **_via(a),
+        }
+        with self._lock:
+            self._refusals.append(refusal)
+        return {}
 
     def refuse_peer(self, uid: int, pid: int, job: str, reason: str) -> None:
         """Record a peer cut off by the transport (too many connections, or a broken
@@ -251,6 +287,19 @@ def sandbox_of(pid: int) -> str:
 
 def _key(a: dict[str, Any]) -> str:
     return check_key_id(str(a["key"]))
+
+
+def _via(request: dict[str, Any]) -> dict[str, Any]:
+    """The job (from its client certificate) and node (its address) a request came
+    through the gateway from, as the gateway said (`handle` keeps `via` from it alone)."""
+    via = request.get("via")
+    if not isinstance(via, dict):
+        return {}
+    job = via.get("job")
+    return {
+        "via_job": job if isinstance(job, int) and job > 0 else 0,
+        "node": str(via.get("node", ""))[:64],
+    }
 
 
 def _error(exc: TreError) -> dict[str, Any]:

@@ -269,7 +269,18 @@ def _usage(session: Session, grant_id: str) -> dict[str, object] | None:
     }
 
 
-REFUSAL_FIELDS = ("op", "reason", "message", "grant", "project", "uid", "pid", "key", "count")
+REFUSAL_FIELDS = (
+    "op",
+    "reason",
+    "message",
+    "grant",
+    "project",
+    "uid",
+    "pid",
+    "key",
+    "count",
+    "node",
+)
 
 
 def record_refusals(session: Session) -> int:
@@ -283,11 +294,13 @@ def record_refusals(session: Session) -> int:
         return 0
     with session.write() as conn:
         for refusal in refusals:
-            # The job whose sandbox asked (from its cgroup, which it cannot choose) counts
-            # over the job its grant claims to be (which a replayed grant would lie about).
+            # The job whose sandbox asked (from its cgroup, which it cannot choose), or on
+            # another node the job its gateway certificate names, counts over the job its
+            # grant claims to be (which a replayed grant would lie about).
             sandbox = str(refusal.get("sandbox") or "")
             prefix = f"tre-{session.home.tag}-"
             asked = int(sandbox.removeprefix(prefix)) if sandbox.startswith(prefix) else 0
+            asked = asked or int(refusal.get("via_job") or 0)
             job = asked or int(refusal.get("job") or 0)
             if job:
                 target = f"job:{job}"

@@ -39,6 +39,7 @@ class Cluster:
         self.wrapped = self.keys.wrap(KEY, b"sixteen byte key")
         # The test's own uid is no admin of this service: it is treated as a job.
         service = KeyService(self.keys, keys_root, admin_uids={2**31})
+        self.service = service
         self.socket = str(tmp_path / "keys.sock")
         self.stop_service = threading.Event()
         threading.Thread(
@@ -84,6 +85,10 @@ class Cluster:
         tls = GatewayTls(str(self.tls / CA_CERT), str(folder / "cert.pem"), str(folder / "key.pem"))
         return ServiceMasterKeys(f"tls://127.0.0.1:{self.port}", tls=tls)
 
+    def drain(self) -> list[dict]:
+        """The key service's refusals since the last call (as the TRE drains them)."""
+        return list(self.service.handle({"op": "drain_refusals"}, 2**31, 1)["refusals"])
+
     def close(self) -> None:
         self.loop.call_soon_threadsafe(self.stop_gateway.set)
         self.stop_service.set()
@@ -119,6 +124,33 @@ def test_a_grant_of_another_job_is_refused_on_this_jobs_connection(cluster: Clus
     with pytest.raises(GrantInvalid, match="not made for job 7"):
         cluster.client(7).unwrap_with_grant(stolen, KEY, cluster.wrapped)
     assert {"job": 7, "reason": "unwrap: GrantInvalid"} in cluster.gateway.drain_refusals()
+    # Reported to the key service, for the TRE's audit log: the job its certificate
+    # names, and the node it came from.
+    (refused,) = cluster.drain()
+    assert refused["reason"] == "GatewayRefused" and refused["op"] == "unwrap"
+    assert (refused["via_job"], refused["node"]) == (7, "127.0.0.1")
+
+
+def test_the_key_services_own_refusals_name_the_job_and_node_it_came_through(
+    cluster: Cluster,
+) -> None:
+    token = cluster.grant(7, keys=("residents.identifier",))
+    with pytest.raises(KeyNotGranted):
+        cluster.client(7).unwrap_with_grant(token, KEY, cluster.wrapped)
+    (refused,) = cluster.drain()
+    assert refused["reason"] == "KeyNotGranted"
+    assert (refused["via_job"], refused["node"], refused["job"]) == (7, "127.0.0.1", 7)
+
+
+def test_only_the_gateway_may_say_where_a_request_came_from(cluster: Cluster) -> None:
+    forged = {"op": "gateway_refused", "via": {"job": 99, "node": "10.0.0.9"}}
+    said = cluster.service.handle(dict(forged), uid=4242, pid=1)
+    assert said["error"]["type"] == "NotTheTre"
+    token = cluster.grant(7, keys=("residents.identifier",))
+    asked = {"op": "unwrap", "token": token, "key": KEY, "wrapped": cluster.wrapped}
+    cluster.service.handle({**asked, "via": {"job": 99, "node": "x"}}, uid=4242, pid=1)
+    refusals = cluster.drain()
+    assert [r.get("via_job") for r in refusals] == [None, None]  # the claim was dropped
 
 
 def test_only_what_a_job_may_ask_is_relayed(cluster: Cluster) -> None:
