@@ -9,6 +9,7 @@ import datetime
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,7 +19,15 @@ from tre.errors import PermissionDenied
 from tre.keyservice import gateway as gateway_module
 from tre.keyservice.server import KeyService
 from tre.keyservice.transport import serve_forever
-from tre.secured.grants import GrantInvalid, KeyNotGranted, make_grant, sign_grant
+from tre.secured.grants import (
+    GrantExpired,
+    GrantInvalid,
+    GrantRevoked,
+    KeyNotGranted,
+    make_grant,
+    peek,
+    sign_grant,
+)
 from tre.secured.keyclient import GatewayTls, KeyServiceDown, ServiceMasterKeys
 from tre.secured.masterkeys import LocalMasterKeys
 from tre.secured.tls_ca import CA_CERT, ensure_ca, issue_job, issue_server
@@ -196,3 +205,22 @@ def test_connections_are_bounded_per_job(cluster: Cluster) -> None:
         cluster.client(7).ping()
     assert any(r["job"] == 7 and "too many" in r["reason"] for r in cluster.gateway.refusals)
     cluster.client(9).ping()  # another job is not held up
+
+
+def test_revocation_and_expiry_act_at_the_next_unwrap_through_the_gateway(
+    cluster: Cluster,
+) -> None:
+    client = cluster.client(7)
+    token = cluster.grant(7)
+    assert client.unwrap_with_grant(token, KEY, cluster.wrapped) == b"sixteen byte key"
+    grant_id = peek(token).id
+    revoked = cluster.service.handle({"op": "revoke", "grant": grant_id, "reason": "x"}, 2**31, 1)
+    assert "error" not in revoked
+    with pytest.raises(GrantRevoked):  # on the same open connection
+        client.unwrap_with_grant(token, KEY, cluster.wrapped)
+    expired = sign_grant(
+        make_grant(holder="job 7", keys=(KEY,), lifetime=60, job=7, not_after=time.time() - 1),
+        cluster.keys,
+    )
+    with pytest.raises(GrantExpired):
+        client.unwrap_with_grant(expired, KEY, cluster.wrapped)
