@@ -3,12 +3,15 @@ what it found and, when it fails, the fix. Nothing here needs a tre home."""
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import shlex
 import shutil
+import socket
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,6 +42,29 @@ try:
     found["scratch"] = "ok"
 except OSError as exc:
     found["scratch"] = f"{scratch}: {exc.strerror}"
+import shutil, socket, subprocess, time
+def reach(host, port, seconds):
+    started = time.monotonic()
+    try:
+        socket.create_connection((host, int(port)), timeout=seconds).close()
+        return "connected"
+    except OSError as exc:
+        return f"{type(exc).__name__} after {time.monotonic() - started:.1f}s"
+gateway = sys.argv[2] if len(sys.argv) > 2 else ""
+if gateway:
+    found["gateway"] = reach(*gateway.rsplit(":", 1), 5)
+outside = sys.argv[3] if len(sys.argv) > 3 else ""
+if outside:
+    found["outside"] = reach(*outside.rsplit(":", 1), 3)
+bwrap = shutil.which("bwrap")
+if bwrap is None:
+    found["sandbox"] = "bwrap is not installed"
+else:
+    done = subprocess.run(
+        [bwrap, "--ro-bind", "/", "/", "--unshare-all", "--die-with-parent", "/bin/true"],
+        capture_output=True, text=True,
+    )
+    found["sandbox"] = "ok" if done.returncode == 0 else done.stderr.strip()[-200:]
 print("TRE-PROBE " + json.dumps(found))
 """
 
@@ -64,7 +90,9 @@ def check_cluster(
         return results
     if placed.partition:
         results.append(_partition(placed.partition))
-    with tempfile.TemporaryDirectory(prefix="tre-check-") as folder:
+    with tempfile.TemporaryDirectory(prefix="tre-check-") as folder, _listening(profile) as why:
+        if why:
+            return [*results, Check("key gateway address", False, why, _ADDRESS_FIX)]
         work = Path(folder)
         script = work / "probe.sbatch"
         script.write_text(_probe_script(profile, placed, work))
@@ -72,6 +100,32 @@ def check_cluster(
         if results[-1].ok:
             results += _probe(script, work, profile)
     return results
+
+
+_ADDRESS_FIX = (
+    "set key_gateway to this service node's address on the compute network, and a free port"
+)
+
+
+@contextlib.contextmanager
+def _listening(profile: SiteProfile) -> Iterator[str]:
+    """While the probe runs, something listens at the profile's key gateway address:
+    the gateway itself if it runs, else a listener of the check's own, so that the
+    probe tells the fence from an absent gateway. Yields why not, if it cannot be."""
+    if not profile.key_gateway:
+        yield ""
+        return
+    host, _, port = profile.key_gateway.rpartition(":")
+    try:
+        listener = socket.create_server((host, int(port)))
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            yield ""  # the gateway (or another listener) is there
+            return
+        yield f"this machine cannot listen at {profile.key_gateway} ({exc.strerror})"
+        return
+    with listener:
+        yield ""
 
 
 def render_example(profile: SiteProfile, project: str = "example") -> str:
@@ -159,7 +213,8 @@ def _probe_script(profile: SiteProfile, placement: SlurmPlacement, work: Path) -
             *lines,
             *profile.prologue,
             f"srun {shlex.quote(python)} {shlex.quote(str(work / 'probe.py'))} "
-            f"'{profile.local_directory}'",
+            f"'{profile.local_directory}' {shlex.quote(profile.key_gateway or '')} "
+            f"{shlex.quote(profile.outside_probe or '')}",
             "",
         ]
     )
@@ -178,6 +233,54 @@ def _accepted(script: Path, work: Path, placement: SlurmPlacement) -> Check:
         "ask the site for the right account/partition/QoS; set them in the profile "
         "or the project's slurm settings",
     )
+
+
+def _network_and_sandbox(found: dict[str, str], profile: SiteProfile) -> list[Check]:
+    """What a compute node reaches (the key gateway, and nothing outside the cluster),
+    and whether a sandbox starts there."""
+    checks = []
+    if profile.key_gateway:
+        ok = found.get("gateway") == "connected"
+        checks.append(
+            Check(
+                "key gateway from a node",
+                ok,
+                f"{profile.key_gateway} reachable"
+                if ok
+                else f"{profile.key_gateway} not reachable: {found.get('gateway', '')}",
+                ""
+                if ok
+                else "let the compute nodes reach that port of the service node "
+                "(slurm/devcluster/compute-fence.nft is an example), and check the "
+                "service node has that address",
+            )
+        )
+    if profile.outside_probe:
+        outside = found.get("outside", "")
+        closed = outside != "connected"
+        checks.append(
+            Check(
+                "no way out",
+                closed,
+                f"an address outside the cluster is not reachable ({outside})"
+                if closed
+                else f"a compute node reached {profile.outside_probe}, outside the cluster",
+                ""
+                if closed
+                else "keep compute nodes off every network but the cluster's: a job's code "
+                "runs there with decrypted data",
+            )
+        )
+    sandbox_ok = found.get("sandbox") == "ok"
+    checks.append(
+        Check(
+            "sandbox on a node",
+            sandbox_ok,
+            "bubblewrap starts a sandbox" if sandbox_ok else found.get("sandbox", "no answer"),
+            "" if sandbox_ok else "install bubblewrap on the compute nodes (Debian: bubblewrap)",
+        )
+    )
+    return checks
 
 
 def _probe(script: Path, work: Path, profile: SiteProfile) -> list[Check]:
@@ -235,6 +338,7 @@ def _probe(script: Path, work: Path, profile: SiteProfile) -> list[Check]:
                     "" if ok else "set the profile's interface to one the node has",
                 )
             )
+    checks += _network_and_sandbox(found, profile)
     scratch_ok = found["scratch"] == "ok"
     checks.append(
         Check(

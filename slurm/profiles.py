@@ -88,6 +88,13 @@ class SiteProfile(BaseModel):
     worker_death_timeout: int = Field(
         default=60, description="slurm-cluster: workers exit this long after losing the job."
     )
+    outside_probe: str | None = Field(
+        default=None,
+        description="HOST:PORT outside the cluster that compute nodes must not reach: "
+        "'tre cluster check' tries it from a node and fails if it connects. Unset: not "
+        "tried (a node on this machine's own network would send the attempt out).",
+        pattern=r"^[A-Za-z0-9.:-]{1,253}:[0-9]{1,5}$",
+    )
     key_gateway: str | None = Field(
         default=None,
         description="HOST:PORT where compute nodes reach the key gateway on the service "

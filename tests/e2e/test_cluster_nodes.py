@@ -203,3 +203,14 @@ def test_hostile_code_on_a_compute_node_gets_no_key_and_no_other_port(
     reasons = {e.details["reason"] for e in refused}
     assert {"GatewayRefused", "KeyNotGranted", "GrantInvalid"} <= reasons, reasons
     assert all(str(e.details["node"]).startswith("10.77.0.1") for e in refused), refused
+
+
+def test_the_cluster_check_says_what_a_compute_node_reaches(capsys, tmp_path: Path):
+    from tests.conftest import cli_for as make_cli
+
+    check = make_cli(tmp_path, capsys)("cluster", "check", "--profile", "local-nodes")
+    said = " ".join(check.out.split())
+    assert check.code == 0, check.out
+    assert "key gateway from a node" in said and "10.77.0.1:7643 reachable" in said
+    assert "no way out" in said and "an address outside the cluster is not reachable" in said
+    assert "sandbox on a node" in said and "bubblewrap starts a sandbox" in said

@@ -83,6 +83,7 @@ def filled_template() -> dict:
         "<node-feature>": "nvme",
         "<python-module>": "python/3.11",
         "<service-node-address>": "10.1.0.5",
+        "<outside-address>": "www.example.org",
     }
     for placeholder, value in values.items():
         text = text.replace(placeholder, value)
