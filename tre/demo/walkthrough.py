@@ -69,8 +69,8 @@ def run(root: Path, rows: int, backend: str = "local") -> Path:
     )
     where = []
     if backend == "slurm":
-        # The single-node cluster of slurm/devcluster/start.sh (make demo BACKEND=slurm).
-        where = ["--backend", "slurm-runner", "--slurm-profile", "local-test"]
+        # The test cluster's three compute nodes (slurm/devcluster; make demo BACKEND=slurm).
+        where = ["--backend", "slurm-runner", "--slurm-profile", "local-nodes"]
     w.tre("init", "--demo", "--admin", "ada", "--full-name", "Ada Admin", *where)
     if backend == "local":
         # Can a job start on this machine at all? A few seconds now, not a failed demo later.
@@ -242,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
         "--backend",
         choices=["local", "slurm"],
         default="local",
-        help="run the jobs on a local Dask cluster or on Slurm (local-test)",
+        help="run the jobs on a local Dask cluster or on Slurm (local-nodes: the test cluster's three compute nodes)",
     )
     args = parser.parse_args(argv)
     run(args.home.absolute(), args.rows, args.backend)
