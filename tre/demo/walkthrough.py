@@ -242,7 +242,8 @@ def main(argv: list[str] | None = None) -> int:
         "--backend",
         choices=["local", "slurm"],
         default="local",
-        help="run the jobs on a local Dask cluster or on Slurm (local-nodes: the test cluster's three compute nodes)",
+        help="run the jobs on a local Dask cluster, or on Slurm across the test cluster's "
+        "three compute nodes (profile local-nodes)",
     )
     args = parser.parse_args(argv)
     run(args.home.absolute(), args.rows, args.backend)
