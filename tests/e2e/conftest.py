@@ -32,6 +32,7 @@ def nodes_home(tmp_path, slurm_template):
     from tre.home import Home
     from tre.keyservice.gateway_process import stop_gateway
 
+    _stop_other_gateways("--listen=10.77.0.1:7643")
     target = tmp_path / "nodes-home"
     shutil.copytree(slurm_template, target, ignore=shutil.ignore_patterns("pid", "lock"))
     config = target / "tre.yaml"
@@ -39,3 +40,26 @@ def nodes_home(tmp_path, slurm_template):
     yield target
     stop_gateway(Home(target.absolute(), None))  # type: ignore[arg-type]
     stop_key_service(target)
+
+
+def _stop_other_gateways(listen: str) -> None:
+    """Stop a key gateway another home left on the test cluster's one gateway port (a
+    `make demo BACKEND=slurm` home, say): the tests own the test cluster."""
+    import os
+    import signal
+    import time
+    from pathlib import Path
+
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            args = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"tre.keyservice.gateway" in args and listen.encode() in args:
+            try:
+                os.killpg(os.getpgid(int(entry.name)), signal.SIGTERM)
+            except (ProcessLookupError, PermissionError):
+                continue
+    time.sleep(0.2)
