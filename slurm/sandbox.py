@@ -108,8 +108,9 @@ class Plan:
     hide: tuple[Path, ...] = ()  # folders inside `runtime` that must stay invisible
     cgroups: tuple[Path, ...] = ()  # cgroup folders the job is put in (made by the backend)
     #: slurm-runner: the job's cgroups are made on the service node, so a task on another
-    #: host finds none and relies on Slurm's own process tracking there (proctrack/cgroup,
-    #: docs/slurm.md); where they exist (this host, or a node sharing its kernel), it joins.
+    #: host (no `tre` cgroup folder there) relies on Slurm's own process tracking
+    #: (proctrack/cgroup, docs/slurm.md); where tre's folders exist (this host, or a node
+    #: sharing its kernel), it joins, and a job's group gone (cancelled) stops the task.
     cgroups_here_only: bool = False
     environment: dict[str, str] = field(default_factory=dict)
     cluster: str = "local"
@@ -393,7 +394,9 @@ def command(plan: Plan) -> list[str]:
         return joined
     # Join the job's cgroups first, so every process it ever starts is counted there.
     tasks = [str(g / "cgroup.procs") for g in plan.cgroups]
-    absent = '[ -e "$f" ] || continue; ' if plan.cgroups_here_only else ""
+    # Another host has no `tre` cgroup folder at all: skip. Here a job's own folder can be
+    # gone only because the job was cancelled: then the task must not start (exit 70).
+    absent = '[ -d "${f%/*/*}" ] || continue; ' if plan.cgroups_here_only else ""
     script = f'for f in "$@"; do [ "$f" = -- ] && break; {absent}echo $$ > "$f" || exit 70; done; '
     script += 'while [ "$1" != -- ]; do shift; done; shift; exec "$@"'
     return ["/bin/sh", "-c", script, "sh", *tasks, "--", *joined]

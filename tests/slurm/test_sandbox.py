@@ -90,14 +90,24 @@ def test_it_joins_its_cgroups_before_anything_runs(tmp_path):
 
 
 def test_a_slurm_task_on_another_host_joins_only_the_cgroups_that_exist_there(tmp_path):
-    here = tmp_path / "pids" / "tre-abc-7"
+    here = tmp_path / "pids" / "tre" / "tre-abc-7"
     here.mkdir(parents=True)
     (here / "cgroup.procs").write_text("")
-    elsewhere = tmp_path / "memory" / "tre-abc-7"  # made on the service node only
+    elsewhere = tmp_path / "memory" / "tre" / "tre-abc-7"  # made on the service node only
     plan = _plan(tmp_path, cgroups=(elsewhere, here), cgroups_here_only=True, program=("true",))
     done = subprocess.run([*sandbox.command(plan)[:6], "--", "true"], capture_output=True)
     assert done.returncode == 0, done.stderr
     assert (here / "cgroup.procs").read_text().strip().isdigit()  # the one that exists
+
+
+def test_a_slurm_task_whose_job_cgroup_is_gone_here_does_not_start(tmp_path):
+    # tre's folder is here but the job's group is not: the job was cancelled (its groups
+    # emptied and removed) before this task began. It must not run outside them.
+    gone = tmp_path / "pids" / "tre" / "tre-abc-7"
+    gone.parent.mkdir(parents=True)
+    plan = _plan(tmp_path, cgroups=(gone,), cgroups_here_only=True, program=("true",))
+    done = subprocess.run([*sandbox.command(plan)[:5], "--", "true"], capture_output=True)
+    assert done.returncode == 70
 
 
 def test_a_runtime_under_tmp_is_bound_after_the_sandboxes_own_tmp(tmp_path):
