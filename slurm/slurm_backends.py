@@ -108,28 +108,12 @@ class SlurmRunnerBackend(_ProfiledBackend):
             # follows parents; a sandbox whose step daemon died is reparented) is
             # killed when the job ends. Sites with proctrack/cgroup have Slurm's own.
             groups = cgroups.make_cgroups(submission.name, memory_bytes=None)
-            sandboxed = sandbox.command(
-                replace(
-                    plan,
-                    cluster="slurm-runner",
-                    share_net=True,
-                    extra=extra,
-                    unset=sandbox.unset_for_slurm(),
-                    python=settings.python,
-                    cgroups=groups,
-                    cgroups_here_only=True,
-                    key_socket=None if self.key_gateway else plan.key_socket,
-                )
-            )
-            if submission.code_sandbox is not None:
-                # First the python steps, on a Dask cluster of the whole allocation of
-                # their own, every task as the code user: then the engine's, as the job
-                # user. On a cluster of many nodes researcher code must reach the key
-                # service to read data, so it keeps the node's network (the site's
-                # fence applies) like the engine's tasks.
-                code_first = sandbox.command(
+
+            def on_node(box: sandbox.Plan) -> list[str]:
+                """`box` as every task of the allocation runs it, on its node."""
+                return sandbox.command(
                     replace(
-                        submission.code_sandbox,
+                        box,
                         cluster="slurm-runner",
                         share_net=True,
                         extra=extra,
@@ -140,6 +124,15 @@ class SlurmRunnerBackend(_ProfiledBackend):
                         key_socket=None if self.key_gateway else plan.key_socket,
                     )
                 )
+
+            sandboxed = on_node(plan)
+            if submission.code_sandbox is not None:
+                # First the python steps, on a Dask cluster of the whole allocation of
+                # their own, every task as the code user: then the engine's, as the job
+                # user. On a cluster of many nodes researcher code must reach the key
+                # service to read data, so it keeps the node's network (the site's
+                # fence applies) like the engine's tasks.
+                code_first = on_node(submission.code_sandbox)
         script = render_runner_script(
             name=submission.name,
             job_dir=submission.job_dir,
