@@ -52,11 +52,13 @@ test-system-deps:
 	fi
 
 # Researcher code runs sandboxed (docs/threat-model.md): bubblewrap, util-linux's setpriv
-# and prlimit, iproute2 (the hostile-code tests' own test host), and two system users:
-# tre-job (every job's engine), tre-code (researcher code, in the job user's group, so it
-# reads its job's inputs but writes nothing the engine does) and tre-keys (the key
-# service, the only holder of keys).
-sandbox-setup:
+# and prlimit, iproute2 (the hostile-code tests' own test host), and system users:
+# tre-keys (the key service, the only holder of keys), tre-job (the sandbox preflight's
+# probe; its group reads the datasets' ciphertext) and the job users' pool
+# (slurm/job_users.py): per slot, tre-job-<k> (a job's engine) and tre-code-<k> (its
+# researcher code, in the job user's group, so it reads its job's inputs but writes
+# nothing the engine does), so no two running jobs share a uid.
+sandbox-setup: $(STAMP)
 	@missing=""; \
 	command -v bwrap >/dev/null || missing="$$missing bubblewrap"; \
 	command -v setpriv >/dev/null || missing="$$missing util-linux"; \
@@ -68,7 +70,7 @@ sandbox-setup:
 	@for user in tre-job tre-keys; do \
 		id -u $$user >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin $$user; \
 	done
-	@id -u tre-code >/dev/null 2>&1 || useradd --system --gid tre-job --no-create-home --shell /usr/sbin/nologin tre-code
+	@$(PY) -m slurm.job_users | sh -e
 
 slurm-up:
 	bash slurm/devcluster/start.sh

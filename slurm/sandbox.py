@@ -19,17 +19,18 @@ Inside, the job (the engine, its Dask scheduler and workers, researcher code) se
     lo                        a network namespace of its own: its Dask cluster talks over
                               loopback, and nothing else can be reached or reach it
 
-It runs as the unprivileged OS user `tre-job` (bubblewrap starts as root to build the
-namespaces, then `setpriv` drops to the job user with no capabilities and
-no_new_privs), so even a file it could name it could not read: TRE_HOME is 0700 and
+It runs as an unprivileged OS user of its own, `tre-job-<k>` of the job users' pool
+(slurm/job_users.py: no two running jobs share one), bubblewrap starting as root to
+build the namespaces, then `setpriv` dropping to the job user with no capabilities and
+no_new_privs, so even a file it could name it could not read: TRE_HOME is 0700 and
 the key store belongs to `tre-keys`. Limits come from the job's resources: memory and
 processes per job through a cgroup where the host offers one, CPU time, processes per
 user and file size through rlimits.
 
 A job with python steps runs in two such sandboxes, one after the other
-(`in_sequence`): first its python steps, as `tre-code` (the job user's group, so it
+(`in_sequence`): first its python steps, as `tre-code-<k>` (the job user's group, so it
 reads the same inputs), writing only to their own folder; then the engine as
-`tre-job`, seeing that folder read-only at /job/handover (jobs/handover.py).
+`tre-job-<k>`, seeing that folder read-only at /job/handover (jobs/handover.py).
 
 `command()` is a pure function of a `Plan`, so the exact command is tested without
 running it; `check()` says what this host lacks.
@@ -45,15 +46,18 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from slurm import job_users
 from tre.errors import PlatformError
 
 __all__ = ["JOB_USER", "Plan", "SandboxUnavailable", "check", "command", "job_user"]
 
-JOB_USER = "tre-job"
-#: Researcher code (python steps) runs as a user of its own, in a sandbox of its own,
-#: before the engine's: it shares the job user's group, to read the job's inputs and
-#: data, but no writable file, and no process of it can signal or trace the engine.
-CODE_USER = "tre-code"
+#: The sandbox preflight's user, and the group of the job users' pool that reads the
+#: granted datasets' ciphertext. Jobs run as the users of a slot of the pool
+#: (slurm/job_users.py): the engine as `tre-job-<k>`, researcher code (python steps),
+#: in a sandbox of its own before the engine's, as `tre-code-<k>`, which shares the job
+#: user's group to read the job's inputs and data, but no writable file, and no process
+#: of it can signal or trace the engine.
+JOB_USER = job_users.DATA_GROUP
 SANDBOX_HANDOVER = Path("/job/handover")
 SANDBOX_JOB = Path("/job")
 SANDBOX_OUT = SANDBOX_JOB / "out"
@@ -131,6 +135,9 @@ class Plan:
     #: phase's folder `handover` bound read-only: its one door, jobs/handover.py).
     phase: str = "all"
     handover: Path | None = None
+    #: Supplementary groups of the job's processes: the data group of the job users'
+    #: pool (slurm/job_users.py), which reads the granted datasets' ciphertext.
+    groups: tuple[int, ...] = ()
 
 
 def job_user() -> pwd.struct_passwd:
@@ -142,19 +149,6 @@ def job_user() -> pwd.struct_passwd:
             f"the OS user {JOB_USER!r} that jobs run as does not exist",
             fix="create it as root: useradd --system --no-create-home --shell "
             f"/usr/sbin/nologin {JOB_USER} (make test and make demo do this)",
-        ) from None
-
-
-def code_user() -> pwd.struct_passwd:
-    """The OS user researcher code runs as; SandboxUnavailable if it does not exist."""
-    try:
-        return pwd.getpwnam(CODE_USER)
-    except KeyError:
-        raise SandboxUnavailable(
-            f"the OS user {CODE_USER!r} that researcher code runs as does not exist",
-            fix=f"create it as root, in the job user's group: useradd --system --gid "
-            f"{JOB_USER} --no-create-home --shell /usr/sbin/nologin {CODE_USER} (make test "
-            "and make demo do this)",
         ) from None
 
 
@@ -179,17 +173,14 @@ def check() -> list[str]:
     ):
         if shutil.which(tool) is None:
             problems.append(f"{tool} is not installed (apt-get install {package})")
-    found = []
-    for user in (job_user, code_user):
-        try:
-            found.append(user())
-        except SandboxUnavailable as exc:
-            problems.append(f"{exc.message} ({exc.fix})")
-    if len(found) == 2 and found[0].pw_gid != found[1].pw_gid:
-        problems.append(
-            f"the OS user {CODE_USER!r} is not in the job user's group, so researcher code "
-            f"could not read its job's inputs (usermod -g {JOB_USER} {CODE_USER})"
-        )
+    try:
+        job_user()
+    except SandboxUnavailable as exc:
+        problems.append(f"{exc.message} ({exc.fix})")
+    try:
+        job_users.pool()
+    except job_users.NoJobUsers as exc:
+        problems.append(f"{exc.message} ({exc.fix})")
     return problems
 
 
@@ -261,15 +252,15 @@ def system_binds() -> list[str]:
     return args
 
 
-def drop_to(uid: int, gid: int) -> list[str]:
+def drop_to(uid: int, gid: int, groups: tuple[int, ...] = ()) -> list[str]:
     """Inside a sandbox bubblewrap started as root: become `uid`/`gid` with no other
-    groups, no capabilities and no way to gain any (the job's, the code's or the key
-    service's user)."""
+    groups than `groups`, no capabilities and no way to gain any (the job's, the code's
+    or the key service's user)."""
     return [
         "setpriv",
         f"--reuid={uid}",
         f"--regid={gid}",
-        "--clear-groups",
+        f"--groups={','.join(map(str, groups))}" if groups else "--clear-groups",
         "--inh-caps=-all",
         "--bounding-set=-all",
         "--no-new-privs",
@@ -372,7 +363,7 @@ def command(plan: Plan) -> list[str]:
     for name, value in sorted(environment.items()):
         bwrap += ["--setenv", name, value]
     bwrap += ["--chdir", str(SANDBOX_OUT), "--cap-add", "CAP_SETUID,CAP_SETGID", "--"]
-    drop = drop_to(plan.uid, plan.gid)
+    drop = drop_to(plan.uid, plan.gid, plan.groups)
     launch = list(plan.program) or [
         plan.python,
         "-m",

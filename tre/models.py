@@ -379,6 +379,7 @@ class JobHandle(TypedDict, total=False):
     slurm_job_id: int  # slurm-runner: its allocation
     worker_jobs: str  # slurm-cluster: the name its workers' Slurm jobs carry
     sandbox: bool  # it runs in the sandbox (slurm/sandbox.py)
+    slot: int  # the job users' slot it runs as (slurm/job_users.py), held while running
     cgroups: list[str]  # cgroup folders emptied when it ends
     split: bool  # its python steps ran in a sandbox of their own (jobs/handover.py)
     parts: dict[str, int]  # per step, the parts tre planned: all the progress shown

@@ -148,7 +148,7 @@ def test_researcher_code_runs_in_a_sandbox_of_its_own_and_cannot_touch_the_engin
     assert job.state is JobState.AWAITING_REVIEW, job.reason
     folder = home / "jobs" / f"{job_id:06d}"
     seen = json.loads((folder / "result" / "files" / "seen" / "seen.json").read_text())
-    assert seen["uid"] == pwd.getpwnam("tre-code").pw_uid  # not the engine's user
+    assert pwd.getpwuid(seen["uid"]).pw_name.startswith("tre-code-")  # not the engine's user
     # Its own folder (the files its own phase began with), not the engine's.
     assert set(seen["out"]) <= {"/job/out/progress.json", "/job/out/error.json.reserve"}
     assert not _job_processes()  # the grandchild ended with its sandbox

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import pytest
 
+from slurm import job_users
 from tests.conftest import EXAMPLES, PROJECT, cli_for, write_spec
 from tests.e2e.test_slurm import settle
 from tre.models import JobState
@@ -521,9 +522,49 @@ def test_a_job_that_never_ends_is_stopped_at_its_walltime(cli, home, tmp_path):
     assert not _job_processes()
 
 
+WHOAMI = textwrap.dedent("""
+    import json
+    import os
+
+    def whoami(ctx):
+        report = {"uid": os.getuid(), "gid": os.getgid(), "groups": sorted(os.getgroups())}
+        ctx.file("whoami", "whoami.json", json.dumps(report))
+""")
+
+
+def test_two_jobs_running_at_once_never_share_a_uid(cli, home, tmp_path):
+    """Each running job holds a slot of the job users' pool: its own engine and code
+    users and its own group, so two jobs are apart even outside their sandboxes; once
+    they end, neither slot's group can read what its job was given."""
+    spec = _python_job(tmp_path, "whoami", WHOAMI, ["local_authority"])
+    ids = []
+    for _ in range(2):
+        submitted = cli("submit", spec, who="rita")
+        assert submitted.code == 0, submitted.err
+        ids.append(int(submitted.out.split()[1]))
+    assert cli("run", "--once", "--max-running", "2", who="ada").code == 0
+    jobs = [_job(home, job_id) for job_id in ids]
+    assert [j.state for j in jobs] == [JobState.AWAITING_REVIEW] * 2, [j.reason for j in jobs]
+    slots = [job.handle["slot"] for job in jobs]
+    assert slots[0] != slots[1]  # both started in one pass: both held a slot at once
+    seen = [_output(home, job_id, "whoami", "whoami.json") for job_id in ids]
+    assert seen[0]["uid"] != seen[1]["uid"] and seen[0]["gid"] != seen[1]["gid"]
+    data_gid = pwd.getpwnam("tre-job").pw_gid
+    for report, slot in zip(seen, slots, strict=True):
+        assert pwd.getpwuid(report["uid"]).pw_name == f"tre-code-{slot}"
+        assert report["gid"] == pwd.getpwnam(f"tre-job-{slot}").pw_gid
+        assert data_gid in report["groups"]  # the datasets' ciphertext; nothing else:
+        assert set(report["groups"]) <= {report["gid"], data_gid}
+    for job_id in ids:
+        info = (home / "jobs" / f"{job_id:06d}" / "input.json").stat()
+        assert (info.st_uid, info.st_gid, info.st_mode & 0o777) == (0, 0, 0o400)
+
+
 def _job_processes() -> list[int]:
     """Processes of the job user or the code user still alive (a sandbox must leave none)."""
-    uids = {pwd.getpwnam(user).pw_uid for user in ("tre-job", "tre-code")}
+    uids = {pwd.getpwnam("tre-job").pw_uid}
+    for slot in job_users.pool():
+        uids |= {slot.job_uid, slot.code_uid}
     found = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -571,5 +612,5 @@ def test_hostile_code_on_slurm_reads_no_secret_and_gets_no_key(tmp_path, capsys,
     report = _output(slurm_home, job_id, "probe", "probe.json")
     # Python steps run first, every task in a sandbox of its own as the code user.
     assert report["environment"] == ["TRE_JOB_SCRATCH"]  # its own scratch folder: no secret
-    assert report["whoami"] == pwd.getpwnam("tre-code").pw_uid
+    assert pwd.getpwuid(report["whoami"]).pw_name.startswith("tre-code-")
     assert job.handle.get("split") is True

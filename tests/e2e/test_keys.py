@@ -11,7 +11,6 @@ real Parquet encryption, and a real (SoftHSM) HSM.
 
 from __future__ import annotations
 
-import grp
 import json
 import subprocess
 import sys
@@ -394,10 +393,11 @@ def test_the_grant_never_reaches_logs_or_the_audit_log(cli, home):
     folder = home / "jobs" / f"{job_id:06d}"
     token = json.loads((folder / "input.json").read_text())["sources"]["residents"]["token"]
     assert token.startswith("tre-grant.1.")
-    # The TRE's file; its job's group (the sandbox's user) may read it, no one may write.
+    # The TRE's file: its job's slot's group read it while it ran; once it ended, no job
+    # user can (the next job of the same slot included), and no one may write it.
     info = (folder / "input.json").stat()
-    assert info.st_mode & 0o777 == 0o440
-    assert (info.st_uid, info.st_gid) == (0, grp.getgrnam("tre-job").gr_gid)
+    assert info.st_mode & 0o777 == 0o400
+    assert (info.st_uid, info.st_gid) == (0, 0)
     for path in folder.rglob("*"):
         if path.is_file() and path.name != "input.json":
             assert token.encode() not in path.read_bytes(), path

@@ -31,10 +31,11 @@ from policies.limits import load_limits
 from slurm.backend import Backend, Submission
 from slurm.backends import get_backend
 from slurm.errors import SlurmCommandError
+from slurm.job_users import Slot
 from slurm.scripts import SCRATCH_WIPED
 from tre.errors import PlatformError, StateError, TreError
 from tre.models import Job, JobState
-from tre.service import sandboxing, start_failure
+from tre.service import job_slots, sandboxing, start_failure
 from tre.service.check_worker import Checks
 from tre.service.checking import evidence_top_k
 from tre.service.grants import grant_job, record_refusals, retire_finished_grants
@@ -237,16 +238,27 @@ class Dispatcher:
         leftovers = (RESULT, RESULT + ".tmp", "error.json", "progress.json", SCRATCH_WIPED, OUT)
         for leftover in (*leftovers, sandboxing.HANDOVER):
             _remove(folder / leftover)
-        job_input = self._job_input(job, spec, code_sha256)
+        sandboxed = sandboxing.is_sandboxed(session, self.backend)
+        slot = None
+        if sandboxed:
+            try:
+                slot = job_slots.free_slot(session.conn)
+            except TreError as exc:
+                self._set(job, JobState.FAILED, f"the job's sandbox cannot be made: {exc.message}")
+                return
+            if slot is None:
+                return  # every job user is busy: it waits for the next pass
+        job_input = self._job_input(job, spec, code_sha256, slot)
         write_input(folder, job_input)
         box = code_box = None
-        if sandboxing.is_sandboxed(session, self.backend):
+        if slot is not None:
             try:
-                box = sandboxing.plan(session, job, spec, job_input.secured_sources())
-                split = sandboxing.code_plan(box, spec) if self.backend.splits_code else None
+                box = sandboxing.plan(session, job, slot, spec, job_input.secured_sources())
+                split = sandboxing.code_plan(box, slot, spec) if self.backend.splits_code else None
                 if split is not None:
                     box, code_box = split
             except TreError as exc:
+                sandboxing.release(folder)
                 self._set(job, JobState.FAILED, f"the job's sandbox cannot be made: {exc.message}")
                 return
         project = repo.get_project(session.conn, job.project)
@@ -267,18 +279,21 @@ class Dispatcher:
             JobState.RUNNING,
             "",
             backend=self.backend.name,
-            handle={"starting": True},
+            handle={"starting": True, **({"slot": slot.index} if slot else {})},
             attempts=job.attempts + 1,
         )
         try:
             handle = self.backend.submit(submission)
         except TreError as exc:
+            if slot is not None:
+                sandboxing.release(folder)
             detail = "; ".join([exc.message, *exc.reasons])
             self._set(job, JobState.FAILED, f"the backend could not start the job: {detail}")
             return
-        if box is not None:  # what a researcher may see of its progress: tre's own count
+        if slot is not None:  # what a researcher may see of its progress: tre's own count
             handle = {
                 **handle,
+                "slot": slot.index,
                 "parts": planned_parts(spec, job_input.secured_sources(), job_input.target_rows),
             }
         with session.write() as conn:
@@ -296,6 +311,8 @@ class Dispatcher:
     def _watch(self, job: Job) -> None:
         folder = self.session.home.job_dir(job.id)
         if job.handle.get("starting"):
+            if "slot" in job.handle:
+                sandboxing.release(folder)
             self._set(
                 job, JobState.FAILED, "the dispatcher stopped while starting this job; resubmit it"
             )
@@ -406,13 +423,15 @@ class Dispatcher:
             today,
         )
 
-    def _job_input(self, job: Job, spec: JobSpec, code_sha256: dict[str, str]) -> JobInput:
+    def _job_input(
+        self, job: Job, spec: JobSpec, code_sha256: dict[str, str], slot: Slot | None
+    ) -> JobInput:
         # The job's signed key grant: its declared columns' keys, for its walltime only.
         granted = grant_job(self.session, job, spec, backend=self.backend.name)
-        if sandboxing.is_sandboxed(self.session, self.backend):
+        if slot is not None:  # sandboxed
             gateway = self.backend.key_gateway  # on another node: keys over mutual TLS
             if gateway:
-                sandboxing.gateway_files(self.session, job, granted, gateway)
+                sandboxing.gateway_files(self.session, job, slot, granted, gateway)
             granted = sandboxing.inside(granted, gateway)
         sources = {name: source_to_dict(source) for name, source in granted.items()}
         return JobInput(
@@ -469,8 +488,10 @@ class Dispatcher:
 
     def _end(self, job: Job, state: JobState, reason: str) -> None:
         """Settle a job that stopped running, and wipe (or confirm the wipe of) its scratch."""
-        self._set(job, state, reason)
         folder = self.session.home.job_dir(job.id)
+        if job.handle.get("sandbox"):
+            sandboxing.release(folder)  # before its slot is free for the next job
+        self._set(job, state, reason)
         scratch = folder / "scratch"
         details: dict[str, Any] = {}
         if scratch.exists():

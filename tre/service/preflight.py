@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import logging
 import os
+import pwd
 import shutil
 import sys
 import tempfile
 from pathlib import Path
 
-from slurm import preflight, sandbox
+from slurm import job_users, preflight, sandbox
 from slurm.local import LocalBackend
 from tre.errors import PlatformError
 from tre.keyservice.process import ensure_running, service_user
@@ -45,7 +46,10 @@ def check_host() -> None:
             "install what is missing)",
         )
     runtime, _hide = sandbox.runtime_paths()
-    users = [("the sandbox", sandbox.job_user()), ("researcher code", sandbox.code_user())]
+    users = [("the sandbox", sandbox.job_user())]
+    for slot in job_users.pool():  # every user a job runs as
+        users.append(("a job", pwd.getpwuid(slot.job_uid)))
+        users.append(("researcher code", pwd.getpwuid(slot.code_uid)))
     if (keys_user := service_user()) is not None:
         users.append(("the key service", keys_user))
     reasons = []

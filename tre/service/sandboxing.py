@@ -39,6 +39,7 @@ from jobs.untrusted import (
 )
 from slurm import sandbox
 from slurm.backend import Backend
+from slurm.job_users import Slot
 from slurm.tls import GATEWAY_CA, GATEWAY_CERT, GATEWAY_KEY
 from tre.errors import PlatformError
 from tre.keyservice.gateway_process import ensure_gateway, tls_dir
@@ -87,13 +88,12 @@ def inside(
 
 
 def gateway_files(
-    session: Session, job: Job, sources: dict[str, SecuredSource], gateway: str
+    session: Session, job: Job, slot: Slot, sources: dict[str, SecuredSource], gateway: str
 ) -> None:
     """Give `job` what it shows the key gateway at `gateway`: a certificate naming it
     from the home's CA, valid until its grant ends, with its key and the CA's
     certificate, in its folder for its sandbox (readable by the job's group only); and
     start the gateway if it is not answering."""
-    user = sandbox.job_user()
     ends = min((peek(s.token).expires for s in sources.values() if s.token), default=0)
     until = datetime.fromtimestamp(ends, UTC) if ends else datetime.now(UTC)
     ca = tls_dir(session.home)
@@ -110,28 +110,28 @@ def gateway_files(
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o440)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
-        os.chown(path, 0, user.pw_gid)
+        os.chown(path, 0, slot.gid)
     ensure_gateway(session.home, gateway)
 
 
 def plan(
-    session: Session, job: Job, spec: JobSpec, sources: dict[str, SecuredSource]
+    session: Session, job: Job, slot: Slot, spec: JobSpec, sources: dict[str, SecuredSource]
 ) -> sandbox.Plan:
-    """The sandbox of `job`: its folders, its granted datasets' files, its limits."""
-    user = sandbox.job_user()
+    """The sandbox of `job`, run by the users of its `slot`: its folders, its granted
+    datasets' files, its limits."""
     folder = session.home.job_dir(job.id)
     out = folder / OUT
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(mode=0o700)
-    os.chown(out, user.pw_uid, user.pw_gid)
-    # Its input (with its grant) and code: readable by the job's group, writable by no
+    os.chown(out, slot.job_uid, slot.gid)
+    # Its input (with its grant) and code: readable by its slot's group, writable by no
     # one (and bound read-only); the code is checked against its submitted sha256 anyway.
     for path in [folder / "input.json", *sorted((folder / "code").glob("*.pkl"))]:
-        os.chown(path, 0, user.pw_gid)
+        os.chown(path, 0, slot.gid)
         os.chmod(path, 0o440)
     if (folder / "code").is_dir():
-        os.chown(folder / "code", 0, user.pw_gid)
+        os.chown(folder / "code", 0, slot.gid)
         os.chmod(folder / "code", 0o550)  # noqa: S103 - the job's group reads its code
     data = []
     for source in sources.values():
@@ -142,7 +142,7 @@ def plan(
                 f"the files of dataset {source.dataset!r} v{source.version} are missing ({host})",
                 fix="restore the data folder from backup",
             )
-        _readable_by(host, user.pw_gid)
+        _readable_by(host, slot.data_gid)
         data.append((host, version))
     resources = spec.resources
     runtime, hide = sandbox.runtime_paths()
@@ -152,8 +152,9 @@ def plan(
         out_dir=out,
         data=tuple(data),
         key_socket=session.home.key_socket,
-        uid=user.pw_uid,
-        gid=user.pw_gid,
+        uid=slot.job_uid,
+        gid=slot.gid,
+        groups=(slot.data_gid,),
         memory_bytes=resources.workers * resources.memory + sandbox.ENGINE_BYTES,
         cpu_seconds=resources.walltime * resources.cores + 600,
         runtime=runtime,
@@ -164,27 +165,22 @@ def plan(
     )
 
 
-def code_plan(engine: sandbox.Plan, spec: JobSpec) -> tuple[sandbox.Plan, sandbox.Plan] | None:
+def code_plan(
+    engine: sandbox.Plan, slot: Slot, spec: JobSpec
+) -> tuple[sandbox.Plan, sandbox.Plan] | None:
     """Split a job with python steps in two sandboxes (jobs/handover.py): its python
-    steps first, as the code user, writing only to their own folder; then the engine,
-    as the job user, which sees that folder read-only. (engine's plan, code's plan), or
-    None for a job without python steps."""
+    steps first, as its slot's code user, writing only to their own folder; then the
+    engine, as the slot's job user, which sees that folder read-only. (engine's plan,
+    code's plan), or None for a job without python steps."""
     if not any(isinstance(s, PythonStep) for s in spec.steps):
         return None
-    user = sandbox.code_user()
-    if user.pw_gid != engine.gid:
-        raise PlatformError(
-            f"the OS user {sandbox.CODE_USER!r} is not in the job user's group, so researcher "
-            "code could not read its job's inputs",
-            fix=f"usermod -g {sandbox.JOB_USER} {sandbox.CODE_USER}",
-        )
     handover = engine.job_dir / HANDOVER
     if handover.exists():
         shutil.rmtree(handover)
     # The code's own: the engine reads it through the group, and writes nothing there.
     handover.mkdir(mode=0o750)
-    os.chown(handover, user.pw_uid, engine.gid)
-    code = replace(engine, out_dir=handover, uid=user.pw_uid, phase="code")
+    os.chown(handover, slot.code_uid, slot.gid)
+    code = replace(engine, out_dir=handover, uid=slot.code_uid, phase="code")
     return replace(engine, phase="engine", handover=handover), code
 
 
@@ -244,3 +240,19 @@ def _readable_by(folder: Path, gid: int) -> None:
         if info.st_gid != gid or not info.st_mode & 0o050:
             os.chown(here, info.st_uid, gid)
             os.chmod(here, 0o750)  # noqa: S103 - the job's group reads ciphertext
+
+
+def release(folder: Path) -> None:
+    """Once a sandboxed job stopped running: take back from its slot's group what it was
+    shown (its input with its grant, its code) and remove its gateway certificate and
+    key, so the next job of the same slot can read none of it, even outside a sandbox."""
+    for name in (GATEWAY_CERT, GATEWAY_KEY, GATEWAY_CA):
+        (folder / name).unlink(missing_ok=True)
+    code = folder / "code"
+    for path in [folder / "input.json", *(sorted(code.glob("*.pkl")) if is_dir(code) else [])]:
+        if path.is_file() and not path.is_symlink():
+            os.chown(path, 0, 0)
+            os.chmod(path, 0o400)
+    if is_dir(code):
+        os.chown(code, 0, 0)
+        os.chmod(code, 0o700)
