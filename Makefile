@@ -52,7 +52,8 @@ test-system-deps:
 	fi
 
 # Researcher code runs sandboxed (docs/threat-model.md): bubblewrap, util-linux's setpriv
-# and prlimit, iproute2 (the hostile-code tests' own test host), and system users:
+# and prlimit, iproute2 (the hostile-code tests' own test host), sudo (a Slurm job is
+# submitted as its job user: docs/slurm.md, 'The job account'), and system users:
 # tre-keys (the key service, the only holder of keys), tre-job (the sandbox preflight's
 # probe; its group reads the datasets' ciphertext) and the job users' pool
 # (slurm/job_users.py): per slot, tre-job-<k> (a job's engine) and tre-code-<k> (its
@@ -63,6 +64,7 @@ sandbox-setup: $(STAMP)
 	command -v bwrap >/dev/null || missing="$$missing bubblewrap"; \
 	command -v setpriv >/dev/null || missing="$$missing util-linux"; \
 	command -v ip >/dev/null || missing="$$missing iproute2"; \
+	command -v sudo >/dev/null || missing="$$missing sudo"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing$$missing"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \

@@ -75,6 +75,12 @@ class Backend(Protocol):
         gateway.py), or None: they reach the key service's Unix socket."""
 
     @property
+    def runs_as_job_user(self) -> bool:
+        """Whether its jobs are started as their job user (sudo -u ... sbatch), so the
+        job user must reach its files itself and its sandbox is unprivileged; False:
+        the TRE starts them as root, and the sandbox drops to the job user."""
+
+    @property
     def max_retries(self) -> int:
         """Further attempts after an ended-but-retryable job (a node failure, say)."""
 

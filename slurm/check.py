@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import json
+import os
 import shlex
 import shutil
 import socket
@@ -15,7 +16,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from slurm import commands
+from slurm import commands, job_users
 from slurm.profiles import SiteProfile
 from slurm.scripts import render_runner_script, sbatch_header
 from tre.errors import TreError
@@ -26,7 +27,8 @@ PROBE_RESOURCES = Resources(workers=1, cores=1, memory="512MiB", walltime="5m")
 # Runs on a compute node with the profile's Python: imports, interface, scratch.
 _PROBE = r"""
 import json, os, sys, tempfile
-found = {"python": sys.version.split()[0]}
+import pwd
+found = {"python": sys.version.split()[0], "user": pwd.getpwuid(os.getuid()).pw_name}
 try:
     import tre, jobs, slurm, disclosure, dask_jobqueue, distributed, pyarrow, polars
     found["imports"] = "ok"
@@ -94,11 +96,23 @@ def check_cluster(
         if why:
             return [*results, Check("key gateway address", False, why, _ADDRESS_FIX)]
         work = Path(folder)
+        user = None
+        if profile.submit_via_sudo:
+            # Submitted as a job user, as jobs are: through the sudo rule, into a folder
+            # of its own.
+            try:
+                slot = job_users.slot(0)
+            except job_users.NoJobUsers as exc:
+                return [*results, Check("job account", False, exc.message, exc.fix or "")]
+            user = slot.job_user
+            os.chown(work, slot.job_uid, slot.gid)
         script = work / "probe.sbatch"
         script.write_text(_probe_script(profile, placed, work))
-        results.append(_accepted(script, work, placed))
+        os.chmod(work / "probe.py", 0o644)
+        os.chmod(script, 0o644)
+        results.append(_accepted(script, work, placed, user))
         if results[-1].ok:
-            results += _probe(script, work, profile)
+            results += _probe(script, work, profile, user)
     return results
 
 
@@ -220,18 +234,21 @@ def _probe_script(profile: SiteProfile, placement: SlurmPlacement, work: Path) -
     )
 
 
-def _accepted(script: Path, work: Path, placement: SlurmPlacement) -> Check:
+def _accepted(
+    script: Path, work: Path, placement: SlurmPlacement, user: str | None = None
+) -> Check:
     what = ", ".join(f"{k} {v}" for k, v in placement.model_dump().items() if v) or "defaults"
 
     def ask() -> str:
-        commands.sbatch(script, chdir=work, test_only=True)
-        return f"Slurm would accept a job with {what}"
+        commands.sbatch(script, chdir=work, test_only=True, user=user)
+        return f"Slurm would accept a job with {what}" + (f", submitted as {user}" if user else "")
 
     return _try(
-        "account, partition, QoS",
+        "account, partition, QoS" + (", job account" if user else ""),
         ask,
         "ask the site for the right account/partition/QoS; set them in the profile "
-        "or the project's slurm settings",
+        "or the project's slurm settings"
+        + (f"; {commands.SUDO_FIX} (if sudo refused)" if user else ""),
     )
 
 
@@ -283,10 +300,10 @@ def _network_and_sandbox(found: dict[str, str], profile: SiteProfile) -> list[Ch
     return checks
 
 
-def _probe(script: Path, work: Path, profile: SiteProfile) -> list[Check]:
+def _probe(script: Path, work: Path, profile: SiteProfile, user: str | None = None) -> list[Check]:
     try:
         job_id = commands.sbatch(
-            script, chdir=work, wait=True, timeout=float(profile.startup_timeout)
+            script, chdir=work, wait=True, timeout=float(profile.startup_timeout), user=user
         )
     except TreError as exc:
         return [
@@ -312,6 +329,18 @@ def _probe(script: Path, work: Path, profile: SiteProfile) -> list[Check]:
         ]
     found = json.loads(line.removeprefix("TRE-PROBE "))
     checks = [Check("tiny job", True, f"job {job_id} ran: {commands.describe(state)}")]
+    if user is not None:
+        ran_as = found.get("user", "")
+        checks.append(
+            Check(
+                "job account",
+                ran_as == user,
+                f"jobs run as their job user ({user}), submitted through sudo"
+                if ran_as == user
+                else f"the job ran as {ran_as!r}, not {user!r}",
+                "" if ran_as == user else "check the sudo rule (docs/slurm.md, 'The job account')",
+            )
+        )
     imports_ok = found["imports"] == "ok"
     checks.append(
         Check(

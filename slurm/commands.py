@@ -40,6 +40,11 @@ ACTIVE_STATES = frozenset(
 #: Ended states worth another attempt: the job did nothing wrong, its node did.
 RETRYABLE_STATES = frozenset({"NODE_FAIL", "BOOT_FAIL", "PREEMPTED"})
 
+SUDO_FIX = (
+    "install sudo (apt-get install sudo) and the rule that lets the TRE's account run "
+    "sbatch and scancel as the job users (docs/slurm.md, 'The job account'); "
+    "'tre cluster check' tries it"
+)
 _SUBMITTED = re.compile(r"^(\d+)(?:;\S+)?\s*$")
 
 
@@ -62,7 +67,9 @@ def run(
             None,
             "",
             f"{command[0]}: not found on PATH",
-            fix="install Slurm's client commands on this node, or use the local backend",
+            fix=SUDO_FIX
+            if command[0] == "sudo"
+            else "install Slurm's client commands on this node, or use the local backend",
         ) from exc
     except subprocess.TimeoutExpired as exc:
         raise SlurmCommandError(
@@ -73,8 +80,22 @@ def run(
             fix="check that slurmctld is up ('scontrol ping')",
         ) from exc
     if check and result.returncode != 0:
-        raise SlurmCommandError(command, result.returncode, result.stdout, result.stderr)
+        refused = command[0] == "sudo" and result.stderr.startswith("sudo:")
+        raise SlurmCommandError(
+            command,
+            result.returncode,
+            result.stdout,
+            result.stderr,
+            **({"fix": SUDO_FIX} if refused else {}),
+        )
     return result
+
+
+def as_user(user: str | None) -> list[str]:
+    """The prefix that runs a Slurm command as `user` through the site's sudo rule
+    (docs/slurm.md: the TRE's account may run sbatch and scancel as the job users, and
+    nothing else); none for the TRE's own account. `-n`: never wait for a password."""
+    return ["sudo", "-n", "-u", user, "--"] if user else []
 
 
 def sbatch(
@@ -84,10 +105,12 @@ def sbatch(
     wait: bool = False,
     test_only: bool = False,
     timeout: float = TIMEOUT_SECONDS,
+    user: str | None = None,
 ) -> int:
-    """Submit a batch script; returns the Slurm job id. `wait` blocks until it ends;
-    `test_only` asks Slurm whether it would accept the job, without submitting (id 0)."""
-    args = ["sbatch", "--parsable", f"--chdir={chdir}"]
+    """Submit a batch script (as `user`, through sudo); returns the Slurm job id. `wait`
+    blocks until it ends; `test_only` asks Slurm whether it would accept the job,
+    without submitting (id 0)."""
+    args = [*as_user(user), "sbatch", "--parsable", f"--chdir={chdir}"]
     args += ["--wait"] if wait else []
     if test_only:
         result = run([*args, "--test-only", str(script)], timeout=timeout)
@@ -106,10 +129,15 @@ def sbatch(
 
 
 def scancel(
-    job_id: int | None = None, *, name: str | None = None, signal: str | None = None
+    job_id: int | None = None,
+    *,
+    name: str | None = None,
+    signal: str | None = None,
+    user: str | None = None,
 ) -> None:
-    """Cancel a job (or every job of this user with `name`); cancelling an ended job is fine."""
-    args = ["scancel"]
+    """Cancel a job (or every job of this user with `name`), as `user` (through sudo)
+    for a job submitted as it; cancelling an ended job is fine."""
+    args = [*as_user(user), "scancel"]
     if signal:
         args.append(f"--signal={signal}")
     if name:

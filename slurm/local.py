@@ -36,6 +36,10 @@ class LocalBackend:
         return None  # its jobs run on this machine: they reach the key service's socket
 
     @property
+    def runs_as_job_user(self) -> bool:
+        return False  # tre starts it as root; its sandbox drops to the job user
+
+    @property
     def max_retries(self) -> int:
         return 0  # a local job that dies is not helped by starting it again
 

@@ -14,7 +14,14 @@ from importlib import resources
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from slurm.errors import ProfileError
 from tre import yamlfile
@@ -102,6 +109,24 @@ class SiteProfile(BaseModel):
         "socket, so they must run on the service node itself.",
         pattern=r"^[A-Za-z0-9.:-]{1,253}:[0-9]{1,5}$",
     )
+
+    submit_via_sudo: bool = Field(
+        default=False,
+        description="Submit each job as its job user (its slot of the job users' pool, "
+        "slurm/job_users.py) through 'sudo -u <job user> sbatch', as sites do: the "
+        "allocation then runs as that user, never as the TRE's own account, and its "
+        "sandbox is bubblewrap's unprivileged one. Needs the sudo rule of docs/slurm.md "
+        "and the key gateway (a job user cannot reach the key service's socket).",
+    )
+
+    @model_validator(mode="after")
+    def _sudo_needs_gateway(self) -> SiteProfile:
+        if self.submit_via_sudo and (self.backend != "slurm-runner" or not self.key_gateway):
+            raise ValueError(
+                "submit_via_sudo needs backend slurm-runner and a key_gateway: a job running "
+                "as its job user reaches keys only over the key gateway"
+            )
+        return self
 
     @field_validator(
         "lifetime_margin",

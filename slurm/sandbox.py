@@ -138,6 +138,10 @@ class Plan:
     #: Supplementary groups of the job's processes: the data group of the job users'
     #: pool (slurm/job_users.py), which reads the granted datasets' ciphertext.
     groups: tuple[int, ...] = ()
+    #: slurm-runner submitted as the job user (SiteProfile.submit_via_sudo): the task
+    #: already is that user, so bubblewrap runs unprivileged, in a user namespace of its
+    #: own that may make no other, with no capability; no cgroup to join (Slurm's own).
+    unprivileged: bool = False
 
 
 def job_user() -> pwd.struct_passwd:
@@ -362,8 +366,13 @@ def command(plan: Plan) -> list[str]:
         environment["TRE_JOB_SCRATCH"] = str(SANDBOX_SCRATCH)
     for name, value in sorted(environment.items()):
         bwrap += ["--setenv", name, value]
-    bwrap += ["--chdir", str(SANDBOX_OUT), "--cap-add", "CAP_SETUID,CAP_SETGID", "--"]
-    drop = drop_to(plan.uid, plan.gid, plan.groups)
+    if plan.unprivileged:
+        bwrap += ["--unshare-user", "--disable-userns", "--cap-drop", "ALL"]
+        bwrap += ["--chdir", str(SANDBOX_OUT), "--"]
+        drop = []
+    else:
+        bwrap += ["--chdir", str(SANDBOX_OUT), "--cap-add", "CAP_SETUID,CAP_SETGID", "--"]
+        drop = drop_to(plan.uid, plan.gid, plan.groups)
     launch = list(plan.program) or [
         plan.python,
         "-m",

@@ -16,6 +16,9 @@ RUNNER_OVERHEAD_TASKS = 2
 #: Memory for each of those: they hold task metadata and aggregates, never row-level data.
 OVERHEAD_TASK_MEMORY = 1024**3
 SCRATCH_WIPED = "scratch-wiped"
+#: The job user's own folder in the job folder, for Slurm's log and the scratch marker,
+#: when it submits its job itself (SiteProfile.submit_via_sudo).
+LOG_FOLDER = "slurm"
 
 
 def worker_job_name(name: str) -> str:
@@ -84,6 +87,7 @@ def render_runner_script(
     python: str,
     sandboxed: list[str] | None = None,
     code_first: list[str] | None = None,
+    log_dir: Path | None = None,
 ) -> str:
     """The sbatch script of a slurm-runner job: one allocation with the job's scheduler
     (task 0), its engine (task 1) and its workers (tasks 2..), started by one srun.
@@ -91,12 +95,14 @@ def render_runner_script(
     `code_first`: the job's python steps, each task in a sandbox of their own, run
     first by the same tasks (a Dask cluster of their own), whatever their exit status:
     the engine reads what they handed over and says what became of them
-    (jobs/handover.py)."""
+    (jobs/handover.py). `log_dir`: where Slurm writes its log and the scratch marker
+    (default the job folder; a folder of the job user's own when it submits)."""
     q = shlex.quote
+    log_dir = log_dir or job_dir
     scratch = f"{profile.local_directory}/{name}-$SLURM_JOB_ID"
     lines = sbatch_header(
         name=name,
-        output=job_dir / "slurm-%j.out",
+        output=log_dir / "slurm-%j.out",
         resources=resources,
         profile=profile,
         placement=placement,
@@ -116,7 +122,7 @@ def render_runner_script(
         f'export TRE_JOB_SCRATCH="{scratch}"',
         "wipe_scratch() {",
         '    rm -rf "$TRE_JOB_SCRATCH"',
-        f"    touch {q(str(job_dir / SCRATCH_WIPED))}",
+        f"    touch {q(str(log_dir / SCRATCH_WIPED))}",
         "}",
         "trap wipe_scratch EXIT",
         *([] if code_first is None else [f"srun --kill-on-bad-exit=0 {shlex.join(code_first)}"]),

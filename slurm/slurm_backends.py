@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import os
+import pwd
 import re
 import sys
 import time
@@ -24,7 +25,7 @@ from slurm.cluster_settings import CLUSTER, ClusterSettings, write_settings
 from slurm.errors import ProfileError
 from slurm.local import LocalBackend
 from slurm.profiles import SiteProfile, load_profile
-from slurm.scripts import render_runner_script, worker_job_name
+from slurm.scripts import LOG_FOLDER, render_runner_script, worker_job_name
 from slurm.tls import CERT, GATEWAY_FILES, KEY, write_job_certificate
 
 SCRIPT = "job.sbatch"
@@ -57,6 +58,10 @@ class _ProfiledBackend:
     @property
     def key_gateway(self) -> str | None:
         return self.profile.key_gateway
+
+    @property
+    def runs_as_job_user(self) -> bool:
+        return self.profile.submit_via_sudo
 
     def prepare(self, submission: Submission) -> ClusterSettings:
         """Write what the job's processes need into its folder: settings, certificate."""
@@ -92,6 +97,14 @@ class SlurmRunnerBackend(_ProfiledBackend):
         sandboxed = code_first = None
         groups: tuple[Path, ...] = ()
         plan = submission.sandbox
+        user = log_dir = None
+        if plan is not None and self.runs_as_job_user:
+            # Submitted as the job user (sudo -u, docs/slurm.md): it writes Slurm's log
+            # and the scratch marker in a folder of its own, never the job folder.
+            user = pwd.getpwuid(plan.uid).pw_name
+            log_dir = submission.job_dir / LOG_FOLDER
+            log_dir.mkdir(mode=0o700, exist_ok=True)
+            os.chown(log_dir, plan.uid, plan.gid)
         if plan is not None:
             # Every task runs in the job's sandbox, as the job user: it is handed the
             # job's settings and TLS certificate, read-only, as it is its input.
@@ -107,7 +120,10 @@ class SlurmRunnerBackend(_ProfiledBackend):
             # cgroup too, so that whatever Slurm's process tracking misses (linuxproc
             # follows parents; a sandbox whose step daemon died is reparented) is
             # killed when the job ends. Sites with proctrack/cgroup have Slurm's own.
-            groups = cgroups.make_cgroups(submission.name, memory_bytes=None)
+            # A job user cannot join them (cgroup v2 asks for the common ancestor's
+            # write): Slurm's own tracking and --mem hold such jobs.
+            if user is None:
+                groups = cgroups.make_cgroups(submission.name, memory_bytes=None)
 
             def on_node(box: sandbox.Plan) -> list[str]:
                 """`box` as every task of the allocation runs it, on its node."""
@@ -142,11 +158,17 @@ class SlurmRunnerBackend(_ProfiledBackend):
             python=settings.python,
             sandboxed=sandboxed,
             code_first=code_first,
+            log_dir=log_dir,
         )
         path = submission.job_dir / SCRIPT
         path.write_text(script)
-        slurm_id = commands.sbatch(path, chdir=submission.job_dir)
+        if plan is not None:
+            os.chown(path, 0, plan.gid)  # its job user reads it, when it submits it
+            os.chmod(path, 0o440)
+        slurm_id = commands.sbatch(path, chdir=log_dir or submission.job_dir, user=user)
         handle: Handle = {"slurm_job_id": slurm_id, "submitted": time.time()}
+        if user is not None:
+            handle["slurm_user"] = user
         if plan is not None:
             handle |= {"sandbox": True, "cgroups": [str(g) for g in groups]}
         if code_first is not None:
@@ -164,11 +186,12 @@ class SlurmRunnerBackend(_ProfiledBackend):
         return BackendStatus("ended", detail, retryable=state.retryable)
 
     def cancel(self, handle: Handle) -> None:
-        commands.scancel(int(handle["slurm_job_id"]))
+        commands.scancel(int(handle["slurm_job_id"]), user=handle.get("slurm_user"))
         cgroups.kill_cgroups(handle.get("cgroups", []))
 
     def log_paths(self, job_dir: Path, handle: Handle) -> list[Path]:
-        return [job_dir / f"slurm-{handle['slurm_job_id']}.out"]
+        log_dir = job_dir / LOG_FOLDER if handle.get("slurm_user") else job_dir
+        return [log_dir / f"slurm-{handle['slurm_job_id']}.out"]
 
 
 class SlurmClusterBackend(_ProfiledBackend, LocalBackend):
@@ -181,6 +204,10 @@ class SlurmClusterBackend(_ProfiledBackend, LocalBackend):
     def __init__(self, profile: str | None) -> None:
         _ProfiledBackend.__init__(self, profile)
         LocalBackend.__init__(self)
+
+    @property
+    def runs_as_job_user(self) -> bool:
+        return False  # its engine runs on this node, started by tre (workers: issue 25)
 
     def submit(self, submission: Submission) -> Handle:
         self.prepare(submission)

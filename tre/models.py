@@ -377,6 +377,7 @@ class JobHandle(TypedDict, total=False):
     pid: int  # local, slurm-cluster: the job's process
     start: int | None  # its start time in clock ticks: a reused pid is never taken for it
     slurm_job_id: int  # slurm-runner: its allocation
+    slurm_user: str  # slurm-runner: the job user it was submitted as (sudo -u), who cancels it
     worker_jobs: str  # slurm-cluster: the name its workers' Slurm jobs carry
     sandbox: bool  # it runs in the sandbox (slurm/sandbox.py)
     slot: int  # the job users' slot it runs as (slurm/job_users.py), held while running

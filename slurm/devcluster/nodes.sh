@@ -65,6 +65,26 @@ node_conf() {
 
 node_running() { ip netns pids "tre-node$1" 2>/dev/null | xargs -r ps -o comm= -p 2>/dev/null | grep -qx slurmd; }
 
+# A job on the nodes runs as its job user (sudo -u tre-job-<k> sbatch: docs/slurm.md),
+# whose bubblewrap is unprivileged and must reach the Python runtime itself, as on a
+# site that installs tre where every user may read it (/opt/tre). Here the runtime is
+# this checkout's venv and the interpreter it was made from (often under /root): open
+# each folder above them that others cannot pass, for search (x) only, and say so.
+open_runtime_to_job_users() {
+    local python=$1 path folder
+    [ -x "$python" ] || return 0
+    for path in $("$python" -c 'import os,sys; print(sys.base_prefix, os.path.realpath(sys.prefix))'); do
+        folder=$path
+        while [ "$folder" != / ]; do
+            folder=$(dirname "$folder")
+            if [ "$(( $(stat -c '0%a' "$folder") & 1 ))" = 0 ]; then
+                say "opening $folder for search (o+x): the job users run the runtime below it"
+                chmod o+x "$folder"
+            fi
+        done
+    done
+}
+
 start_nodes() {
     local n own
     for n in $(seq 1 "$NODES"); do

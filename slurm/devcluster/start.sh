@@ -129,6 +129,7 @@ if [ -z "$(host_slurmd)" ]; then
     say "starting slurmd"
     /usr/sbin/slurmd
 fi
+open_runtime_to_job_users "$(dirname "${BASH_SOURCE[0]}")/../../.venv/bin/python"
 start_nodes
 
 all_nodes="$NODE,node[1-$NODES]"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -35,6 +36,12 @@ def nodes_home(tmp_path, slurm_template):
     _stop_other_gateways("--listen=10.77.0.1:7643")
     target = tmp_path / "nodes-home"
     shutil.copytree(slurm_template, target, ignore=shutil.ignore_patterns("pid", "lock"))
+    # Its jobs are submitted as their job users, who reach their folders themselves: a
+    # site keeps TRE_HOME under folders every user may pass (pytest's are root's only).
+    for above in target.parents:
+        if above == Path("/tmp"):
+            break
+        above.chmod(above.stat().st_mode | 0o001)
     config = target / "tre.yaml"
     config.write_text(config.read_text().replace("local-test", "local-nodes"))
     yield target

@@ -126,6 +126,16 @@ def test_a_job_spread_over_the_nodes_reads_its_data_through_the_key_gateway(
         ["scontrol", "show", "hostnames", nodes], capture_output=True, text=True
     ).stdout.split()
     assert len(names) >= 2 and all(n.startswith("node") for n in names), nodes
+    # Submitted as its slot's job user (sudo -u, docs/slurm.md): Slurm ran it as that
+    # user, never as root or the TRE's account.
+    user = f"tre-job-{done.handle['slot']}"
+    assert done.handle["slurm_user"] == user
+    assert f"UserId={user}(" in shown
+    # Once it ended, its slot's group reads nothing it was given, nor the log it wrote.
+    folder = nodes_home / "jobs" / "000001"
+    for path in (folder, folder / "input.json", folder / "slurm"):
+        assert path.stat().st_gid == 0 and not path.stat().st_mode & 0o077, path
+    assert not (folder / "gateway-key.pem").exists() and (folder / "slurm").is_dir()
     given = json.loads((nodes_home / "jobs/000001/input.json").read_text())["sources"]
     kms = {dict(s["kms"])["socket"] for s in given.values()}
     assert kms == {"tls://10.77.0.1:7643"}  # no Unix socket: the gateway, with its certificate
@@ -214,3 +224,6 @@ def test_the_cluster_check_says_what_a_compute_node_reaches(capsys, tmp_path: Pa
     assert "key gateway from a node" in said and "10.77.0.1:7643 reachable" in said
     assert "no way out" in said and "an address outside the cluster is not reachable" in said
     assert "sandbox on a node" in said and "bubblewrap starts a sandbox" in said
+    # As a job runs: submitted through sudo as a job user, whose unprivileged
+    # bubblewrap is the one that started.
+    assert "jobs run as their job user (tre-job-0), submitted through sudo" in said

@@ -45,3 +45,17 @@ def test_node_failures_are_retryable_and_timeouts_are_not():
     assert commands.SlurmState("PREEMPTED").retryable
     assert not commands.SlurmState("TIMEOUT").retryable
     assert commands.SlurmState("PENDING").active
+
+
+def test_a_command_as_a_job_user_goes_through_sudo_and_never_waits_for_a_password():
+    assert commands.as_user("tre-job-2") == ["sudo", "-n", "-u", "tre-job-2", "--"]
+    assert commands.as_user(None) == []
+
+
+def test_sudo_refusing_says_which_rule_is_missing():
+    with pytest.raises(SlurmCommandError) as info:
+        commands.run(["sh", "-c", "echo 'sudo: a password is required' >&2; exit 1"])
+    assert "The job account" not in (info.value.fix or "")  # not sudo itself
+    with pytest.raises(SlurmCommandError) as info:
+        commands.run(["sudo", "-n", "-u", "nobody-such-user-x", "--", "true"])
+    assert "The job account" in (info.value.fix or "")

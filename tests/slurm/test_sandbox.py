@@ -159,3 +159,20 @@ def test_a_job_split_in_two_runs_the_code_first_then_the_engine_whatever_the_cod
     assert both[:2] == ["/bin/sh", "-c"]
     first, _, then = both[2].partition("; exec ")
     assert shlex.split(first) == code and shlex.split(then) == engine  # a path with a space
+
+
+def test_a_job_started_as_its_job_user_runs_bubblewrap_unprivileged(tmp_path):
+    """Submitted through sudo (SiteProfile.submit_via_sudo): no user to drop to, no
+    capability to add; a user namespace that may make no other."""
+    command = sandbox.command(_plan(tmp_path, unprivileged=True, groups=(994,)))
+    assert "setpriv" not in command and "--cap-add" not in command
+    for flag in ("--unshare-user", "--disable-userns", "--unshare-net", "--unshare-pid"):
+        assert flag in command
+    assert command[command.index("--cap-drop") + 1] == "ALL"
+    end = len(command) - 1 - command[::-1].index("--")  # bubblewrap's last option
+    assert command.index("bwrap") < command.index("--disable-userns") < end
+
+
+def test_the_pool_s_data_group_is_the_job_s_only_other_group(tmp_path):
+    drop = sandbox.command(_plan(tmp_path, groups=(994,)))
+    assert "--groups=994" in drop and "--clear-groups" not in drop

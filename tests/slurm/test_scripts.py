@@ -161,3 +161,29 @@ def test_python_steps_run_first_in_sandboxes_of_their_own_whatever_their_exit_st
     engine = lines.index("srun --kill-on-bad-exit=0 sandbox 'engine phase'")
     assert lines.index("trap wipe_scratch EXIT") < code < engine
     assert "set -uo pipefail" in lines and "set -e" not in script  # the engine always runs
+
+
+def test_a_profile_that_submits_as_the_job_user_needs_the_key_gateway(tmp_path):
+    values = filled_template() | {"submit_via_sudo": True}
+    values.pop("key_gateway")
+    path = tmp_path / "site.yaml"
+    path.write_text(yaml.safe_dump(values))
+    with pytest.raises(ProfileError) as info:
+        load_profile(path)
+    assert "key_gateway" in info.value.render()
+    assert load_profile("local-nodes").submit_via_sudo
+
+
+def test_a_job_user_s_script_writes_its_log_and_marker_in_its_own_folder(tmp_path):
+    profile = load_profile("local-nodes")
+    script = render_runner_script(
+        name="tre-x-7",
+        job_dir=Path(JOB_DIR),
+        resources=Resources(workers=2, cores=1, memory="1GiB", walltime="10m"),
+        profile=profile,
+        placement=profile.placement_for("p", SlurmPlacement()),
+        python="/usr/bin/python3",
+        log_dir=Path(JOB_DIR) / "slurm",
+    )
+    assert f"#SBATCH --output={JOB_DIR}/slurm/slurm-%j.out" in script
+    assert f"touch {JOB_DIR}/slurm/scratch-wiped" in script

@@ -7,6 +7,7 @@ import click
 from slurm import sandbox
 from slurm.check import check_cluster, render_example
 from slurm.profiles import available, load_profile
+from slurm.sudo_rule import for_this_host
 from tre.cli.common import console, home_option
 from tre.errors import InputError
 from tre.home import Home
@@ -64,6 +65,17 @@ def check_cmd(ctx: click.Context, profile_ref: str | None, project: str, show_sc
         return 1
     console.print("[green]this site can run tre jobs with this profile[/]")
     return 0
+
+
+@cluster.command("sudo-rule")
+@click.option(
+    "--account",
+    required=True,
+    help="The OS account the tre service runs as (it submits jobs as their job users).",
+)
+def sudo_rule_cmd(account: str) -> None:
+    """Print the sudoers rule that lets the TRE's account submit jobs as their job users."""
+    click.echo(for_this_host(account), nl=False)
 
 
 def _check_local(ctx: click.Context) -> int:

@@ -32,7 +32,7 @@ from slurm.backend import Backend, Submission
 from slurm.backends import get_backend
 from slurm.errors import SlurmCommandError
 from slurm.job_users import Slot
-from slurm.scripts import SCRATCH_WIPED
+from slurm.scripts import LOG_FOLDER, SCRATCH_WIPED
 from tre.errors import PlatformError, StateError, TreError
 from tre.models import Job, JobState
 from tre.service import job_slots, sandboxing, start_failure
@@ -236,7 +236,7 @@ class Dispatcher:
             self._set(job, JobState.FAILED, exc.render(), details={"code_hash": job.code_hash})
             return
         leftovers = (RESULT, RESULT + ".tmp", "error.json", "progress.json", SCRATCH_WIPED, OUT)
-        for leftover in (*leftovers, sandboxing.HANDOVER):
+        for leftover in (*leftovers, sandboxing.HANDOVER, f"{LOG_FOLDER}/{SCRATCH_WIPED}"):
             _remove(folder / leftover)
         sandboxed = sandboxing.is_sandboxed(session, self.backend)
         slot = None
@@ -253,7 +253,14 @@ class Dispatcher:
         box = code_box = None
         if slot is not None:
             try:
-                box = sandboxing.plan(session, job, slot, spec, job_input.secured_sources())
+                box = sandboxing.plan(
+                    session,
+                    job,
+                    slot,
+                    spec,
+                    job_input.secured_sources(),
+                    as_job_user=self.backend.runs_as_job_user,
+                )
                 split = sandboxing.code_plan(box, slot, spec) if self.backend.splits_code else None
                 if split is not None:
                     box, code_box = split
@@ -499,7 +506,8 @@ class Dispatcher:
             details = {"where": "job folder", "confirmed": not scratch.exists()}
         elif job.backend == "slurm-runner":
             # The allocation wipes its node-local scratch on exit and leaves a marker.
-            details = {"where": "compute node", "confirmed": (folder / SCRATCH_WIPED).exists()}
+            wiped = (folder / SCRATCH_WIPED, folder / LOG_FOLDER / SCRATCH_WIPED)
+            details = {"where": "compute node", "confirmed": any(p.exists() for p in wiped)}
         if details:
             with self.session.write() as conn:
                 self.session.record(

@@ -40,6 +40,7 @@ from jobs.untrusted import (
 from slurm import sandbox
 from slurm.backend import Backend
 from slurm.job_users import Slot
+from slurm.scripts import LOG_FOLDER as SLURM_LOGS
 from slurm.tls import GATEWAY_CA, GATEWAY_CERT, GATEWAY_KEY
 from tre.errors import PlatformError
 from tre.keyservice.gateway_process import ensure_gateway, tls_dir
@@ -115,10 +116,17 @@ def gateway_files(
 
 
 def plan(
-    session: Session, job: Job, slot: Slot, spec: JobSpec, sources: dict[str, SecuredSource]
+    session: Session,
+    job: Job,
+    slot: Slot,
+    spec: JobSpec,
+    sources: dict[str, SecuredSource],
+    as_job_user: bool = False,
 ) -> sandbox.Plan:
     """The sandbox of `job`, run by the users of its `slot`: its folders, its granted
-    datasets' files, its limits."""
+    datasets' files, its limits. `as_job_user`: the backend starts the job as its job
+    user (Backend.runs_as_job_user), which must then reach its folder and its data
+    itself, and runs bubblewrap unprivileged."""
     folder = session.home.job_dir(job.id)
     out = folder / OUT
     if out.exists():
@@ -144,6 +152,8 @@ def plan(
             )
         _readable_by(host, slot.data_gid)
         data.append((host, version))
+    if as_job_user:
+        reach_for_job_user(session.home.root, [folder, *(host for host, _ in data)], slot)
     resources = spec.resources
     runtime, hide = sandbox.runtime_paths()
     home = session.home.root
@@ -155,6 +165,7 @@ def plan(
         uid=slot.job_uid,
         gid=slot.gid,
         groups=(slot.data_gid,),
+        unprivileged=as_job_user,
         memory_bytes=resources.workers * resources.memory + sandbox.ENGINE_BYTES,
         cpu_seconds=resources.walltime * resources.cores + 600,
         runtime=runtime,
@@ -171,7 +182,12 @@ def code_plan(
     """Split a job with python steps in two sandboxes (jobs/handover.py): its python
     steps first, as its slot's code user, writing only to their own folder; then the
     engine, as the slot's job user, which sees that folder read-only. (engine's plan,
-    code's plan), or None for a job without python steps."""
+    code's plan), or None for a job without python steps.
+
+    A job started as its job user (an unprivileged sandbox) cannot become the code user:
+    its code's phase then runs as the job user too, kept from the engine's by running
+    first, in a sandbox of its own that sees neither the engine's folder nor its
+    processes, all of which end with it (docs/threat-model.md)."""
     if not any(isinstance(s, PythonStep) for s in spec.steps):
         return None
     handover = engine.job_dir / HANDOVER
@@ -179,8 +195,9 @@ def code_plan(
         shutil.rmtree(handover)
     # The code's own: the engine reads it through the group, and writes nothing there.
     handover.mkdir(mode=0o750)
-    os.chown(handover, slot.code_uid, slot.gid)
-    code = replace(engine, out_dir=handover, uid=slot.code_uid, phase="code")
+    code_uid = engine.uid if engine.unprivileged else slot.code_uid
+    os.chown(handover, code_uid, slot.gid)
+    code = replace(engine, out_dir=handover, uid=code_uid, phase="code")
     return replace(engine, phase="engine", handover=handover), code
 
 
@@ -242,12 +259,63 @@ def _readable_by(folder: Path, gid: int) -> None:
             os.chmod(here, 0o750)  # noqa: S103 - the job's group reads ciphertext
 
 
+def reach_for_job_user(home: Path, folders: list[Path], slot: Slot) -> None:
+    """Let a job started as its job user reach `folders` (its own folder, its granted
+    dataset versions) in `home` itself, and nothing else there: every folder on the way
+    from `home` down gets the pool's group with search (x) only, so a name must be known
+    to be reached; `home`'s own files lose whatever others could read of them; the job
+    folder is its slot's group's. A folder above `home` the job user cannot pass is the
+    site's to open: PlatformError naming it."""
+    for above in reversed(home.parents):
+        info = os.stat(above)
+        if not (info.st_mode & 0o001 or (info.st_gid == slot.data_gid and info.st_mode & 0o010)):
+            raise PlatformError(
+                f"the job users cannot reach the TRE home: {above} (mode "
+                f"{stat.S_IMODE(info.st_mode):04o}) does not let them pass",
+                fix=f"chmod o+x {above}, or keep TRE_HOME under folders every user may pass "
+                "(jobs submitted as their job user reach their folder themselves)",
+            )
+    for entry in os.scandir(home):
+        if entry.is_file(follow_symlinks=False) and entry.stat(follow_symlinks=False).st_mode & 7:
+            os.chmod(entry.path, stat.S_IMODE(entry.stat(follow_symlinks=False).st_mode) & ~0o007)
+    for folder in folders:
+        for passed in folder.parents:  # its folder's own mode is its own (below)
+            if not passed.is_relative_to(home):
+                break
+            _searchable_by(passed, slot.data_gid)
+    for folder in folders:
+        if folder.is_relative_to(home / "jobs"):
+            os.chown(folder, 0, slot.gid)
+            os.chmod(folder, 0o750)  # noqa: S103 - its own slot's group, for its job user
+
+
+def _searchable_by(folder: Path, gid: int) -> None:
+    info = os.lstat(folder)
+    if not stat.S_ISDIR(info.st_mode):
+        raise PlatformError(f"{folder} is not a folder", fix="restore the TRE home from backup")
+    if info.st_gid != gid or not info.st_mode & 0o010:
+        os.chown(folder, info.st_uid, gid)
+        os.chmod(folder, (stat.S_IMODE(info.st_mode) & ~0o070) | 0o010)  # noqa: S103 - search only, for the pool
+
+
 def release(folder: Path) -> None:
     """Once a sandboxed job stopped running: take back from its slot's group what it was
-    shown (its input with its grant, its code) and remove its gateway certificate and
-    key, so the next job of the same slot can read none of it, even outside a sandbox."""
+    shown (its input with its grant, its code, its folder, the log its job user wrote)
+    and remove its gateway certificate and key, so the next job of the same slot can
+    read none of it, even outside a sandbox."""
     for name in (GATEWAY_CERT, GATEWAY_KEY, GATEWAY_CA):
         (folder / name).unlink(missing_ok=True)
+    logs = folder / SLURM_LOGS
+    if is_dir(logs):
+        for here, dirs, files in os.walk(logs):  # never follows a link
+            for name in [*dirs, *files]:
+                os.lchown(os.path.join(here, name), 0, 0)
+        os.chown(logs, 0, 0)
+        os.chmod(logs, 0o700)
+    info = os.lstat(folder)
+    if info.st_gid != 0 and stat.S_ISDIR(info.st_mode):
+        os.chown(folder, info.st_uid, 0)
+        os.chmod(folder, 0o700)
     code = folder / "code"
     for path in [folder / "input.json", *(sorted(code.glob("*.pkl")) if is_dir(code) else [])]:
         if path.is_file() and not path.is_symlink():
