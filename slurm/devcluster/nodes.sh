@@ -73,8 +73,8 @@ node_running() { ip netns pids "tre-node$1" 2>/dev/null | xargs -r ps -o comm= -
 open_runtime_to_job_users() {
     local python=$1 path folder
     [ -x "$python" ] || return 0
-    for path in $("$python" -c 'import os,sys; print(sys.base_prefix, os.path.realpath(sys.prefix))'); do
-        folder=$path
+    "$python" -c 'import os,sys; print(sys.base_prefix); print(os.path.realpath(sys.prefix))' \
+    | while IFS= read -r folder; do
         while [ "$folder" != / ]; do
             folder=$(dirname "$folder")
             if [ "$(( $(stat -c '0%a' "$folder") & 1 ))" = 0 ]; then
