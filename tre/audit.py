@@ -197,7 +197,11 @@ def write_anchor(conn: sqlite3.Connection, anchor: Path) -> None:
     # One temporary name per thread: the service commits from many threads at once.
     tmp = anchor.with_name(f"{anchor.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     try:
-        tmp.write_text(f"{last[0]} {last[1]}\n")
+        # The TRE's alone: a home whose jobs reach their own folders lets job users pass
+        # through TRE_HOME (tre/service/sandboxing.py: reach_for_job_user).
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(f"{last[0]} {last[1]}\n")
         os.replace(tmp, anchor)
     except BaseException:
         tmp.unlink(missing_ok=True)  # a full disk must not keep the half-written file

@@ -24,6 +24,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from tre import yamlfile
 from tre.errors import PlatformError
 from tre.models import utcnow
 from tre.secured.masterkeys import KmsSettings
@@ -163,10 +164,17 @@ class Home:
         home = cls(root, config)
         for folder in (home.keys, home.data, home.jobs, home.releases):
             folder.mkdir(mode=0o700)
-        tmp = root / "tre.yaml.tmp"
-        tmp.write_text(yaml.safe_dump(config.model_dump(), sort_keys=False))
-        os.replace(tmp, root / "tre.yaml")
+        home.save_config()
         return home
+
+    def save_config(self) -> None:
+        """Write tre.yaml atomically, readable by the TRE alone (job users may pass
+        through a home whose jobs reach their own folders: tre/service/sandboxing.py)."""
+        tmp = self.root / "tre.yaml.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(yaml.safe_dump(self.config.model_dump(), sort_keys=False))
+        os.replace(tmp, self.root / "tre.yaml")
 
     @classmethod
     def open(cls, root: Path | None = None) -> Home:
@@ -180,9 +188,9 @@ class Home:
                 "or point TRE_HOME / --home at an existing home",
             )
         try:
-            raw = yaml.safe_load(config_path.read_text())
+            raw = yamlfile.load(config_path.read_bytes(), config_path.name)
             config = HomeConfig.model_validate(raw)
-        except (yaml.YAMLError, ValidationError, OSError, UnicodeDecodeError) as exc:
+        except (yamlfile.YamlError, ValidationError, OSError) as exc:
             raise PlatformError(
                 f"the TRE home at {root} is corrupt: {config_path.name} cannot be read",
                 reasons=_describe(exc),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -27,26 +28,28 @@ def slurm_home(tmp_path, slurm_template):
 
 
 @pytest.fixture
-def nodes_home(tmp_path, slurm_template):
+def nodes_home(slurm_template):
     """A home whose jobs run on the test cluster's three compute nodes (profile
-    local-nodes), reaching keys through the key gateway."""
+    local-nodes), reaching keys through the key gateway.
+
+    Its jobs are submitted as their job users, who reach their folders themselves, so
+    it lives where a site keeps TRE_HOME: under folders every user may pass. Not under
+    pytest's own folder, which pytest makes its user's only again whenever any pytest
+    starts (a second run beside this one would cut a running job off its folder)."""
     from tre.home import Home
     from tre.keyservice.gateway_process import stop_gateway
 
     _stop_other_gateways("--listen=10.77.0.1:7643")
-    target = tmp_path / "nodes-home"
+    above = Path(tempfile.mkdtemp(prefix="tre-nodes-home-", dir="/tmp"))
+    above.chmod(0o711)
+    target = above / "nodes-home"
     shutil.copytree(slurm_template, target, ignore=shutil.ignore_patterns("pid", "lock"))
-    # Its jobs are submitted as their job users, who reach their folders themselves: a
-    # site keeps TRE_HOME under folders every user may pass (pytest's are root's only).
-    for above in target.parents:
-        if above == Path("/tmp"):
-            break
-        above.chmod(above.stat().st_mode | 0o001)
     config = target / "tre.yaml"
     config.write_text(config.read_text().replace("local-test", "local-nodes"))
     yield target
     stop_gateway(Home(target.absolute(), None))  # type: ignore[arg-type]
     stop_key_service(target)
+    shutil.rmtree(above, ignore_errors=True)
 
 
 def _stop_other_gateways(listen: str) -> None:

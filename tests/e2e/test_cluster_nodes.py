@@ -174,6 +174,9 @@ def test_hostile_code_on_a_compute_node_gets_no_key_and_no_other_port(
         "tre_yaml": str(nodes_home / "tre.yaml"),
         "shadow": "/etc/shadow",
         "key_socket": "/run/tre/keys.sock",
+        # Job 1's folder on the shared filesystem: its input (grant) and its gateway key.
+        "other_input": str(nodes_home / "jobs" / "000001" / "input.json"),
+        "other_gateway_key": str(nodes_home / "jobs" / "000001" / "gateway-key.pem"),
     }
     code = (
         PROBE.replace("TARGETS_HERE", repr(targets))
@@ -227,3 +230,58 @@ def test_the_cluster_check_says_what_a_compute_node_reaches(capsys, tmp_path: Pa
     # As a job runs: submitted through sudo as a job user, whose unprivileged
     # bubblewrap is the one that started.
     assert "jobs run as their job user (tre-job-0), submitted through sudo" in said
+
+
+def _as_job_user_on_node2(user: str, *command: str) -> subprocess.CompletedProcess[str]:
+    """`command` on compute node 2 as `user`, outside any sandbox: what a job user's
+    process there could do on the shared filesystem."""
+    return subprocess.run(
+        [
+            *("ip", "netns", "exec", "tre-node2"),
+            *("setpriv", f"--reuid={user}", f"--regid={user}", "--init-groups"),
+            *command,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+
+def test_a_running_job_s_folder_is_closed_to_every_other_job_user(nodes_home: Path, capsys):
+    """Two jobs run at once, each as its own slot's job user (submitted through sudo),
+    on the shared filesystem: from node 2, each job user reaches its own job's input and
+    nothing of the other's (input, gateway key), nor the TRE's own files."""
+    from tre.service.dispatcher import Dispatcher
+    from tre.service.session import Session
+    from tre.store import repo
+
+    ncli = cli_for(nodes_home, capsys)
+    for _ in range(2):
+        assert ncli("submit", EXAMPLES / "health_by_area.yaml", who="rita").code == 0
+    s = Session.open(nodes_home, "ada")
+    try:
+        Dispatcher(s, max_running=2).tick()  # starts both
+        running = [repo.get_job(s.conn, job_id) for job_id in (1, 2)]
+    finally:
+        s.close()
+    assert [j.state for j in running] == [JobState.RUNNING] * 2, [j.reason for j in running]
+    assert running[0].handle["slot"] != running[1].handle["slot"]
+    for me, other in ((running[0], running[1]), (running[1], running[0])):
+        user = me.handle["slurm_user"]
+        mine = nodes_home / "jobs" / f"{me.id:06d}"
+        theirs = nodes_home / "jobs" / f"{other.id:06d}"
+        own = _as_job_user_on_node2(user, "cat", str(mine / "input.json"))
+        assert own.returncode == 0 and '"sources"' in own.stdout, own.stderr  # it can reach
+        for path in (
+            theirs / "input.json",
+            theirs / "gateway-key.pem",
+            nodes_home / "state.db",
+            nodes_home / "tre.yaml",
+            nodes_home / "keys",
+        ):
+            tried = _as_job_user_on_node2(user, "cat", str(path))
+            assert tried.returncode != 0 and "Permission denied" in tried.stderr, (user, path)
+        listed = _as_job_user_on_node2(user, "ls", str(nodes_home / "jobs"))
+        assert listed.returncode != 0  # it cannot even list which jobs there are
+    settle(nodes_home, timeout=240)
+    assert [job(nodes_home, i).state for i in (1, 2)] == [JobState.AWAITING_REVIEW] * 2

@@ -15,12 +15,9 @@ Each is audited. Key bytes are never shown, logged or audited. See docs/keys.md.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import yaml
 
 from policies.access import raise_if, role_refusals
 from tre import audit
@@ -329,6 +326,4 @@ def configure_kms(
 
 
 def _save_config(home: Home) -> None:
-    tmp = home.root / "tre.yaml.tmp"
-    tmp.write_text(yaml.safe_dump(home.config.model_dump(), sort_keys=False))
-    os.replace(tmp, home.root / "tre.yaml")
+    home.save_config()
