@@ -31,7 +31,6 @@ from slurm.sandbox import Plan
 from tre.models import JobHandle, Resources, SlurmPlacement
 
 Handle = JobHandle  # a backend's own record of a job it started (tre/models.py)
-BACKENDS = ("local", "slurm-runner", "slurm-cluster")
 
 
 @dataclass(frozen=True)
@@ -68,6 +67,13 @@ class Backend(Protocol):
     #: Whether it can run a job's python steps first, in a sandbox of their own
     #: (`Submission.code_sandbox`; jobs/handover.py).
     splits_code: bool
+    #: Whether a job may wait in its queue before it runs (its key grant lives longer by
+    #: that wait: tre/service/grants.py).
+    queues: bool
+    #: Whether its jobs' scratch is on the compute nodes, wiped by the job itself on
+    #: exit, which leaves a marker (slurm/scripts.py: SCRATCH_WIPED); else the job
+    #: folder's `scratch/`, which the dispatcher wipes.
+    scratch_on_nodes: bool
 
     @property
     def key_gateway(self) -> str | None:

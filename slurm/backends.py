@@ -3,8 +3,12 @@ the contract in slurm/backend.py (which imports none of them)."""
 
 from __future__ import annotations
 
-from slurm.backend import BACKENDS, Backend
+from slurm.backend import Backend
 from tre.errors import PlatformError
+
+#: Every backend a home may name (tre.yaml's `backend`). Adding one: its module, its
+#: name here and its branch below (docs/architecture.md, "Adding a backend").
+BACKENDS = ("local", "slurm-runner", "slurm-cluster")
 
 
 def get_backend(name: str, profile: str | None = None) -> Backend:

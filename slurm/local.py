@@ -30,6 +30,8 @@ class LocalBackend:
     enforces_walltime = False
     sandboxed = True
     splits_code = True
+    queues = False  # it starts at once
+    scratch_on_nodes = False
 
     @property
     def key_gateway(self) -> str | None:

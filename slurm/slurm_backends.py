@@ -91,6 +91,8 @@ class SlurmRunnerBackend(_ProfiledBackend):
     enforces_walltime = True  # Slurm ends the allocation at its --time
     sandboxed = True  # every task in the sandbox on its node
     splits_code = True  # python steps first, in a sandbox of their own, in one task
+    queues = True  # Slurm's queue
+    scratch_on_nodes = True  # each task's own, wiped on exit (the marker says so)
 
     def submit(self, submission: Submission) -> Handle:
         settings = self.prepare(submission)
@@ -200,6 +202,8 @@ class SlurmClusterBackend(_ProfiledBackend, LocalBackend):
     enforces_walltime = False  # the engine runs here; workers have their own walltimes
     sandboxed = False  # workers are Slurm jobs outside any sandbox (issue 25)
     splits_code = False
+    queues = True  # its workers wait in Slurm's queue
+    scratch_on_nodes = False  # the engine's, here; workers spill to their own /tmp
 
     def __init__(self, profile: str | None) -> None:
         _ProfiledBackend.__init__(self, profile)

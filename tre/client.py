@@ -26,10 +26,10 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
-import yaml
 from pydantic_core import to_jsonable_python
 
 from jobs.spec import JobSpec
+from tre import yamlfile
 from tre.errors import InputError, NotFound, PermissionDenied, PlatformError, StateError, TreError
 from tre.models import (
     Decision,
@@ -70,8 +70,8 @@ def client_config() -> dict[str, Any]:
     if not path.exists():
         return {}
     try:
-        data = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as exc:
+        data = yamlfile.load(path.read_bytes(), str(path))
+    except (OSError, yamlfile.YamlError) as exc:
         raise InputError(f"cannot read {path}: {exc}", fix="correct or remove the file") from exc
     if data is None:
         return {}

@@ -7,6 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from tre.outcomes import table as outcome_table
 from tre.states import mermaid
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -18,7 +19,11 @@ def states_markdown() -> str:
         "# Job and project states\n\n"
         "Generated from `tre/states.py` by `python -m tre.docs`; do not edit by hand.\n\n"
         "## Jobs\n\n```mermaid\n" + mermaid("job") + "```\n\n"
-        "## Projects\n\n```mermaid\n" + mermaid("project") + "```\n"
+        "## Projects\n\n```mermaid\n" + mermaid("project") + "```\n\n"
+        "## Why a job moved: outcome codes\n\n"
+        "Generated from `tre/outcomes.py`. Each state change the dispatcher makes carries "
+        "one (`Job.outcome`, and the `outcome` of its audit event); the words for people "
+        "are in the job's reason.\n\n" + outcome_table()
     )
 
 

@@ -24,6 +24,7 @@ from pydantic import (
 from typing_extensions import TypedDict  # pydantic needs it on Python 3.11
 
 from tre.names import ColumnName, ObjectName, PersonName, SlurmName
+from tre.outcomes import Outcome
 from tre.states import JobState, ProjectState
 from tre.units import format_duration, format_memory, parse_duration, parse_memory
 from tre.written import Prose, Title, as_written
@@ -403,6 +404,11 @@ class Job(Strict):
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
     reason: str = ""
+    outcome: Outcome | None = Field(
+        default=None,
+        description="Why the dispatcher last moved it, as a code (docs/states.md); the "
+        "words are in reason.",
+    )
     backend: str = ""
     handle: JobHandle = Field(default_factory=lambda: JobHandle())
     cancel_requested: bool = False

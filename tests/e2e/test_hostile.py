@@ -29,6 +29,7 @@ from slurm import job_users
 from tests.conftest import EXAMPLES, PROJECT, cli_for, write_spec
 from tests.e2e.test_slurm import settle
 from tre.models import JobState
+from tre.outcomes import Outcome
 from tre.service import jobs as jobs_service
 from tre.service.session import Session
 from tre.store import repo
@@ -519,6 +520,7 @@ def test_a_job_that_never_ends_is_stopped_at_its_walltime(cli, home, tmp_path):
     job = _job(home, job_id)
     assert job.state is JobState.FAILED
     assert "walltime of" in job.reason and "exceeded" in job.reason
+    assert job.outcome is Outcome.WALLTIME  # the code beside the words (docs/states.md)
     assert not _job_processes()
 
 
@@ -545,6 +547,7 @@ def test_two_jobs_running_at_once_never_share_a_uid(cli, home, tmp_path):
     assert cli("run", "--once", "--max-running", "2", who="ada").code == 0
     jobs = [_job(home, job_id) for job_id in ids]
     assert [j.state for j in jobs] == [JobState.AWAITING_REVIEW] * 2, [j.reason for j in jobs]
+    assert [j.outcome for j in jobs] == [Outcome.RESULT] * 2
     slots = [job.handle["slot"] for job in jobs]
     assert slots[0] != slots[1]  # both started in one pass: both held a slot at once
     seen = [_output(home, job_id, "whoami", "whoami.json") for job_id in ids]

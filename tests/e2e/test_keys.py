@@ -347,7 +347,7 @@ def test_job_inputs_naming_ungranted_columns_fail_cleanly(kind, widened, session
         {"project": PROJECT, "title": "t", "datasets": DECLARED, "steps": [_step("none")]}
     )
     job = job_service.submit_job(session_as("rita"), granted_spec)
-    sources = grants.grant_job(session_as("ada"), job, granted_spec, backend="local")
+    sources = grants.grant_job(session_as("ada"), job, granted_spec, queues=False)
     extra = {"filter": "ward", "join": "resident_id", "group": "ward"}[kind]
     tampered = JobSpec.model_validate(
         {

@@ -17,6 +17,7 @@ import pytest
 from slurm import sandbox
 from tests.conftest import EXAMPLES, ROOT
 from tre.models import JobState
+from tre.outcomes import Outcome
 from tre.service.preflight import check_can_start
 from tre.service.session import Session
 from tre.store import repo
@@ -110,6 +111,7 @@ def test_a_job_that_dies_before_it_starts_fails_at_once_and_says_so(home, cli, t
     job = state_of(home, job_id)
     assert job.state is JobState.FAILED
     assert job.reason.startswith("the job could not start: the job process exited with status")
+    assert job.outcome is Outcome.NEVER_STARTED
     assert "the platform's fault" in job.reason and "When jobs do not start" in job.reason
     # The admin's log has what the process said; the researcher's reason does not.
     assert f"job {job_id} could not start" in done.stderr

@@ -94,3 +94,39 @@ def test_a_refused_submission_is_recorded_with_every_reason(cli, home):
     actions = [e.action for e in audit.events(s.conn, obj="job:1")]
     s.close()
     assert actions == ["job.submit", "job.rejected"]
+
+
+def test_nothing_leaves_a_suspended_project_until_it_is_reinstated(cli, home, tmp_path):
+    """docs/projects.md, 'When a project stops': a job awaiting review when its project
+    is suspended keeps its votes, but nothing is released, nor fetched, until an admin
+    reinstates the project; each refusal gives the state and the admin's reason."""
+    job = submit_and_run(cli, EXAMPLES / "health_by_area.yaml")
+    for checker in ("carl", "chen"):
+        for output, verdict in (
+            ("residents_by_area", "approve"),
+            ("copd_by_deprivation", "reject"),
+        ):
+            voted = cli("review", verdict, job, "--output", output, "-m", "ok", who=checker)
+            assert voted.code == 0, voted.err
+    why = "data-sharing agreement under review by Knowsley"
+    assert cli("project", "suspend", "lcr-health-fire", "--reason", why, who="ada").code == 0
+    refused = cli("review", "release", job, who="chen")
+    assert refused.code == 4
+    said = " ".join(refused.err.split())
+    assert "project 'lcr-health-fire' is suspended" in said and why in said, said
+    assert "tre project approve lcr-health-fire" in said
+    assert not (home / "releases" / f"{int(job):06d}").exists()
+    assert "awaiting_review" in cli("status", job, who="rita").out  # votes and job kept
+
+    assert cli("project", "approve", "lcr-health-fire", who="ada").code == 0
+    released = cli("review", "release", job, who="chen")
+    assert released.code == 0, released.err
+
+    assert cli("project", "suspend", "lcr-health-fire", "--reason", why, who="ada").code == 0
+    fetch = cli("outputs", job, "--to", tmp_path / "mine", who="rita")
+    assert fetch.code == 4 and why in " ".join(fetch.err.split())
+    assert not (tmp_path / "mine").exists()
+    assert cli("project", "approve", "lcr-health-fire", who="ada").code == 0
+    fetched = cli("outputs", job, "--to", tmp_path / "mine", who="rita")
+    assert fetched.code == 0, fetched.err
+    assert (tmp_path / "mine" / "residents_by_area" / "residents_by_area.csv").exists()

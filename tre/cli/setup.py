@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from jobs.spec import json_schema
-from slurm.backend import BACKENDS
+from slurm.backends import BACKENDS
 from slurm.profiles import available
 from tre.cli.common import console, home_option
 from tre.home import default_home

@@ -28,8 +28,8 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-import yaml
 
+from tre import yamlfile
 from tre.demo.early_help import make_early_help
 from tre.demo.fire_incidents import make_fire_incidents
 from tre.demo.geography import ward_table
@@ -95,8 +95,8 @@ def load_descriptor(name: str) -> DatasetDescriptor:
     """The descriptor of demo dataset `name`, validated."""
     path = descriptor_path(name)
     try:
-        return DatasetDescriptor.model_validate(yaml.safe_load(path.read_text()))
-    except (OSError, ValueError, yaml.YAMLError) as exc:
+        return DatasetDescriptor.model_validate(yamlfile.load(path.read_bytes(), str(path)))
+    except (OSError, ValueError) as exc:  # a YamlError is a ValueError
         raise PlatformError(
             f"the packaged descriptor {path} cannot be read: {exc}",
             fix="reinstall tre; the package data is damaged",

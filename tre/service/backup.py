@@ -30,10 +30,8 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from policies.access import raise_if, role_refusals
-from tre import audit
+from tre import audit, yamlfile
 from tre.errors import InputError, PlatformError
 from tre.home import Home, HomeConfig
 from tre.models import Role, utcnow
@@ -272,8 +270,8 @@ def _backup_audit_mac(path: Path) -> audit.Mac | None:
     the HSM its tre.yaml names. None if tre.yaml cannot be read (keyed events are then
     reported as unchecked)."""
     try:
-        config = HomeConfig.model_validate(yaml.safe_load((path / "tre.yaml").read_text()))
-    except (OSError, ValueError, yaml.YAMLError):
+        config = HomeConfig.model_validate(yamlfile.load((path / "tre.yaml").read_bytes()))
+    except (OSError, ValueError):  # a YamlError is a ValueError
         return None
     return audit.keyed_with(Home(path, config).backing_kms_settings())
 

@@ -23,7 +23,7 @@ from typing import IO, Any
 from jobs.code import check_submitted, code_path
 from jobs.errors import CodeChanged
 from jobs.job_input import JobInput, source_to_dict, write_input
-from jobs.results import RESULT, is_disk_full, read_error
+from jobs.results import RESULT, is_disk_full
 from jobs.spec import JobSpec, PythonStep
 from jobs.untrusted import UntrustedOutput
 from policies.access import submit_refusals
@@ -35,14 +35,17 @@ from slurm.job_users import Slot
 from slurm.scripts import LOG_FOLDER, SCRATCH_WIPED
 from tre.errors import PlatformError, StateError, TreError
 from tre.models import Job, JobState
-from tre.service import job_slots, sandboxing, start_failure
+from tre.outcomes import Outcome
+from tre.service import job_slots, sandboxing
 from tre.service.check_worker import Checks
 from tre.service.checking import evidence_top_k
 from tre.service.grants import grant_job, record_refusals, retire_finished_grants
+from tre.service.judging import FREE_SPACE, Context, Judgement, judge_ended
 from tre.service.projects import expire_due_projects
-from tre.service.researcher_view import planned_parts, researcher_reason
+from tre.service.researcher_view import planned_parts
 from tre.service.sandboxing import OUT
 from tre.service.session import SYSTEM, Session
+from tre.service.specs import spec_of
 from tre.service.state import set_job_state
 from tre.store import grants as grant_store
 from tre.store import repo
@@ -50,8 +53,6 @@ from tre.units import format_duration
 
 log = logging.getLogger("tre.dispatcher")
 ACTIVE = {JobState.QUEUED, JobState.RUNNING, JobState.CHECKING}
-#: What a job failed by a full disk says after its reason.
-FREE_SPACE = "free space on it (the platform's to fix), then the job can be submitted again"
 
 
 class DispatcherBusy(PlatformError):
@@ -212,7 +213,7 @@ class Dispatcher:
         except Exception as stop:
             log.warning("job %s: cannot stop it: %s", job.id, type(stop).__name__)
         try:
-            self._set(job, JobState.FAILED, reason)
+            self._set(job, JobState.FAILED, reason, outcome=Outcome.TRE_ERROR)
         except (StateError, OSError, sqlite3.Error) as again:
             # Not even that could be recorded (the database is on the full disk too):
             # the job stays as it is, and the next pass tries again.
@@ -222,10 +223,11 @@ class Dispatcher:
 
     def _start(self, job: Job) -> None:
         session = self.session
-        spec = JobSpec.model_validate(job.spec)
+        spec = spec_of(job)
         reasons = self._still_allowed(job, spec, session.today())
         if reasons:
-            self._set(job, JobState.FAILED, "no longer allowed to run: " + "; ".join(reasons))
+            reason = "no longer allowed to run: " + "; ".join(reasons)
+            self._set(job, JobState.FAILED, reason, outcome=Outcome.NO_LONGER_ALLOWED)
             return
         folder = session.home.job_dir(job.id)
         steps = [s.name for s in spec.steps if isinstance(s, PythonStep)]
@@ -233,7 +235,13 @@ class Dispatcher:
             # Unpickling runs code under the job's grant: it must be the code submitted.
             code_sha256 = check_submitted(folder, steps, job.code_hash, job.code_sha256)
         except CodeChanged as exc:
-            self._set(job, JobState.FAILED, exc.render(), details={"code_hash": job.code_hash})
+            self._set(
+                job,
+                JobState.FAILED,
+                exc.render(),
+                details={"code_hash": job.code_hash},
+                outcome=Outcome.CODE_CHANGED,
+            )
             return
         leftovers = (RESULT, RESULT + ".tmp", "error.json", "progress.json", SCRATCH_WIPED, OUT)
         for leftover in (*leftovers, sandboxing.HANDOVER, f"{LOG_FOLDER}/{SCRATCH_WIPED}"):
@@ -244,7 +252,8 @@ class Dispatcher:
             try:
                 slot = job_slots.free_slot(session.conn)
             except TreError as exc:
-                self._set(job, JobState.FAILED, f"the job's sandbox cannot be made: {exc.message}")
+                reason = f"the job's sandbox cannot be made: {exc.message}"
+                self._set(job, JobState.FAILED, reason, outcome=Outcome.SANDBOX_UNMADE)
                 return
             if slot is None:
                 return  # every job user is busy: it waits for the next pass
@@ -266,7 +275,8 @@ class Dispatcher:
                     box, code_box = split
             except TreError as exc:
                 sandboxing.release(folder)
-                self._set(job, JobState.FAILED, f"the job's sandbox cannot be made: {exc.message}")
+                reason = f"the job's sandbox cannot be made: {exc.message}"
+                self._set(job, JobState.FAILED, reason, outcome=Outcome.SANDBOX_UNMADE)
                 return
         project = repo.get_project(session.conn, job.project)
         submission = Submission(
@@ -295,7 +305,8 @@ class Dispatcher:
             if slot is not None:
                 sandboxing.release(folder)
             detail = "; ".join([exc.message, *exc.reasons])
-            self._set(job, JobState.FAILED, f"the backend could not start the job: {detail}")
+            reason = f"the backend could not start the job: {detail}"
+            self._set(job, JobState.FAILED, reason, outcome=Outcome.BACKEND_REFUSED)
             return
         if slot is not None:  # what a researcher may see of its progress: tre's own count
             handle = {
@@ -320,9 +331,8 @@ class Dispatcher:
         if job.handle.get("starting"):
             if "slot" in job.handle:
                 sandboxing.release(folder)
-            self._set(
-                job, JobState.FAILED, "the dispatcher stopped while starting this job; resubmit it"
-            )
+            reason = "the dispatcher stopped while starting this job; resubmit it"
+            self._set(job, JobState.FAILED, reason, outcome=Outcome.DISPATCHER_STOPPED)
             return
         backend = self._backend_of(job)
         try:
@@ -334,58 +344,34 @@ class Dispatcher:
         if status.state == "running":
             if job.cancel_requested:
                 backend.cancel(job.handle)
-                self._end(job, JobState.CANCELLED, "cancelled at its submitter's request")
+                reason = "cancelled at its submitter's request"
+                self._end(job, Judgement(JobState.CANCELLED, Outcome.CANCELLED, reason))
             elif not backend.enforces_walltime and self._over_walltime(job):
                 backend.cancel(job.handle)
-                walltime = format_duration(JobSpec.model_validate(job.spec).resources.walltime)
-                self._end(job, JobState.FAILED, f"walltime of {walltime} exceeded")
+                walltime = format_duration(spec_of(job).resources.walltime)
+                reason = f"walltime of {walltime} exceeded"
+                self._end(job, Judgement(JobState.FAILED, Outcome.WALLTIME, reason))
             return
         if job.handle.get("sandbox"):
             try:
                 sandboxing.collect(folder)  # what the job left is untrusted until copied
             except UntrustedOutput as exc:
-                self._end(job, JobState.FAILED, f"its outputs were refused: {exc.message}")
+                reason = f"its outputs were refused: {exc.message}"
+                self._end(job, Judgement(JobState.FAILED, Outcome.OUTPUTS_REFUSED, reason))
                 return
-        if job.cancel_requested:
-            self._end(job, JobState.CANCELLED, "cancelled at its submitter's request")
-        elif (folder / RESULT / "result.json").exists():
-            self._end(job, JobState.CHECKING, "")
-        elif status.retryable and job.attempts <= backend.max_retries:
-            self._end(
-                job,
-                JobState.QUEUED,
-                f"{status.detail}; trying again (attempt "
-                f"{job.attempts + 1} of {backend.max_retries + 1})",
-            )
-        elif (error := read_error(folder)) is not None and error.get("disk_full"):
-            self._end(job, JobState.FAILED, f"{error['reason']}; {FREE_SPACE} ({status.detail})")
-        elif error is not None:
-            reason = str(error.get("reason", "the job failed"))
-            if job.handle.get("sandbox"):
-                reason = researcher_reason(
-                    JobSpec.model_validate(job.spec), error, self._catalog(job)
-                )
-                if error.get("type") == "GrantRevoked" and (why := self._revoked(job)):
-                    reason = f"the key grant of {why}; {reason}"  # tre's own words
-                elif error.get("type") == "CodeChanged" and (changed := self._code_changed(job)):
-                    reason = changed  # checked again here: the job's word is not taken
-            self._end(
-                job,
-                JobState.FAILED,
-                f"{reason} ({status.detail})"
-                if status.detail and "Slurm" in status.detail
-                else reason,
-            )
-        elif start_failure.never_started(folder):
-            logs = backend.log_paths(folder, job.handle)
-            self._end(job, JobState.FAILED, start_failure.reason(job.id, status.detail, logs))
-        else:
-            self._end(
-                job,
-                JobState.FAILED,
-                f"the job ended without a result ({status.detail}); "
-                "it may have been killed, run out of memory, or its node failed",
-            )
+        context = Context(
+            sandboxed=bool(job.handle.get("sandbox")),
+            max_retries=backend.max_retries,
+            catalog=lambda: self._catalog(job),
+            revoked=lambda: self._revoked(job),
+            code_changed=lambda: self._code_changed(job),
+            logs=lambda: backend.log_paths(folder, job.handle),
+        )
+        spec = spec_of(job)
+        self._end(
+            job,
+            judge_ended(job.id, job.cancel_requested, job.attempts, spec, status, folder, context),
+        )
 
     def _check(self, job: Job) -> None:
         """Start the job's check in its own process, or take its outcome once it ended."""
@@ -397,7 +383,7 @@ class Dispatcher:
         if outcome is None:
             return  # still checking: the dispatcher goes on with the other jobs
         if outcome.request is None:
-            self._set(job, JobState.FAILED, outcome.reason)
+            self._set(job, JobState.FAILED, outcome.reason, outcome=Outcome.CHECK_FAILED)
             return
         request = outcome.request
         with session.write() as conn:
@@ -434,7 +420,7 @@ class Dispatcher:
         self, job: Job, spec: JobSpec, code_sha256: dict[str, str], slot: Slot | None
     ) -> JobInput:
         # The job's signed key grant: its declared columns' keys, for its walltime only.
-        granted = grant_job(self.session, job, spec, backend=self.backend.name)
+        granted = grant_job(self.session, job, spec, queues=self.backend.queues)
         if slot is not None:  # sandboxed
             gateway = self.backend.key_gateway  # on another node: keys over mutual TLS
             if gateway:
@@ -452,7 +438,7 @@ class Dispatcher:
 
     def _code_changed(self, job: Job) -> str:
         """tre's own account of a job's code that no longer matches its submission."""
-        spec = JobSpec.model_validate(job.spec)
+        spec = spec_of(job)
         steps = [s.name for s in spec.steps if isinstance(s, PythonStep)]
         folder = self.session.home.job_dir(job.id)
         try:
@@ -490,21 +476,21 @@ class Dispatcher:
 
     def _over_walltime(self, job: Job) -> bool:
         started = float(job.handle.get("submitted", time.time()))
-        walltime = JobSpec.model_validate(job.spec).resources.walltime
+        walltime = spec_of(job).resources.walltime
         return time.time() - started > walltime
 
-    def _end(self, job: Job, state: JobState, reason: str) -> None:
+    def _end(self, job: Job, judged: Judgement) -> None:
         """Settle a job that stopped running, and wipe (or confirm the wipe of) its scratch."""
         folder = self.session.home.job_dir(job.id)
         if job.handle.get("sandbox"):
             sandboxing.release(folder)  # before its slot is free for the next job
-        self._set(job, state, reason)
+        self._set(job, judged.state, judged.reason, outcome=judged.outcome)
         scratch = folder / "scratch"
         details: dict[str, Any] = {}
         if scratch.exists():
             shutil.rmtree(scratch, ignore_errors=True)
             details = {"where": "job folder", "confirmed": not scratch.exists()}
-        elif job.backend == "slurm-runner":
+        elif self._backend_of(job).scratch_on_nodes:
             # The allocation wipes its node-local scratch on exit and leaves a marker.
             wiped = (folder / SCRATCH_WIPED, folder / LOG_FOLDER / SCRATCH_WIPED)
             details = {"where": "compute node", "confirmed": any(p.exists() for p in wiped)}
@@ -520,8 +506,11 @@ class Dispatcher:
         state: JobState,
         reason: str,
         details: dict[str, Any] | None = None,
+        outcome: Outcome | None = None,
         **changes: Any,
     ) -> Job:
+        if outcome is not None:
+            details = {**(details or {}), "outcome": outcome.value}
         with self.session.write() as conn:
             updated = set_job_state(
                 conn,
@@ -531,6 +520,7 @@ class Dispatcher:
                 role="system",
                 reason=reason,
                 details=details,
+                outcome=outcome,
                 **changes,
             )
         self.on_event(updated, state.value)

@@ -75,7 +75,7 @@ def approval_end(expires: date) -> datetime:
 
 
 def grant_job(
-    session: Session, job: Job, spec: JobSpec, *, backend: str
+    session: Session, job: Job, spec: JobSpec, *, queues: bool
 ) -> dict[str, SecuredSource]:
     """Issue `job`'s grant and return its sources, each carrying the signed token.
 
@@ -86,7 +86,9 @@ def grant_job(
     project = repo.get_project(conn, job.project)
     catalog = {n: repo.get_dataset(conn, n, v) for n, v in job.dataset_versions.items()}
     key_ids = sorted({k for n in catalog for k in keys_for(n, spec.datasets[n])})
-    allowance = RUN_ALLOWANCE + (QUEUE_ALLOWANCE if backend != "local" else timedelta(0))
+    # A job that may wait in its backend's queue before it runs (Backend.queues) has
+    # that wait added to its grant's life.
+    allowance = RUN_ALLOWANCE + (QUEUE_ALLOWANCE if queues else timedelta(0))
     lifetime = timedelta(seconds=spec.resources.walltime) + allowance
     not_after = approval_end(project.expires)
     grant = make_grant(

@@ -27,6 +27,7 @@ from tre.models import Job, JobState, Resources, Role
 from tre.service import sandboxing
 from tre.service.researcher_view import bounded_progress
 from tre.service.session import Session
+from tre.service.specs import spec_of
 from tre.service.state import set_job_state
 from tre.store import repo
 
@@ -255,9 +256,8 @@ def progress_of(session: Session, job: Job) -> dict[str, dict[str, int]]:
     if not raw:
         raw = read_progress(folder)
     planned = job.handle.get("parts")
-    return bounded_progress(
-        list(job.spec.get("steps", [])), planned if isinstance(planned, dict) else {}, raw
-    )
+    steps = [step.name for step in spec_of(job).steps]
+    return bounded_progress(steps, planned if isinstance(planned, dict) else {}, raw)
 
 
 def cancel_job(session: Session, job_id: int) -> Job:

@@ -20,7 +20,7 @@ from policies.access import (
     role_refusals,
 )
 from slurm import sandbox
-from slurm.backend import BACKENDS
+from slurm.backends import BACKENDS
 from slurm.profiles import load_profile
 from tre import audit
 from tre.errors import InputError, PlatformError, StateError

@@ -12,7 +12,7 @@ from policies.access import (
     raise_if,
     role_refusals,
 )
-from tre import yamlfile
+from tre import audit, yamlfile
 from tre.errors import InputError, PermissionDenied
 from tre.models import Project, ProjectState, Role, utcnow
 from tre.service.grants import revoke_project_grants
@@ -190,3 +190,40 @@ def show_project(session: Session, name: str) -> Project:
 def _role(session: Session) -> str:
     me = session.person()
     return "researcher" if me is not None and Role.RESEARCHER in me.roles else "admin"
+
+
+def state_reason(session: Session, project: Project) -> str:
+    """The reason given when `project` was last put in its present state (an admin's
+    words for a suspension or a closure; tre's for an expiry), or ''."""
+    for event in reversed(audit.events(session.conn, obj=f"project:{project.name}")):
+        if event.action == f"project.{project.state.value}":
+            return str(event.details.get("reason") or "")
+    return ""
+
+
+#: What may leave a project in each state (docs/projects.md, "When a project stops").
+#: Releasing outputs needs an approved project: while its data-sharing agreement is
+#: under review (suspended), or once it is closed, nothing is released. Fetching what
+#: was released needs it approved or expired: expiry ends new work, not access to
+#: outputs that passed every check while the approval held.
+RELEASES = frozenset({ProjectState.APPROVED})
+FETCHES = frozenset({ProjectState.APPROVED, ProjectState.EXPIRED})
+
+
+def stopped_refusal(session: Session, project: Project, action: str) -> PermissionDenied:
+    """The refusal of `action` for a project in a state that allows it not."""
+    why = state_reason(session, project)
+    return PermissionDenied(
+        f"{action}: project {project.name!r} is {project.state.value}"
+        + (f" ({why})" if why else ""),
+        fix=_STOPPED_FIX.get(project.state, "see docs/projects.md").format(name=project.name),
+    )
+
+
+_STOPPED_FIX = {
+    ProjectState.SUSPENDED: "nothing leaves a suspended project; an admin reinstates it once "
+    "its review ends ('tre project approve {name}'); the checkers' votes are kept",
+    ProjectState.EXPIRED: "an admin renews it ('tre project approve {name} --expires DATE'); "
+    "the checkers' votes are kept",
+    ProjectState.CLOSED: "nothing leaves a closed project (docs/projects.md)",
+}

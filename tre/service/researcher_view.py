@@ -30,7 +30,7 @@ from __future__ import annotations
 import builtins
 import difflib
 import re
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import PurePath
 from typing import Any
 
@@ -205,14 +205,14 @@ def planned_parts(
 
 
 def bounded_progress(
-    spec_steps: list[Mapping[str, Any]], planned: Mapping[str, Any], reported: Any
+    step_names: Sequence[str], planned: Mapping[str, Any], reported: Any
 ) -> dict[str, dict[str, int]]:
-    """Per step of the spec, parts done out of tre's planned parts. `reported` (the job's
-    progress file: untrusted) may only move `done` between 0 and the planned count."""
+    """Per step of the spec (`step_names`), parts done out of tre's planned parts.
+    `reported` (the job's progress file: untrusted) may only move `done` between 0 and
+    the planned count."""
     steps = reported.get("steps") if isinstance(reported, dict) else None
     kept: dict[str, dict[str, int]] = {}
-    for step in spec_steps:
-        name = str(step.get("name"))
+    for name in step_names:
         total = planned.get(name)
         if type(total) is not int or total < 1:
             total = 1

@@ -20,14 +20,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from jobs.spec import JobSpec
 from policies.access import raise_if, review_refusals, view_job_refusals
 from tre.errors import InputError, NotFound, PermissionDenied, StateError
 from tre.models import Decision, Job, JobState, OutputRequest, Review, SdcStatus, utcnow
+from tre.service import projects
 from tre.service.checking import read_report
 from tre.service.ledger import record_release
 from tre.service.researcher_view import BEFORE_RELEASE, declared_only
 from tre.service.session import Session
+from tre.service.specs import spec_of
 from tre.service.state import set_job_state
 from tre.store import repo
 
@@ -84,7 +85,7 @@ def _view(session: Session, job: Job, request: OutputRequest) -> RequestView:
         "admin" in {r.value for r in me.roles} or not review_refusals(me, job)
     )
     if not reviewer and job.state in BEFORE_RELEASE:
-        request, undeclared = declared_only(JobSpec.model_validate(job.spec), request)
+        request, undeclared = declared_only(spec_of(job), request)
         counts = {
             name: n for name, n in counts.items() if any(o.name == name for o in request.outputs)
         }
@@ -193,6 +194,9 @@ def release(session: Session, job_id: int) -> Job:
     )
     if job.state is not JobState.AWAITING_REVIEW:
         raise StateError(f"job {job_id} is {job.state.value}, not awaiting review")
+    project = repo.get_project(session.conn, job.project)
+    if project.state not in projects.RELEASES:
+        raise projects.stopped_refusal(session, project, f"job {job_id} cannot be released")
     request = repo.find_output_request(session.conn, job_id)
     assert request is not None
     reviews = repo.list_reviews(session.conn, job_id)
@@ -341,6 +345,10 @@ def fetch(session: Session, job_id: int, destination: Path) -> list[Path]:
         view_job_refusals(session.person(), job, project),
         f"you cannot fetch the outputs of job {job_id}",
     )
+    if project is not None and project.state not in projects.FETCHES:
+        raise projects.stopped_refusal(
+            session, project, f"the outputs of job {job_id} cannot be fetched"
+        )
     manifest = repo.find_release(session.conn, job_id)
     if manifest is None or job.state not in (JobState.RELEASED, JobState.PARTIALLY_RELEASED):
         raise StateError(

@@ -48,11 +48,11 @@ def _spec(columns: list[str] = COLUMNS, walltime: str = "10m") -> JobSpec:
     )
 
 
-def _granted(session_as, backend: str = "local") -> tuple[Job, SecuredSource]:
+def _granted(session_as, queues: bool = False) -> tuple[Job, SecuredSource]:
     """Submit a job as rita and grant it as the dispatcher does."""
     spec = _spec()
     job = jobs.submit_job(session_as("rita"), spec)
-    sources = grants.grant_job(session_as("ada"), job, spec, backend=backend)
+    sources = grants.grant_job(session_as("ada"), job, spec, queues=queues)
     return job, sources["residents"]
 
 
@@ -84,7 +84,7 @@ def test_a_grant_lasts_the_walltime_and_never_past_the_approval(
     # in the queue) is cut at midnight.
     last = datetime(2027, 12, 31, 23, 50, tzinfo=UTC).timestamp()
     monkeypatch.setattr(grant_tokens, "time", types.SimpleNamespace(time=lambda: last))
-    _, late = _granted(session_as, backend="slurm-runner")
+    _, late = _granted(session_as, queues=True)  # slurm-runner's
     assert peek(late.token).expires_at == datetime(2028, 1, 1, tzinfo=UTC)
 
 
@@ -224,7 +224,7 @@ def test_a_second_ingest_is_a_new_version_read_by_new_jobs(
     )
     job = jobs.submit_job(session_as("rita"), spec)
     assert job.dataset_versions == {"early_help": 2}
-    source = grants.grant_job(ada, job, spec, backend="local")["early_help"]
+    source = grants.grant_job(ada, job, spec, queues=False)["early_help"]
     assert source.version == 2 and read_table(source, ["primary_need"]).num_rows > 0
 
 

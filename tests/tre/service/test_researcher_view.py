@@ -54,7 +54,7 @@ def test_a_line_of_the_submitted_file_is_shown_never_a_chosen_name(where, at):
 
 
 def test_progress_is_bounded_by_the_parts_tre_planned():
-    steps = [{"name": "a"}, {"name": "b"}, {"name": "c"}]
+    steps = ["a", "b", "c"]
     reported = {
         "steps": {
             "a": {"done": 424242, "total": 424242},

@@ -14,6 +14,7 @@ from tre.errors import InputError, TreError
 from tre.models import Decision, JobState, Role
 from tre.service import review
 from tre.service.session import Session
+from tre.service.specs import spec_of
 from tre.web import views
 from tre.web.auth import PageAuth
 from tre.web.errors import status_of
@@ -60,9 +61,7 @@ def review_context(s: Session, job_id: int) -> dict[str, Any]:
     """Everything the request page shows, for a checker who may review it."""
     view = views.reviewable(s, job_id)
     report = views.read_report(s, view)
-    spec = view.job.spec
-    raw_steps = spec.get("steps")
-    steps: list[Any] = raw_steps if isinstance(raw_steps, list) else []
+    spec = spec_of(view.job)
     by_output: dict[str, list[Any]] = {o.name: [] for o in view.request.outputs}
     for r in view.reviews:
         by_output.setdefault(r.output, []).append(r)
@@ -75,12 +74,8 @@ def review_context(s: Session, job_id: int) -> dict[str, Any]:
         "overall": str(report.get("status") or "unknown"),
         "rule_lines": rule_lines(report),
         "findings": finding_lines(report),
-        "spec_description": str(spec.get("description") or ""),
-        "step_descriptions": {
-            str(step.get("name")): str(step.get("description") or "")
-            for step in steps
-            if isinstance(step, dict)
-        },
+        "spec_description": spec.description,
+        "step_descriptions": {step.name: step.description for step in spec.steps},
         "counts": view.counts,
         "reviews": by_output,
         "hidden": {
