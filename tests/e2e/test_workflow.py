@@ -35,6 +35,11 @@ def test_from_submission_to_a_fetched_release(cli, home, tmp_path):
     html = (home / "jobs" / f"{int(job):06d}" / "report" / "report.html").read_text()
     assert "threshold" in html
 
+    # Nothing to fetch yet, and the researcher is told so, not offered a fetch.
+    waiting = " ".join(cli("outputs", job, who="rita").out.split())
+    assert "nothing can be fetched until they release it" in waiting
+    assert "--to DIR" not in waiting
+
     # The author may not review (failing outputs: tests/e2e/test_disclosure.py).
     own = cli("review", "approve", job, "-m", "fine", who="rita")
     assert own.code == 4
@@ -46,11 +51,21 @@ def test_from_submission_to_a_fetched_release(cli, home, tmp_path):
     assert early.code == 4 and "1 of the 2 reviews" in early.err
     assert not (home / "releases" / f"{int(job):06d}").exists()
 
+    # Before the decision the researcher sees no checker's vote or comment.
+    assert "small" not in cli("status", job, who="rita").out
     cli("review", "approve", job, "--output", "residents_by_area", "-m", "safe", who="chen")
-    cli("review", "reject", job, "--output", "copd_by_deprivation", "-m", "small", who="chen")
+    comment = "Bands too fine for Halton; merge 3-6 and 7+"
+    cli("review", "reject", job, "--output", "copd_by_deprivation", "-m", comment, who="chen")
     released = cli("review", "release", job, who="chen")
     assert released.code == 0, released.err
     assert "partially_released" in released.out
+
+    # Once decided, the checkers' words reach the researcher, and what to do next.
+    seen = cli("status", job, who="rita").out
+    assert f"chen rejected: {comment}" in seen and "carl rejected: small" in seen
+    assert "chen approved: safe" in seen
+    assert f"fetch the released files: tre outputs {job} --to DIR" in " ".join(seen.split())
+    assert f"chen rejected: {comment}" in cli("outputs", job, who="rita").out
 
     fetched = cli("outputs", job, "--to", tmp_path / "mine", who="rita")
     assert fetched.code == 0, fetched.err

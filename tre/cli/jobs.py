@@ -98,14 +98,43 @@ def status(ctx: click.Context, job_id: int | None, everything: bool) -> None:
         for o in view.request.outputs:
             console.print(f"  output {o.name} ({o.kind}): {styled(o.sdc_status.value)} — ", end="")
             console.print(o.summary + (f" ({ADVISORY_NOTE})" if o.advisory else ""), markup=False)
+            _print_votes(view, o.name, "    ")
         if view.undeclared:
             console.print(
                 f"  {view.undeclared} undeclared output(s): made under names the job spec "
                 "does not declare, held for the output checkers"
             )
+        console.print(f"  next:      {_next_step(job)}", markup=False)
 
 
 _WITH_OUTPUTS = {"awaiting_review", "released", "partially_released", "returned", "rejected"}
+_FETCHABLE = {"released", "partially_released"}
+_VOTED = {"approve": "approved", "reject": "rejected", "return": "returned it for changes"}
+
+
+def _print_votes(view: review.RequestView, output: str, indent: str) -> None:
+    """The checkers' decisions on `output`, with their comments, once the request is
+    decided (before that, a second checker's review stays independent of the first's,
+    and the author sees none: review.visible_reviews)."""
+    if view.job.state.value == "awaiting_review":
+        return
+    for vote in view.reviews:
+        if vote.output == output:
+            said = _VOTED.get(vote.decision.value, vote.decision.value)
+            console.print(f"{indent}{vote.checker} {said}: ", end="")
+            console.print(vote.comment, markup=False, highlight=False)
+
+
+def _next_step(job: Job) -> str:
+    """What the researcher can do next with a job that has outputs."""
+    state = job.state.value
+    if state in _FETCHABLE:
+        return f"fetch the released files: tre outputs {job.id} --to DIR"
+    if state == "returned":
+        return "the checkers returned it: change the job as their comments say, and submit it again"
+    if state == "rejected":
+        return "nothing was released; the checkers' comments say why"
+    return "two output checkers review it; nothing can be fetched until they release it"
 
 
 def _job_table(found: list[Job]) -> None:
@@ -247,15 +276,20 @@ def outputs(ctx: click.Context, job_id: int | None, destination: Path | None) ->
             _job_table(released)
             return
         if destination is None:
-            view = review.show(s, job_id)
-            for o in view.request.outputs:
-                console.print(f"{o.name} ({o.kind}): {styled(o.sdc_status.value)}")
-            console.print("Fetch released files with --to DIR")
+            _print_request(review.show(s, job_id))
             return
         written = review.fetch(s, job_id, destination)
     for path in written:
         console.print(f"  {path}")
     console.print(f"Fetched {len(written)} file(s) and the manifest into {destination}")
+
+
+def _print_request(view: review.RequestView) -> None:
+    """A job's outputs, the checkers' votes once decided, and what to do next."""
+    for o in view.request.outputs:
+        console.print(f"{o.name} ({o.kind}): {styled(o.sdc_status.value)}")
+        _print_votes(view, o.name, "  ")
+    console.print(_next_step(view.job)[0].upper() + _next_step(view.job)[1:], markup=False)
 
 
 def _remote_outputs(client: Client, job_id: int | None, destination: Path | None) -> None:
@@ -269,9 +303,7 @@ def _remote_outputs(client: Client, job_id: int | None, destination: Path | None
         _job_table(released)
         return
     if destination is None:
-        for o in client.show(job_id).request.outputs:
-            console.print(f"{o.name} ({o.kind}): {styled(o.sdc_status.value)}")
-        console.print("Fetch released files with --to DIR")
+        _print_request(client.show(job_id))
         return
     written = client.fetch(job_id, destination)
     for path in written:
