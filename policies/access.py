@@ -16,7 +16,7 @@ from tre.models import Dataset, Job, Person, Project, ProjectState, Resources, R
 def role_refusals(person: Person | None, role: Role, action: str) -> list[str]:
     """Reasons `person` may not act in `role` (unknown, inactive, or lacking the role)."""
     if person is None:
-        return [f"you are not registered with this TRE, so you cannot {action}"]
+        return [f"you are not registered with this TRE, and {action} needs a registered person"]
     reasons = []
     if not person.active:
         reasons.append(f"{person.name}'s registration is deactivated")

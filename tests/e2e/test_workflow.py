@@ -132,6 +132,12 @@ def test_nothing_leaves_a_suspended_project_until_it_is_reinstated(cli, home, tm
     assert "tre project approve lcr-health-fire" in said
     assert not (home / "releases" / f"{int(job):06d}").exists()
     assert "awaiting_review" in cli("status", job, who="rita").out  # votes and job kept
+    # A new job is refused with the admin's reason, and no hint to change the spec.
+    submitted = cli("submit", EXAMPLES / "health_by_area.yaml", who="rita")
+    said = " ".join(submitted.err.split())
+    assert submitted.code != 0 and f"the TRE's admins suspended it: {why}" in said, said
+    assert "nothing runs while the project is suspended" in said
+    assert "change the job spec" not in said
 
     assert cli("project", "approve", "lcr-health-fire", who="ada").code == 0
     released = cli("review", "release", job, who="chen")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -23,8 +24,8 @@ from policies.limits import load_limits
 from slurm.backend import Backend
 from slurm.backends import get_backend
 from tre.errors import InputError, PermissionDenied, StateError, TreError
-from tre.models import Job, JobState, Resources, Role
-from tre.service import sandboxing
+from tre.models import Job, JobState, ProjectState, Resources, Role
+from tre.service import projects, sandboxing
 from tre.service.researcher_view import bounded_progress
 from tre.service.session import Session
 from tre.service.specs import spec_of
@@ -85,6 +86,10 @@ def submit_job(session: Session, spec: JobSpec, pickles: dict[str, bytes] | None
         person, project, spec.datasets, spec.resources, everything, session.today()
     )
     reasons += spec_catalog_problems(spec, catalog)
+    if project.state in (ProjectState.SUSPENDED, ProjectState.CLOSED):
+        why = projects.state_reason(session, project)
+        if why:  # the admin's words: the researcher is never left guessing why
+            reasons.append(f"the TRE's admins {project.state.value} it: {why}")
     job = Job(
         id=0,
         project=spec.project,
@@ -158,13 +163,26 @@ _FIXES = (
 )
 
 
+#: A project's own state, not the spec, is why: no change to the job would help.
+_PROJECT_STATE = re.compile(r"^project '[^']*' is (\w+), not approved$")
+_STATE_FIXES = {
+    "suspended": "nothing runs while the project is suspended; the TRE's admins reinstate it "
+    "when their review ends, and the job can be submitted again then",
+    "closed": "the project is closed: request a new project for new work",
+    "requested": "wait until an admin approves the project, then submit again",
+    "rejected": "the project was rejected: request a new project",
+}
+
+
 def refusal_fix(reasons: list[str], job: Job) -> str:
     """What to do about these reasons, one hint per kind, in a fixed order."""
-    text = "\n".join(reasons)
-    hints = [
+    states = [m[1] for r in reasons if (m := _PROJECT_STATE.match(r))]
+    text = "\n".join(r for r in reasons if not _PROJECT_STATE.match(r))
+    hints = [_STATE_FIXES[state] for state in states if state in _STATE_FIXES]
+    hints += [
         hint.format(submitter=job.submitter, project=job.project)
         for key, hint in _FIXES
-        if key in text
+        if key in text or (key == "expired" and "expired" in states)
     ]
     return "; ".join(dict.fromkeys(hints)) or "correct the job spec and submit again"
 
