@@ -1,6 +1,7 @@
 """Every role through the CLI, with real jobs on a real local Dask cluster."""
 
 import json
+import re
 
 import pytest
 
@@ -34,6 +35,11 @@ def test_from_submission_to_a_fetched_release(cli, home, tmp_path):
     assert report["outputs"][1]["check_status"] == "fail"
     html = (home / "jobs" / f"{int(job):06d}" / "report" / "report.html").read_text()
     assert "threshold" in html
+
+    # tre logs: when the job entered each state, and how long each took (tre's record).
+    timeline = cli("logs", job, who="rita").out
+    assert re.search(r"\d\d:\d\d:\d\d  running", timeline), timeline
+    assert re.search(r"\d\d:\d\d:\d\d  checking  \(ran \d+ s\)", timeline), timeline
 
     # Nothing to fetch yet, and the researcher is told so, not offered a fetch.
     waiting = " ".join(cli("outputs", job, who="rita").out.split())
