@@ -172,6 +172,24 @@ def policy_files(report: Mapping[str, object]) -> list[tuple[str, str, str]]:
     return []
 
 
+def population_line(output: Mapping[str, object]) -> str:
+    """Which rows a table counts, in one sentence (its datasets with versions, its link,
+    its filters), or '' when the report does not say (an output that is not a table)."""
+    population = mapping_of(output, "population")
+    if not population:
+        return ""
+    datasets = mapping_of(population, "datasets")
+    said = ", ".join(f"{name} v{version}" for name, version in datasets.items()) or "its data"
+    if population.get("link"):
+        said += f", linked to {population['link']}"
+    filters = population.get("filters")
+    if filters is None:
+        return said + "; which rows its code kept is the code's (a python step)"
+    if isinstance(filters, list) and filters:
+        return said + "; only rows where " + " and ".join(str(f) for f in filters)
+    return said + "; every row"
+
+
 def context_lines(report: Mapping[str, object]) -> list[tuple[str, str]]:
     """The report's context (job, project, author ...) as (name, text) pairs."""
     return [(str(k), _plain(v)) for k, v in mapping_of(report, "context").items()]

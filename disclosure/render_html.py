@@ -27,6 +27,7 @@ from disclosure.render import (
     output_anchor,
     overall,
     policy_files,
+    population_line,
     protection_lines,
     rule_lines,
     status_label,
@@ -161,6 +162,8 @@ def _output_html(
             f'<p class="provenance"><strong>Evidence:</strong> '
             f"{_h(text_of(output, 'provenance'))}.</p>"
         )
+    if rows := population_line(output):
+        parts.append(f'<p class="population"><strong>Rows counted:</strong> {_h(rows)}.</p>')
     if text_of(output, "advisory", ""):
         parts.append(
             f'<p class="advisory"><strong>Advisory:</strong> '

@@ -18,6 +18,7 @@ from disclosure.render import (
     mapping_of,
     overall,
     policy_files,
+    population_line,
     protection_lines,
     rule_lines,
     status_label,
@@ -82,6 +83,8 @@ def _markdown_output(
     out = ["", f"### {index}. {_md(text_of(output, 'name'))}: {status_label(status)}", ""]
     if text_of(output, "provenance", ""):
         out += [f"**Evidence:** {_md(text_of(output, 'provenance'))}.", ""]
+    if rows := population_line(output):
+        out += [f"**Rows counted:** {_md(rows)}.", ""]
     if text_of(output, "advisory", ""):
         out += [f"**Advisory:** {_md(text_of(output, 'advisory'))}; confirm it by name.", ""]
     checked = text_of(output, "check_status", status)

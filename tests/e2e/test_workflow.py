@@ -35,6 +35,12 @@ def test_from_submission_to_a_fetched_release(cli, home, tmp_path):
     assert report["outputs"][1]["check_status"] == "fail"
     html = (home / "jobs" / f"{int(job):06d}" / "report" / "report.html").read_text()
     assert "threshold" in html
+    # Which rows each table counts, filters included, in every form of the report.
+    md = (home / "jobs" / f"{int(job):06d}" / "report" / "report.md").read_text()
+    md = md.replace("\\_", "_")  # Markdown escapes underscores
+    for text in (md, html):
+        assert "Rows counted:" in text and "residents v1; every row" in text
+        assert "only rows where has_copd == true" in text
 
     # tre logs: when the job entered each state, and how long each took (tre's record).
     timeline = cli("logs", job, who="rita").out
