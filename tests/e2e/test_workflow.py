@@ -42,6 +42,12 @@ def test_from_submission_to_a_fetched_release(cli, home, tmp_path):
         assert "Rows counted:" in text and "residents v1; every row" in text
         assert "only rows where has_copd == true" in text
 
+    # tre review show gives the report's verdict and rules, not only its path.
+    shown = cli("review", "show", job, who="carl").out
+    assert "Disclosure report: ? REVIEW (2 outputs: 0 fail, 1 review, 1 pass)" in shown, shown
+    rules = shown.split("Rules:", 1)[1]
+    assert "10" in rules.split("The full report:", 1)[0]
+
     # tre logs: when the job entered each state, and how long each took (tre's record).
     timeline = cli("logs", job, who="rita").out
     assert re.search(r"\d\d:\d\d:\d\d  running", timeline), timeline

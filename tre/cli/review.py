@@ -10,6 +10,7 @@ from rich.table import Table
 from tre.cli.common import console, remote, session, styled
 from tre.models import Decision
 from tre.service import review
+from tre.service.checking import read_report
 
 
 def register(cli: click.Group) -> None:
@@ -65,9 +66,32 @@ def show_cmd(ctx: click.Context, job_id: int) -> None:
     with session(ctx) as s:
         view = review.show(s, job_id)
         folder = s.home.job_dir(job_id)
+        report = read_report(s, view.request)
     _show_view(view, folder)
-    console.print(f"\nDisclosure report: {folder / view.request.report_html}")
-    console.print(f"                   {folder / view.request.report_markdown}")
+    _show_report(report)
+    console.print(f"\nThe full report: {folder / view.request.report_html}")
+    console.print(f"                 {folder / view.request.report_markdown}")
+
+
+def _show_report(report: dict[str, object]) -> None:
+    """The disclosure report's verdict, rules and differencing findings, as the report
+    says them (each table's cells are in the full report)."""
+    from disclosure.render import finding_lines, overall, rule_lines, status_label, text_of
+
+    console.print(
+        f"\n[bold]Disclosure report[/]: {status_label(text_of(report, 'status'))} "
+        f"({overall(report)})",
+        highlight=False,
+    )
+    console.print("Rules:", highlight=False)
+    for line in rule_lines(report):
+        console.print(f"  - {line}", markup=False, highlight=False)
+    findings = finding_lines(report)
+    if findings:
+        console.print("Differencing, outputs that disclose together:", highlight=False)
+        for number, text, named in findings:
+            where = " and ".join(name for name, _position in named)
+            console.print(f"  {number}. {where}: {text}", markup=False, highlight=False)
 
 
 def _show_view(view: review.RequestView, folder: Path | None) -> None:
