@@ -24,7 +24,8 @@ from tre.secured.source_paths import open_checked
 __all__ = ["csv_errors", "first_bad"]
 
 _CSV_COLUMN = re.compile(r"In CSV column #(\d+): (.*)", re.DOTALL)
-_CSV_CONVERSION = re.compile(r"CSV conversion error to (\S+): (.*)", re.DOTALL)
+#: pyarrow puts the row first when it reads on one thread ("Row #3: CSV conversion ...").
+_CSV_CONVERSION = re.compile(r"(?:Row #\d+: )?CSV conversion error to (\S+): (.*)", re.DOTALL)
 
 
 @contextmanager

@@ -604,3 +604,22 @@ def test_a_descriptor_that_is_not_yaml_is_not_quoted(tmp_path: Path) -> None:
         read_descriptor(path)
     assert "line 2, column" in str(info.value)
     assert HIDDEN not in str(info.value)
+
+
+@pytest.mark.parametrize("row", ["", "Row #3: "])
+def test_a_conversion_error_is_named_whether_pyarrow_read_on_one_thread_or_many(tmp_path, row):
+    """pyarrow puts the row first when it reads on one thread; either way the column and
+    its type are named, never the value."""
+    import pyarrow as pa
+
+    from tre.secured.source_errors import csv_errors
+
+    path = tmp_path / "e.csv"
+    path.write_text("a,b\n1,x\nthirty,y\n")
+    with pytest.raises(InputError) as info, csv_errors(path, path, ["a", "b"], declared=True):
+        raise pa.ArrowInvalid(
+            f"In CSV column #0: {row}CSV conversion error to int64: invalid value 'thirty'"
+        )
+    text = str(info.value)
+    assert "column 'a' is declared int64, but its value in data row 2 is not one" in text
+    assert "thirty" not in text
