@@ -382,6 +382,7 @@ class JobHandle(TypedDict, total=False):
     worker_jobs: str  # slurm-cluster: the name its workers' Slurm jobs carry
     sandbox: bool  # it runs in the sandbox (slurm/sandbox.py)
     slot: int  # the job users' slot it runs as (slurm/job_users.py), held while running
+    keys_pid: int  # the key service it began with (a job's outcome asks if it went away)
     cgroups: list[str]  # cgroup folders emptied when it ends
     split: bool  # its python steps ran in a sandbox of their own (jobs/handover.py)
     parts: dict[str, int]  # per step, the parts tre planned: all the progress shown

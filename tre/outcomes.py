@@ -31,6 +31,7 @@ class Outcome(StrEnum):
     DISK_FULL = "disk_full"
     JOB_ERROR = "job_error"
     GRANT_REVOKED = "grant_revoked"
+    KEY_SERVICE_LOST = "key_service_lost"
     NEVER_STARTED = "never_started"
     NO_RESULT = "no_result"
     # checking -> failed
@@ -60,6 +61,8 @@ MEANINGS: dict[Outcome, str] = {
     Outcome.JOB_ERROR: "it stopped with an error of its own (in the researcher's code, "
     "or a missing column, say): the researcher",
     Outcome.GRANT_REVOKED: "its key grant was revoked or expired while it ran",
+    Outcome.KEY_SERVICE_LOST: "the key service stopped while it ran, so it could not read "
+    "its data: the platform's fault; submit it again",
     Outcome.NEVER_STARTED: "it died before it started: the platform's fault, the TRE's "
     "administrators",
     Outcome.NO_RESULT: "it ended without a result or an error (killed, out of memory, "

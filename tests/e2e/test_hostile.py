@@ -563,6 +563,69 @@ def test_two_jobs_running_at_once_never_share_a_uid(cli, home, tmp_path):
         assert (info.st_uid, info.st_gid, info.st_mode & 0o777) == (0, 0, 0o400)
 
 
+SLOW_READ = textwrap.dedent("""
+    import time
+
+    def slow(ctx):
+        time.sleep(8)  # the key service is stopped meanwhile
+        frame = ctx.dataset("residents").group_by("local_authority").len().collect()
+        ctx.file("slow", "n.txt", str(frame.height))
+""")
+
+
+def test_a_job_whose_key_service_stops_fails_at_once_saying_it_is_the_platforms_fault(
+    cli, home, tmp_path
+):
+    """Issue 25: kill the key service during a job: the job fails with a reason, and
+    nothing hangs. The job's own claim (KeyServiceDown) is not taken: tre checks the key
+    service the job began with is gone before it says so."""
+    from tre.home import Home
+    from tre.keyservice import process as keys_process
+
+    job_id = int(
+        cli(
+            "submit", _python_job(tmp_path, "slow", SLOW_READ, ["local_authority"]), who="rita"
+        ).out.split()[1]
+    )
+    runner = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tre.cli.main",
+            "--home",
+            str(home),
+            "--as",
+            "ada",
+            "run",
+            "--once",
+            "--interval",
+            "0.5",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while _job(home, job_id).state is not JobState.RUNNING:
+            assert time.monotonic() < deadline and runner.poll() is None
+            time.sleep(0.2)
+        assert keys_process.stop(Home.open(home))
+        started = time.monotonic()
+        out, _ = runner.communicate(timeout=120)
+    finally:
+        runner.kill()
+    assert time.monotonic() - started < 60  # nothing waited for the service to return
+    job = _job(home, job_id)
+    assert (job.state, job.outcome) == (JobState.FAILED, Outcome.KEY_SERVICE_LOST), (
+        job.reason,
+        out[-1000:],
+    )
+    assert job.reason.startswith("the key service stopped while the job ran")
+    assert "platform's fault, not the job's" in job.reason and "line" not in job.reason
+    assert not _job_processes()
+
+
 def _job_processes() -> list[int]:
     """Processes of the job user or the code user still alive (a sandbox must leave none)."""
     uids = {pwd.getpwnam("tre-job").pw_uid}

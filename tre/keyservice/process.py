@@ -66,6 +66,17 @@ def is_running(home: Home) -> bool:
     return True
 
 
+def service_pid(home: Home) -> int | None:
+    """The process id of the key service answering for `home`, or None if none answers
+    (a job's outcome asks whether the one it began with went away: tre/service/judging.py)."""
+    try:
+        answer = ServiceMasterKeys(str(home.key_socket)).ping()
+    except (KeyServiceDown, KeyServiceBusy):
+        return None
+    pid = answer.get("pid")
+    return pid if isinstance(pid, int) else None
+
+
 def _hand_over(home: Home, user: pwd.struct_passwd) -> None:
     """Give the key store and the service's state to its user, nobody else (the HSM's
     PIN file is handed over open, so it stays the TRE's)."""

@@ -34,6 +34,7 @@ from slurm.errors import SlurmCommandError
 from slurm.job_users import Slot
 from slurm.scripts import LOG_FOLDER, SCRATCH_WIPED
 from tre.errors import PlatformError, StateError, TreError
+from tre.keyservice.process import service_pid
 from tre.models import Job, JobState
 from tre.outcomes import Outcome
 from tre.service import job_slots, sandboxing
@@ -314,6 +315,8 @@ class Dispatcher:
                 "slot": slot.index,
                 "parts": planned_parts(spec, job_input.secured_sources(), job_input.target_rows),
             }
+            if (keys_pid := service_pid(session.home)) is not None:
+                handle["keys_pid"] = keys_pid  # the key service it began with
         with session.write() as conn:
             current = repo.get_job(conn, job.id)
             repo.put_job(conn, current.model_copy(update={"handle": handle}))
@@ -366,6 +369,7 @@ class Dispatcher:
             revoked=lambda: self._revoked(job),
             code_changed=lambda: self._code_changed(job),
             logs=lambda: backend.log_paths(folder, job.handle),
+            key_service_lost=lambda: self._key_service_lost(job),
         )
         spec = spec_of(job)
         self._end(
@@ -467,6 +471,15 @@ class Dispatcher:
         if last is None or last.revoked_reason is None:
             return ""
         return f"job {job.id} (project '{job.project}') was revoked: {last.revoked_reason}"
+
+    def _key_service_lost(self, job: Job) -> bool:
+        """Whether the key service `job` began with is gone: none answers, or another."""
+        now = service_pid(self.session.home)
+        began = job.handle.get("keys_pid")
+        lost = now is None or (isinstance(began, int) and now != began)
+        if lost:
+            log.warning("job %s: the key service stopped while it ran", job.id)
+        return lost
 
     def _backend_of(self, job: Job) -> Backend:
         """The backend that started `job` (the home may have changed backends since)."""

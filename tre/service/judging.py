@@ -26,6 +26,11 @@ from tre.service import start_failure
 from tre.service.researcher_view import researcher_reason
 from tre.states import JobState
 
+KEY_SERVICE_LOST = (
+    "the key service stopped while the job ran, so it could not read its data: the "
+    "platform's fault, not the job's; submit it again (the TRE's administrators see the "
+    "key service's state with 'tre keys service status')"
+)
 #: What a job failed by a full disk says after its reason.
 FREE_SPACE = "free space on it (the platform's to fix), then the job can be submitted again"
 
@@ -47,6 +52,9 @@ class Context:
     revoked: Callable[[], str]  # tre's account of its revoked grant, or ""
     code_changed: Callable[[], str]  # tre's account of its changed code, or ""
     logs: Callable[[], list[Path]]  # its backend's log files
+    #: Whether the key service the job began with is gone (stopped, or another one
+    #: answers now): tre's own check, never the job's word.
+    key_service_lost: Callable[[], bool] = lambda: False
 
 
 def judge_ended(
@@ -105,6 +113,8 @@ def _own_error(
             outcome, reason = Outcome.GRANT_REVOKED, f"the key grant of {why}; {reason}"
         elif error.get("type") == "CodeChanged" and (changed := context.code_changed()):
             outcome, reason = Outcome.CODE_CHANGED, changed  # checked again: not its word
+        elif error.get("type") == "KeyServiceDown" and context.key_service_lost():
+            outcome, reason = Outcome.KEY_SERVICE_LOST, KEY_SERVICE_LOST
     if status.detail and "Slurm" in status.detail:
         reason = f"{reason} ({status.detail})"
     return Judgement(JobState.FAILED, outcome, reason)

@@ -110,3 +110,11 @@ def test_every_code_has_a_meaning_in_the_generated_table():
     assert set(MEANINGS) == set(Outcome)
     for code in Outcome:
         assert f"| `{code.value}` |" in table()
+
+
+def test_a_lost_key_service_is_the_platforms_fault_only_when_tre_finds_it_gone(tmp_path):
+    folder = _folder(tmp_path, error={"reason": "gone", "type": "KeyServiceDown", "where": "x:7"})
+    judged = _judge(folder, key_service_lost=lambda: True)
+    assert judged.outcome is Outcome.KEY_SERVICE_LOST and "line 7" not in judged.reason
+    # The job saying so is not enough: researcher code can raise anything.
+    assert _judge(folder).outcome is Outcome.JOB_ERROR
