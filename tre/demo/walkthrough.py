@@ -121,12 +121,11 @@ def run(root: Path, rows: int, backend: str = "local") -> Path:
         w.tre("submit", str(EXAMPLES / spec), who="rita")
     console.print("[dim]A job asking for a column the project is not approved for is refused:[/]")
     w.tre("submit", str(EXAMPLES / "not_approved.yaml"), who="rita", expect=4)
-    if backend != "slurm":
-        console.print(
-            "[dim]And a job whose code is hostile (jobs/examples/hostile/steal.py) is "
-            "accepted: its spec is within the approval. Its code is not:[/]"
-        )
-        w.tre("submit", str(EXAMPLES / "hostile" / "steal.yaml"), who="rita")
+    console.print(
+        "[dim]And a job whose code is hostile (jobs/examples/hostile/steal.py) is "
+        "accepted: its spec is within the approval. Its code is not:[/]"
+    )
+    w.tre("submit", str(EXAMPLES / "hostile" / "steal.yaml"), who="rita")
 
     w.section(
         "5. The dispatcher runs each job on its own Dask cluster",
@@ -142,16 +141,23 @@ def run(root: Path, rows: int, backend: str = "local") -> Path:
     w.tre("status", who="rita")
     w.tre("status", "1", who="rita")
 
-    if backend != "slurm":
-        w.section(
-            "5b. Hostile code gets nothing",
-            "Job 6 ran as the unprivileged user tre-job in a bubblewrap sandbox: no network, "
-            "no TRE home, keys only through the key service, which refused its request for "
-            "a column its grant does not name. The researcher sees tre's status lines, "
-            "never what the code printed; the refusal is in the audit log.",
+    w.section(
+        "5b. Hostile code gets nothing",
+        (
+            "Job 6 ran on the compute nodes, submitted as a job user of its own (sudo -u "
+            "tre-job-<k> sbatch), in bubblewrap's sandbox: no TRE home, keys only through "
+            "the key gateway with its job's certificate, and the key service refused its "
+            "request for a column its grant does not name (the audit log names the node). "
+            if backend == "slurm"
+            else "Job 6 ran as an unprivileged job user of its own (tre-job-<k>) in a "
+            "bubblewrap sandbox: no network, no TRE home, keys only through the key "
+            "service, which refused its request for a column its grant does not name. "
         )
-        w.tre("logs", "6", who="rita")
-        w.tre("audit", "log", "--object", "job:6", who="ada")
+        + "The researcher sees tre's status lines, never what the code printed; the "
+        "refusal is in the audit log.",
+    )
+    w.tre("logs", "6", who="rita")
+    w.tre("audit", "log", "--object", "job:6", who="ada")
 
     w.section(
         "6. Output checkers review",
