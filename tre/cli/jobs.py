@@ -289,7 +289,8 @@ def _print_request(view: review.RequestView) -> None:
     for o in view.request.outputs:
         console.print(f"{o.name} ({o.kind}): {styled(o.sdc_status.value)}")
         _print_votes(view, o.name, "  ")
-    console.print(_next_step(view.job)[0].upper() + _next_step(view.job)[1:], markup=False)
+    step = _next_step(view.job)
+    console.print(step[0].upper() + step[1:], markup=False)
 
 
 def _remote_outputs(client: Client, job_id: int | None, destination: Path | None) -> None:

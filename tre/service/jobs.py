@@ -6,7 +6,6 @@ import hashlib
 import json
 import re
 import shutil
-from datetime import datetime
 from pathlib import Path
 
 from jobs.catalog_checks import spec_catalog_problems
@@ -24,7 +23,6 @@ from policies.access import (
 from policies.limits import load_limits
 from slurm.backend import Backend
 from slurm.backends import get_backend
-from tre import audit
 from tre.errors import InputError, PermissionDenied, StateError, TreError
 from tre.models import Job, JobState, ProjectState, Resources, Role
 from tre.service import projects, sandboxing
@@ -32,6 +30,7 @@ from tre.service.researcher_view import bounded_progress
 from tre.service.session import Session
 from tre.service.specs import spec_of
 from tre.service.state import set_job_state
+from tre.service.timeline import timeline
 from tre.store import repo
 
 
@@ -360,50 +359,6 @@ def job_logs(session: Session, job_id: int, tail: int = 200, *, held: bool = Fal
         parts.append(f"== {job.state.value} ==\n{job.reason}")
     body = "\n\n".join(parts) or f"job {job_id} has no logs yet (it is {job.state.value})"
     return "== timeline ==\n" + "\n".join(timeline(session, job)) + "\n\n" + body
-
-
-def timeline(session: Session, job: Job) -> list[str]:
-    """When the job entered each state, and how long the previous one took, from tre's
-    own audit record (never anything the job wrote): 'HH:MM:SS  state  (took ...)'."""
-    lines: list[str] = []
-    previous: tuple[str, datetime] | None = None
-    for event in audit.events(session.conn, obj=f"job:{job.id}"):
-        if not event.action.startswith("job.") or event.action == "job.started":
-            continue
-        state = "submitted" if event.action == "job.submit" else event.action[4:]
-        if state not in _STATE_WORDS:
-            continue
-        at = datetime.fromisoformat(event.at)
-        took = ""
-        if previous is not None and (seconds := (at - previous[1]).total_seconds()) >= 1:
-            took = f"  ({_STATE_WORDS[previous[0]]} {_took(round(seconds))})"
-        lines.append(f"{at:%H:%M:%S}  {state}{took}")
-        previous = (state, at)
-    return lines
-
-
-def _took(seconds: int) -> str:
-    if seconds < 60:
-        return f"{seconds} s"
-    if seconds < 3600:
-        return f"{seconds // 60} min {seconds % 60} s"
-    return f"{seconds // 3600} h {seconds % 3600 // 60} min"
-
-
-#: How the time in each state reads after it ended.
-_STATE_WORDS = {
-    "submitted": "checked at submission in",
-    "queued": "waited in the queue",
-    "running": "ran",
-    "checking": "checked in",
-    "awaiting_review": "reviewed in",
-    "released": "",
-    "partially_released": "",
-    "returned": "",
-    "rejected": "",
-    "failed": "",
-    "cancelled": "",
-}
 
 
 def _status_lines(session: Session, job: Job) -> str:
