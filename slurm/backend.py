@@ -87,6 +87,13 @@ class Backend(Protocol):
         the TRE starts them as root, and the sandbox drops to the job user."""
 
     @property
+    def reaches_as_job_user(self) -> bool:
+        """Whether some process of its jobs opens the job's files as its job user outside
+        a sandbox tre started as root (a job submitted as its job user; slurm-cluster's
+        workers, which its engine submits): the job's folder and data must then be
+        reachable by that user (tre/service/sandboxing.py: reach_for_job_user)."""
+
+    @property
     def max_retries(self) -> int:
         """Further attempts after an ended-but-retryable job (a node failure, say)."""
 

@@ -24,6 +24,12 @@ class ClusterSettings(BaseModel):
     profile: SiteProfile
     placement: SlurmPlacement
     python: str
+    #: slurm-cluster in a sandboxed home: what each worker job runs instead of `python`
+    #: (its sandbox on its node, as the job user, then the interpreter), and the host
+    #: folder its worker jobs run and log in. Written by the backend on the service node,
+    #: which knows the host's paths; the engine, in its own sandbox, does not.
+    worker_command: tuple[str, ...] = ()
+    worker_folder: str = ""
 
 
 def write_settings(job_dir: Path, settings: ClusterSettings) -> None:

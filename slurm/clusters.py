@@ -26,6 +26,7 @@ from distributed.security import Security
 
 from slurm.cluster_settings import ClusterSettings
 from slurm.errors import ProfileError
+from slurm.sandbox import SANDBOX_SCRATCH
 from slurm.scripts import thread_environment, worker_job_name
 from slurm.tls import job_security
 from tre.models import Resources
@@ -221,32 +222,100 @@ def jobqueue_cluster(settings: ClusterSettings, job_dir: Path) -> Iterator[Clien
     scheduler_options: dict[str, Any] = {"dashboard_address": ":0"}
     if profile.scheduler_interface or profile.interface:
         scheduler_options["interface"] = profile.scheduler_interface or profile.interface
-    (job_dir / "workers").mkdir(exist_ok=True)
+    python = shlex.quote(settings.python)  # jobqueue writes it into a shell line
+    local_directory = f"{profile.local_directory}/{settings.name}"
+    log_directory: str | None = str(job_dir / "workers")
+    if settings.worker_command:
+        # Sandboxed (the engine itself is, on the service node): each worker starts in
+        # its sandbox on its node, as the job user, scratch in the sandbox's own /tmp.
+        # Its job runs and logs in the job's Slurm folder (a host path the engine cannot
+        # see, so it leaves the log options to Slurm's default in that folder).
+        python = shlex.join(settings.worker_command)
+        local_directory = str(SANDBOX_SCRATCH)
+        log_directory = None
+        directives.append(f"--chdir={settings.worker_folder}")
+    else:
+        (job_dir / "workers").mkdir(exist_ok=True)
+    failures: list[str] = []
     with (
         dask.config.set(DASK_SETTINGS),
-        SLURMCluster(
-            cores=resources.cores,
-            processes=1,
-            memory=f"{resources.memory // 1024**2}MiB",
-            walltime=format_duration(resources.walltime),
-            queue=placement.partition,
-            account=placement.account,
-            job_name=worker_job_name(settings.name),
-            job_extra_directives=directives,
-            job_script_prologue=[*profile.prologue, *thread_environment(resources.cores)],
-            python=shlex.quote(settings.python),  # jobqueue writes it into a shell line
-            interface=profile.interface,
-            scheduler_options=scheduler_options,
-            security=security,
-            protocol="tls://" if security else None,
-            local_directory=f"{profile.local_directory}/{settings.name}",
-            log_directory=str(job_dir / "workers"),
-            death_timeout=profile.worker_death_timeout,
-            worker_extra_args=lifetime,
-            shebang="#!/bin/bash",
+        _closed_quietly_on_error(
+            SLURMCluster(
+                job_cls=_submission_watched(failures),
+                cores=resources.cores,
+                processes=1,
+                memory=f"{resources.memory // 1024**2}MiB",
+                walltime=format_duration(resources.walltime),
+                queue=placement.partition,
+                account=placement.account,
+                job_name=worker_job_name(settings.name),
+                job_extra_directives=directives,
+                job_script_prologue=[*profile.prologue, *thread_environment(resources.cores)],
+                python=python,
+                interface=profile.interface,
+                scheduler_options=scheduler_options,
+                security=security,
+                protocol="tls://" if security else None,
+                local_directory=local_directory,
+                log_directory=log_directory,
+                death_timeout=profile.worker_death_timeout,
+                worker_extra_args=lifetime,
+                shebang="#!/bin/bash",
+            )
         ) as cluster,
         Client(cluster, security=security) as client,
     ):
         cluster.adapt(minimum=1, maximum=resources.workers)
-        client.wait_for_workers(1, timeout=profile.startup_timeout)
+        _wait_for_a_worker(client, failures, profile.startup_timeout)
         yield client
+
+
+@contextmanager
+def _closed_quietly_on_error(cluster: Any) -> Iterator[Any]:
+    """`cluster`, closed on the way out; after an error, its own close may fail too (over
+    worker jobs Slurm refused, say), and the first error is the one to tell."""
+    try:
+        yield cluster
+    except BaseException:
+        try:
+            cluster.close()
+        except Exception as exc:  # the first error is raised below
+            log.warning("closing the job's Slurm cluster after an error: %s", type(exc).__name__)
+        raise
+    cluster.close()
+
+
+def _submission_watched(failures: list[str]) -> Any:
+    """SLURMCluster's job class, noting why a worker job could not be submitted (sbatch
+    refused it), which dask-jobqueue itself only logs and retries."""
+    from dask_jobqueue.slurm import SLURMJob
+
+    class WatchedJob(SLURMJob):
+        async def start(self) -> None:
+            try:
+                await super().start()
+            except Exception as exc:
+                lines = [line for line in str(exc).splitlines() if line.strip()]
+                failures.append(lines[-1] if lines else type(exc).__name__)
+                raise
+
+    return WatchedJob
+
+
+def _wait_for_a_worker(client: Client, failures: list[str], timeout: float) -> None:
+    """Go on once a worker joined; fail at once if Slurm refused the worker jobs (a job
+    that cannot start fails in seconds, not at the start-up timeout)."""
+    deadline = time.monotonic() + timeout
+    while not client.scheduler_info()["workers"]:
+        if failures:
+            raise ProfileError(
+                f"Slurm refused the job's worker jobs: {failures[-1]}",
+                fix="run 'tre cluster check' on the service node, and see the profile's "
+                "partition, account and sbatch_extra",
+            )
+        if time.monotonic() > deadline:
+            raise ProfileError(
+                f"no worker of the job started within {format_duration(int(timeout))}",
+                fix="see the job's worker logs (tre logs JOB) and the Slurm queue (squeue)",
+            )
+        time.sleep(0.2)

@@ -134,14 +134,17 @@ def scancel(
     name: str | None = None,
     signal: str | None = None,
     user: str | None = None,
+    owner: str | None = None,
 ) -> None:
-    """Cancel a job (or every job of this user with `name`), as `user` (through sudo)
-    for a job submitted as it; cancelling an ended job is fine."""
+    """Cancel a job (or every job of this user with `name`, or every job of `owner`), as
+    `user` (through sudo) for a job submitted as it; cancelling an ended job is fine."""
     args = [*as_user(user), "scancel"]
     if signal:
         args.append(f"--signal={signal}")
     if name:
         args.append(f"--name={name}")
+    if owner:
+        args.append(f"--user={owner}")
     if job_id is not None:
         args.append(str(job_id))
     result = run(args, check=False)

@@ -42,6 +42,10 @@ class LocalBackend:
         return False  # tre starts it as root; its sandbox drops to the job user
 
     @property
+    def reaches_as_job_user(self) -> bool:
+        return False  # nothing of it opens a file before its sandbox is made
+
+    @property
     def max_retries(self) -> int:
         return 0  # a local job that dies is not helped by starting it again
 

@@ -142,6 +142,13 @@ class Plan:
     #: already is that user, so bubblewrap runs unprivileged, in a user namespace of its
     #: own that may make no other, with no capability; no cgroup to join (Slurm's own).
     unprivileged: bool = False
+    #: Processes whose parent is Slurm's (a slurm-runner task, a slurm-cluster worker):
+    #: when the parent goes, so does the sandbox. Never for an engine the dispatcher
+    #: started, which a restarted dispatcher adopts.
+    die_with_parent: bool = False
+    #: Host folders shown read-only at their own path: slurm-cluster's engine sees
+    #: Slurm's configuration and munge's socket, to submit its workers (as its job user).
+    host_binds: tuple[Path, ...] = ()
 
 
 def job_user() -> pwd.struct_passwd:
@@ -249,6 +256,9 @@ def system_binds() -> list[str]:
             args += ["--symlink", os.readlink(path), str(path)]
         elif path.is_dir():
             args += ["--ro-bind", str(path), str(path)]
+    # bubblewrap makes a missing mount point's parents 0700 root: the job user could
+    # then read none of these (nor resolve a name through nsswitch and hosts).
+    args += ["--perms", "0755", "--dir", "/etc"]
     for name in ETC:
         path = Path("/etc") / name
         if path.exists():
@@ -292,9 +302,7 @@ def command(plan: Plan) -> list[str]:
         "--hostname",
         "tre-job",
     ]
-    if plan.cluster == "slurm-runner":
-        # A task's parent is Slurm's step daemon: when it goes, so does the sandbox.
-        # (Not on the embedded default, where a restarted dispatcher adopts its jobs.)
+    if plan.die_with_parent:
         bwrap.append("--die-with-parent")
     if plan.unset is None:
         bwrap.append("--clearenv")
@@ -302,6 +310,11 @@ def command(plan: Plan) -> list[str]:
         for name in plan.unset:
             bwrap += ["--unsetenv", name]
     bwrap += system_binds()
+    for parent in parents_to_make(plan.host_binds):
+        if parent != Path("/etc"):
+            bwrap += ["--perms", "0755", "--dir", str(parent)]
+    for folder in plan.host_binds:
+        bwrap += ["--ro-bind", str(folder), str(folder)]
     bwrap += [
         "--proc",
         "/proc",

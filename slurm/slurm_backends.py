@@ -25,10 +25,12 @@ from slurm.cluster_settings import CLUSTER, ClusterSettings, write_settings
 from slurm.errors import ProfileError
 from slurm.local import LocalBackend
 from slurm.profiles import SiteProfile, load_profile
-from slurm.scripts import LOG_FOLDER, render_runner_script, worker_job_name
+from slurm.scripts import LOG_FOLDER, render_runner_script, thread_environment, worker_job_name
 from slurm.tls import CERT, GATEWAY_FILES, KEY, write_job_certificate
 
 SCRIPT = "job.sbatch"
+#: Where munged's socket lives on Debian and most sites (munge's --socket default).
+MUNGE_SOCKET_FOLDER = Path("/run/munge")
 _SAFE_PATH = re.compile(r"^[A-Za-z0-9_./+-]+$")
 
 
@@ -62,6 +64,10 @@ class _ProfiledBackend:
     @property
     def runs_as_job_user(self) -> bool:
         return self.profile.submit_via_sudo
+
+    @property
+    def reaches_as_job_user(self) -> bool:
+        return self.runs_as_job_user
 
     def prepare(self, submission: Submission) -> ClusterSettings:
         """Write what the job's processes need into its folder: settings, certificate."""
@@ -139,6 +145,7 @@ class SlurmRunnerBackend(_ProfiledBackend):
                         python=settings.python,
                         cgroups=groups,
                         cgroups_here_only=True,
+                        die_with_parent=True,
                         key_socket=None if self.key_gateway else plan.key_socket,
                     )
                 )
@@ -200,8 +207,8 @@ class SlurmClusterBackend(_ProfiledBackend, LocalBackend):
     name = "slurm-cluster"
     cluster = "slurm-cluster"
     enforces_walltime = False  # the engine runs here; workers have their own walltimes
-    sandboxed = False  # workers are Slurm jobs outside any sandbox (issue 25)
-    splits_code = False
+    sandboxed = True  # the engine here in the local sandbox; each worker in its own
+    splits_code = True  # python steps first, here, in a sandbox of their own
     queues = True  # its workers wait in Slurm's queue
     scratch_on_nodes = False  # the engine's, here; workers spill to their own /tmp
 
@@ -211,12 +218,84 @@ class SlurmClusterBackend(_ProfiledBackend, LocalBackend):
 
     @property
     def runs_as_job_user(self) -> bool:
-        return False  # its engine runs on this node, started by tre (workers: issue 25)
+        return False  # its engine is started here by tre, which drops to the job user
+
+    @property
+    def reaches_as_job_user(self) -> bool:
+        return True  # its workers are Slurm jobs of the job user, submitted by its engine
 
     def submit(self, submission: Submission) -> Handle:
-        self.prepare(submission)
-        handle = LocalBackend.submit(self, submission)
-        return {**handle, "worker_jobs": worker_job_name(submission.name)}
+        settings = self.prepare(submission)
+        plan = submission.sandbox
+        if plan is None:
+            handle = LocalBackend.submit(self, submission)
+            return {**handle, "worker_jobs": worker_job_name(submission.name)}
+        if not self.key_gateway:
+            raise ProfileError(
+                f"the site profile {self.profile.name!r} names no key gateway, and "
+                "slurm-cluster's workers, Slurm jobs of the job user, have no other way to keys",
+                fix="set key_gateway (HOST:PORT on the service node that compute nodes reach; "
+                "docs/slurm.md), or use backend slurm-runner",
+            )
+        job_dir = submission.job_dir
+        # The worker jobs run and log in a folder of their job user's own (never the
+        # job folder), taken back when the job ends (tre/service/sandboxing.py).
+        log_dir = job_dir / LOG_FOLDER
+        log_dir.mkdir(mode=0o700, exist_ok=True)
+        os.chown(log_dir, plan.uid, plan.gid)
+        extra = tuple(
+            name for name in (CLUSTER, CERT, KEY, *GATEWAY_FILES) if (job_dir / name).exists()
+        )
+        for name in extra:
+            os.chown(job_dir / name, 0, plan.gid)
+            os.chmod(job_dir / name, 0o440)
+        threads = dict(
+            line.removeprefix("export ").split("=", 1)
+            for line in thread_environment(submission.resources.cores)
+        )
+        # Each worker: started by Slurm on its node as the job user (the engine submits
+        # it), so bubblewrap runs unprivileged there; the node's network (the site's
+        # fence), its TLS certificate and, on another node, the key gateway's files.
+        worker = replace(
+            plan,
+            cluster=self.cluster,
+            share_net=True,
+            unprivileged=True,
+            die_with_parent=True,
+            extra=extra,
+            key_socket=None,
+            python=settings.python,
+            program=(settings.python,),  # dask-jobqueue adds "-m distributed.cli.dask_worker"
+            environment={**plan.environment, **threads},
+            cgroups=(),
+            phase="all",
+            handover=None,
+        )
+        settings = settings.model_copy(
+            update={
+                "worker_command": tuple(sandbox.command(worker)),
+                "worker_folder": str(log_dir),
+            }
+        )
+        write_settings(job_dir, settings)
+        # The engine: here, in the local sandbox as the job user, with the host's network
+        # (its workers reach its scheduler; it reaches Slurm's controller) and what sbatch
+        # needs. Its python steps ran before it, in the local sandbox with no network at
+        # all and no way to submit anything (submission.code_sandbox, unchanged).
+        engine = replace(
+            plan,
+            cluster=self.cluster,
+            share_net=True,
+            extra=extra,
+            host_binds=slurm_client_paths(),
+            environment={**plan.environment, **slurm_client_environment()},
+        )
+        handle = LocalBackend.submit(self, replace(submission, sandbox=engine))
+        return {
+            **handle,
+            "worker_jobs": worker_job_name(submission.name),
+            "slurm_user": pwd.getpwuid(plan.uid).pw_name,
+        }
 
     def poll(self, handle: Handle) -> BackendStatus:
         status = LocalBackend.poll(self, handle)
@@ -224,16 +303,39 @@ class SlurmClusterBackend(_ProfiledBackend, LocalBackend):
             return BackendStatus(
                 "running", f"engine on this node, Slurm workers named {handle.get('worker_jobs')}"
             )
+        _cancel_workers(handle)  # an engine killed outright leaves them queued
         return status
 
     def cancel(self, handle: Handle) -> None:
         LocalBackend.cancel(self, handle)  # the engine closes its SLURMCluster on SIGTERM
-        if handle.get("worker_jobs"):
-            # ... and if it was killed outright, its worker jobs are cancelled by name.
-            commands.scancel(name=str(handle["worker_jobs"]))
+        _cancel_workers(handle)  # ... and if it was killed outright, they go by name
 
     def log_paths(self, job_dir: Path, handle: Handle) -> list[Path]:
-        return [
-            *LocalBackend.log_paths(self, job_dir, handle),
-            *sorted((job_dir / "workers").glob("*.err")),
-        ]
+        workers = (
+            sorted((job_dir / LOG_FOLDER).glob("slurm-*.out"))
+            if handle.get("slurm_user")
+            else sorted((job_dir / "workers").glob("*.err"))
+        )
+        return [*LocalBackend.log_paths(self, job_dir, handle), *workers]
+
+
+def _cancel_workers(handle: Handle) -> None:
+    """Cancel a slurm-cluster job's worker jobs by name and, sandboxed, every Slurm job
+    of its job user: whatever its engine submitted (tre's code; its researcher code could
+    submit nothing), nothing of it outlives the job."""
+    if handle.get("worker_jobs"):
+        commands.scancel(name=str(handle["worker_jobs"]))
+    if handle.get("slurm_user"):
+        commands.scancel(owner=str(handle["slurm_user"]))
+
+
+def slurm_client_paths() -> tuple[Path, ...]:
+    """What `sbatch` and `scancel` read on this node: Slurm's configuration folder and
+    munge's socket folder (only those that exist)."""
+    conf = Path(os.environ.get("SLURM_CONF", "/etc/slurm/slurm.conf")).parent
+    return tuple(p for p in (conf, MUNGE_SOCKET_FOLDER) if p.is_dir())
+
+
+def slurm_client_environment() -> dict[str, str]:
+    """The service's SLURM_CONF, if it has one, so its engine's sbatch finds the same."""
+    return {k: os.environ[k] for k in ("SLURM_CONF",) if k in os.environ}

@@ -27,23 +27,51 @@ def slurm_home(tmp_path, slurm_template):
     stop_key_service(target)
 
 
-@pytest.fixture
-def nodes_home(slurm_template):
-    """A home whose jobs run on the test cluster's three compute nodes (profile
-    local-nodes), reaching keys through the key gateway.
-
-    Its jobs are submitted as their job users, who reach their folders themselves, so
-    it lives where a site keeps TRE_HOME: under folders every user may pass. Not under
+def reachable_copy(template: Path, name: str) -> tuple[Path, Path]:
+    """A copy of `template` where a site keeps TRE_HOME: under folders every user may
+    pass, for jobs some of whose processes open their files as their job user. Not under
     pytest's own folder, which pytest makes its user's only again whenever any pytest
-    starts (a second run beside this one would cut a running job off its folder)."""
+    starts (a second run beside this one would cut a running job off its folder).
+    (the copy, the folder above it to remove)."""
+    above = Path(tempfile.mkdtemp(prefix=f"tre-{name}-", dir="/tmp"))
+    above.chmod(0o711)
+    target = above / name
+    shutil.copytree(template, target, ignore=shutil.ignore_patterns("pid", "lock"))
+    return target, above
+
+
+@pytest.fixture
+def cluster_home(slurm_template):
+    """A home whose backend is slurm-cluster on the one-node test cluster: its engine
+    runs here in the local sandbox, its workers are Slurm jobs of its job user."""
     from tre.home import Home
     from tre.keyservice.gateway_process import stop_gateway
 
     _stop_other_gateways("--listen=10.77.0.1:7643")
-    above = Path(tempfile.mkdtemp(prefix="tre-nodes-home-", dir="/tmp"))
-    above.chmod(0o711)
-    target = above / "nodes-home"
-    shutil.copytree(slurm_template, target, ignore=shutil.ignore_patterns("pid", "lock"))
+    target, above = reachable_copy(slurm_template, "cluster-home")
+    # Its workers are Slurm jobs of the job user: keys through the key gateway only.
+    profile = (Path(__file__).parents[2] / "slurm" / "profiles" / "local-test.yaml").read_text()
+    profile = profile.replace("backend: slurm-runner", "backend: slurm-cluster")
+    (target / "cluster-profile.yaml").write_text(profile + "key_gateway: 10.77.0.1:7643\n")
+    config = target / "tre.yaml"
+    text = config.read_text().replace("backend: slurm-runner", "backend: slurm-cluster")
+    config.write_text(text.replace("local-test", str(target / "cluster-profile.yaml")))
+    yield target
+    stop_gateway(Home(target.absolute(), None))  # type: ignore[arg-type]
+    stop_key_service(target)
+    shutil.rmtree(above, ignore_errors=True)
+
+
+@pytest.fixture
+def nodes_home(slurm_template):
+    """A home whose jobs run on the test cluster's three compute nodes (profile
+    local-nodes), reaching keys through the key gateway. Its jobs are submitted as
+    their job users, who reach their folders themselves (`reachable_copy`)."""
+    from tre.home import Home
+    from tre.keyservice.gateway_process import stop_gateway
+
+    _stop_other_gateways("--listen=10.77.0.1:7643")
+    target, above = reachable_copy(slurm_template, "nodes-home")
     config = target / "tre.yaml"
     config.write_text(config.read_text().replace("local-test", "local-nodes"))
     yield target

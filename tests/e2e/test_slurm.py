@@ -101,16 +101,65 @@ def test_table_and_python_jobs_run_on_slurm_like_on_the_embedded_default(
     assert table["provenance"].startswith("computed by tre's engine from the python step's plan")
 
 
-def test_the_slurm_cluster_backend_runs_workers_as_slurm_jobs(scli, slurm_home):
-    config = slurm_home / "tre.yaml"
-    config.write_text(config.read_text().replace("backend: slurm-runner", "backend: slurm-cluster"))
-    assert scli("submit", EXAMPLES / "gp_visits_model.yaml", who="rita").code == 0
-    settle(slurm_home)
-    finished = job(slurm_home, 1)
+def test_the_slurm_cluster_backend_runs_workers_as_slurm_jobs_each_in_its_sandbox(
+    cluster_home, capsys
+):
+    """The engine runs here in the local sandbox, as the job user; each worker is a
+    Slurm job of that user, started on its node in a sandbox of its own."""
+    ccli = cli_for(cluster_home, capsys)
+    assert ccli("submit", EXAMPLES / "gp_visits_model.yaml", who="rita").code == 0
+    seen: dict[int, dict[str, str]] = {}
+    s = Session.open(cluster_home, "ada")
+    try:
+        dispatcher = Dispatcher(s)
+        deadline = time.monotonic() + 180
+        while dispatcher.tick():
+            assert time.monotonic() < deadline, "the slurm-cluster job never ended"
+            seen |= _dask_workers()
+            time.sleep(0.3)
+    finally:
+        s.close()
+    finished = job(cluster_home, 1)
     assert finished.state is JobState.AWAITING_REVIEW, finished.reason
     assert finished.backend == "slurm-cluster"
-    workers = list((slurm_home / "jobs" / "000001" / "workers").glob("*.err"))
-    assert workers, "no worker ran as a Slurm job"
+    user = finished.handle["slurm_user"]
+    assert user.startswith("tre-job-")
+    assert seen, "no worker ran as a Slurm job"
+    host_mounts = os.readlink("/proc/self/ns/mnt")
+    for pid, worker in seen.items():
+        assert worker["user"] == user, f"worker {pid} ran as {worker['user']}, not {user}"
+        assert worker["mnt"] != host_mounts, f"worker {pid} was not in a sandbox"
+        assert worker["sees_home"] == "no", f"worker {pid} could see the TRE home"
+    logs = list((cluster_home / "jobs" / "000001" / "slurm").glob("slurm-*.out"))
+    assert logs, "the worker jobs wrote no log in the job's Slurm folder"
+
+
+def _dask_workers() -> dict[int, dict[str, str]]:
+    """Every dask worker process on this machine (the test cluster's nodes share its
+    kernel): its user, its mount namespace, and whether the TRE homes' folder shows."""
+    import pwd
+
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            args = (entry / "cmdline").read_bytes().split(b"\0")
+            if args[1:3] != [b"-m", b"distributed.cli.dask_worker"]:
+                continue  # not the worker's own interpreter (its sandbox's bwrap, say)
+            uid = (entry / "status").read_text().split("Uid:")[1].split()[0]
+            root = entry / "root"
+            found[int(entry.name)] = {
+                "user": pwd.getpwuid(int(uid)).pw_name,
+                "mnt": os.readlink(entry / "ns" / "mnt"),
+                "sees_home": "yes"
+                if (root / "tmp").is_dir()
+                and any(p.name.startswith("tre-cluster-home-") for p in (root / "tmp").iterdir())
+                else "no",
+            }
+        except (OSError, KeyError, IndexError):
+            continue
+    return found
 
 
 def start_in_background(home: Path) -> subprocess.Popen[bytes]:
@@ -339,3 +388,20 @@ def test_hsm_backed_keys_work_on_slurm(tmp_path, sources, capsys):
     assert slurm_state(finished.handle["slurm_job_id"]) == "COMPLETED"
     table = home / "jobs/000001/outputs/residents_by_area/residents_by_area.csv"
     assert table.read_text().startswith("local_authority,")
+
+
+def test_a_slurm_cluster_job_whose_workers_slurm_refuses_fails_in_seconds(cluster_home, capsys):
+    """sbatch refusing the worker jobs (here: a partition the cluster does not have)
+    fails the job at once with Slurm's words, not after the start-up timeout."""
+    profile = cluster_home / "cluster-profile.yaml"
+    text = profile.read_text().replace("partition: debug", "partition: nosuch")
+    profile.write_text(text.replace("partitions: [debug, long]", "partitions: [nosuch]"))
+    ccli = cli_for(cluster_home, capsys)
+    assert ccli("submit", EXAMPLES / "gp_visits_model.yaml", who="rita").code == 0
+    started = time.monotonic()
+    settle(cluster_home, timeout=60)
+    failed = job(cluster_home, 1)
+    assert failed.state is JobState.FAILED
+    assert "Slurm refused the job's worker jobs" in failed.reason, failed.reason
+    assert "partition" in failed.reason, failed.reason
+    assert time.monotonic() - started < 40

@@ -5,6 +5,7 @@ one instance per setting in this process (an HSM session is opened once).
 
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
 
@@ -30,7 +31,10 @@ def open_master_keys(settings: KmsSettings) -> MasterKeys:
             if settings.tls_cert
             else None
         )
-        made: MasterKeys = ServiceMasterKeys(settings.socket, settings.keys_root, tls=tls)
+        socket = settings.socket
+        if settings.near_socket and os.path.exists(settings.near_socket):
+            socket, tls = settings.near_socket, None
+        made: MasterKeys = ServiceMasterKeys(socket, settings.keys_root, tls=tls)
     elif settings.kind == "pkcs11":
         from tre.secured.pkcs11keys import Pkcs11MasterKeys  # only hosts with an HSM need it
 

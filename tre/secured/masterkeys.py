@@ -98,6 +98,11 @@ class KmsSettings:
     tls_ca: str = ""
     tls_cert: str = ""
     tls_key: str = ""
+    #: Through the key gateway, the key service's own socket where a process has it
+    #: instead (slurm-cluster: its engine and python steps on the service node; its
+    #: workers on the compute nodes have only the gateway). Either way the key service
+    #: checks the same grant.
+    near_socket: str = ""
 
     def __post_init__(self) -> None:
         if self.kind not in (*KINDS, SERVICE):

@@ -270,6 +270,7 @@ class Dispatcher:
                     spec,
                     job_input.secured_sources(),
                     as_job_user=self.backend.runs_as_job_user,
+                    reach=self.backend.reaches_as_job_user,
                 )
                 split = sandboxing.code_plan(box, slot, spec) if self.backend.splits_code else None
                 if split is not None:

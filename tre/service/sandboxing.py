@@ -58,7 +58,7 @@ HANDOVER = "handover"  # the python steps' own output folder (jobs/handover.py)
 
 def is_sandboxed(session: Session, backend: Backend) -> bool:
     """Whether jobs of this home run in the sandbox on `backend` (it says whether it can:
-    the embedded default and slurm-runner do; slurm-cluster's workers do not yet)."""
+    all three backends do)."""
     return session.home.config.isolation == "sandbox" and backend.sandboxed
 
 
@@ -76,6 +76,9 @@ def inside(
             tls_ca=str(sandbox.SANDBOX_JOB / GATEWAY_CA),
             tls_cert=str(sandbox.SANDBOX_JOB / GATEWAY_CERT),
             tls_key=str(sandbox.SANDBOX_JOB / GATEWAY_KEY),
+            # A sandbox on the service node has the socket as well (slurm-cluster's
+            # engine, and python steps with no network at all): it uses that.
+            near_socket=str(sandbox.SANDBOX_KEYS),
         )
     return {
         name: replace(
@@ -122,11 +125,13 @@ def plan(
     spec: JobSpec,
     sources: dict[str, SecuredSource],
     as_job_user: bool = False,
+    reach: bool = False,
 ) -> sandbox.Plan:
     """The sandbox of `job`, run by the users of its `slot`: its folders, its granted
     datasets' files, its limits. `as_job_user`: the backend starts the job as its job
     user (Backend.runs_as_job_user), which must then reach its folder and its data
-    itself, and runs bubblewrap unprivileged."""
+    itself, and runs bubblewrap unprivileged; `reach`: some of its processes are
+    (Backend.reaches_as_job_user), though tre starts its engine."""
     folder = session.home.job_dir(job.id)
     out = folder / OUT
     if out.exists():
@@ -152,7 +157,7 @@ def plan(
             )
         _readable_by(host, slot.data_gid)
         data.append((host, version))
-    if as_job_user:
+    if as_job_user or reach:
         reach_for_job_user(session.home.root, [folder, *(host for host, _ in data)], slot)
     resources = spec.resources
     runtime, hide = sandbox.runtime_paths()
