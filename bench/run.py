@@ -21,7 +21,15 @@ from typing import Any
 
 from rich.console import Console
 
-from bench import differencing, isolation, secured_read, service_load, slurm_job, table_job
+from bench import (
+    cli_start,
+    differencing,
+    isolation,
+    secured_read,
+    service_load,
+    slurm_job,
+    table_job,
+)
 
 RESULTS = Path(__file__).resolve().parent / "results"
 BENCHMARKS: dict[str, tuple[Callable[..., dict[str, Any]], Callable[..., None]]] = {
@@ -31,6 +39,7 @@ BENCHMARKS: dict[str, tuple[Callable[..., dict[str, Any]], Callable[..., None]]]
     secured_read.NAME: (secured_read.run, secured_read.render),
     isolation.NAME: (isolation.run, isolation.render),
     differencing.NAME: (differencing.run, differencing.render),
+    cli_start.NAME: (cli_start.run, cli_start.render),
 }
 
 

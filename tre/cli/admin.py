@@ -13,7 +13,6 @@ from rich.table import Table
 
 from tre.cli.common import DATE, console, err_console, remote, session
 from tre.errors import InputError
-from tre.service import people, tokens
 
 
 def register(cli: click.Group) -> None:
@@ -48,6 +47,8 @@ def register_cmd(
     accredited_until: date | None,
 ) -> None:
     """Register NAME with one or more roles."""
+    from tre.service import people
+
     if (client := remote(ctx)) is not None:
         with client:
             person = client.register_person(
@@ -97,6 +98,8 @@ def update_cmd(
     activate: bool,
 ) -> None:
     """Change NAME's roles, accreditation, or whether they may act."""
+    from tre.service import people
+
     active = False if deactivate else (True if activate else None)
     if (client := remote(ctx)) is not None:
         with client:
@@ -121,6 +124,8 @@ def update_cmd(
 def confirm_cmd(ctx: click.Context, name: str) -> None:
     """Confirm NAME's admin role: a new admin approves nothing until a confirmed admin
     other than the one who made them an admin confirms them."""
+    from tre.service import people
+
     if (client := remote(ctx)) is not None:
         with client:
             person = client.confirm_admin(name)
@@ -134,6 +139,8 @@ def confirm_cmd(ctx: click.Context, name: str) -> None:
 @click.pass_context
 def people_cmd(ctx: click.Context) -> None:
     """List registered people."""
+    from tre.service import people
+
     if (client := remote(ctx)) is not None:
         with client:
             everyone = client.list_people()
@@ -169,6 +176,8 @@ def people_cmd(ctx: click.Context) -> None:
 @click.pass_context
 def token_cmd(ctx: click.Context, name: str, expires: str | None, out: Path | None) -> None:
     """Issue an API token for NAME, to use 'tre serve' (shown once; stored only hashed)."""
+    from tre.service import tokens
+
     with session(ctx) as s:
         record, text = tokens.issue_token(s, name, expires=tokens.parse_expiry(expires))
     if out is not None:
@@ -188,6 +197,8 @@ def token_cmd(ctx: click.Context, name: str, expires: str | None, out: Path | No
 @click.pass_context
 def tokens_cmd(ctx: click.Context, name: str | None) -> None:
     """List API tokens (ids, holders and dates; never the tokens), or NAME's."""
+    from tre.service import tokens
+
     with session(ctx) as s:
         found = tokens.list_tokens(s, name)
     table = Table("id", "person", "state", "expires (UTC)", "issued by", "issued (UTC)")
@@ -208,6 +219,8 @@ def tokens_cmd(ctx: click.Context, name: str | None) -> None:
 @click.pass_context
 def revoke_token_cmd(ctx: click.Context, token_id: str) -> None:
     """Revoke the token TOKEN_ID at once (its browser sessions end too)."""
+    from tre.service import tokens
+
     with session(ctx) as s:
         token = tokens.revoke_token(s, token_id)
     console.print(f"Revoked token [bold]{token.id}[/] of {token.person}")

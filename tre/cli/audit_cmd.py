@@ -7,10 +7,7 @@ import json
 import click
 from rich.table import Table
 
-from policies.access import raise_if, role_refusals
-from tre import audit
 from tre.cli.common import console, err_console, session
-from tre.models import Role
 
 
 def register(cli: click.Group) -> None:
@@ -26,6 +23,10 @@ def audit_group() -> None:
 @click.pass_context
 def verify_cmd(ctx: click.Context) -> int:
     """Check every event's hash and the chain; say where anything was changed."""
+    from policies.access import raise_if, role_refusals
+    from tre import audit
+    from tre.models import Role
+
     with session(ctx) as s:
         raise_if(
             role_refusals(s.person(), Role.ADMIN, "verifying the audit log"),
@@ -54,6 +55,10 @@ def verify_cmd(ctx: click.Context) -> int:
 @click.pass_context
 def log_cmd(ctx: click.Context, obj: str | None, last: int) -> None:
     """The newest events."""
+    from policies.access import raise_if, role_refusals
+    from tre import audit
+    from tre.models import Role
+
     with session(ctx) as s:
         raise_if(
             role_refusals(s.person(), Role.ADMIN, "reading the audit log"),

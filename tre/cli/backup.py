@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from tre.cli.common import console, err_console, session
-from tre.service.backup import BackupCheck, backup_home, restore_home, verify_backup
+
+if TYPE_CHECKING:
+    from tre.service.backup import BackupCheck
 
 
 def register(cli: click.Group) -> None:
@@ -35,6 +38,8 @@ def create_cmd(ctx: click.Context, dest: Path, no_data: bool) -> None:
     in DEST/backup.json. The backup holds keys and data together: keep it as safe as
     the home itself.
     """
+    from tre.service.backup import backup_home
+
     with session(ctx) as s:
         result = backup_home(
             s, dest, include_data=not no_data, progress=lambda step: err_console.print(step)
@@ -86,6 +91,8 @@ def _report(check: BackupCheck) -> int:
 def verify_cmd(path: Path) -> int:
     """Check the backup at PATH: every file against its sha256, the audit log's chain,
     and that the key store holds every key version the data needs."""
+    from tre.service.backup import verify_backup
+
     return _report(verify_backup(path))
 
 
@@ -94,6 +101,8 @@ def verify_cmd(path: Path) -> int:
 @click.argument("target", type=click.Path(path_type=Path))
 def restore_cmd(path: Path, target: Path) -> None:
     """Verify the backup at PATH, then make the new folder TARGET a TRE home from it."""
+    from tre.service.backup import restore_home
+
     restore_home(path, target)
     console.print(
         f"Restored into {target.absolute()}. Next: 'tre --home {target} audit verify' and "

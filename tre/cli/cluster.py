@@ -4,15 +4,8 @@ from __future__ import annotations
 
 import click
 
-from slurm import sandbox
-from slurm.check import check_cluster, render_example
-from slurm.profiles import available, load_profile
-from slurm.sudo_rule import for_this_host
-from tre.cli.common import console, home_option
+from tre.cli.common import ProfileOption, console, home_option
 from tre.errors import InputError
-from tre.home import Home
-from tre.service.preflight import JobsCannotStart, check_can_start
-from tre.service.session import Session
 
 
 def register(cli: click.Group) -> None:
@@ -28,8 +21,9 @@ def cluster() -> None:
 @click.option(
     "--profile",
     "profile_ref",
+    cls=ProfileOption,
     metavar="NAME_OR_FILE",
-    help=f"Site profile ({', '.join(available())}, or a file); default: the home's.",
+    help="Site profile ({profiles}, or a file); default: the home's.",
 )
 @click.option(
     "--project",
@@ -41,6 +35,10 @@ def cluster() -> None:
 @click.pass_context
 def check_cmd(ctx: click.Context, profile_ref: str | None, project: str, show_script: bool) -> int:
     """Render a job script, submit a tiny job, and report what works and what does not."""
+    from slurm.check import check_cluster, render_example
+    from slurm.profiles import load_profile
+    from tre.home import Home
+
     if profile_ref is None:
         config = Home.open(home_option(ctx)).config
         if config.backend == "local":
@@ -75,11 +73,17 @@ def check_cmd(ctx: click.Context, profile_ref: str | None, project: str, show_sc
 )
 def sudo_rule_cmd(account: str) -> None:
     """Print the sudoers rule that lets the TRE's account submit jobs as their job users."""
+    from slurm.sudo_rule import for_this_host
+
     click.echo(for_this_host(account), nl=False)
 
 
 def _check_local(ctx: click.Context) -> int:
     """The embedded default: can a sandboxed job start on this host (the preflight)?"""
+    from slurm import sandbox
+    from tre.service.preflight import JobsCannotStart, check_can_start
+    from tre.service.session import Session
+
     console.print("Checking the local backend: starting a throwaway job sandbox…")
     opened = Session.open(home_option(ctx))
     try:

@@ -1,4 +1,12 @@
-"""What every command shares: the session, output helpers, option types."""
+"""What every command shares: the session, output helpers, option types.
+
+Every module of tre.cli is imported for every command (click builds the whole command
+tree, and `tre --help` lists it), so they import at the top only click, rich and tre's
+light foundation (errors, client_config). Anything that loads the service layer, pydantic
+models, the engines, polars, pyarrow, dask or fastapi is imported inside the command
+that needs it: `tre --version` must not pay 2 s for modules it never uses (issue 27;
+tests/tre/cli/test_imports.py holds the line).
+"""
 
 from __future__ import annotations
 
@@ -7,14 +15,17 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
 
-from tre.client import Client, configured_server
+from tre.client_config import configured_server
 from tre.errors import InputError
-from tre.service.session import Session
+
+if TYPE_CHECKING:
+    from tre.client import Client
+    from tre.service.session import Session
 
 # Not on a terminal (pipes, CI logs), rich would wrap tables at 80 columns; give it room.
 _WIDTH = None if sys.stdout.isatty() else 160
@@ -34,6 +45,8 @@ def remote(ctx: click.Context) -> Client | None:
             "--as does not work with a server: the server knows you by your token",
             fix="leave out --as",
         )
+    from tre.client import Client  # imported here: httpx and the service models, 0.8 s
+
     return Client.connect(url)
 
 
@@ -48,6 +61,8 @@ def session(ctx: click.Context) -> Iterator[Session]:
             "submit, status, logs, cancel, outputs, review, project, and admin "
             "register|update|people",
         )
+    from tre.service.session import Session  # imported here: the store and pydantic models
+
     opened = Session.open(obj.get("home"), obj.get("acting_as"))
     try:
         yield opened
@@ -75,6 +90,20 @@ class DateType(click.ParamType):
 
 
 DATE = DateType()
+
+
+class ProfileOption(click.Option):
+    """An option whose help names the packaged Slurm site profiles where it says
+    `{profiles}`, looked up only when the help is shown: slurm.profiles loads pydantic
+    and the models, which no command needs just to be listed."""
+
+    def get_help_record(self, ctx: click.Context) -> tuple[str, str] | None:
+        record = super().get_help_record(ctx)
+        if record is None:
+            return None
+        from slurm.profiles import available
+
+        return record[0], record[1].replace("{profiles}", ", ".join(available()))
 
 
 def state_style(state: str) -> str:

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 import yaml
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from tre.cli.common import console, err_console, session
 from tre.errors import InputError
-from tre.models import DatasetDescriptor
-from tre.service import datasets
+
+if TYPE_CHECKING:
+    from tre.models import DatasetDescriptor
 
 
 def register(cli: click.Group) -> None:
@@ -70,6 +71,16 @@ def ingest_cmd(
 ) -> None:
     """Encrypt SOURCE (.csv, .parquet, or a folder of them) into a new version of
     dataset NAME (admins)."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    from tre.service import datasets
+
     with session(ctx) as s:
         described: Path | DatasetDescriptor | None = descriptor
         if descriptor is None:
@@ -132,6 +143,8 @@ def describe_cmd(ctx: click.Context, source: Path, out: Path | None) -> None:
     Check the types, set each column's sensitivity (identifier, quasi_identifier or
     attribute), then ingest with --describe.
     """
+    from tre.service import datasets
+
     with session(ctx) as s:
         inferred = datasets.infer_source(s, source)
     text = (
@@ -155,6 +168,8 @@ def describe_cmd(ctx: click.Context, source: Path, out: Path | None) -> None:
 @click.pass_context
 def verify_cmd(ctx: click.Context, name: str, version: int | None) -> None:
     """Re-check every file of dataset NAME against the sha256 recorded at ingest (admins)."""
+    from tre.service import datasets
+
     with session(ctx) as s:
         results = datasets.verify_dataset(s, name, version)
     for r in results:
@@ -165,6 +180,8 @@ def verify_cmd(ctx: click.Context, name: str, version: int | None) -> None:
 @click.pass_context
 def list_cmd(ctx: click.Context) -> None:
     """The catalog: each dataset's newest version."""
+    from tre.service import datasets
+
     with session(ctx) as s:
         found = datasets.list_datasets(s)
     table = Table("name", "version", "rows", "columns", "ingested", "sha256")
@@ -186,6 +203,8 @@ def list_cmd(ctx: click.Context) -> None:
 @click.pass_context
 def show_cmd(ctx: click.Context, name: str, version: int | None) -> None:
     """A dataset's columns, types and sensitivity (never its data)."""
+    from tre.service import datasets
+
     with session(ctx) as s:
         d = datasets.show_dataset(s, name, version)
     console.print(f"[bold]{d.name}[/] v{d.version}: {d.row_count:,} rows. {d.description}")

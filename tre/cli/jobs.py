@@ -6,27 +6,18 @@ from __future__ import annotations
 import signal
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 import click
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-)
 from rich.table import Table
 
-from jobs.python_step import load_function, pickle_function
-from jobs.spec import JobSpec, PythonStep, load_spec
 from tre.cli.common import console, remote, session, styled
-from tre.client import Client
-from tre.models import Job
-from tre.service import jobs, review
-from tre.service.dispatcher import Dispatcher
-from tre.service.preflight import check_can_start
-from tre.service.researcher_view import ADVISORY_NOTE
+
+if TYPE_CHECKING:
+    from jobs.spec import JobSpec
+    from tre.client import Client
+    from tre.models import Job
+    from tre.service.review import RequestView
 
 
 def register(cli: click.Group) -> None:
@@ -36,6 +27,9 @@ def register(cli: click.Group) -> None:
 
 def load_pickles(spec: JobSpec, base: Path) -> dict[str, bytes]:
     """Load each python step's function from the researcher's file and pickle it."""
+    from jobs.python_step import load_function, pickle_function
+    from jobs.spec import PythonStep
+
     return {
         step.name: pickle_function(load_function(base, step.function))
         for step in spec.steps
@@ -48,6 +42,9 @@ def load_pickles(spec: JobSpec, base: Path) -> dict[str, bytes]:
 @click.pass_context
 def submit(ctx: click.Context, spec_file: Path) -> None:
     """Check a job spec against your project's approval and queue it."""
+    from jobs.spec import load_spec
+    from tre.service import jobs
+
     spec = load_spec(spec_file)
     pickles = load_pickles(spec, spec_file.parent)
     if (client := remote(ctx)) is not None:
@@ -74,11 +71,17 @@ def status(ctx: click.Context, job_id: int | None, everything: bool) -> None:
             job, progress, backend = client.job_detail(job_id)
             view = client.show(job_id) if job.state.value in _WITH_OUTPUTS else None
     else:
+        # job_queries only: `tre status` answers at once (issue 27). One job's progress
+        # and outputs need tre.service.jobs and review, which load the engines (1-2 s).
+        from tre.service import job_queries
+
         with session(ctx) as s:
             if job_id is None:
-                _job_table(jobs.list_jobs(s, everything=everything))
+                _job_table(job_queries.list_jobs(s, everything=everything))
                 return
-            job = jobs.get_job(s, job_id)
+            from tre.service import jobs, review
+
+            job = job_queries.get_job(s, job_id)
             progress = jobs.progress_of(s, job)
             backend = jobs.backend_detail(s, job)
             view = review.show(s, job_id) if job.state.value in _WITH_OUTPUTS else None
@@ -95,6 +98,8 @@ def status(ctx: click.Context, job_id: int | None, everything: bool) -> None:
     for step, p in progress.items():
         console.print(f"  step {step}: {p['done']}/{p['total']} tasks")
     if view is not None:
+        from tre.service.researcher_view import ADVISORY_NOTE
+
         for o in view.request.outputs:
             console.print(f"  output {o.name} ({o.kind}): {styled(o.sdc_status.value)} — ", end="")
             console.print(o.summary + (f" ({ADVISORY_NOTE})" if o.advisory else ""), markup=False)
@@ -112,7 +117,7 @@ _FETCHABLE = {"released", "partially_released"}
 _VOTED = {"approve": "approved", "reject": "rejected", "return": "returned it for changes"}
 
 
-def _print_votes(view: review.RequestView, output: str, indent: str) -> None:
+def _print_votes(view: RequestView, output: str, indent: str) -> None:
     """The checkers' decisions on `output`, with their comments, once the request is
     decided (before that, a second checker's review stays independent of the first's,
     and the author sees none: review.visible_reviews)."""
@@ -162,6 +167,8 @@ def _job_table(found: list[Job]) -> None:
 @click.pass_context
 def logs(ctx: click.Context, job_id: int, tail: int, held: bool) -> None:
     """A job's logs: tre's status lines (never data); --held: the job's own log."""
+    from tre.service import jobs
+
     if (client := remote(ctx)) is not None:
         with client:
             click.echo(client.job_logs(job_id, tail, held=held))
@@ -175,6 +182,8 @@ def logs(ctx: click.Context, job_id: int, tail: int, held: bool) -> None:
 @click.pass_context
 def cancel(ctx: click.Context, job_id: int) -> None:
     """Cancel a queued or running job."""
+    from tre.service import jobs
+
     if (client := remote(ctx)) is not None:
         with client:
             job = client.cancel_job(job_id)
@@ -199,6 +208,19 @@ def cancel(ctx: click.Context, job_id: int) -> None:
 @click.pass_context
 def run(ctx: click.Context, once: bool, interval: float, max_running: int) -> None:
     """The dispatcher: start queued jobs, watch them, check their outputs."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TaskID,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    from tre.service import jobs
+    from tre.service.dispatcher import Dispatcher
+    from tre.service.preflight import check_can_start
+
     stop = {"now": False}
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -266,11 +288,13 @@ def outputs(ctx: click.Context, job_id: int | None, destination: Path | None) ->
         with client:
             _remote_outputs(client, job_id, destination)
         return
+    from tre.service import job_queries, review
+
     with session(ctx) as s:
         if job_id is None:
             released = [
                 j
-                for j in jobs.list_jobs(s, everything=True)
+                for j in job_queries.list_jobs(s, everything=True)
                 if j.state.value in ("released", "partially_released")
             ]
             _job_table(released)
@@ -284,7 +308,7 @@ def outputs(ctx: click.Context, job_id: int | None, destination: Path | None) ->
     console.print(f"Fetched {len(written)} file(s) and the manifest into {destination}")
 
 
-def _print_request(view: review.RequestView) -> None:
+def _print_request(view: RequestView) -> None:
     """A job's outputs, the checkers' votes once decided, and what to do next."""
     for o in view.request.outputs:
         console.print(f"{o.name} ({o.kind}): {styled(o.sdc_status.value)}")

@@ -5,20 +5,20 @@ from __future__ import annotations
 import pwd
 import signal
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
 from tre.cli.common import console, err_console, home_option, session
 from tre.errors import PlatformError
-from tre.home import Home
-from tre.keyservice import process as keyservice
-from tre.keyservice.gateway_process import gateway_running, stop_gateway
-from tre.models import utcnow
-from tre.secured.masterkeys import KINDS
-from tre.service import grants
-from tre.service import keys as key_service
+
+if TYPE_CHECKING:
+    from tre.home import Home
+
+# tre.secured.masterkeys.KINDS, written out: that module loads cryptography, which
+# `tre --help` needs none of (tests/tre/cli/test_imports.py checks the two agree).
+KMS_KINDS = ("local", "pkcs11")
 
 
 def register(cli: click.Group) -> None:
@@ -35,6 +35,8 @@ def keys() -> None:
 def list_cmd(ctx: click.Context) -> None:
     """Every master key: what it protects, its versions, and the files each version wraps
     (for the grant-signing key: the active grants each version signed)."""
+    from tre.service import keys as key_service
+
     with session(ctx) as s:
         found = key_service.list_keys(s)
         kind = s.home.config.kms
@@ -66,6 +68,10 @@ def rotate_cmd(ctx: click.Context, dataset: str | None, key_id: str | None, all_
     grant-signing key (--key tre.grant-signing) signs new grants with its new version;
     grants already issued keep working until they end.
     """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from tre.service import keys as key_service
+
     if sum(map(bool, (dataset, key_id, all_keys))) != 1:
         raise click.UsageError("give exactly one of --dataset NAME, --key ID or --all")
     with (
@@ -100,6 +106,8 @@ def rotate_cmd(ctx: click.Context, dataset: str | None, key_id: str | None, all_
 @click.pass_context
 def destroy_cmd(ctx: click.Context, key_id: str, version: int, yes: bool) -> None:
     """Destroy an old version of KEY_ID (refused while any file still needs it)."""
+    from tre.service import keys as key_service
+
     if not yes:
         click.confirm(
             f"Destroy version {version} of {key_id} for good? Backups of it must go too",
@@ -116,6 +124,9 @@ def destroy_cmd(ctx: click.Context, key_id: str, version: int, yes: bool) -> Non
 @click.pass_context
 def grants_cmd(ctx: click.Context, project: str | None, active: bool) -> None:
     """Key grants issued to jobs (and by hand): who, which keys, until when, and why ended."""
+    from tre.models import utcnow
+    from tre.service import grants
+
     with session(ctx) as s:
         found = grants.list_grants(s, project=project, active=active)
     now = utcnow()
@@ -142,13 +153,15 @@ def grants_cmd(ctx: click.Context, project: str | None, active: bool) -> None:
 @click.pass_context
 def revoke_cmd(ctx: click.Context, grant_id: str, reason: str) -> None:
     """Revoke a key grant now: its job fails at its next read, with the reason."""
+    from tre.service import grants
+
     with session(ctx) as s:
         g = grants.revoke(s, grant_id, reason)
     console.print(f"Grant {g.id} ({g.holder}) is revoked: {g.revoked_reason}")
 
 
 @keys.command("configure")
-@click.option("--kms", "kind", type=click.Choice(KINDS), required=True)
+@click.option("--kms", "kind", type=click.Choice(KMS_KINDS), required=True)
 @click.option("--module", help="PKCS#11: the HSM's library, e.g. /usr/lib/softhsm/libsofthsm2.so")
 @click.option("--token", help="PKCS#11: the label of the token holding tre's keys.")
 @click.option(
@@ -173,6 +186,8 @@ def configure_cmd(
     hsm_paths: tuple[str, ...],
 ) -> None:
     """Choose where master keys live (before the first ingest); tested before saving."""
+    from tre.service import keys as key_service
+
     with session(ctx) as s:
         key_service.configure_kms(
             s, kind, module=module, token=token, pin_file=pin_file, hsm_paths=hsm_paths
@@ -195,6 +210,8 @@ def service_group() -> None:
 
 
 def _home(ctx: click.Context) -> Home:
+    from tre.home import Home
+
     home = Home.open(home_option(ctx))
     if home.config.isolation != "sandbox":
         raise PlatformError(
@@ -209,6 +226,9 @@ def _home(ctx: click.Context) -> Home:
 @click.pass_context
 def service_status(ctx: click.Context) -> None:
     """Whether the key service answers, and as which user."""
+    from tre.keyservice import process as keyservice
+    from tre.keyservice.gateway_process import gateway_running
+
     home = _home(ctx)
     if not keyservice.is_running(home):
         console.print(f"The key service of {home.root} is not running.")
@@ -229,6 +249,8 @@ def service_status(ctx: click.Context) -> None:
 @click.pass_context
 def service_start(ctx: click.Context) -> None:
     """Start it in the background, if it is not running."""
+    from tre.keyservice import process as keyservice
+
     home = _home(ctx)
     keyservice.ensure_running(home)
     console.print(f"The key service answers at {home.key_socket}.")
@@ -238,6 +260,9 @@ def service_start(ctx: click.Context) -> None:
 @click.pass_context
 def service_stop(ctx: click.Context) -> None:
     """Stop it, and its key gateway (tre starts them again when they are needed)."""
+    from tre.keyservice import process as keyservice
+    from tre.keyservice.gateway_process import stop_gateway
+
     home = _home(ctx)
     if stop_gateway(home):
         console.print("Stopped the key gateway.")
@@ -250,6 +275,8 @@ def service_stop(ctx: click.Context) -> None:
 def service_serve(ctx: click.Context) -> None:
     """Run it in the foreground until stopped (what the systemd unit runs, as root: it
     hands the key store over and runs the service as tre-keys)."""
+    from tre.keyservice import process as keyservice
+
     home = _home(ctx)
     if keyservice.is_running(home):
         raise PlatformError("the key service of this home is already running", fix="stop it first")

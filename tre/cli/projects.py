@@ -10,8 +10,7 @@ import click
 from rich.table import Table
 
 from tre.cli.common import DATE, console, remote, session, styled
-from tre.models import ProjectState
-from tre.service import projects
+from tre.states import ProjectState  # tre.models' own, without loading pydantic
 from tre.units import format_duration, format_memory
 
 
@@ -29,6 +28,8 @@ def project() -> None:
 @click.pass_context
 def request_cmd(ctx: click.Context, file: Path) -> None:
     """Request a project described in a YAML FILE (see docs/projects.md)."""
+    from tre.service import projects
+
     data = projects.read_request(file)
     if (client := remote(ctx)) is not None:
         with client:
@@ -48,6 +49,8 @@ def request_cmd(ctx: click.Context, file: Path) -> None:
 @click.pass_context
 def approve_cmd(ctx: click.Context, name: str, expires: date | None) -> None:
     """Approve (or renew) project NAME."""
+    from tre.service import projects
+
     if (client := remote(ctx)) is not None:
         with client:
             p = client.approve_project(name, expires=expires)
@@ -63,6 +66,8 @@ def _state_command(command: str, state: ProjectState) -> click.Command:
     @click.option("--reason", required=True)
     @click.pass_context
     def cmd(ctx: click.Context, name: str, reason: str) -> None:
+        from tre.service import projects
+
         if (client := remote(ctx)) is not None:
             with client:
                 p = client.change_project_state(name, state, reason)
@@ -86,6 +91,8 @@ for _command, _state in (
 @click.pass_context
 def list_cmd(ctx: click.Context) -> None:
     """Projects you may see."""
+    from tre.service import projects
+
     if (client := remote(ctx)) is not None:
         with client:
             found = client.list_projects()
@@ -110,6 +117,8 @@ def list_cmd(ctx: click.Context) -> None:
 @click.pass_context
 def show_cmd(ctx: click.Context, name: str) -> None:
     """One project: purpose, members, approved datasets and columns, quota."""
+    from tre.service import projects
+
     if (client := remote(ctx)) is not None:
         with client:
             p = client.show_project(name)

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.table import Table
 
 from tre.cli.common import console, remote, session, styled
-from tre.models import Decision
-from tre.service import review
-from tre.service.checking import read_report
+
+if TYPE_CHECKING:
+    from tre.service.review import RequestView
 
 
 def register(cli: click.Group) -> None:
@@ -26,6 +27,8 @@ def review_group() -> None:
 @click.pass_context
 def list_cmd(ctx: click.Context) -> None:
     """Output requests awaiting review, oldest first."""
+    from tre.service import review
+
     if (client := remote(ctx)) is not None:
         with client:
             views, me = client.queue(), client.actor
@@ -57,6 +60,9 @@ def list_cmd(ctx: click.Context) -> None:
 @click.pass_context
 def show_cmd(ctx: click.Context, job_id: int) -> None:
     """One output request: outputs, disclosure results, reviews and the report's path."""
+    from tre.service import review
+    from tre.service.checking import read_report
+
     if (client := remote(ctx)) is not None:
         with client:
             view = client.show(job_id)
@@ -94,7 +100,7 @@ def _show_report(report: dict[str, object]) -> None:
             console.print(f"  {number}. {where}: {text}", markup=False, highlight=False)
 
 
-def _show_view(view: review.RequestView, folder: Path | None) -> None:
+def _show_view(view: RequestView, folder: Path | None) -> None:
     job, request = view.job, view.request
     console.print(f"Job [bold]{job.id}[/]: {job.title}  ({styled(job.state.value)})")
     console.print(f"Project {job.project}; author {job.submitter}")
@@ -112,7 +118,10 @@ def _show_view(view: review.RequestView, folder: Path | None) -> None:
                 console.print(r.comment, markup=False)
 
 
-def _vote_command(name: str, decision: Decision, help_text: str) -> click.Command:
+def _vote_command(name: str, decision: str, help_text: str) -> click.Command:
+    """A command casting the vote `decision` (a tre.models.Decision's value: the enum is
+    made when the command runs, so that listing the commands loads no pydantic models)."""
+
     @click.command(name, help=help_text)
     @click.argument("job_id", type=int)
     @click.option(
@@ -124,26 +133,30 @@ def _vote_command(name: str, decision: Decision, help_text: str) -> click.Comman
     @click.option("--comment", "-m", required=True, help="Why (required).")
     @click.pass_context
     def cmd(ctx: click.Context, job_id: int, outputs: tuple[str], comment: str) -> None:
+        from tre.models import Decision
+        from tre.service import review
+
+        vote = Decision(decision)
         if (client := remote(ctx)) is not None:
             with client:
-                reviews = client.vote(job_id, list(outputs) or None, decision, comment)
+                reviews = client.vote(job_id, list(outputs) or None, vote, comment)
         else:
             with session(ctx) as s:
-                reviews = review.vote(s, job_id, list(outputs) or None, decision, comment)
+                reviews = review.vote(s, job_id, list(outputs) or None, vote, comment)
         names = ", ".join(r.output for r in reviews)
-        console.print(f"Recorded {styled(decision.value)} on job {job_id}: {names}")
+        console.print(f"Recorded {styled(vote.value)} on job {job_id}: {names}")
 
     return cmd
 
 
 review_group.add_command(
-    _vote_command("approve", Decision.APPROVE, "Approve outputs of JOB_ID for release.")
+    _vote_command("approve", "approve", "Approve outputs of JOB_ID for release.")
 )
 review_group.add_command(
-    _vote_command("reject", Decision.REJECT, "Reject outputs of JOB_ID: they will not be released.")
+    _vote_command("reject", "reject", "Reject outputs of JOB_ID: they will not be released.")
 )
 review_group.add_command(
-    _vote_command("return", Decision.RETURN, "Return JOB_ID to the researcher asking for changes.")
+    _vote_command("return", "return", "Return JOB_ID to the researcher asking for changes.")
 )
 
 
@@ -152,6 +165,8 @@ review_group.add_command(
 @click.pass_context
 def release_cmd(ctx: click.Context, job_id: int) -> None:
     """Settle JOB_ID once two checkers reviewed every output: release what both approved."""
+    from tre.service import review
+
     folder: Path | str
     if (client := remote(ctx)) is not None:
         with client:

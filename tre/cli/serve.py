@@ -5,17 +5,15 @@ from __future__ import annotations
 import ipaddress
 import logging
 import threading
+from typing import TYPE_CHECKING
 
 import click
-import uvicorn
 
 from tre.cli.common import console, err_console, home_option
 from tre.errors import InputError, TreError
-from tre.service.dispatcher import Dispatcher, DispatcherBusy
-from tre.service.preflight import check_can_start
-from tre.service.session import Session
-from tre.web import create_app
-from tre.web.ticks import DispatcherTicks
+
+if TYPE_CHECKING:
+    from tre.web.ticks import DispatcherTicks
 
 log = logging.getLogger("tre.serve")
 RESTART_PAUSE_MAX = 60.0
@@ -36,6 +34,8 @@ class DispatcherThread(threading.Thread):
         max_running: int,
         ticks: DispatcherTicks | None = None,
     ) -> None:
+        from tre.web.ticks import DispatcherTicks  # tre.web loads fastapi
+
         super().__init__(name="tre-dispatcher", daemon=True)
         self.home = home_option(ctx)
         self.interval = interval
@@ -51,6 +51,9 @@ class DispatcherThread(threading.Thread):
         kept as the reason it does not run; anything else that stops the loop (the key
         service gone, a full disk, a bug) is logged and the loop starts again after a
         pause, so the server never goes on with its jobs silently stuck."""
+        from tre.service.dispatcher import Dispatcher, DispatcherBusy
+        from tre.service.session import Session
+
         pause = 1.0
         while not self.stop.is_set():
             try:
@@ -148,6 +151,15 @@ def serve(
 
     People authenticate with tokens an admin issues ('tre admin token NAME').
     """
+    # imported here: uvicorn, fastapi and the dispatcher take a second to load, and no
+    # other command needs them
+    import uvicorn
+
+    from tre.service.preflight import check_can_start
+    from tre.service.session import Session
+    from tre.web import create_app
+    from tre.web.ticks import DispatcherTicks
+
     obj = ctx.find_root().obj or {}
     if obj.get("acting_as") or obj.get("server"):
         raise InputError(

@@ -7,13 +7,11 @@ from pathlib import Path
 
 import click
 
-from jobs.spec import json_schema
-from slurm.backends import BACKENDS
-from slurm.profiles import available
-from tre.cli.common import console, home_option
-from tre.home import default_home
-from tre.service.people import init_home
-from tre.service.session import os_user
+from tre.cli.common import ProfileOption, console, home_option
+
+# slurm.backends.BACKENDS, written out: that module loads pydantic and the models, which
+# `tre --help` needs none of (tests/tre/cli/test_imports.py checks the two agree).
+BACKENDS = ("local", "slurm-runner", "slurm-cluster")
 
 
 def register(cli: click.Group) -> None:
@@ -43,8 +41,9 @@ def register(cli: click.Group) -> None:
 )
 @click.option(
     "--slurm-profile",
+    cls=ProfileOption,
     metavar="NAME_OR_FILE",
-    help=f"Site profile for Slurm backends ({', '.join(available())}, or a file).",
+    help="Site profile for Slurm backends ({profiles}, or a file).",
 )
 @click.option(
     "--isolation",
@@ -65,6 +64,10 @@ def init(
     isolation: str,
 ) -> None:
     """Create a TRE home, with yourself (or --admin) as its first admin."""
+    from tre.home import default_home
+    from tre.service.people import init_home
+    from tre.service.session import os_user
+
     root = home_option(ctx) or default_home()
     name = admin_name or os_user()
     home = init_home(
@@ -100,4 +103,6 @@ def schema() -> None:
 @schema.command("job")
 def schema_job() -> None:
     """The JSON Schema of a job spec."""
+    from jobs.spec import json_schema
+
     click.echo(json.dumps(json_schema(), indent=2))

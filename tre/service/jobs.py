@@ -1,4 +1,7 @@
-"""Submitting, watching and cancelling jobs."""
+"""Submitting, watching and cancelling jobs.
+
+Which jobs a person may see is `job_queries`' (light enough for `tre status` to answer
+at once); `get_job` and `list_jobs` are here too, from there."""
 
 from __future__ import annotations
 
@@ -18,7 +21,6 @@ from policies.access import (
     raise_if,
     role_refusals,
     submit_refusals,
-    view_job_refusals,
 )
 from policies.limits import load_limits
 from slurm.backend import Backend
@@ -26,6 +28,8 @@ from slurm.backends import get_backend
 from tre.errors import InputError, PermissionDenied, StateError, TreError
 from tre.models import Job, JobState, ProjectState, Resources, Role
 from tre.service import projects, sandboxing
+from tre.service.job_queries import get_job
+from tre.service.job_queries import list_jobs as list_jobs  # re-exported: the web's door
 from tre.service.researcher_view import bounded_progress
 from tre.service.session import Session
 from tre.service.specs import spec_of
@@ -218,32 +222,6 @@ def _write_job_folder(session: Session, job: Job, spec: JobSpec, pickles: dict[s
     (folder / "spec.json").write_text(json.dumps(spec.model_dump(mode="json"), indent=2))
     # Read-only from now on: a queued job runs the code it was submitted with.
     write_code(folder, pickles)
-
-
-def get_job(session: Session, job_id: int) -> Job:
-    """A job the acting person may see."""
-    job = repo.get_job(session.conn, job_id)
-    project = repo.find_project(session.conn, job.project)
-    raise_if(view_job_refusals(session.person(), job, project), f"you cannot see job {job_id}")
-    return job
-
-
-def list_jobs(session: Session, *, everything: bool = False) -> list[Job]:
-    """Jobs the acting person may see: their own, or with `everything`, all they may see."""
-    me = session.person()
-    if me is None:
-        raise PermissionDenied(
-            "you are not registered with this TRE",
-            fix="ask a TRE admin to register you (tre admin register)",
-        )
-    if not everything:
-        return repo.list_jobs(session.conn, submitter=session.actor)
-    projects = {p.name: p for p in repo.list_projects(session.conn)}
-    return [
-        j
-        for j in repo.list_jobs(session.conn)
-        if not view_job_refusals(me, j, projects.get(j.project))
-    ]
 
 
 def backend_of(session: Session, job: Job) -> Backend:
