@@ -1,11 +1,13 @@
 """Checks of a spec against the catalog's column types, made at submission so a job does
-not fail halfway for a mistake that could be seen up front."""
+not fail halfway for a mistake that could be seen up front. Each is a refusal with its
+code (`policies.refusals`), beside the approval's own."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
 from jobs.spec import Filter, JobSpec, Link, PythonStep, RegressionStep, TableStep
+from policies.refusals import Refusal, RefusalCode
 from tre.models import Dataset
 
 _NUMERIC = ("int", "uint", "float", "double", "decimal", "halffloat")
@@ -34,9 +36,9 @@ def _value_kind(value: object) -> str:
     return "other"
 
 
-def spec_catalog_problems(spec: JobSpec, catalog: Mapping[str, Dataset]) -> list[str]:
-    """Type mistakes in filters, values and predictors, as sentences."""
-    problems: list[str] = []
+def spec_catalog_problems(spec: JobSpec, catalog: Mapping[str, Dataset]) -> list[Refusal]:
+    """Type mistakes in filters, values and predictors, each a sentence with its code."""
+    problems: list[Refusal] = []
     for step in spec.steps:
         if isinstance(step, PythonStep) or step.dataset not in catalog:
             continue
@@ -47,8 +49,11 @@ def spec_catalog_problems(spec: JobSpec, catalog: Mapping[str, Dataset]) -> list
             kind = _kind(types.get(step.value, ""))
             if kind not in ("number", "boolean"):
                 problems.append(
-                    f"{where}: the {step.statistic} of {step.value!r} needs a numeric "
-                    f"column, and it is {types.get(step.value)}"
+                    Refusal(
+                        RefusalCode.NOT_NUMERIC,
+                        f"{where}: the {step.statistic} of {step.value!r} needs a numeric "
+                        f"column, and it is {types.get(step.value)}",
+                    )
                 )
         if isinstance(step, RegressionStep):
             for column in [step.outcome, *step.predictors]:
@@ -57,7 +62,10 @@ def spec_catalog_problems(spec: JobSpec, catalog: Mapping[str, Dataset]) -> list
                 if _kind(types.get(column, "")) not in ("number", "boolean"):
                     hint = " (list it under categorical)" if column != step.outcome else ""
                     problems.append(
-                        f"{where}: {column!r} is {types.get(column)}, not a number" + hint
+                        Refusal(
+                            RefusalCode.NOT_NUMERIC,
+                            f"{where}: {column!r} is {types.get(column)}, not a number" + hint,
+                        )
                     )
     return problems
 
@@ -70,7 +78,7 @@ def _types(dataset: str, link: Link | None, catalog: Mapping[str, Dataset]) -> d
     return types
 
 
-def _filter_problems(where: str, filters: list[Filter], types: dict[str, str]) -> list[str]:
+def _filter_problems(where: str, filters: list[Filter], types: dict[str, str]) -> list[Refusal]:
     problems = []
     for f in filters:
         if f.value is None or f.column not in types:
@@ -81,9 +89,12 @@ def _filter_problems(where: str, filters: list[Filter], types: dict[str, str]) -
             kind = _value_kind(value)
             if column_kind in ("number", "text", "boolean") and kind != column_kind:
                 problems.append(
-                    f"{where}: filter on {f.column!r} ({types[f.column]}) compares it with "
-                    f"{value!r} ({kind}); write a {column_kind} value"
-                    + (" (quote text values)" if column_kind == "text" else "")
+                    Refusal(
+                        RefusalCode.FILTER_TYPE,
+                        f"{where}: filter on {f.column!r} ({types[f.column]}) compares it "
+                        f"with {value!r} ({kind}); write a {column_kind} value"
+                        + (" (quote text values)" if column_kind == "text" else ""),
+                    )
                 )
                 break
     return problems

@@ -1,5 +1,8 @@
 """Who may do what. Each function returns every reason for refusing, or [] to allow.
 
+A job's refusals (`submit_refusals`) carry a code each (`policies.refusals`), so the fix a
+person is shown is found by code; the others are the words alone.
+
 These look only at people, projects, jobs and the catalog; "what a state allows" is the
 state table's business (`tre.states`), not this module's.
 """
@@ -9,20 +12,37 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from datetime import date
 
+from policies.refusals import PROJECT_STATE_CODES, Refusal, RefusalCode, texts
 from tre.errors import PermissionDenied
 from tre.models import Dataset, Job, Person, Project, ProjectState, Resources, Role
 
 
 def role_refusals(person: Person | None, role: Role, action: str) -> list[str]:
     """Reasons `person` may not act in `role` (unknown, inactive, or lacking the role)."""
+    return texts(_role_refusals(person, role, action))
+
+
+def _role_refusals(person: Person | None, role: Role, action: str) -> list[Refusal]:
     if person is None:
-        return [f"you are not registered with this TRE, and {action} needs a registered person"]
+        return [
+            Refusal(
+                RefusalCode.NOT_REGISTERED,
+                f"you are not registered with this TRE, and {action} needs a registered person",
+            )
+        ]
     reasons = []
     if not person.active:
-        reasons.append(f"{person.name}'s registration is deactivated")
+        reasons.append(
+            Refusal(RefusalCode.DEACTIVATED, f"{person.name}'s registration is deactivated")
+        )
     if role not in person.roles:
         held = ", ".join(r.value for r in person.roles)
-        reasons.append(f"{action} needs the {role.value} role; {person.name} holds: {held}")
+        reasons.append(
+            Refusal(
+                RefusalCode.LACKS_ROLE,
+                f"{action} needs the {role.value} role; {person.name} holds: {held}",
+            )
+        )
     return reasons
 
 
@@ -63,11 +83,21 @@ def confirm_admin_refusals(
     return reasons
 
 
-def accreditation_refusals(person: Person, today: date) -> list[str]:
+def accreditation_refusals(person: Person, today: date) -> list[Refusal]:
     if person.accreditation_expires is None:
-        return [f"{person.name} has no researcher accreditation on record"]
+        return [
+            Refusal(
+                RefusalCode.NO_ACCREDITATION,
+                f"{person.name} has no researcher accreditation on record",
+            )
+        ]
     if today > person.accreditation_expires:
-        return [f"{person.name}'s accreditation expired on {person.accreditation_expires}"]
+        return [
+            Refusal(
+                RefusalCode.ACCREDITATION_EXPIRED,
+                f"{person.name}'s accreditation expired on {person.accreditation_expires}",
+            )
+        ]
     return []
 
 
@@ -75,7 +105,7 @@ def dataset_column_refusals(
     project: Project | None,
     wanted: Mapping[str, Collection[str]],
     catalog: Mapping[str, Dataset],
-) -> list[str]:
+) -> list[Refusal]:
     """Every dataset or column in `wanted` that is unknown or not approved for `project`.
 
     With `project=None` only existence in the catalog is checked (a project request).
@@ -85,35 +115,61 @@ def dataset_column_refusals(
         dataset = catalog.get(name)
         if dataset is None:
             known = ", ".join(sorted(catalog)) or "none yet"
-            reasons.append(f"dataset {name!r} is not in the catalog (datasets: {known})")
+            reasons.append(
+                Refusal(
+                    RefusalCode.UNKNOWN_DATASET,
+                    f"dataset {name!r} is not in the catalog (datasets: {known})",
+                )
+            )
             continue
         unknown = sorted(set(columns) - set(dataset.column_names))
         if unknown:
             reasons.append(
-                f"dataset {name!r} has no column(s) {', '.join(unknown)} "
-                f"(its columns: {', '.join(dataset.column_names)})"
+                Refusal(
+                    RefusalCode.UNKNOWN_COLUMN,
+                    f"dataset {name!r} has no column(s) {', '.join(unknown)} "
+                    f"(its columns: {', '.join(dataset.column_names)})",
+                )
             )
         if project is None:
             continue
         granted = project.granted_columns(name)
         if granted is None:
-            reasons.append(f"project {project.name!r} is not approved to use dataset {name!r}")
+            reasons.append(
+                Refusal(
+                    RefusalCode.DATASET_NOT_APPROVED,
+                    f"project {project.name!r} is not approved to use dataset {name!r}",
+                )
+            )
             continue
         refused = sorted(set(columns) - set(granted) - set(unknown))
         if refused:
             reasons.append(
-                f"column(s) {', '.join(refused)} of {name!r} are not approved for project "
-                f"{project.name!r} (approved: {', '.join(granted)})"
+                Refusal(
+                    RefusalCode.COLUMN_NOT_APPROVED,
+                    f"column(s) {', '.join(refused)} of {name!r} are not approved for project "
+                    f"{project.name!r} (approved: {', '.join(granted)})",
+                )
             )
     return reasons
 
 
-def project_usable_refusals(project: Project, today: date) -> list[str]:
+def project_usable_refusals(project: Project, today: date) -> list[Refusal]:
     """Reasons jobs may not run under `project` today."""
     if project.state is not ProjectState.APPROVED:
-        return [f"project {project.name!r} is {project.state.value}, not approved"]
+        return [
+            Refusal(
+                PROJECT_STATE_CODES[project.state],
+                f"project {project.name!r} is {project.state.value}, not approved",
+            )
+        ]
     if today > project.expires:
-        return [f"project {project.name!r} expired on {project.expires}"]
+        return [
+            Refusal(
+                RefusalCode.PROJECT_EXPIRED,
+                f"project {project.name!r} expired on {project.expires}",
+            )
+        ]
     return []
 
 
@@ -124,16 +180,23 @@ def submit_refusals(
     resources: Resources,
     catalog: Mapping[str, Dataset],
     today: date,
-) -> list[str]:
-    """Every reason `person` may not submit this job to `project`."""
-    reasons = role_refusals(person, Role.RESEARCHER, "submitting a job")
+) -> list[Refusal]:
+    """Every reason `person` may not submit this job to `project`, each with its code."""
+    reasons = _role_refusals(person, Role.RESEARCHER, "submitting a job")
     if person is not None and Role.RESEARCHER in person.roles:
         reasons += accreditation_refusals(person, today)
     reasons += project_usable_refusals(project, today)
     if person is not None and person.name not in project.members:
-        reasons.append(f"{person.name} is not a member of project {project.name!r}")
+        reasons.append(
+            Refusal(
+                RefusalCode.NOT_A_MEMBER,
+                f"{person.name} is not a member of project {project.name!r}",
+            )
+        )
     reasons += dataset_column_refusals(project, wanted, catalog)
-    reasons += resources.excess_over(project.quota)
+    reasons += [
+        Refusal(RefusalCode.OVER_QUOTA, excess) for excess in resources.excess_over(project.quota)
+    ]
     return reasons
 
 
@@ -145,7 +208,7 @@ def check_can_submit(
     catalog: Mapping[str, Dataset],
     today: date,
 ) -> None:
-    reasons = submit_refusals(person, project, wanted, resources, catalog, today)
+    reasons = texts(submit_refusals(person, project, wanted, resources, catalog, today))
     if reasons:
         raise PermissionDenied(
             "this job cannot be submitted",
@@ -176,7 +239,7 @@ def project_request_refusals(
     if project.expires <= today:
         reasons.append(f"the expiry date {project.expires} is not in the future")
     wanted = {d.dataset: d.columns for d in project.datasets}
-    reasons += dataset_column_refusals(None, wanted, catalog)
+    reasons += texts(dataset_column_refusals(None, wanted, catalog))
     return reasons
 
 

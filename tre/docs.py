@@ -7,6 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from policies.refusals import table as refusal_table
 from tre.outcomes import table as outcome_table
 from tre.states import mermaid
 
@@ -23,7 +24,14 @@ def states_markdown() -> str:
         "## Why a job moved: outcome codes\n\n"
         "Generated from `tre/outcomes.py`. Each state change the dispatcher makes carries "
         "one (`Job.outcome`, and the `outcome` of its audit event); the words for people "
-        "are in the job's reason.\n\n" + outcome_table()
+        "are in the job's reason.\n\n" + outcome_table() + "\n"
+        "## Why a job was refused: refusal codes\n\n"
+        "Generated from `policies/refusals.py`. A job refused at submission (`rejected`) "
+        "lists every reason, each with one of these codes (the `codes` of its audit event); "
+        "the fix it is shown is the hints of its codes, in this order, with the job's "
+        "submitter and project for NAME and PROJECT. A queued job whose approval no longer "
+        "allows it fails with the approval's reasons (outcome `no_longer_allowed`).\n\n"
+        + refusal_table()
     )
 
 

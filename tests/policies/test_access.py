@@ -10,6 +10,7 @@ from policies.access import (
     submit_refusals,
     view_job_refusals,
 )
+from policies.refusals import RefusalCode, texts
 from tre.errors import PermissionDenied
 from tre.models import (
     ColumnInfo,
@@ -68,7 +69,7 @@ CATALOG = {
 }
 
 
-def refusals(who=None, proj=None, wanted=None, resources=None):
+def coded(who=None, proj=None, wanted=None, resources=None):
     return submit_refusals(
         who or person("rita", "researcher"),
         proj or project(),
@@ -77,6 +78,11 @@ def refusals(who=None, proj=None, wanted=None, resources=None):
         CATALOG,
         TODAY,
     )
+
+
+def refusals(who=None, proj=None, wanted=None, resources=None):
+    """The words a person reads."""
+    return texts(coded(who, proj, wanted, resources))
 
 
 def test_a_member_within_the_approval_may_submit():
@@ -98,6 +104,48 @@ def test_every_reason_is_given_at_once():
     assert "salary" in text and "no column" in text
     assert "'prisons' is not in the catalog" in text
     assert "workers 8 is over" in text and "memory 64GiB is over" in text
+
+
+def test_each_reason_carries_the_code_of_its_kind():
+    found = coded(
+        who=person("eve", "researcher", until=TODAY - timedelta(days=1)),
+        proj=project(expires=TODAY - timedelta(days=3)),
+        wanted={"residents": ["resident_id", "salary"], "prisons": ["x"]},
+        resources=Resources(workers=8, memory="64GiB"),
+    )
+    assert [r.code for r in found] == [
+        RefusalCode.ACCREDITATION_EXPIRED,
+        RefusalCode.PROJECT_EXPIRED,
+        RefusalCode.NOT_A_MEMBER,
+        RefusalCode.UNKNOWN_COLUMN,
+        RefusalCode.COLUMN_NOT_APPROVED,
+        RefusalCode.UNKNOWN_DATASET,
+        RefusalCode.OVER_QUOTA,
+        RefusalCode.OVER_QUOTA,
+    ]
+    unapproved = project(datasets=[{"dataset": "other", "columns": ["x"]}])
+    assert [r.code for r in coded(proj=unapproved)] == [RefusalCode.DATASET_NOT_APPROVED]
+    nobody = [r.code for r in coded(who=person("rita", "checker", active=False))]
+    assert nobody == [RefusalCode.DEACTIVATED, RefusalCode.LACKS_ROLE]
+    # A record from before accreditation dates were required (the model now refuses one).
+    unaccredited = person("rita", "researcher").model_copy(update={"accreditation_expires": None})
+    assert [r.code for r in coded(who=unaccredited)] == [RefusalCode.NO_ACCREDITATION]
+
+
+@pytest.mark.parametrize(
+    ("state", "code"),
+    [
+        (ProjectState.REQUESTED, RefusalCode.PROJECT_REQUESTED),
+        (ProjectState.REJECTED, RefusalCode.PROJECT_REJECTED),
+        (ProjectState.SUSPENDED, RefusalCode.PROJECT_SUSPENDED),
+        (ProjectState.CLOSED, RefusalCode.PROJECT_CLOSED),
+        (ProjectState.EXPIRED, RefusalCode.PROJECT_EXPIRED),
+    ],
+)
+def test_a_project_not_approved_is_refused_with_its_states_code(state, code):
+    (refused,) = coded(proj=project(state=state))
+    assert refused.code is code
+    assert refused.text == f"project 'lcr-health' is {state.value}, not approved"
 
 
 @pytest.mark.parametrize(

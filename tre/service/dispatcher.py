@@ -412,7 +412,7 @@ class Dispatcher:
         catalog = {
             n: d for n, v in job.dataset_versions.items() if (d := repo.find_dataset(conn, n, v))
         }
-        return submit_refusals(
+        refusals = submit_refusals(
             repo.find_person(conn, job.submitter),
             project,
             spec.datasets,
@@ -420,6 +420,7 @@ class Dispatcher:
             catalog,
             today,
         )
+        return [r.text for r in refusals]
 
     def _job_input(
         self, job: Job, spec: JobSpec, code_sha256: dict[str, str], slot: Slot | None

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import shutil
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from policies.access import (
     submit_refusals,
 )
 from policies.limits import load_limits
+from policies.refusals import DEFAULT_FIX, PROJECT_STATE_CODES, Refusal, hints, texts
 from slurm.backend import Backend
 from slurm.backends import get_backend
 from tre.errors import InputError, PermissionDenied, StateError, TreError
@@ -94,7 +94,8 @@ def submit_job(session: Session, spec: JobSpec, pickles: dict[str, bytes] | None
     if project.state in (ProjectState.SUSPENDED, ProjectState.CLOSED):
         why = projects.state_reason(session, project)
         if why:  # the admin's words: the researcher is never left guessing why
-            reasons.append(f"the TRE's admins {project.state.value} it: {why}")
+            code = PROJECT_STATE_CODES[project.state]
+            reasons.append(Refusal(code, f"the TRE's admins {project.state.value} it: {why}"))
     job = Job(
         id=0,
         project=spec.project,
@@ -128,68 +129,24 @@ def submit_job(session: Session, spec: JobSpec, pickles: dict[str, bytes] | None
                 JobState.REJECTED,
                 actor=session.actor,
                 role="researcher",
-                reason="; ".join(reasons),
+                reason="; ".join(texts(reasons)),
+                details={"codes": list(dict.fromkeys(r.code.value for r in reasons))},
             )
         else:
             _write_job_folder(session, job, spec, pickles)
             job = set_job_state(conn, job, JobState.QUEUED, actor=session.actor, role="researcher")
     if reasons:
         raise PermissionDenied(
-            f"job {job.id} was rejected", reasons=reasons, fix=refusal_fix(reasons, job)
+            f"job {job.id} was rejected", reasons=texts(reasons), fix=refusal_fix(reasons, job)
         )
     return job
 
 
-_FIXES = (
-    (
-        "accreditation",
-        "ask an admin to renew your accreditation "
-        "(tre admin update {submitter} --accredited-until YYYY-MM-DD)",
-    ),
-    ("not a member", "ask the project's lead to have you added as a member of {project}"),
-    (
-        "expired",
-        "ask an admin to renew the project (tre project approve {project} --expires YYYY-MM-DD)",
-    ),
-    (
-        "not approved",
-        "change the job spec to use only what {project} is approved for, or ask "
-        "an admin to amend the project",
-    ),
-    (
-        "column",
-        "declare only columns the dataset has and the project is approved for "
-        "('tre project show {project}' lists them)",
-    ),
-    ("catalog", "use a dataset from the catalog ('tre dataset list')"),
-    ("quota", "ask for less (resources: in the job spec) or ask an admin to raise the quota"),
-    ("filter", "correct the filter values to the column's type"),
-    ("not a number", "use numeric columns, or list text predictors under categorical"),
-)
-
-
-#: A project's own state, not the spec, is why: no change to the job would help.
-_PROJECT_STATE = re.compile(r"^project '[^']*' is (\w+), not approved$")
-_STATE_FIXES = {
-    "suspended": "nothing runs while the project is suspended; the TRE's admins reinstate it "
-    "when their review ends, and the job can be submitted again then",
-    "closed": "the project is closed: request a new project for new work",
-    "requested": "wait until an admin approves the project, then submit again",
-    "rejected": "the project was rejected: request a new project",
-}
-
-
-def refusal_fix(reasons: list[str], job: Job) -> str:
-    """What to do about these reasons, one hint per kind, in a fixed order."""
-    states = [m[1] for r in reasons if (m := _PROJECT_STATE.match(r))]
-    text = "\n".join(r for r in reasons if not _PROJECT_STATE.match(r))
-    hints = [_STATE_FIXES[state] for state in states if state in _STATE_FIXES]
-    hints += [
-        hint.format(submitter=job.submitter, project=job.project)
-        for key, hint in _FIXES
-        if key in text or (key == "expired" and "expired" in states)
-    ]
-    return "; ".join(dict.fromkeys(hints)) or "correct the job spec and submit again"
+def refusal_fix(reasons: list[Refusal], job: Job) -> str:
+    """What to do about these refusals, one hint per kind, in a fixed order (found by
+    their codes: `policies.refusals.FIXES`)."""
+    found = hints((r.code for r in reasons), submitter=job.submitter, project=job.project)
+    return "; ".join(found) or DEFAULT_FIX
 
 
 def _check_code_keys(pickles: dict[str, bytes], python_steps: list[str]) -> None:
