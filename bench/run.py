@@ -25,6 +25,7 @@ from bench import (
     cli_start,
     differencing,
     isolation,
+    key_path,
     secured_read,
     service_load,
     slurm_job,
@@ -40,6 +41,7 @@ BENCHMARKS: dict[str, tuple[Callable[..., dict[str, Any]], Callable[..., None]]]
     isolation.NAME: (isolation.run, isolation.render),
     differencing.NAME: (differencing.run, differencing.render),
     cli_start.NAME: (cli_start.run, cli_start.render),
+    key_path.NAME: (key_path.run, key_path.render),
 }
 
 

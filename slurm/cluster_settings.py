@@ -30,6 +30,9 @@ class ClusterSettings(BaseModel):
     #: which knows the host's paths; the engine, in its own sandbox, does not.
     worker_command: tuple[str, ...] = ()
     worker_folder: str = ""
+    #: slurm-cluster: the port its scheduler listens on (profile's scheduler_ports, by
+    #: the job's slot); 0: any free port.
+    scheduler_port: int = 0
 
 
 def write_settings(job_dir: Path, settings: ClusterSettings) -> None:

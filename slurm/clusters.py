@@ -222,6 +222,8 @@ def jobqueue_cluster(settings: ClusterSettings, job_dir: Path) -> Iterator[Clien
     scheduler_options: dict[str, Any] = {"dashboard_address": ":0"}
     if profile.scheduler_interface or profile.interface:
         scheduler_options["interface"] = profile.scheduler_interface or profile.interface
+    if settings.scheduler_port:  # the one port of its slot the compute nodes' fence opens
+        scheduler_options["port"] = settings.scheduler_port
     python = shlex.quote(settings.python)  # jobqueue writes it into a shell line
     local_directory = f"{profile.local_directory}/{settings.name}"
     log_directory: str | None = str(job_dir / "workers")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+import socket
 import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -195,6 +196,39 @@ def job_state(job_id: int) -> SlurmState:
         ]
         return SlurmState(state.split()[0], "", exit_code, nodes)
     return SlurmState("UNKNOWN", "Slurm no longer knows this job")
+
+
+#: How long a node's slurmd may take to accept a connection before tre counts it lost.
+NODE_ANSWER_SECONDS = 3.0
+_LOST_STATES = ("DOWN", "FAIL", "NOT_RESPONDING", "POWERED_DOWN")
+
+
+def lost_nodes(nodes: str) -> list[str]:
+    """Which of `nodes` (a Slurm node list) are gone: Slurm says so (down, failed, not
+    responding), or their slurmd does not accept a connection within a few seconds (a
+    node cut off the network, which Slurm notices only after SlurmdTimeout)."""
+    names = run(["scontrol", "show", "hostnames", nodes], check=False).stdout.split()
+    port = _slurmd_port()
+    lost = []
+    for name in names:
+        fields = parse_scontrol(run(["scontrol", "-o", "show", "node", name], check=False).stdout)
+        state = fields.get("State", "")
+        if any(word in state for word in _LOST_STATES) or state.endswith("*"):
+            lost.append(name)
+            continue
+        try:
+            socket.create_connection(
+                (fields.get("NodeAddr", name), port), timeout=NODE_ANSWER_SECONDS
+            ).close()
+        except OSError:
+            lost.append(name)
+    return lost
+
+
+def _slurmd_port() -> int:
+    shown = run(["scontrol", "show", "config"], check=False).stdout
+    found = re.search(r"^SlurmdPort\s*=\s*(\d+)", shown, re.MULTILINE)
+    return int(found.group(1)) if found else 6818
 
 
 def parse_scontrol(text: str) -> dict[str, str]:

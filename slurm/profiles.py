@@ -69,6 +69,14 @@ class SiteProfile(BaseModel):
     scheduler_interface: str | None = Field(
         default=None, description="The job scheduler's network interface (default: interface)."
     )
+    scheduler_ports: str | None = Field(
+        default=None,
+        description="slurm-cluster: the ports of the service node its jobs' Dask schedulers "
+        "listen on, FIRST-LAST, one per slot of the job users' pool (a job in slot k uses "
+        "FIRST+k): the compute nodes' fence lets these through to the service node, and no "
+        "other. Unset: any free port (only where nothing fences the nodes off it).",
+        pattern=r"^[0-9]{1,5}-[0-9]{1,5}$",
+    )
     local_directory: str = Field(
         default="/tmp",  # noqa: S108 - node-local scratch root; each job has its own folder
         description="Node-local scratch for Dask's local_directory ($TMPDIR allowed); wiped "
@@ -127,6 +135,23 @@ class SiteProfile(BaseModel):
                 "as its job user reaches keys only over the key gateway"
             )
         return self
+
+    @model_validator(mode="after")
+    def _ports_in_order(self) -> SiteProfile:
+        if self.scheduler_ports:
+            first, last = self.port_range()
+            if not 1024 <= first <= last <= 65535:
+                raise ValueError(
+                    "scheduler_ports must be FIRST-LAST with 1024 <= FIRST <= LAST <= 65535"
+                )
+        return self
+
+    def port_range(self) -> tuple[int, int]:
+        """scheduler_ports as (first, last); (0, -1) when unset."""
+        if not self.scheduler_ports:
+            return 0, -1
+        first, last = self.scheduler_ports.split("-")
+        return int(first), int(last)
 
     @field_validator(
         "lifetime_margin",

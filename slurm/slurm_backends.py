@@ -19,7 +19,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from slurm import cgroups, commands, sandbox
+from slurm import cgroups, commands, job_users, sandbox
 from slurm.backend import BackendStatus, Handle, Submission
 from slurm.cluster_settings import CLUSTER, ClusterSettings, write_settings
 from slurm.errors import ProfileError
@@ -78,6 +78,13 @@ class _ProfiledBackend:
                 fix="put TRE_HOME on a path of letters, digits, '_', '-', '.' and '/' only",
             )
         profile = self.profile
+        if submission.sandbox is not None and not profile.tls:
+            # Decrypted data crosses the compute network between the job's processes.
+            raise ProfileError(
+                f"the site profile {profile.name!r} turns TLS off (tls: false), and a sandboxed "
+                "home never sends a job's Dask traffic in the clear",
+                fix="set tls: true in the profile (each job then has a certificate of its own)",
+            )
         settings = ClusterSettings(
             job_id=submission.job_id,
             name=submission.name,
@@ -192,6 +199,14 @@ class SlurmRunnerBackend(_ProfiledBackend):
         if state.active:
             return BackendStatus("running", detail)
         cgroups.kill_cgroups(handle.get("cgroups", []))  # nothing of it may linger
+        if state.state == "FAILED" and state.nodes:
+            # A node cut off mid-job: its tasks' peers fail before Slurm marks the node
+            # (SlurmdTimeout), so the job ends FAILED, not NODE_FAIL. It is a node
+            # failure all the same, never the job's own: tried again per the profile.
+            lost = commands.lost_nodes(state.nodes)
+            if lost:
+                detail += f"; {', '.join(lost)} stopped answering during the job"
+                return BackendStatus("ended", detail, retryable=True)
         return BackendStatus("ended", detail, retryable=state.retryable)
 
     def cancel(self, handle: Handle) -> None:
@@ -275,6 +290,7 @@ class SlurmClusterBackend(_ProfiledBackend, LocalBackend):
             update={
                 "worker_command": tuple(sandbox.command(worker)),
                 "worker_folder": str(log_dir),
+                "scheduler_port": self._scheduler_port(plan.uid),
             }
         )
         write_settings(job_dir, settings)
@@ -296,6 +312,22 @@ class SlurmClusterBackend(_ProfiledBackend, LocalBackend):
             "worker_jobs": worker_job_name(submission.name),
             "slurm_user": pwd.getpwuid(plan.uid).pw_name,
         }
+
+    def _scheduler_port(self, job_uid: int) -> int:
+        """Its scheduler's port on the service node: the profile's scheduler_ports, by the
+        job's slot (never two running jobs on one); 0 (any) when the profile has none."""
+        first, last = self.profile.port_range()
+        if not first:
+            return 0
+        index = next((s.index for s in job_users.pool() if s.job_uid == job_uid), None)
+        if index is None or first + index > last:
+            raise ProfileError(
+                f"the site profile's scheduler_ports {self.profile.scheduler_ports} has no "
+                f"port for job slot {index}",
+                fix="give scheduler_ports one port per slot of the job users' pool "
+                "(python -m slurm.job_users lists them), and open them in the compute fence",
+            )
+        return first + index
 
     def poll(self, handle: Handle) -> BackendStatus:
         status = LocalBackend.poll(self, handle)

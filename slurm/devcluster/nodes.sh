@@ -19,6 +19,9 @@ SERVICE_ADDR=10.77.0.1
 NODE_NAMES=()
 KEYS_TLS_PORT=${TRE_KEYS_TLS_PORT:-7643}
 SLURMCTLD_PORT=6817
+# slurm-cluster's schedulers on the service node, one port per job slot (profile
+# local-nodes-cluster: scheduler_ports).
+SCHEDULER_PORTS=7650-7665
 
 node_addr() { echo "10.77.0.1$1"; }
 
@@ -50,6 +53,7 @@ make_network() {
         ip -n "$ns" link set eth0 up
         fence=$(sed -e "s|@COMPUTE@|10.77.0.11-10.77.0.19|" -e "s|@SERVICE@|$SERVICE_ADDR|" \
             -e "s|@SLURMCTLD_PORT@|$SLURMCTLD_PORT|" -e "s|@KEYS_PORT@|$KEYS_TLS_PORT|" \
+            -e "s|@SCHEDULER_PORTS@|$SCHEDULER_PORTS|" \
             "$(dirname "${BASH_SOURCE[0]}")/compute-fence.nft")
         echo "$fence" | ip netns exec "$ns" nft -f -
     done

@@ -84,6 +84,9 @@ JobAcctGatherType=jobacct_gather/none
 JobCompType=jobcomp/filetxt
 JobCompLoc=$LOGS/jobcomp.log
 KillWait=5
+# A node that stops answering (cut from the bridge, say) is DOWN after 20 s, and its jobs
+# end NODE_FAIL, rather than after the default five minutes.
+SlurmdTimeout=20
 InactiveLimit=0
 SchedulerParameters=sched_interval=2
 NodeName=$NODE NodeAddr=127.0.0.1 CPUs=$CPUS RealMemory=$MEMORY_MB State=UNKNOWN

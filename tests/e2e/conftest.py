@@ -63,6 +63,24 @@ def cluster_home(slurm_template):
 
 
 @pytest.fixture
+def nodes_cluster_home(slurm_template):
+    """A home whose backend is slurm-cluster on the three compute nodes (profile
+    local-nodes-cluster): engine and scheduler here, workers on the nodes."""
+    from tre.home import Home
+    from tre.keyservice.gateway_process import stop_gateway
+
+    _stop_other_gateways("--listen=10.77.0.1:7643")
+    target, above = reachable_copy(slurm_template, "nodes-cluster-home")
+    config = target / "tre.yaml"
+    text = config.read_text().replace("backend: slurm-runner", "backend: slurm-cluster")
+    config.write_text(text.replace("local-test", "local-nodes-cluster"))
+    yield target
+    stop_gateway(Home(target.absolute(), None))  # type: ignore[arg-type]
+    stop_key_service(target)
+    shutil.rmtree(above, ignore_errors=True)
+
+
+@pytest.fixture
 def nodes_home(slurm_template):
     """A home whose jobs run on the test cluster's three compute nodes (profile
     local-nodes), reaching keys through the key gateway. Its jobs are submitted as

@@ -6,7 +6,10 @@ site lets it, and which cannot see the service node's key service socket."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
 import socket
 import subprocess
 import textwrap
@@ -18,6 +21,7 @@ import pytest
 from tests.conftest import EXAMPLES, cli_for
 from tests.e2e.test_slurm import job, settle
 from tre.models import JobState
+from tre.store import repo
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
@@ -285,3 +289,142 @@ def test_a_running_job_s_folder_is_closed_to_every_other_job_user(nodes_home: Pa
         assert listed.returncode != 0  # it cannot even list which jobs there are
     settle(nodes_home, timeout=240)
     assert [job(nodes_home, i).state for i in (1, 2)] == [JobState.AWAITING_REVIEW] * 2
+
+
+def test_slurm_cluster_workers_on_the_nodes_reach_their_scheduler_through_the_fence(
+    nodes_cluster_home: Path, capsys, cli, home
+):
+    """slurm-cluster across the fenced nodes: the engine and its scheduler on the service
+    node, on its slot's port (the one the nodes' fence opens for it); each worker a
+    Slurm job of the job user on a compute node, reading keys through the gateway."""
+    ccli = cli_for(nodes_cluster_home, capsys)
+    assert ccli("submit", EXAMPLES / "health_by_area.yaml", who="rita").code == 0
+    settle(nodes_cluster_home, timeout=240)
+    done = job(nodes_cluster_home, 1)
+    assert done.state is JobState.AWAITING_REVIEW, done.reason
+    user = done.handle["slurm_user"]
+    assert user == f"tre-job-{done.handle['slot']}"
+    settings = json.loads((nodes_cluster_home / "jobs/000001/cluster.json").read_text())
+    assert settings["scheduler_port"] == 7650 + done.handle["slot"]
+    shown = subprocess.run(
+        ["scontrol", "-o", "show", "job"], capture_output=True, text=True
+    ).stdout.splitlines()
+    workers = [line for line in shown if f"JobName={done.handle['worker_jobs']} " in line]
+    assert workers, "no worker job ran"
+    for line in workers:
+        fields = dict(t.split("=", 1) for t in line.split() if "=" in t)
+        assert fields["UserId"].startswith(f"{user}("), line
+        assert fields["NodeList"].startswith("node"), line
+    # The same table as on the embedded default.
+    assert cli("submit", EXAMPLES / "health_by_area.yaml", who="rita").code == 0
+    assert cli("run", "--once", who="ada").code == 0
+    relative = "jobs/000001/outputs/residents_by_area/residents_by_area.csv"
+    assert (nodes_cluster_home / relative).read_text() == (home / relative).read_text()
+
+
+def _node_of_the_job(slurm_id: int) -> list[str]:
+    shown = subprocess.run(
+        ["scontrol", "-o", "show", "job", str(slurm_id)], capture_output=True, text=True
+    ).stdout
+    nodes = next((t.split("=", 1)[1] for t in shown.split() if t.startswith("NodeList=")), "")
+    if not nodes or nodes == "(null)":
+        return []
+    return subprocess.run(
+        ["scontrol", "show", "hostnames", nodes], capture_output=True, text=True
+    ).stdout.split()
+
+
+@pytest.mark.timeout(300)
+def test_a_node_cut_from_the_network_mid_job_is_retried_on_the_others(
+    nodes_home: Path, capsys, tmp_path: Path
+):
+    """Cut one compute node of a running job off the bridge (its link down: packets
+    vanish, nothing is refused): Slurm finds the node gone (SlurmdTimeout, 20 s on the
+    test cluster), ends the allocation NODE_FAIL, and tre tries the job again on the
+    nodes left, per the profile's retries. Nothing waits for the walltime."""
+    from tests.e2e.test_lifecycle import slow_job, wait_for
+    from tre.service.dispatcher import Dispatcher
+    from tre.service.session import Session
+
+    for node in NODES:  # every node in service, so that the retry has two to run on
+        wait_for(lambda n=node: _in_service(n), timeout=90, what=f"{node} in service")
+    ncli = cli_for(nodes_home, capsys)
+    job_id = slow_job(tmp_path, ncli, seconds=20)
+    cut = ""
+    started = time.monotonic()
+    s = Session.open(nodes_home, "ada")
+    try:
+        dispatcher = Dispatcher(s)  # one dispatcher, here: the test cuts between passes
+        while dispatcher.tick():
+            assert time.monotonic() - started < 240, "the job never ended"
+            current = repo.get_job(s.conn, job_id)
+            sid = current.handle.get("slurm_job_id")
+            names = _node_of_the_job(sid) if sid and not cut else []
+            if len(names) >= 2 and current.state is JobState.RUNNING:
+                cut = names[-1]
+                subprocess.run(["ip", "link", "set", f"tre-v{cut[-1]}", "down"], check=True)
+            time.sleep(0.3)
+    finally:
+        s.close()
+        if cut:
+            _reconnect(cut)
+    assert cut, "the job never ran on two nodes"
+    finished = job(nodes_home, job_id)
+    logs = "".join(
+        p.read_text()[-3000:]
+        for p in sorted((nodes_home / "jobs" / f"{job_id:06d}").rglob("*.out"))
+    )
+    assert finished.state is JobState.AWAITING_REVIEW, f"{finished.reason}\n{logs}"
+    assert finished.attempts == 2
+    assert cut not in _node_of_the_job(finished.handle["slurm_job_id"])
+    assert time.monotonic() - started < 240  # never the walltime (10 minutes)
+
+
+def _node_state(node: str) -> str:
+    shown = subprocess.run(
+        ["scontrol", "-o", "show", "node", node], capture_output=True, text=True
+    ).stdout
+    return next((t.split("=", 1)[1] for t in shown.split() if t.startswith("State=")), "")
+
+
+def _comm(pid: str) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
+
+
+def _in_service(node: str) -> bool:
+    state = _node_state(node)
+    return not any(word in state for word in ("NOT_RESPONDING", "DOWN", "DRAIN", "*"))
+
+
+def _reconnect(node: str) -> None:
+    """Put a cut node back on the bridge and in service for the tests after: Slurm must
+    hear from it again (no longer NOT_RESPONDING) before a resume holds (else it marks
+    it DOWN later, under another test); a node whose tasks could not be killed while cut
+    is drained, and resumed too."""
+    subprocess.run(["ip", "link", "set", f"tre-v{node[-1]}", "up"], check=True)
+    # Its slurmd started again registers at once (ReturnToService=2 takes it back), where
+    # Slurm would otherwise hear from it only at its next ping, a minute or so later.
+    pids = subprocess.run(
+        ["ip", "netns", "pids", f"tre-{node}"], capture_output=True, text=True
+    ).stdout.split()
+    slurmd = [p for p in pids if _comm(p) == "slurmd"]
+    for sig, wait in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)):
+        for pid in slurmd:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(pid), sig)
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline and any(_comm(p) == "slurmd" for p in slurmd):
+            time.sleep(0.2)
+    started = Path(__file__).parents[2] / "slurm" / "devcluster" / "start.sh"
+    subprocess.run(["bash", str(started)], capture_output=True, timeout=120, check=True)
+    deadline = time.monotonic() + 150
+    while time.monotonic() < deadline:
+        if _in_service(node):
+            return
+        if "NOT_RESPONDING" not in _node_state(node):
+            subprocess.run(["scontrol", "update", f"nodename={node}", "state=resume"], check=False)
+        time.sleep(1)
+    raise AssertionError(f"{node} did not come back into service: {_node_state(node)}")
