@@ -1,0 +1,76 @@
+"""Run the whole suite in two lanes at once: `python -m tests.two_lanes [pytest args]`.
+
+Why: most of the suite's time is spent waiting (for a Slurm allocation, a job's sandbox,
+a browser), not computing, so two pytest processes on the 2 cores of a CI machine finish
+sooner than one (`make test` uses this; the 15-minute aim).
+
+- lane `slurm`: the tests marked `slurm`, one after another. They share one cluster
+  and its gateway port, and some count the jobs Slurm was given, so they never run
+  beside each other.
+- lane `rest`: every other test, at a lower CPU priority (nice), so that the Slurm
+  lane's jobs are not starved while it waits on them.
+
+Each lane has a base folder of its own (pytest makes its own user's folder private
+again whenever a session starts, which would cut a running lane's jobs off theirs).
+Each lane's report is printed when it ends; the exit status is the first failing
+lane's (0 when both pass).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+LANES = {
+    "slurm": (["-m", "slurm"], 0),
+    "rest": (["-m", "not slurm"], 5),
+}
+
+
+def main(argv: list[str]) -> int:
+    root = Path(tempfile.mkdtemp(prefix="tre-pytest-lanes-"))
+    started = time.monotonic()
+    running: dict[str, tuple[subprocess.Popen[bytes], Path]] = {}
+    for name, (marker, niceness) in LANES.items():
+        log = root / f"{name}.log"
+        command = [
+            *(["nice", "-n", str(niceness)] if niceness else []),
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            *marker,
+            f"--basetemp={root / name}",
+            "-p",
+            "no:cacheprovider",
+            *argv,
+        ]
+        with log.open("wb") as out:
+            running[name] = (
+                subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT),
+                log,
+            )
+    print(f"two lanes: {', '.join(running)} (logs in {root})", flush=True)
+    status = 0
+    pending = dict(running)
+    while pending:
+        for name, (process, log) in list(pending.items()):
+            code = process.poll()
+            if code is None:
+                continue
+            del pending[name]
+            took = time.monotonic() - started
+            print(f"\n===== lane {name}: exit {code} after {took:.0f} s =====", flush=True)
+            sys.stdout.write(log.read_text(errors="replace"))
+            sys.stdout.flush()
+            status = status or code
+        time.sleep(0.5)
+    print(f"\ntwo lanes: both done in {time.monotonic() - started:.0f} s, exit {status}")
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
