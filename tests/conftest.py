@@ -73,6 +73,22 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         shutil.rmtree(root, ignore_errors=True)
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """In one lane of `make test` (tests/two_lanes.py), keep that lane's tests only."""
+    from tests.two_lanes import LANE, in_slurm_lane
+
+    lane = os.environ.get(LANE)
+    if not lane:
+        return
+    keep, drop = [], []
+    for item in items:
+        markers = {m.name for m in item.iter_markers()}
+        (keep if in_slurm_lane(item.nodeid, markers) == (lane == "slurm") else drop).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
 def pytest_runtest_setup(item: pytest.Item) -> None:
     if item.get_closest_marker("slurm") and not slurm_ready():
         message = "no Slurm cluster is running: start one with 'bash slurm/devcluster/start.sh'"

@@ -151,7 +151,7 @@ def test_researcher_code_runs_in_a_sandbox_of_its_own_and_cannot_touch_the_engin
     assert pwd.getpwuid(seen["uid"]).pw_name.startswith("tre-code-")  # not the engine's user
     # Its own folder (the files its own phase began with), not the engine's.
     assert set(seen["out"]) <= {"/job/out/progress.json", "/job/out/error.json.reserve"}
-    assert not _job_processes()  # the grandchild ended with its sandbox
+    assert not _job_processes(home)  # the grandchild ended with its sandbox
     report = json.loads((folder / "report" / "report.json").read_text())
     table = next(o for o in report["outputs"] if o["name"] == "by_area")
     assert "advisory" not in table  # the engine's own evidence

@@ -28,6 +28,7 @@ import pytest
 from slurm import job_users
 from tests.conftest import EXAMPLES, PROJECT, cli_for, write_spec
 from tests.e2e.test_slurm import settle
+from tre.home import Home
 from tre.models import JobState
 from tre.outcomes import Outcome
 from tre.service import jobs as jobs_service
@@ -502,14 +503,14 @@ def test_bombs_are_stopped_by_the_sandbox_limits(cli, home, tmp_path):
     for place in ("/job/out/huge.bin", "/tmp/huge.bin"):
         assert report[place].startswith("stopped at"), report
         assert int(report[place].split()[2]) <= 2048
-    assert not _job_processes()
+    assert not _job_processes(home)
 
 
 def test_a_memory_bomb_fails_its_job_and_the_next_job_runs(cli, home, tmp_path):
     spec = _python_job(tmp_path, "memory", MEMORY, ["local_authority"])
     job_id = _run(cli, spec)
     assert _job(home, job_id).state is JobState.FAILED
-    assert not _job_processes()
+    assert not _job_processes(home)
     after = _run(cli, EXAMPLES / "health_by_area.yaml")
     assert _job(home, after).state is JobState.AWAITING_REVIEW
 
@@ -521,7 +522,7 @@ def test_a_job_that_never_ends_is_stopped_at_its_walltime(cli, home, tmp_path):
     assert job.state is JobState.FAILED
     assert "walltime of" in job.reason and "exceeded" in job.reason
     assert job.outcome is Outcome.WALLTIME  # the code beside the words (docs/states.md)
-    assert not _job_processes()
+    assert not _job_processes(home)
 
 
 WHOAMI = textwrap.dedent("""
@@ -623,23 +624,48 @@ def test_a_job_whose_key_service_stops_fails_at_once_saying_it_is_the_platforms_
     )
     assert job.reason.startswith("the key service stopped while the job ran")
     assert "platform's fault, not the job's" in job.reason and "line" not in job.reason
-    assert not _job_processes()
+    assert not _job_processes(home)
 
 
-def _job_processes() -> list[int]:
-    """Processes of the job user or the code user still alive (a sandbox must leave none)."""
+def _job_processes(home: Path | None = None) -> list[int]:
+    """Processes of the job user or the code user still alive (a sandbox must leave none).
+
+    With `home`, only those that may be its jobs': not a Slurm job's (a slurmstepd's
+    descendant), nor in another home's job cgroup. `make test` runs the Slurm tests in a
+    lane of their own beside these (tests/two_lanes.py), as the same job users."""
     uids = {pwd.getpwnam("tre-job").pw_uid}
     for slot in job_users.pool():
         uids |= {slot.job_uid, slot.code_uid}
+    own = f"/tre-{Home.open(home).tag}-" if home is not None else ""
     found = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-                if entry.stat().st_uid in uids:
-                    found.append(int(entry.name))
-            except FileNotFoundError:
+                if entry.stat().st_uid not in uids:
+                    continue
+                if home is not None:
+                    groups = (entry / "cgroup").read_text()
+                    if "/tre-" in groups and own not in groups:
+                        continue  # another home's job
+                    if _under_slurmstepd(int(entry.name)):
+                        continue
+                found.append(int(entry.name))
+            except (FileNotFoundError, ProcessLookupError):
                 continue
     return found
+
+
+def _under_slurmstepd(pid: int) -> bool:
+    while pid > 1:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            return False
+        name = stat[stat.index("(") + 1 : stat.rindex(")")]
+        if name == "slurmstepd":
+            return True
+        pid = int(stat.rsplit(")", 1)[1].split()[1])
+    return False
 
 
 if os.geteuid() != 0:  # the sandbox needs root to start jobs as their own user
