@@ -94,6 +94,22 @@ class AuditEvent:
     prev_hash: str
     hash: str
 
+    @property
+    def meaning(self) -> str:
+        """The action as this tre names it. Events are never rewritten, so an older name
+        stays as written: before issue 27 a job refused at submission was audited as
+        `job.rejected` (from `submitted`), which is `job.refused` now."""
+        if self.action == "job.rejected" and self.details.get("from") == "submitted":
+            return "job.refused"
+        return self.action
+
+    @property
+    def shown_action(self) -> str:
+        """The action for people: as written, with its meaning when that has a new name."""
+        if self.meaning == self.action:
+            return self.action
+        return f"{self.action} (now {self.meaning})"
+
 
 def _canonical(details: dict[str, Any]) -> str:
     return json.dumps(details, sort_keys=True, separators=(",", ":"), default=str)

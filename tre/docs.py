@@ -26,7 +26,7 @@ def states_markdown() -> str:
         "one (`Job.outcome`, and the `outcome` of its audit event); the words for people "
         "are in the job's reason.\n\n" + outcome_table() + "\n"
         "## Why a job was refused: refusal codes\n\n"
-        "Generated from `policies/refusals.py`. A job refused at submission (`rejected`) "
+        "Generated from `policies/refusals.py`. A job refused at submission (`refused`) "
         "lists every reason, each with one of these codes (the `codes` of its audit event); "
         "the fix it is shown is the hints of its codes, in this order, with the job's "
         "submitter and project for NAME and PROJECT. A queued job whose approval no longer "

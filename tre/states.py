@@ -14,7 +14,7 @@ from tre.errors import StateError
 
 class JobState(StrEnum):
     SUBMITTED = "submitted"  # received; the policy check runs in the same call
-    REJECTED = "rejected"  # refused by policy at submission, or all outputs rejected
+    REFUSED = "refused"  # refused at submission (policy, quota, approvals); never ran
     QUEUED = "queued"  # approved to run; waiting for the dispatcher
     RUNNING = "running"  # on a backend
     FAILED = "failed"  # ended without outputs; `reason` says why
@@ -24,10 +24,11 @@ class JobState(StrEnum):
     RELEASED = "released"  # every output approved and released
     PARTIALLY_RELEASED = "partially_released"  # some outputs released, others rejected
     RETURNED = "returned"  # checkers asked the researcher for changes
+    REJECTED = "rejected"  # the checkers rejected every output; nothing released
 
 
 JOB_TRANSITIONS: dict[JobState, frozenset[JobState]] = {
-    JobState.SUBMITTED: frozenset({JobState.QUEUED, JobState.REJECTED}),
+    JobState.SUBMITTED: frozenset({JobState.QUEUED, JobState.REFUSED}),
     JobState.QUEUED: frozenset({JobState.RUNNING, JobState.CANCELLED, JobState.FAILED}),
     # running -> queued: another attempt after a node failure or preemption.
     JobState.RUNNING: frozenset(
@@ -43,12 +44,13 @@ JOB_TRANSITIONS: dict[JobState, frozenset[JobState]] = {
             JobState.REJECTED,
         }
     ),
-    JobState.REJECTED: frozenset(),
+    JobState.REFUSED: frozenset(),
     JobState.FAILED: frozenset(),
     JobState.CANCELLED: frozenset(),
     JobState.RELEASED: frozenset(),
     JobState.PARTIALLY_RELEASED: frozenset(),
     JobState.RETURNED: frozenset(),
+    JobState.REJECTED: frozenset(),
 }
 
 #: States in which a job is still the dispatcher's business.

@@ -191,7 +191,7 @@ def test_an_unknown_column_is_named_with_the_datasets_columns(cli, home, tmp_pat
     fix_line(result)
     assert_no_traceback(result)
     assert_nothing_queued(home)
-    assert job_states(home) == {1: "rejected"}
+    assert job_states(home) == {1: "refused"}
 
 
 def test_a_column_not_approved_is_named_with_the_approved_ones(cli, home, tmp_path):

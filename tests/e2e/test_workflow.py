@@ -126,7 +126,7 @@ def test_a_refused_submission_is_recorded_with_every_reason(cli, home):
     s = Session.open(home, "ada")
     actions = [e.action for e in audit.events(s.conn, obj="job:1")]
     s.close()
-    assert actions == ["job.submit", "job.rejected"]
+    assert actions == ["job.submit", "job.refused"]
 
 
 def test_nothing_leaves_a_suspended_project_until_it_is_reinstated(cli, home, tmp_path):

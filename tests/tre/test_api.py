@@ -35,7 +35,7 @@ def test_submit_a_function_and_run_it_to_review(home):
 
 
 def test_a_column_outside_the_approval_is_refused_before_anything_runs(home):
-    with pytest.raises(PermissionDenied, match="rejected") as info:
+    with pytest.raises(PermissionDenied, match="was refused") as info:
         tre.submit(
             by_authority,
             project=PROJECT,

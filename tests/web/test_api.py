@@ -300,11 +300,11 @@ def test_a_refused_submission_lists_every_reason_and_is_kept(client, world: Worl
     response = client.post("/api/jobs", json={"spec": spec}, headers=world.bearer("olga"))
     assert response.status_code == 403
     error = error_of(response)
-    assert "was rejected" in error["message"]
+    assert "was refused" in error["message"]
     assert any("olga is not a member" in r for r in error["reasons"])
     assert any("workers 8 is over" in r for r in error["reasons"])
     mine = client.get("/api/jobs", headers=world.bearer("olga")).json()
-    assert [j["state"] for j in mine] == ["rejected"]
+    assert [j["state"] for j in mine] == ["refused"]
 
 
 def test_the_researcher_follows_and_cancels_a_job(client, world: World):

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from markupsafe import escape
 
+from tests.tre.factories import refused_at_submission, rejected_at_review
 from tests.web.conftest import (
     CSRF,
     FAILING,
@@ -27,6 +28,7 @@ from tests.web.conftest import (
 from tre.service import jobs, tokens
 from tre.service.session import Session
 from tre.store import repo
+from tre.web import create_app
 from tre.web.auth import SESSION_COOKIE
 
 pytestmark = pytest.mark.slow
@@ -355,3 +357,23 @@ def test_pages_are_labelled_and_structured(app, world: World, who, path):
     assert found.lang == "en" and found.h1 == 1
     assert not [i for i in found.inputs if i not in found.labelled], "every field has a label"
     assert found.unscoped_th == 0, "every table header has a scope"
+
+
+def test_a_refused_job_and_a_job_with_rejected_outputs_read_differently(session_as):
+    """Issue 27: one word per meaning, on the researcher's pages; no job needs to run."""
+    olga, rita = session_as("olga"), session_as("rita")
+    refused = refused_at_submission(olga)
+    rejected = rejected_at_review(rita, session_as("carl"), session_as("chen"))
+    ada = session_as("ada")
+    app = create_app(ada.home.root)
+    olgas, _ = sign_in(app, tokens.issue_token(ada, "olga")[1])
+    page = olgas.get(f"/jobs/{refused.id}")
+    assert page.status_code == 200, page.text
+    assert '<span class="badge state">refused</span>' in page.text
+    assert "olga is not a member of project" in page.text
+    assert "Disclosure summary" not in page.text
+    ritas, _ = sign_in(app, tokens.issue_token(ada, "rita")[1])
+    page = ritas.get(f"/jobs/{rejected.id}")
+    assert page.status_code == 200, page.text
+    assert '<span class="badge state">rejected</span>' in page.text
+    assert "Disclosure summary" in page.text and "small cells" in page.text

@@ -68,6 +68,6 @@ def log_cmd(ctx: click.Context, obj: str | None, last: int) -> None:
     table = Table("#", "time", "actor", "role", "action", "object", "details")
     for e in found:
         table.add_row(
-            str(e.seq), e.at, e.actor, e.role, e.action, e.object, json.dumps(e.details)[:80]
+            str(e.seq), e.at, e.actor, e.role, e.shown_action, e.object, json.dumps(e.details)[:80]
         )
     console.print(table)

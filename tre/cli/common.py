@@ -115,6 +115,7 @@ def state_style(state: str) -> str:
         "released": "green",
         "partially_released": "green",
         "failed": "red",
+        "refused": "red",
         "rejected": "red",
         "cancelled": "dim",
         "returned": "yellow",

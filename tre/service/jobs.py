@@ -58,9 +58,9 @@ def spec_hash(spec: JobSpec) -> str:
 
 
 def submit_job(session: Session, spec: JobSpec, pickles: dict[str, bytes] | None = None) -> Job:
-    """Check `spec` against the approvals and queue it, or record it as rejected.
+    """Check `spec` against the approvals and queue it, or record it as refused.
 
-    A refused job is kept (state `rejected`, with every reason) and PermissionDenied is
+    A refused job is kept (state `refused`, with every reason) and PermissionDenied is
     raised, so both the researcher and the audit log see what was refused and why.
     """
     pickles = pickles or {}
@@ -126,7 +126,7 @@ def submit_job(session: Session, spec: JobSpec, pickles: dict[str, bytes] | None
             job = set_job_state(
                 conn,
                 job,
-                JobState.REJECTED,
+                JobState.REFUSED,
                 actor=session.actor,
                 role="researcher",
                 reason="; ".join(texts(reasons)),
@@ -137,7 +137,7 @@ def submit_job(session: Session, spec: JobSpec, pickles: dict[str, bytes] | None
             job = set_job_state(conn, job, JobState.QUEUED, actor=session.actor, role="researcher")
     if reasons:
         raise PermissionDenied(
-            f"job {job.id} was rejected", reasons=texts(reasons), fix=refusal_fix(reasons, job)
+            f"job {job.id} was refused", reasons=texts(reasons), fix=refusal_fix(reasons, job)
         )
     return job
 

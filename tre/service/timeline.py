@@ -18,7 +18,7 @@ def timeline(session: Session, job: Job) -> list[str]:
     for event in audit.events(session.conn, obj=f"job:{job.id}"):
         if not event.action.startswith("job.") or event.action == "job.started":
             continue
-        state = "submitted" if event.action == "job.submit" else event.action[4:]
+        state = "submitted" if event.action == "job.submit" else event.meaning[4:]
         if state not in _STATE_WORDS:
             continue
         at = datetime.fromisoformat(event.at)
@@ -48,6 +48,7 @@ _STATE_WORDS = {
     "released": "",
     "partially_released": "",
     "returned": "",
+    "refused": "",
     "rejected": "",
     "failed": "",
     "cancelled": "",

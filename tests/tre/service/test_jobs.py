@@ -136,6 +136,9 @@ def test_a_refused_submission_keeps_the_words_and_audits_the_codes(session_as):
         "their review ends, and the job can be submitted again then; "
         f"ask the project's lead to have you added as a member of {PROJECT}"
     )
-    (event,) = [e for e in audit.events(ada.conn) if e.action == "job.rejected"]
+    (event,) = [e for e in audit.events(ada.conn) if e.action == "job.refused"]
     assert event.details["reason"] == "; ".join(refused.value.reasons)
     assert event.details["codes"] == ["project_suspended", "not_a_member"]
+    job_id = int(event.object.removeprefix("job:"))
+    assert refused.value.message == f"job {job_id} was refused"
+    assert jobs.get_job(ada, job_id).state is JobState.REFUSED

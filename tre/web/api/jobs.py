@@ -25,7 +25,7 @@ READ = (NotFound, PermissionDenied)
 def submit_job(body: SubmitBody, auth: ApiAuth) -> JobOut:
     """Check a job spec against the project's approval and queue it.
 
-    A refused job is kept as `rejected` and answered 403 with every reason.
+    A refused job is kept as `refused` and answered 403 with every reason.
     """
     spec = parse_spec(body.spec, "the job spec")
     pickles = {}

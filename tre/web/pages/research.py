@@ -62,18 +62,14 @@ def job_page(request: Request, job_id: JobId, auth: PageAuth) -> Response:
             "outcomes": {},
             "manifest": None,
         }
-        if job.state in WITH_OUTPUTS:
-            try:
-                view = review.show(s, job_id)
-            except NotFound:  # refused at submission: no outputs were ever made
-                view = None
-            if view is not None:
-                context["view"] = view
-                if job.state is not JobState.AWAITING_REVIEW:
-                    context["outcomes"] = review.outcome(view.request, view.reviews)[0]
-                if job.state in views.RELEASED:
-                    path = s.home.release_dir(job_id) / "manifest.json"
-                    context["manifest"] = json.loads(path.read_text())
+        if job.state in WITH_OUTPUTS:  # a refused job never ran: it has no outputs
+            view = review.show(s, job_id)
+            context["view"] = view
+            if job.state is not JobState.AWAITING_REVIEW:
+                context["outcomes"] = review.outcome(view.request, view.reviews)[0]
+            if job.state in views.RELEASED:
+                path = s.home.release_dir(job_id) / "manifest.json"
+                context["manifest"] = json.loads(path.read_text())
     return render(
         request,
         "job.html",
