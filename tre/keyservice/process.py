@@ -179,6 +179,7 @@ def start(
     state.mkdir(mode=0o700, exist_ok=True)
     sock = sock or home.key_socket
     sock.parent.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
+    sweep_empty_socket_folders(sock.parent.parent)
     sock.parent.mkdir(mode=0o700, exist_ok=True)
     user = service_user()
     sandboxed = user is not None and shutil.which("bwrap") is not None
@@ -267,6 +268,32 @@ def _sandboxed(
         network=config.kms == "pkcs11",
     )
     return sandbox_command(plan)
+
+
+#: A socket folder empty this long belongs to no key service: one being started binds
+#: its socket within a second of making its folder.
+STALE_FOLDER_SECONDS = 600.0
+
+
+def sweep_empty_socket_folders(parent: Path, older_than: float = STALE_FOLDER_SECONDS) -> int:
+    """Remove the socket folders of key services that ended (each removes its socket as
+    it exits, but cannot remove its folder): empty, and untouched for `older_than`
+    seconds. Only empty folders go (rmdir), so a running service's never does. How many
+    went."""
+    removed = 0
+    cutoff = time.time() - older_than
+    try:
+        entries = list(os.scandir(parent))
+    except OSError:
+        return 0
+    for entry in entries:
+        try:
+            if entry.is_dir(follow_symlinks=False) and entry.stat().st_mtime < cutoff:
+                os.rmdir(entry.path)
+                removed += 1
+        except OSError:
+            continue  # not empty, or gone already
+    return removed
 
 
 def stop(
