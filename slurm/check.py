@@ -58,6 +58,9 @@ if gateway:
 outside = sys.argv[3] if len(sys.argv) > 3 else ""
 if outside:
     found["outside"] = reach(*outside.rsplit(":", 1), 3)
+scheduler = sys.argv[4] if len(sys.argv) > 4 else ""
+if scheduler:
+    found["scheduler"] = reach(*scheduler.rsplit(":", 1), 5)
 bwrap = shutil.which("bwrap")
 if bwrap is None:
     found["sandbox"] = "bwrap is not installed"
@@ -121,24 +124,35 @@ _ADDRESS_FIX = (
 )
 
 
+def scheduler_address(profile: SiteProfile) -> str:
+    """slurm-cluster: where a job's scheduler listens that compute nodes must reach (the
+    service node's address, as in key_gateway, on the first of scheduler_ports); ''
+    for slurm-runner, whose scheduler is inside the allocation."""
+    if profile.backend != "slurm-cluster" or not profile.scheduler_ports:
+        return ""
+    if not profile.key_gateway:
+        return ""
+    return f"{profile.key_gateway.rpartition(':')[0]}:{profile.port_range()[0]}"
+
+
 @contextlib.contextmanager
 def _listening(profile: SiteProfile) -> Iterator[str]:
-    """While the probe runs, something listens at the profile's key gateway address:
-    the gateway itself if it runs, else a listener of the check's own, so that the
-    probe tells the fence from an absent gateway. Yields why not, if it cannot be."""
-    if not profile.key_gateway:
-        yield ""
-        return
-    host, _, port = profile.key_gateway.rpartition(":")
-    try:
-        listener = socket.create_server((host, int(port)))
-    except OSError as exc:
-        if exc.errno == errno.EADDRINUSE:
-            yield ""  # the gateway (or another listener) is there
-            return
-        yield f"this machine cannot listen at {profile.key_gateway} ({exc.strerror})"
-        return
-    with listener:
+    """While the probe runs, something listens at the profile's key gateway address (and
+    slurm-cluster's first scheduler port): the gateway (or a job's scheduler) itself if
+    it runs, else a listener of the check's own, so that the probe tells the fence from
+    an absent service. Yields why not, if it cannot be."""
+    wanted = [a for a in (profile.key_gateway, scheduler_address(profile)) if a]
+    with contextlib.ExitStack() as stack:
+        for address in wanted:
+            host, _, port = address.rpartition(":")
+            try:
+                listener = socket.create_server((host, int(port)))
+            except OSError as exc:
+                if exc.errno == errno.EADDRINUSE:
+                    continue  # the gateway, a job's scheduler (or another listener) is there
+                yield f"this machine cannot listen at {address} ({exc.strerror})"
+                return
+            stack.enter_context(listener)
         yield ""
 
 
@@ -228,7 +242,8 @@ def _probe_script(profile: SiteProfile, placement: SlurmPlacement, work: Path) -
             *profile.prologue,
             f"srun {shlex.quote(python)} {shlex.quote(str(work / 'probe.py'))} "
             f"'{profile.local_directory}' {shlex.quote(profile.key_gateway or '')} "
-            f"{shlex.quote(profile.outside_probe or '')}",
+            f"{shlex.quote(profile.outside_probe or '')} "
+            f"{shlex.quote(scheduler_address(profile))}",
             "",
         ]
     )
@@ -252,6 +267,21 @@ def _accepted(
     )
 
 
+def _service_interface(interface: str | None) -> Check:
+    """slurm-cluster: the scheduler's interface must be this (the service) node's."""
+    here = sorted(name for _, name in socket.if_nameindex())
+    ok = interface is None or interface in here
+    return Check(
+        "scheduler interface (service node)",
+        ok,
+        f"{interface or 'default'} {'present' if ok else 'missing'} on this node; it has "
+        f"{', '.join(here)}",
+        ""
+        if ok
+        else "set scheduler_interface to this service node's interface on the compute network",
+    )
+
+
 def _network_and_sandbox(found: dict[str, str], profile: SiteProfile) -> list[Check]:
     """What a compute node reaches (the key gateway, and nothing outside the cluster),
     and whether a sandbox starts there."""
@@ -270,6 +300,21 @@ def _network_and_sandbox(found: dict[str, str], profile: SiteProfile) -> list[Ch
                 else "let the compute nodes reach that port of the service node "
                 "(slurm/devcluster/compute-fence.nft is an example), and check the "
                 "service node has that address",
+            )
+        )
+    if scheduler := scheduler_address(profile):
+        ok = found.get("scheduler") == "connected"
+        checks.append(
+            Check(
+                "job schedulers from a node",
+                ok,
+                f"{scheduler} reachable (the first of scheduler_ports)"
+                if ok
+                else f"{scheduler} not reachable: {found.get('scheduler', '')}",
+                ""
+                if ok
+                else f"let the compute nodes reach the service node's ports "
+                f"{profile.scheduler_ports} (slurm-cluster's schedulers listen there)",
             )
         )
     if profile.outside_probe:
@@ -352,10 +397,13 @@ def _probe(script: Path, work: Path, profile: SiteProfile, user: str | None = No
             "" if imports_ok else "install tre into the profile's python on the nodes",
         )
     )
-    for label, interface in (
-        ("worker interface", profile.interface),
-        ("scheduler interface", profile.scheduler_interface),
-    ):
+    on_node = [("worker interface", profile.interface)]
+    if profile.backend == "slurm-cluster":
+        # Its scheduler runs here, on the service node, with the engine.
+        checks.append(_service_interface(profile.scheduler_interface))
+    else:
+        on_node.append(("scheduler interface", profile.scheduler_interface))
+    for label, interface in on_node:
         if interface:
             ok = interface in found["interfaces"]
             checks.append(

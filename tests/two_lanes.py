@@ -26,8 +26,9 @@ import time
 from pathlib import Path
 
 #: Test files run whole in the Slurm lane, though not all their tests need Slurm: the
-#: longest of the rest (sandbox limits, bombs, walltimes), to even the two lanes out.
-SLURM_LANE_FILES = ("tests/e2e/test_hostile.py",)
+#: longest of the rest (sandbox limits, bombs, walltimes, dispatcher faults), to even the
+#: two lanes out (10.5 and 14.3 min with test_hostile.py alone).
+SLURM_LANE_FILES = ("tests/e2e/test_hostile.py", "tests/e2e/test_dispatcher_faults.py")
 LANE = "TRE_LANE"  # which lane a pytest process is (tests/conftest.py keeps its tests)
 LANES = {"slurm": 0, "rest": 5}  # and each lane's niceness
 

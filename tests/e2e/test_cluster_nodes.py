@@ -234,6 +234,20 @@ def test_the_cluster_check_says_what_a_compute_node_reaches(capsys, tmp_path: Pa
     # As a job runs: submitted through sudo as a job user, whose unprivileged
     # bubblewrap is the one that started.
     assert "jobs run as their job user (tre-job-0), submitted through sudo" in said
+    # slurm-cluster: its schedulers' ports on the service node, open to the nodes ...
+    check = make_cli(tmp_path, capsys)("cluster", "check", "--profile", "local-nodes-cluster")
+    said = " ".join(check.out.split())
+    assert check.code == 0, check.out
+    assert "job schedulers from a node" in said and "10.77.0.1:7650 reachable" in said
+    # ... and a range the site's fence does not open is found out.
+    site = tmp_path / "closed-ports.yaml"
+    profiles = Path(__file__).parents[2] / "slurm" / "profiles"
+    text = (profiles / "local-nodes-cluster.yaml").read_text()
+    site.write_text(text.replace("scheduler_ports: 7650-7665", "scheduler_ports: 7700-7715"))
+    check = make_cli(tmp_path, capsys)("cluster", "check", "--profile", str(site))
+    said = " ".join(check.out.split())
+    assert check.code != 0
+    assert "10.77.0.1:7700 not reachable" in said and "7700-7715" in said
 
 
 def _as_job_user_on_node2(user: str, *command: str) -> subprocess.CompletedProcess[str]:
