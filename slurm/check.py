@@ -100,9 +100,9 @@ def check_cluster(
             return [*results, Check("key gateway address", False, why, _ADDRESS_FIX)]
         work = Path(folder)
         user = None
-        if profile.submit_via_sudo:
-            # Submitted as a job user, as jobs are: through the sudo rule, into a folder
-            # of its own.
+        if profile.submit_via_sudo or profile.backend == "slurm-cluster":
+            # Submitted as a job user, as jobs are (through the sudo rule; slurm-cluster's
+            # workers, by their engine as that user), into a folder of its own.
             try:
                 slot = job_users.slot(0)
             except job_users.NoJobUsers as exc:
@@ -380,7 +380,8 @@ def _probe(script: Path, work: Path, profile: SiteProfile, user: str | None = No
             Check(
                 "job account",
                 ran_as == user,
-                f"jobs run as their job user ({user}), submitted through sudo"
+                f"jobs run as their job user ({user}), "
+                + ("submitted through sudo" if profile.submit_via_sudo else "as workers do")
                 if ran_as == user
                 else f"the job ran as {ran_as!r}, not {user!r}",
                 "" if ran_as == user else "check the sudo rule (docs/slurm.md, 'The job account')",

@@ -239,6 +239,9 @@ def test_the_cluster_check_says_what_a_compute_node_reaches(capsys, tmp_path: Pa
     said = " ".join(check.out.split())
     assert check.code == 0, check.out
     assert "job schedulers from a node" in said and "10.77.0.1:7650 reachable" in said
+    # ... its probe a Slurm job of a job user, as its workers are, sandboxed unprivileged.
+    assert "jobs run as their job user (tre-job-0), as workers do" in said
+    assert "bubblewrap starts a sandbox" in said
     # ... and a range the site's fence does not open is found out.
     site = tmp_path / "closed-ports.yaml"
     profiles = Path(__file__).parents[2] / "slurm" / "profiles"
