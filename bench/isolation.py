@@ -108,13 +108,15 @@ def _home(root: Path, source: Path, isolation: str) -> Path:
     return home
 
 
-def _job_seconds(home: Path, steps: list[dict[str, Any]]) -> float:
+def _job_seconds(home: Path, steps: list[dict[str, Any]], workers: int | None = None) -> float:
+    """Submission to awaiting_review of one job of `steps` (with `workers`, if given)."""
+    resources = RESOURCES if workers is None else {**RESOURCES, "workers": workers}
     spec = JobSpec.model_validate(
         {
             "project": PROJECT,
             "title": "bench",
             "datasets": {"residents": COLUMNS},
-            "resources": RESOURCES,
+            "resources": resources,
             "steps": steps,
         }
     )

@@ -22,22 +22,15 @@ from __future__ import annotations
 import shutil
 import statistics
 import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
-from bench.isolation import JOBS, PROJECT, RESOURCES
+from bench.isolation import JOBS, _job_seconds
 from bench.isolation import _home as isolation_home
-from jobs.spec import JobSpec
 from tre.demo.synth import generate
-from tre.models import JobState
-from tre.service.dispatcher import Dispatcher
-from tre.service.jobs import submit_job
-from tre.service.session import Session
-from tre.store import repo
 
 NAME = "key_path"
 GATEWAY = "10.77.0.1:7643"  # the test cluster's service node (slurm/devcluster/nodes.sh)
@@ -95,31 +88,6 @@ def run(*, rows: int, repeat: int, seed: int, work: Path, console: Console) -> d
             stop_gateway(opened)
             stop_service(opened)
     return figures
-
-
-def _job_seconds(home: Path, steps: list[dict[str, Any]], workers: int) -> float:
-    spec = JobSpec.model_validate(
-        {
-            "project": PROJECT,
-            "title": "bench",
-            "datasets": {"residents": ["local_authority", "age_band", "gp_visits_last_year"]},
-            "resources": {**RESOURCES, "workers": workers},
-            "steps": steps,
-        }
-    )
-    s = Session.open(home, "rita")
-    try:
-        started = time.perf_counter()
-        job = submit_job(s, spec)
-        s.actor = "ada"
-        Dispatcher(s).run(once=True, interval=0.05)
-        took = time.perf_counter() - started
-        done = repo.get_job(s.conn, job.id)
-    finally:
-        s.close()
-    if done.state is not JobState.AWAITING_REVIEW:
-        raise RuntimeError(f"the benchmark job ended {done.state.value}: {done.reason}")
-    return took
 
 
 def render(figures: dict[str, Any], console: Console) -> None:

@@ -17,61 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from slurm import commands, job_users
+from slurm.check_probe import PROBE as _PROBE
 from slurm.profiles import SiteProfile
 from slurm.scripts import render_runner_script, sbatch_header
 from tre.errors import TreError
 from tre.models import Resources, SlurmPlacement
 
 PROBE_RESOURCES = Resources(workers=1, cores=1, memory="512MiB", walltime="5m")
-
-# Runs on a compute node with the profile's Python: imports, interface, scratch.
-_PROBE = r"""
-import json, os, sys, tempfile
-import pwd
-found = {"python": sys.version.split()[0], "user": pwd.getpwuid(os.getuid()).pw_name}
-try:
-    import tre, jobs, slurm, disclosure, dask_jobqueue, distributed, pyarrow, polars
-    found["imports"] = "ok"
-except Exception as exc:
-    found["imports"] = f"{type(exc).__name__}: {exc}"
-import psutil
-found["interfaces"] = sorted(psutil.net_if_addrs())
-scratch = os.path.expandvars(sys.argv[1])
-try:
-    os.makedirs(scratch, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=scratch):
-        pass
-    found["scratch"] = "ok"
-except OSError as exc:
-    found["scratch"] = f"{scratch}: {exc.strerror}"
-import shutil, socket, subprocess, time
-def reach(host, port, seconds):
-    started = time.monotonic()
-    try:
-        socket.create_connection((host, int(port)), timeout=seconds).close()
-        return "connected"
-    except OSError as exc:
-        return f"{type(exc).__name__} after {time.monotonic() - started:.1f}s"
-gateway = sys.argv[2] if len(sys.argv) > 2 else ""
-if gateway:
-    found["gateway"] = reach(*gateway.rsplit(":", 1), 5)
-outside = sys.argv[3] if len(sys.argv) > 3 else ""
-if outside:
-    found["outside"] = reach(*outside.rsplit(":", 1), 3)
-scheduler = sys.argv[4] if len(sys.argv) > 4 else ""
-if scheduler:
-    found["scheduler"] = reach(*scheduler.rsplit(":", 1), 5)
-bwrap = shutil.which("bwrap")
-if bwrap is None:
-    found["sandbox"] = "bwrap is not installed"
-else:
-    done = subprocess.run(
-        [bwrap, "--ro-bind", "/", "/", "--unshare-all", "--die-with-parent", "/bin/true"],
-        capture_output=True, text=True,
-    )
-    found["sandbox"] = "ok" if done.returncode == 0 else done.stderr.strip()[-200:]
-print("TRE-PROBE " + json.dumps(found))
-"""
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from distributed.security import Security
 from slurm.cluster_settings import ClusterSettings
 from slurm.errors import ProfileError
 from slurm.sandbox import SANDBOX_SCRATCH
-from slurm.scripts import thread_environment, worker_job_name
+from slurm.scripts import thread_environment, thread_variables, worker_job_name
 from slurm.tls import job_security
 from tre.models import Resources
 from tre.units import format_duration
@@ -52,8 +52,7 @@ def worker_environment(cores: int) -> dict[str, str]:
     """Environment of each worker process: thread pools sized to the worker's cores
     (polars would otherwise use every core of the node, whatever the job asked for)."""
     base = dict(dask.config.get("distributed.nanny.pre-spawn-environ", default={}) or {})
-    exports = dict(line.removeprefix("export ").split("=") for line in thread_environment(cores))
-    return {**base, **exports}
+    return {**base, **thread_variables(cores)}
 
 
 @contextmanager

@@ -64,6 +64,11 @@ def sbatch_header(
     return lines
 
 
+def thread_variables(cores: int) -> dict[str, str]:
+    """`thread_environment` as variables (for a process's environment, not a script)."""
+    return dict(line.removeprefix("export ").split("=", 1) for line in thread_environment(cores))
+
+
 def thread_environment(cores: int) -> list[str]:
     """Thread pools sized to the worker's cores (polars otherwise takes the whole node)."""
     return [

@@ -25,7 +25,7 @@ from slurm.cluster_settings import CLUSTER, ClusterSettings, write_settings
 from slurm.errors import ProfileError
 from slurm.local import LocalBackend
 from slurm.profiles import SiteProfile, load_profile
-from slurm.scripts import LOG_FOLDER, render_runner_script, thread_environment, worker_job_name
+from slurm.scripts import LOG_FOLDER, render_runner_script, thread_variables, worker_job_name
 from slurm.tls import CERT, GATEWAY_FILES, KEY, write_job_certificate
 
 SCRIPT = "job.sbatch"
@@ -123,14 +123,7 @@ class SlurmRunnerBackend(_ProfiledBackend):
         if plan is not None:
             # Every task runs in the job's sandbox, as the job user: it is handed the
             # job's settings and TLS certificate, read-only, as it is its input.
-            extra = tuple(
-                name
-                for name in (CLUSTER, CERT, KEY, *GATEWAY_FILES)
-                if (submission.job_dir / name).exists()
-            )
-            for name in extra:
-                os.chown(submission.job_dir / name, 0, plan.gid)
-                os.chmod(submission.job_dir / name, 0o440)
+            extra = _shared_with_job(submission.job_dir, plan.gid)
             # Where this host lets tre make cgroups, every task joins the job's pids
             # cgroup too, so that whatever Slurm's process tracking misses (linuxproc
             # follows parents; a sandbox whose step daemon died is reparented) is
@@ -258,16 +251,7 @@ class SlurmClusterBackend(_ProfiledBackend, LocalBackend):
         log_dir = job_dir / LOG_FOLDER
         log_dir.mkdir(mode=0o700, exist_ok=True)
         os.chown(log_dir, plan.uid, plan.gid)
-        extra = tuple(
-            name for name in (CLUSTER, CERT, KEY, *GATEWAY_FILES) if (job_dir / name).exists()
-        )
-        for name in extra:
-            os.chown(job_dir / name, 0, plan.gid)
-            os.chmod(job_dir / name, 0o440)
-        threads = dict(
-            line.removeprefix("export ").split("=", 1)
-            for line in thread_environment(submission.resources.cores)
-        )
+        extra = _shared_with_job(job_dir, plan.gid)
         # Each worker: started by Slurm on its node as the job user (the engine submits
         # it), so bubblewrap runs unprivileged there; the node's network (the site's
         # fence), its TLS certificate and, on another node, the key gateway's files.
@@ -281,7 +265,7 @@ class SlurmClusterBackend(_ProfiledBackend, LocalBackend):
             key_socket=None,
             python=settings.python,
             program=(settings.python,),  # dask-jobqueue adds "-m distributed.cli.dask_worker"
-            environment={**plan.environment, **threads},
+            environment={**plan.environment, **thread_variables(submission.resources.cores)},
             cgroups=(),
             phase="all",
             handover=None,
@@ -294,6 +278,7 @@ class SlurmClusterBackend(_ProfiledBackend, LocalBackend):
             }
         )
         write_settings(job_dir, settings)
+        _shared_with_job(job_dir, plan.gid)  # written anew: its group's again
         # The engine: here, in the local sandbox as the job user, with the host's network
         # (its workers reach its scheduler; it reaches Slurm's controller) and what sbatch
         # needs. Its python steps ran before it, in the local sandbox with no network at
@@ -349,6 +334,19 @@ class SlurmClusterBackend(_ProfiledBackend, LocalBackend):
             else sorted((job_dir / "workers").glob("*.err"))
         )
         return [*LocalBackend.log_paths(self, job_dir, handle), *workers]
+
+
+def _shared_with_job(job_dir: Path, gid: int) -> tuple[str, ...]:
+    """The job folder's files its processes are shown read-only under /job (its cluster
+    settings, TLS certificate and key gateway files), made readable by its slot's group
+    only. Their names."""
+    names = tuple(
+        name for name in (CLUSTER, CERT, KEY, *GATEWAY_FILES) if (job_dir / name).exists()
+    )
+    for name in names:
+        os.chown(job_dir / name, 0, gid)
+        os.chmod(job_dir / name, 0o440)
+    return names
 
 
 def _cancel_workers(handle: Handle) -> None:

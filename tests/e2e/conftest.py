@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -40,44 +41,52 @@ def reachable_copy(template: Path, name: str) -> tuple[Path, Path]:
     return target, above
 
 
-@pytest.fixture
-def cluster_home(slurm_template):
-    """A home whose backend is slurm-cluster on the one-node test cluster: its engine
-    runs here in the local sandbox, its workers are Slurm jobs of its job user."""
+def _behind_the_gateway(template: Path, name: str, edit: Callable[[Path], None]) -> Iterator[Path]:
+    """A reachable copy of `template`, changed by `edit`, whose jobs reach keys through
+    the test cluster's one key gateway (10.77.0.1:7643): any other home's gateway there
+    is stopped first, and this home's after."""
     from tre.home import Home
     from tre.keyservice.gateway_process import stop_gateway
 
     _stop_other_gateways("--listen=10.77.0.1:7643")
-    target, above = reachable_copy(slurm_template, "cluster-home")
-    # Its workers are Slurm jobs of the job user: keys through the key gateway only.
-    profile = (Path(__file__).parents[2] / "slurm" / "profiles" / "local-test.yaml").read_text()
-    profile = profile.replace("backend: slurm-runner", "backend: slurm-cluster")
-    (target / "cluster-profile.yaml").write_text(profile + "key_gateway: 10.77.0.1:7643\n")
-    config = target / "tre.yaml"
-    text = config.read_text().replace("backend: slurm-runner", "backend: slurm-cluster")
-    config.write_text(text.replace("local-test", str(target / "cluster-profile.yaml")))
+    target, above = reachable_copy(template, name)
+    edit(target)
     yield target
     stop_gateway(Home(target.absolute(), None))  # type: ignore[arg-type]
     stop_key_service(target)
     shutil.rmtree(above, ignore_errors=True)
+
+
+def _use(target: Path, backend: str, profile: str) -> None:
+    config = target / "tre.yaml"
+    text = config.read_text().replace("backend: slurm-runner", f"backend: {backend}")
+    config.write_text(text.replace("local-test", profile))
+
+
+def _one_node_cluster(target: Path) -> None:
+    # Its workers are Slurm jobs of the job user: keys through the key gateway only.
+    profile = (Path(__file__).parents[2] / "slurm" / "profiles" / "local-test.yaml").read_text()
+    profile = profile.replace("backend: slurm-runner", "backend: slurm-cluster")
+    (target / "cluster-profile.yaml").write_text(profile + "key_gateway: 10.77.0.1:7643\n")
+    _use(target, "slurm-cluster", str(target / "cluster-profile.yaml"))
+
+
+@pytest.fixture
+def cluster_home(slurm_template):
+    """A home whose backend is slurm-cluster on the one-node test cluster: its engine
+    runs here in the local sandbox, its workers are Slurm jobs of its job user."""
+    yield from _behind_the_gateway(slurm_template, "cluster-home", _one_node_cluster)
 
 
 @pytest.fixture
 def nodes_cluster_home(slurm_template):
     """A home whose backend is slurm-cluster on the three compute nodes (profile
     local-nodes-cluster): engine and scheduler here, workers on the nodes."""
-    from tre.home import Home
-    from tre.keyservice.gateway_process import stop_gateway
-
-    _stop_other_gateways("--listen=10.77.0.1:7643")
-    target, above = reachable_copy(slurm_template, "nodes-cluster-home")
-    config = target / "tre.yaml"
-    text = config.read_text().replace("backend: slurm-runner", "backend: slurm-cluster")
-    config.write_text(text.replace("local-test", "local-nodes-cluster"))
-    yield target
-    stop_gateway(Home(target.absolute(), None))  # type: ignore[arg-type]
-    stop_key_service(target)
-    shutil.rmtree(above, ignore_errors=True)
+    yield from _behind_the_gateway(
+        slurm_template,
+        "nodes-cluster-home",
+        lambda t: _use(t, "slurm-cluster", "local-nodes-cluster"),
+    )
 
 
 @pytest.fixture
@@ -85,17 +94,9 @@ def nodes_home(slurm_template):
     """A home whose jobs run on the test cluster's three compute nodes (profile
     local-nodes), reaching keys through the key gateway. Its jobs are submitted as
     their job users, who reach their folders themselves (`reachable_copy`)."""
-    from tre.home import Home
-    from tre.keyservice.gateway_process import stop_gateway
-
-    _stop_other_gateways("--listen=10.77.0.1:7643")
-    target, above = reachable_copy(slurm_template, "nodes-home")
-    config = target / "tre.yaml"
-    config.write_text(config.read_text().replace("local-test", "local-nodes"))
-    yield target
-    stop_gateway(Home(target.absolute(), None))  # type: ignore[arg-type]
-    stop_key_service(target)
-    shutil.rmtree(above, ignore_errors=True)
+    yield from _behind_the_gateway(
+        slurm_template, "nodes-home", lambda t: _use(t, "slurm-runner", "local-nodes")
+    )
 
 
 def _stop_other_gateways(listen: str) -> None:

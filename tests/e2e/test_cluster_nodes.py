@@ -125,11 +125,8 @@ def test_a_job_spread_over_the_nodes_reads_its_data_through_the_key_gateway(
     shown = subprocess.run(
         ["scontrol", "-o", "show", "job", str(slurm_id)], capture_output=True, text=True
     ).stdout
-    nodes = next(t.split("=", 1)[1] for t in shown.split() if t.startswith("NodeList="))
-    names = subprocess.run(
-        ["scontrol", "show", "hostnames", nodes], capture_output=True, text=True
-    ).stdout.split()
-    assert len(names) >= 2 and all(n.startswith("node") for n in names), nodes
+    names = _node_of_the_job(slurm_id)
+    assert len(names) >= 2 and all(n.startswith("node") for n in names), names
     # Submitted as its slot's job user (sudo -u, docs/slurm.md): Slurm ran it as that
     # user, never as root or the TRE's account.
     user = f"tre-job-{done.handle['slot']}"
