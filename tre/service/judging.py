@@ -8,7 +8,8 @@ The order matters: a cancel wins over anything the job did; a result over an err
 retryable end (its node failed) is tried again while the profile allows; a job's own
 error is its words, bounded for the researcher when its code was the researcher's
 (`researcher_view`), except where tre can say more in its own words (a revoked grant,
-changed code); a job that never started is the platform's fault.
+changed code); a job that never started is the platform's fault (its key service's, if
+tre finds that gone).
 """
 
 from __future__ import annotations
@@ -89,11 +90,12 @@ def judge_ended(
     if error is not None:
         return _own_error(error, spec, status, context)
     if start_failure.never_started(folder):
-        return Judgement(
-            JobState.FAILED,
-            Outcome.NEVER_STARTED,
-            start_failure.reason(job_id, status.detail, context.logs()),
-        )
+        reason = start_failure.reason(job_id, status.detail, context.logs())  # logs its tail
+        if context.key_service_lost():
+            # A job reads its keys as it starts: one that died on the way in while the key
+            # service went away died of that (tre's own check, as for KeyServiceDown).
+            return Judgement(JobState.FAILED, Outcome.KEY_SERVICE_LOST, KEY_SERVICE_LOST)
+        return Judgement(JobState.FAILED, Outcome.NEVER_STARTED, reason)
     return Judgement(
         JobState.FAILED,
         Outcome.NO_RESULT,

@@ -118,3 +118,13 @@ def test_a_lost_key_service_is_the_platforms_fault_only_when_tre_finds_it_gone(t
     assert judged.outcome is Outcome.KEY_SERVICE_LOST and "line 7" not in judged.reason
     # The job saying so is not enough: researcher code can raise anything.
     assert _judge(folder).outcome is Outcome.JOB_ERROR
+
+
+def test_a_job_that_died_starting_as_its_key_service_went_is_told_so(tmp_path):
+    """The key service stopped between the job's start and its first progress: the job
+    is the key service's loss, not an unexplained start failure (test_hostile's race)."""
+    never = _folder(tmp_path, progress=False)
+    judged = _judge(never, key_service_lost=lambda: True)
+    assert judged.outcome is Outcome.KEY_SERVICE_LOST
+    assert judged.reason.startswith("the key service stopped while the job ran")
+    assert _judge(never).outcome is Outcome.NEVER_STARTED
