@@ -24,6 +24,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from xml.etree import ElementTree
 
 #: Test files run whole in the Slurm lane, though not all their tests need Slurm: the
 #: longest of the rest (sandbox limits, bombs, walltimes, dispatcher faults), to even the
@@ -31,6 +32,7 @@ from pathlib import Path
 SLURM_LANE_FILES = ("tests/e2e/test_hostile.py", "tests/e2e/test_dispatcher_faults.py")
 LANE = "TRE_LANE"  # which lane a pytest process is (tests/conftest.py keeps its tests)
 LANES = {"slurm": 0, "rest": 5}  # and each lane's niceness
+SHOWN_FILES = 12
 
 
 def in_slurm_lane(nodeid: str, markers: set[str]) -> bool:
@@ -53,6 +55,7 @@ def main(argv: list[str]) -> int:
             f"--basetemp={root / name}",
             "-p",
             "no:cacheprovider",
+            f"--junitxml={root / name}.xml",  # each test's time, for files_by_time
             *argv,
         ]
         with log.open("wb") as out:
@@ -80,8 +83,27 @@ def main(argv: list[str]) -> int:
             sys.stdout.flush()
             status = status or code
         time.sleep(0.5)
+    for name in running:
+        print(f"\nlane {name}, its slowest files (s):", flush=True)
+        for seconds, path in files_by_time(root / f"{name}.xml")[:SHOWN_FILES]:
+            print(f"  {seconds:7.1f}  {path}")
     print(f"\ntwo lanes: both done in {time.monotonic() - started:.0f} s, exit {status}")
     return status
+
+
+def files_by_time(report: Path) -> list[tuple[float, str]]:
+    """Each test file's total time (set-up, test, tear-down) from a lane's JUnit report,
+    longest first: what to move between lanes when one becomes the long pole."""
+    if not report.exists():
+        return []
+    totals: dict[str, float] = {}
+    for case in ElementTree.parse(report).iter("testcase"):
+        parts = case.get("classname", "").split(".")
+        if parts[-1][:1].isupper():  # a test class's name follows its module's
+            parts.pop()
+        path = "/".join(parts) + ".py"
+        totals[path] = totals.get(path, 0.0) + float(case.get("time", 0.0))
+    return sorted(((t, p) for p, t in totals.items()), reverse=True)
 
 
 if __name__ == "__main__":

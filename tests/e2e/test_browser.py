@@ -121,6 +121,11 @@ def test_two_checkers_approve_and_the_researcher_downloads_the_release(
     rita_context, rita = signed_in(browser, server, world.tokens["rita"])
     rita.goto(f"/jobs/{job}")
     assert rita.get_by_role("heading", name="Released files").is_visible()
+    # Issue 27: the checkers' reasons for what was not released reach the researcher.
+    comments = rita.get_by_role("heading", name="Checkers' comments")
+    assert comments.is_visible()
+    assert rita.get_by_text("Too many cells below 10; use deprivation quintiles.").is_visible()
+    assert rita.get_by_text("Agreed: never release a maximum.").is_visible()
     with rita.expect_download() as download_info:
         rita.get_by_role("link", name=f"{PASSING}/{PASSING}.csv").click()
     download = download_info.value

@@ -71,20 +71,22 @@ def status(ctx: click.Context, job_id: int | None, everything: bool) -> None:
             job, progress, backend = client.job_detail(job_id)
             view = client.show(job_id) if job.state.value in _WITH_OUTPUTS else None
     else:
-        # job_queries only: `tre status` answers at once (issue 27). One job's progress
-        # and outputs need tre.service.jobs and review, which load the engines (1-2 s).
-        from tre.service import job_queries
+        # Read-only modules: `tre status` answers at once (issue 27). Only a running job's
+        # backend is asked about it, through tre.service.jobs, which loads the engines.
+        from tre.service import job_progress, job_queries, request_view
 
         with session(ctx) as s:
             if job_id is None:
                 _job_table(job_queries.list_jobs(s, everything=everything))
                 return
-            from tre.service import jobs, review
-
             job = job_queries.get_job(s, job_id)
-            progress = jobs.progress_of(s, job)
-            backend = jobs.backend_detail(s, job)
-            view = review.show(s, job_id) if job.state.value in _WITH_OUTPUTS else None
+            progress = job_progress.progress_of(s, job)
+            backend = ""
+            if job.state.value == "running":
+                from tre.service import jobs
+
+                backend = jobs.backend_detail(s, job)
+            view = request_view.show(s, job_id) if job.state.value in _WITH_OUTPUTS else None
     console.print(f"Job [bold]{job.id}[/]: {job.title}")
     console.print(
         f"  state:     {styled(job.state.value)}  (since {job.updated_at:%Y-%m-%d %H:%M})"

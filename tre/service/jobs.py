@@ -12,7 +12,6 @@ from pathlib import Path
 
 from jobs.catalog_checks import spec_catalog_problems
 from jobs.code import code_hash, sha256s, unlock_code, write_code
-from jobs.progress import read_progress
 from jobs.results import read_error
 from jobs.spec import JobSpec, PythonStep
 from policies.access import (
@@ -27,12 +26,11 @@ from slurm.backend import Backend
 from slurm.backends import get_backend
 from tre.errors import InputError, PermissionDenied, StateError, TreError
 from tre.models import Job, JobState, ProjectState, Resources, Role
-from tre.service import projects, sandboxing
+from tre.service import projects
+from tre.service.job_progress import progress_of as progress_of  # the web's door
 from tre.service.job_queries import get_job
 from tre.service.job_queries import list_jobs as list_jobs  # re-exported: the web's door
-from tre.service.researcher_view import bounded_progress
 from tre.service.session import Session
-from tre.service.specs import spec_of
 from tre.service.state import set_job_state
 from tre.service.timeline import timeline
 from tre.store import repo
@@ -198,20 +196,6 @@ def backend_detail(session: Session, job: Job) -> str:
 def list_running(session: Session) -> list[Job]:
     """Jobs on a backend now (the dispatcher's view; no policy applies)."""
     return repo.list_jobs(session.conn, states={JobState.RUNNING})
-
-
-def progress_of(session: Session, job: Job) -> dict[str, dict[str, int]]:
-    """Per step of the job's spec: parts done and in all. A sandboxed job's file is read
-    as untrusted: only parts done out of the parts tre planned (`researcher_view`)."""
-    folder = session.home.job_dir(job.id)
-    if not job.handle.get("sandbox"):
-        return dict(read_progress(folder).get("steps", {}))
-    raw = sandboxing.read_running_progress(folder) if job.state is JobState.RUNNING else {}
-    if not raw:
-        raw = read_progress(folder)
-    planned = job.handle.get("parts")
-    steps = [step.name for step in spec_of(job).steps]
-    return bounded_progress(steps, planned if isinstance(planned, dict) else {}, raw)
 
 
 def cancel_job(session: Session, job_id: int) -> Job:

@@ -32,11 +32,13 @@ import difflib
 import re
 from collections.abc import Collection, Mapping, Sequence
 from pathlib import PurePath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jobs.spec import JobSpec, PythonStep, RegressionStep, TableStep
 from tre.models import JobState, OutputRequest
-from tre.secured.reader import SecuredSource, fragments
+
+if TYPE_CHECKING:
+    from tre.secured.reader import SecuredSource
 
 MAX_LINE = 99_999
 #: What a researcher is told of a table whose evidence their code computed (free mode):
@@ -195,6 +197,8 @@ def planned_parts(
 ) -> dict[str, int]:
     """How many parts tre will report for each step: the fragments a table or regression
     step reads (as the engine splits them), one for a python step."""
+    from tre.secured.reader import fragments  # pyarrow: only when a job is started
+
     parts: dict[str, int] = {}
     for step in spec.steps:
         if isinstance(step, TableStep | RegressionStep) and step.dataset in sources:

@@ -16,37 +16,26 @@ import hashlib
 import json
 import os
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from policies.access import raise_if, review_refusals, view_job_refusals
-from tre.errors import InputError, NotFound, PermissionDenied, StateError
+from tre.errors import InputError, PermissionDenied, StateError
 from tre.models import Decision, Job, JobState, OutputRequest, Review, SdcStatus, utcnow
 from tre.service import projects
 from tre.service.checking import read_report
 from tre.service.ledger import record_release
-from tre.service.researcher_view import BEFORE_RELEASE, declared_only
+
+# The read-only side, re-exported: review's callers keep one door (review.show).
+from tre.service.request_view import RequestView, view_of
+from tre.service.request_view import show as show
+from tre.service.request_view import visible_reviews as visible_reviews
 from tre.service.session import Session
-from tre.service.specs import spec_of
 from tre.service.state import set_job_state
 from tre.store import repo
 
 REVIEWS_NEEDED = 2
 _ANOTHER_CHECKER = "another output checker, who did not submit the job, must review it"
-
-
-@dataclass
-class RequestView:
-    """An output request as the acting person may see it."""
-
-    job: Job
-    request: OutputRequest
-    reviews: list[Review]  # only those the viewer may see (see `visible_reviews`)
-    counts: dict[str, int]  # reviews per output, whoever made them
-    #: Outputs of python steps the spec does not declare, left out of `request` for a
-    #: researcher before release (`researcher_view.declared_only`).
-    undeclared: int = 0
 
 
 def queue(session: Session) -> list[RequestView]:
@@ -58,49 +47,8 @@ def queue(session: Session) -> list[RequestView]:
     for job in repo.list_jobs(session.conn, states={JobState.AWAITING_REVIEW}):
         request = repo.find_output_request(session.conn, job.id)
         if request is not None:
-            views.append(_view(session, job, request))
+            views.append(view_of(session, job, request))
     return views
-
-
-def show(session: Session, job_id: int) -> RequestView:
-    """One request: checkers (not its author), admins, and the project's members see it."""
-    job = repo.get_job(session.conn, job_id)
-    raise_if(
-        view_job_refusals(session.person(), job, repo.find_project(session.conn, job.project)),
-        f"you cannot see the outputs of job {job_id}",
-    )
-    request = repo.find_output_request(session.conn, job_id)
-    if request is None:
-        raise NotFound(f"job {job_id} has no outputs to review (it is {job.state.value})")
-    return _view(session, job, request)
-
-
-def _view(session: Session, job: Job, request: OutputRequest) -> RequestView:
-    reviews = repo.list_reviews(session.conn, job.id)
-    counts = {o.name: sum(r.output == o.name for r in reviews) for o in request.outputs}
-    undeclared = 0
-    me = session.person()
-    # Who may review this job (never its author), and admins, see every output as made.
-    reviewer = me is not None and (
-        "admin" in {r.value for r in me.roles} or not review_refusals(me, job)
-    )
-    if not reviewer and job.state in BEFORE_RELEASE:
-        request, undeclared = declared_only(spec_of(job), request)
-        counts = {
-            name: n for name, n in counts.items() if any(o.name == name for o in request.outputs)
-        }
-    return RequestView(
-        job, request, visible_reviews(session.actor, job, reviews), counts, undeclared
-    )
-
-
-def visible_reviews(viewer: str, job: Job, reviews: list[Review]) -> list[Review]:
-    """A checker sees others' votes on an output only after voting on it themselves, so
-    the second review is independent; after the decision everyone involved sees all."""
-    if job.state is not JobState.AWAITING_REVIEW:
-        return reviews
-    mine = {r.output for r in reviews if r.checker == viewer}
-    return [r for r in reviews if r.checker == viewer or r.output in mine]
 
 
 def vote(

@@ -19,14 +19,12 @@ for the output checkers like its log: what the researcher sees of it is decided 
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import stat
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from jobs.progress import PROGRESS
 from jobs.results import ERROR, RESULT
@@ -50,10 +48,12 @@ from tre.secured.keyclient import TLS_SCHEME
 from tre.secured.masterkeys import KmsSettings
 from tre.secured.reader import SecuredSource
 from tre.secured.tls_ca import CA_CERT, ensure_ca, issue_job
-from tre.service.session import Session
 
-OUT = "out"
-HANDOVER = "handover"  # the python steps' own output folder (jobs/handover.py)
+# Where a sandboxed job writes is defined with the reading of its progress, which must
+# not load this module's imports (tre status answers at once).
+from tre.service.job_progress import HANDOVER as HANDOVER
+from tre.service.job_progress import OUT as OUT
+from tre.service.session import Session
 
 
 def is_sandboxed(session: Session, backend: Backend) -> bool:
@@ -231,20 +231,6 @@ def collect(folder: Path) -> None:
     finally:
         shutil.rmtree(out, ignore_errors=True)  # fd-based: never follows a link out
         shutil.rmtree(folder / HANDOVER, ignore_errors=True)
-
-
-def read_running_progress(folder: Path) -> dict[str, Any]:
-    """A running sandboxed job's progress file, read as untrusted (no links, size cap):
-    the engine's, or while its python steps run in their own sandbox first, theirs
-    (what the researcher sees of either is bounded: tre/service/researcher_view.py)."""
-    data = read_small(folder / OUT / PROGRESS)
-    if data is None and is_dir(folder / HANDOVER):
-        data = read_small(folder / HANDOVER / PROGRESS)
-    try:
-        value = json.loads(data) if data else {}
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
 
 
 def _readable_by(folder: Path, gid: int) -> None:

@@ -1,6 +1,6 @@
-"""`tre --version`, `tre --help` and `tre status` answer at once (issue 27): they load
-none of the libraries that take a second or more to import. Each command runs in a fresh
-interpreter, which then says which of them it imported. Timings are measured in
+"""`tre --version`, `tre --help`, `tre status` and `tre status JOB` answer at once (issue
+27): they load none of the libraries that take a second or more to import. Each command
+runs in a fresh interpreter, which then says which of them it imported. Timings are measured in
 bench/cli_start.py, never asserted here."""
 
 from __future__ import annotations
@@ -104,3 +104,18 @@ def test_help_names_the_packaged_site_profiles(command, option, words):
     record = param.get_help_record(click.Context(command))
     assert record is not None
     assert record[1] == words.format(", ".join(available()))
+
+
+def test_one_job_in_detail_with_its_reviews_loads_no_heavy_library(session_as, home, tmp_path):
+    """`tre status JOB` of a reviewed job: its outputs, the checkers' comments and what
+    to do next, read without the engines (the read-only modules: job_progress,
+    request_view). Only a running job's backend is asked, which loads them."""
+    from tests.tre.factories import rejected_at_review
+
+    job = rejected_at_review(session_as("rita"), session_as("carl"), session_as("chen"))
+    code, loaded, out = run_tre(
+        ["--home", str(home), "--as", "rita", "status", str(job.id)], tmp_path
+    )
+    assert code == 0, out
+    assert "carl rejected: small cells" in out and "next:" in out
+    assert loaded == [], f"tre status {job.id} imported {', '.join(loaded)}"
