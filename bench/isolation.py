@@ -157,9 +157,9 @@ def _gateway_round_trips(home: Path, repeat: int) -> tuple[float, float]:
     import socket
 
     from tre.home import Home
+    from tre.keys.keyclient import GatewayTls, ServiceMasterKeys
+    from tre.keys.tls_ca import CA_CERT, issue_job
     from tre.keyservice.gateway_process import ensure_gateway, stop_gateway, tls_dir
-    from tre.secured.keyclient import GatewayTls, ServiceMasterKeys
-    from tre.secured.tls_ca import CA_CERT, issue_job
 
     opened = Home.open(home)
     with socket.create_server(("127.0.0.1", 0)) as probe:

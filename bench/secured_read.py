@@ -44,13 +44,13 @@ from bench.secured_read_report import NAME, render  # noqa: F401 - run.py finds 
 from jobs.frames import read_fragment_frame
 from slurm.clusters import local_cluster
 from tre.demo.synth import descriptor_path, generate
+from tre.keys.grants import make_grant, sign_grant
+from tre.keys.keysystems import open_master_keys
+from tre.keys.kms import keys_for
+from tre.keys.masterkeys import KmsSettings
 from tre.models import Dataset, Resources
 from tre.secured.frames import read_frame
-from tre.secured.grants import make_grant, sign_grant
 from tre.secured.ingest import ingest, read_descriptor
-from tre.secured.keysystems import open_master_keys
-from tre.secured.kms import keys_for
-from tre.secured.masterkeys import KmsSettings
 from tre.secured.reader import Fragment, SecuredSource, fragments, read_fragment
 
 DATASET = "residents"

@@ -41,7 +41,7 @@ try:
 except BaseException as exc:
     found["imports"] = f"{type(exc).__name__}: {exc}"
 try:
-    from tre.secured.keyclient import ServiceMasterKeys
+    from tre.keys.keyclient import ServiceMasterKeys
     keys = ServiceMasterKeys(sys.argv[2])
     keys.ping()
     keys.close()

@@ -143,7 +143,7 @@ def test_no_import_circle_anywhere_outside_the_tests():
     ("contract", "implementations"),
     [
         ("slurm.backend", ("slurm.local", "slurm.slurm_backends")),
-        ("tre.secured.masterkeys", ("tre.secured.keyclient", "tre.secured.pkcs11keys")),
+        ("tre.keys.masterkeys", ("tre.keys.keyclient", "tre.keys.pkcs11keys")),
     ],
 )
 def test_a_contract_module_imports_none_of_its_implementations(contract, implementations):

@@ -36,9 +36,9 @@ from pathlib import Path
 from typing import Any
 
 from tre.errors import PlatformError
+from tre.keys.keysystems import open_master_keys
+from tre.keys.masterkeys import KmsSettings
 from tre.models import utcnow
-from tre.secured.keysystems import open_master_keys
-from tre.secured.masterkeys import KmsSettings
 
 GENESIS = "0" * 64
 SHA256 = "sha256"

@@ -26,8 +26,8 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from tre import yamlfile
 from tre.errors import PlatformError
+from tre.keys.masterkeys import KmsSettings
 from tre.models import utcnow
-from tre.secured.masterkeys import KmsSettings
 
 HOME_FORMAT = 1
 ENV_VAR = "TRE_HOME"

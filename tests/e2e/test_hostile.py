@@ -44,9 +44,9 @@ PROBE = textwrap.dedent("""
     import socket
     from pathlib import Path
 
-    from tre.secured.keysystems import open_master_keys
-    from tre.secured.kms import column_key_id
-    from tre.secured.masterkeys import KmsSettings
+    from tre.keys.keysystems import open_master_keys
+    from tre.keys.kms import column_key_id
+    from tre.keys.masterkeys import KmsSettings
 
     TARGETS = TARGETS_HERE
     OTHER_TOKEN = OTHER_TOKEN_HERE

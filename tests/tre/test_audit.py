@@ -6,9 +6,9 @@ from tests.conftest import cli_for
 from tests.tmpfs import fill, free, tmpfs
 from tests.tre.secured.softhsm import start_token
 from tre import audit
-from tre.secured import keysystems
-from tre.secured.keystore import KeyStoreError
-from tre.secured.masterkeys import AUDIT_KEY, KmsSettings
+from tre.keys import keysystems
+from tre.keys.keystore import KeyStoreError
+from tre.keys.masterkeys import AUDIT_KEY, KmsSettings
 from tre.service import people
 from tre.store.db import Database
 

@@ -16,7 +16,7 @@ from tre.errors import PlatformError
 if TYPE_CHECKING:
     from tre.home import Home
 
-# tre.secured.masterkeys.KINDS, written out: that module loads cryptography, which
+# tre.keys.masterkeys.KINDS, written out: that module loads cryptography, which
 # `tre --help` needs none of (tests/tre/cli/test_imports.py checks the two agree).
 KMS_KINDS = ("local", "pkcs11")
 

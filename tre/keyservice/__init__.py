@@ -2,5 +2,5 @@
 
 `server.py` is the service (who may ask what, and what it records), `process.py`
 starts and stops it, `python -m tre.keyservice` runs it. Its client is
-`tre.secured.keyclient`, so the engines reach it through the secured layer alone.
+`tre.keys.keyclient`, so the engines reach it through `tre.keys` alone.
 """

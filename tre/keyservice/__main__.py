@@ -23,10 +23,10 @@ from pathlib import Path
 from types import FrameType
 
 from tre.errors import TreError
+from tre.keys.keysystems import open_master_keys
+from tre.keys.masterkeys import KINDS, KmsSettings
 from tre.keyservice.process import Lock
 from tre.keyservice.server import KeyService, serve
-from tre.secured.keysystems import open_master_keys
-from tre.secured.masterkeys import KINDS, KmsSettings
 
 log = logging.getLogger("tre.keyservice")
 HOME_CHECK_SECONDS = 2.0

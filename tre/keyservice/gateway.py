@@ -6,7 +6,7 @@ reach that socket (the test cluster's nodes cannot either: slurm/devcluster/node
 The gateway is its one door from the network:
 
 - it listens with **mutual TLS**: a peer must show a client certificate from the home's
-  CA (`tre.secured.tls_ca`), which names one job; no certificate, no connection;
+  CA (`tre.keys.tls_ca`), which names one job; no certificate, no connection;
 - it relays only what a job may ask (`ping`, `authorise`, `unwrap`), and only under a
   grant **made for the job its certificate names**: a token copied out of one job is
   refused on another's connection. The key service then checks the grant itself, as
@@ -39,9 +39,9 @@ from pathlib import Path
 from typing import Any
 
 from tre.errors import PermissionDenied, TreError
-from tre.secured.grants import GrantError, GrantInvalid, peek
-from tre.secured.keyclient import MAX_MESSAGE, ServiceMasterKeys
-from tre.secured.tls_ca import CA_CERT, job_of
+from tre.keys.grants import GrantError, GrantInvalid, peek
+from tre.keys.keyclient import MAX_MESSAGE, ServiceMasterKeys
+from tre.keys.tls_ca import CA_CERT, job_of
 
 log = logging.getLogger("tre.keyservice.gateway")
 

@@ -1,6 +1,6 @@
 """Running the key gateway (tre/keyservice/gateway.py) beside a home's key service.
 
-    TRE_HOME/tls/ca-cert.pem, ca-key.pem     the home's CA (tre/secured/tls_ca.py), the TRE's
+    TRE_HOME/tls/ca-cert.pem, ca-key.pem     the home's CA (tre/keys/tls_ca.py), the TRE's
     TRE_HOME/tls/gateway/                     the gateway's certificate, key and the CA
                                               certificate: its user's alone (0700)
     TRE_HOME/keyservice/gateway.pid, .log     which process it is, what it said
@@ -28,10 +28,10 @@ from pathlib import Path
 from slurm.sandbox import runtime_paths
 from tre.errors import PlatformError
 from tre.home import Home
+from tre.keys.tls_ca import CA_CERT, ensure_ca, issue_server
 from tre.keyservice.process import service_user, state_dir
 from tre.keyservice.sandbox import Plan
 from tre.keyservice.sandbox import command as sandbox_command
-from tre.secured.tls_ca import CA_CERT, ensure_ca, issue_server
 
 __all__ = ["ensure_gateway", "gateway_running", "split_address", "stop_gateway", "tls_dir"]
 

@@ -28,10 +28,10 @@ from pathlib import Path
 from slurm.sandbox import runtime_paths
 from tre.errors import PlatformError
 from tre.home import Home
+from tre.keys import keyclient
+from tre.keys.keyclient import KeyServiceBusy, KeyServiceDown, ServiceMasterKeys
 from tre.keyservice.sandbox import Plan, hsm_paths
 from tre.keyservice.sandbox import command as sandbox_command
-from tre.secured import keyclient
-from tre.secured.keyclient import KeyServiceBusy, KeyServiceDown, ServiceMasterKeys
 
 log = logging.getLogger("tre.keyservice")
 

@@ -29,11 +29,11 @@ from pathlib import Path
 from typing import Any
 
 from tre.errors import PermissionDenied, PlatformError, TreError
+from tre.keys.grants import GrantError, Revocations, authorise, peek
+from tre.keys.keyclient import b64, unb64
+from tre.keys.keystore import check_key_id
+from tre.keys.masterkeys import MasterKeys
 from tre.keyservice.transport import serve_forever
-from tre.secured.grants import GrantError, Revocations, authorise, peek
-from tre.secured.keyclient import b64, unb64
-from tre.secured.keystore import check_key_id
-from tre.secured.masterkeys import MasterKeys
 
 log = logging.getLogger("tre.keyservice")
 

@@ -37,7 +37,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from tre.secured.keyclient import MAX_MESSAGE
+from tre.keys.keyclient import MAX_MESSAGE
 
 log = logging.getLogger("tre.keyservice")
 

@@ -4,7 +4,7 @@ The same files, keys and checks as `tre.secured.reader`, read by polars instead 
 pyarrow: polars reads Parquet modular encryption given the data keys, and pushes
 filters into the read (it decodes the other columns only where rows match), which
 pyarrow's reader cannot do for one fragment. The data keys come from each file's key
-material through `tre.secured.kms.data_keys`, under the job's grant, for the footer and
+material through `tre.keys.kms.data_keys`, under the job's grant, for the footer and
 the columns read: polars is never given a key it was not granted.
 
 Before polars is called, in plain Python: every column read *or named by the filter*
@@ -20,8 +20,8 @@ import polars as pl
 import pyarrow as pa
 
 from tre.errors import PlatformError, TreError
+from tre.keys.kms import column_key_id, data_keys, footer_key_id
 from tre.secured.arrow_types import parse_type
-from tre.secured.kms import column_key_id, data_keys, footer_key_id
 from tre.secured.reader import (
     Fragment,
     SecuredSource,

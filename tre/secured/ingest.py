@@ -7,7 +7,7 @@ The source is one file or a folder of them (`tre.secured.sources`). Each part ho
 most `rows_per_file` rows in row groups of `rows_per_group` rows (fragments of whole
 row groups are what jobs read in parallel; see `tre.secured.parts`). Every column is
 encrypted with its own master key and the footer with the dataset's footer key (see
-`tre.secured.kms`), so nothing - values, statistics or schema - is readable without
+`tre.keys.kms`), so nothing - values, statistics or schema - is readable without
 keys. Key material is kept beside each part, so keys can be rotated without rewriting
 data.
 
@@ -41,12 +41,12 @@ from pydantic import ValidationError
 
 from tre import yamlfile
 from tre.errors import InputError, PlatformError
+from tre.keys.keysystems import open_master_keys
+from tre.keys.kms import encryption_properties
+from tre.keys.masterkeys import KmsSettings
 from tre.models import DataFile, Dataset, DatasetDescriptor
 from tre.names import check_name
 from tre.secured.arrow_types import parse_type
-from tre.secured.keysystems import open_master_keys
-from tre.secured.kms import encryption_properties
-from tre.secured.masterkeys import KmsSettings
 from tre.secured.parts import (
     MAX_PARTITIONS,
     PartWriter,

@@ -28,8 +28,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from tre.keys.kms import key_material_path, private
 from tre.models import ColumnInfo, DataFile, Sensitivity
-from tre.secured.kms import key_material_path, private
 
 __all__ = [
     "MAX_PARTITIONS",

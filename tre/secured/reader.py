@@ -4,20 +4,20 @@ A job is described to its workers by a `SecuredSource`: plain, picklable data (p
 the dataset's files and row groups, its columns, the columns the job's project was
 granted, where the master keys are, and the job's signed key grant). Crypto objects
 never travel: `read_fragment` builds them in the process that reads, through
-`tre.secured.kms`.
+`tre.keys.kms`.
 
 Before pyarrow is called, in plain Python, every read checks:
 1. every column asked for exists and is granted (`check_columns`): pyarrow can abort
    the whole process when a read or metadata call touches a column whose key the
    reader lacks, so an ungranted column must never reach it;
-2. the grant (`tre.secured.grants`): signed by tre, not expired, not revoked, and
+2. the grant (`tre.keys.grants`): signed by tre, not expired, not revoked, and
    covering the master key of every column asked for and the footer key. So a job
    whose project is suspended or expires fails at its next read, with the reason.
 The KMS client checks the grant again at every unwrap.
 
     PermissionDenied
     ├── ColumnNotGranted   a job named a column it may not read, or one that does not exist
-    └── GrantError         (tre.secured.grants) the job's grant does not allow the read
+    └── GrantError         (tre.keys.grants) the job's grant does not allow the read
 """
 
 from __future__ import annotations
@@ -32,10 +32,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from tre.errors import PermissionDenied, PlatformError, TreError
+from tre.keys.kms import authorise_grant, column_key_id, decryption_properties, footer_key_id
+from tre.keys.masterkeys import KmsSettings
 from tre.models import Dataset
 from tre.secured.arrow_types import parse_type
-from tre.secured.kms import authorise_grant, column_key_id, decryption_properties, footer_key_id
-from tre.secured.masterkeys import KmsSettings
 
 __all__ = [
     "ColumnNotGranted",

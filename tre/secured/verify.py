@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from tre.errors import TreError
+from tre.keys.kms import KEY_MATERIAL_PREFIX, key_material_path, key_material_versions
 from tre.models import Dataset
-from tre.secured.kms import KEY_MATERIAL_PREFIX, key_material_path, key_material_versions
 from tre.secured.parts import file_sha256
 
 __all__ = ["Verification", "verify_version"]

@@ -34,9 +34,9 @@ from policies.access import raise_if, role_refusals
 from tre import audit, yamlfile
 from tre.errors import InputError, PlatformError
 from tre.home import Home, HomeConfig
+from tre.keys.kms import key_material_versions
+from tre.keys.masterkeys import LocalMasterKeys
 from tre.models import Role, utcnow
-from tre.secured.kms import key_material_versions
-from tre.secured.masterkeys import LocalMasterKeys
 from tre.secured.parts import file_sha256
 from tre.service.session import Session
 

@@ -22,13 +22,13 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from jobs.spec import JobSpec
 from policies.access import raise_if, role_refusals
+from tre.keys.grants import Revocations, make_grant, peek, sign_grant
+from tre.keys.keyclient import ServiceMasterKeys
+from tre.keys.keysystems import open_master_keys
+from tre.keys.kms import keys_for
+from tre.keys.masterkeys import KmsSettings, MasterKeys
 from tre.keyservice.process import ensure_running
 from tre.models import Dataset, Job, JobState, Role, utcnow
-from tre.secured.grants import Revocations, make_grant, peek, sign_grant
-from tre.secured.keyclient import ServiceMasterKeys
-from tre.secured.keysystems import open_master_keys
-from tre.secured.kms import keys_for
-from tre.secured.masterkeys import KmsSettings, MasterKeys
 from tre.secured.reader import SecuredSource
 from tre.service.session import SYSTEM, Session
 from tre.store import grants as store

@@ -23,17 +23,17 @@ from policies.access import raise_if, role_refusals
 from tre import audit
 from tre.errors import InputError, StateError
 from tre.home import Home
-from tre.keyservice import process as keyservice
-from tre.models import Dataset, Role, utcnow
-from tre.secured.keysystems import open_master_keys
-from tre.secured.kms import (
+from tre.keys.keysystems import open_master_keys
+from tre.keys.kms import (
     column_key_id,
     footer_key_id,
     forget_writer_keks,
     key_material_versions,
     rotate_file,
 )
-from tre.secured.masterkeys import KINDS, SIGNING_KEY, KmsSettings
+from tre.keys.masterkeys import KINDS, SIGNING_KEY, KmsSettings
+from tre.keyservice import process as keyservice
+from tre.models import Dataset, Role, utcnow
 from tre.service.grants import kms_settings, master_keys, retire_finished_grants
 from tre.service.session import Session
 from tre.store import grants as grants_store

@@ -41,13 +41,13 @@ from slurm.job_users import Slot
 from slurm.scripts import LOG_FOLDER as SLURM_LOGS
 from slurm.tls import GATEWAY_CA, GATEWAY_CERT, GATEWAY_KEY
 from tre.errors import PlatformError
+from tre.keys.grants import peek
+from tre.keys.keyclient import TLS_SCHEME
+from tre.keys.masterkeys import KmsSettings
+from tre.keys.tls_ca import CA_CERT, ensure_ca, issue_job
 from tre.keyservice.gateway_process import ensure_gateway, tls_dir
 from tre.models import Job
-from tre.secured.grants import peek
-from tre.secured.keyclient import TLS_SCHEME
-from tre.secured.masterkeys import KmsSettings
 from tre.secured.reader import SecuredSource
-from tre.secured.tls_ca import CA_CERT, ensure_ca, issue_job
 
 # Where a sandboxed job writes is defined with the reading of its progress, which must
 # not load this module's imports (tre status answers at once).

@@ -8,9 +8,9 @@ or on a compute node of a cluster the key gateway, with its job's certificate.
 import json
 from pathlib import Path
 
-from tre.secured.keysystems import open_master_keys
-from tre.secured.kms import column_key_id
-from tre.secured.masterkeys import KmsSettings
+from tre.keys.keysystems import open_master_keys
+from tre.keys.kms import column_key_id
+from tre.keys.masterkeys import KmsSettings
 
 
 def steal(ctx):

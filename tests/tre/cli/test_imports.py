@@ -17,7 +17,7 @@ import pytest
 from slurm.backends import BACKENDS
 from slurm.profiles import available
 from tre.cli import cluster, keys, setup
-from tre.secured.masterkeys import KINDS
+from tre.keys.masterkeys import KINDS
 from tre.service.people import init_home
 
 ROOT = Path(__file__).resolve().parents[3]

@@ -16,10 +16,7 @@ from pathlib import Path
 import pytest
 
 from tre.errors import PermissionDenied
-from tre.keyservice import gateway as gateway_module
-from tre.keyservice.server import KeyService
-from tre.keyservice.transport import serve_forever
-from tre.secured.grants import (
+from tre.keys.grants import (
     GrantExpired,
     GrantInvalid,
     GrantRevoked,
@@ -28,9 +25,12 @@ from tre.secured.grants import (
     peek,
     sign_grant,
 )
-from tre.secured.keyclient import GatewayTls, KeyServiceDown, ServiceMasterKeys
-from tre.secured.masterkeys import LocalMasterKeys
-from tre.secured.tls_ca import CA_CERT, ensure_ca, issue_job, issue_server
+from tre.keys.keyclient import GatewayTls, KeyServiceDown, ServiceMasterKeys
+from tre.keys.masterkeys import LocalMasterKeys
+from tre.keys.tls_ca import CA_CERT, ensure_ca, issue_job, issue_server
+from tre.keyservice import gateway as gateway_module
+from tre.keyservice.server import KeyService
+from tre.keyservice.transport import serve_forever
 
 KEY = "residents.attribute"
 

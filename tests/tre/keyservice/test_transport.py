@@ -170,8 +170,8 @@ def _uid() -> int:
 
 
 def test_the_key_service_records_a_flood_as_one_refusal_with_a_count(tmp_path):
+    from tre.keys.keystore import LocalKeyStore
     from tre.keyservice.server import KeyService
-    from tre.secured.keystore import LocalKeyStore
 
     service = KeyService(LocalKeyStore(tmp_path), tmp_path, {0})
     for _ in range(4500):

@@ -16,12 +16,12 @@ import pyarrow.csv as pcsv
 import pytest
 
 from tests.tre.secured.softhsm import start_token
+from tre.keys import grants, keysystems, kms
+from tre.keys.grants import make_grant, sign_grant
+from tre.keys.keysystems import open_master_keys
+from tre.keys.masterkeys import KmsSettings, MasterKeys
 from tre.models import ColumnInfo, Dataset, DatasetDescriptor, Sensitivity
-from tre.secured import grants, keysystems, kms
-from tre.secured.grants import make_grant, sign_grant
 from tre.secured.ingest import ingest
-from tre.secured.keysystems import open_master_keys
-from tre.secured.masterkeys import KmsSettings, MasterKeys
 from tre.secured.reader import SecuredSource
 
 MARKER = "Knowsley-unique-marker"

@@ -22,7 +22,7 @@ from pathlib import Path
 import pkcs11
 import pytest
 
-from tre.secured import keysystems
+from tre.keys import keysystems
 
 MODULE = "/usr/lib/softhsm/libsofthsm2.so"
 PIN = "4321"

@@ -11,11 +11,11 @@ import polars as pl
 import pyarrow as pa
 import pytest
 
+from tre.keys.grants import GrantRevoked, KeyNotGranted, Revocations, peek
+from tre.keys.kms import column_key_id, data_keys, footer_key_id
+from tre.keys.masterkeys import KmsSettings
 from tre.models import Dataset
 from tre.secured.frames import read_frame, read_frames
-from tre.secured.grants import GrantRevoked, KeyNotGranted, Revocations, peek
-from tre.secured.kms import column_key_id, data_keys, footer_key_id
-from tre.secured.masterkeys import KmsSettings
 from tre.secured.reader import ColumnNotGranted, Fragment, SecuredSource, fragments, read_fragment
 
 Source = Callable[..., SecuredSource]

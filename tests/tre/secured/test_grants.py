@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tre.secured.grants import (
+from tre.keys.grants import (
     Grant,
     GrantExpired,
     GrantInvalid,
@@ -23,8 +23,8 @@ from tre.secured.grants import (
     peek,
     sign_grant,
 )
-from tre.secured.keysystems import open_master_keys
-from tre.secured.masterkeys import SIGNING_KEY, KmsSettings, MasterKeys
+from tre.keys.keysystems import open_master_keys
+from tre.keys.masterkeys import SIGNING_KEY, KmsSettings, MasterKeys
 
 
 @pytest.fixture

@@ -16,12 +16,12 @@ import pyarrow.parquet as pq
 import pytest
 
 from tre.errors import InputError, PlatformError
+from tre.keys.grants import make_grant, sign_grant
+from tre.keys.keysystems import open_master_keys
+from tre.keys.kms import decryption_properties, key_material_path
+from tre.keys.masterkeys import KmsSettings
 from tre.models import Dataset, DatasetDescriptor, Sensitivity
-from tre.secured.grants import make_grant, sign_grant
 from tre.secured.ingest import ingest, read_descriptor
-from tre.secured.keysystems import open_master_keys
-from tre.secured.kms import decryption_properties, key_material_path
-from tre.secured.masterkeys import KmsSettings
 from tre.secured.source_paths import open_checked
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tre.secured.keystore import KEY_BYTES, KeyStoreError, LocalKeyStore
+from tre.keys.keystore import KEY_BYTES, KeyStoreError, LocalKeyStore
 
 
 def _mode(path: Path) -> int:

@@ -17,11 +17,9 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from tre.models import Dataset, DatasetDescriptor
-from tre.secured.grants import KeyNotGranted
-from tre.secured.ingest import ingest
-from tre.secured.keysystems import open_master_keys
-from tre.secured.kms import (
+from tre.keys.grants import KeyNotGranted
+from tre.keys.keysystems import open_master_keys
+from tre.keys.kms import (
     KeyNotAllowed,
     TreKmsClient,
     clear_caches,
@@ -34,7 +32,9 @@ from tre.secured.kms import (
     rotate_file,
     writer_config,
 )
-from tre.secured.masterkeys import KeyVersionError, KmsSettings
+from tre.keys.masterkeys import KeyVersionError, KmsSettings
+from tre.models import Dataset, DatasetDescriptor
+from tre.secured.ingest import ingest
 from tre.secured.reader import SecuredSource, fragments, read_fragment, read_table
 
 Grant = Callable[..., str]
@@ -101,8 +101,8 @@ import sys
 import pyarrow.parquet as pq
 from pathlib import Path
 from tre.errors import TreError
-from tre.secured.kms import decryption_properties
-from tre.secured.masterkeys import KmsSettings
+from tre.keys.kms import decryption_properties
+from tre.keys.masterkeys import KmsSettings
 
 keys, path, column = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
 settings = KmsSettings.local(keys)

@@ -12,10 +12,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from tre.errors import InputError
+from tre.keys.kms import decryption_properties
+from tre.keys.masterkeys import KmsSettings
 from tre.models import Dataset, DatasetDescriptor, Sensitivity
 from tre.secured.ingest import ingest
-from tre.secured.kms import decryption_properties
-from tre.secured.masterkeys import KmsSettings
 from tre.secured.parts import partition_folder, split_partitions
 from tre.secured.reader import SecuredSource, read_table
 from tre.secured.sources import infer_descriptor

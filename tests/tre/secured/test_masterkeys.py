@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from tre.secured.keystore import KeyStoreError
-from tre.secured.keysystems import open_master_keys
-from tre.secured.masterkeys import (
+from tre.keys.keystore import KeyStoreError
+from tre.keys.keysystems import open_master_keys
+from tre.keys.masterkeys import (
     AUDIT_KEY,
     SIGNING_KEY,
     KeyVersionError,
@@ -22,7 +22,7 @@ from tre.secured.masterkeys import (
     MasterKeys,
     version_of,
 )
-from tre.secured.pkcs11keys import Pkcs11MasterKeys
+from tre.keys.pkcs11keys import Pkcs11MasterKeys
 
 
 @pytest.fixture(params=["local", "pkcs11"])

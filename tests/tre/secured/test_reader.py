@@ -13,8 +13,7 @@ import pyarrow as pa
 import pytest
 
 from tre.errors import PlatformError
-from tre.models import Dataset
-from tre.secured.grants import (
+from tre.keys.grants import (
     GrantExpired,
     GrantInvalid,
     GrantRevoked,
@@ -22,8 +21,9 @@ from tre.secured.grants import (
     Revocations,
     peek,
 )
-from tre.secured.keystore import KeyStoreError
-from tre.secured.kms import column_key_id
+from tre.keys.keystore import KeyStoreError
+from tre.keys.kms import column_key_id
+from tre.models import Dataset
 from tre.secured.reader import (
     ColumnNotGranted,
     Fragment,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tre.keys.kms import key_material_path
 from tre.models import Dataset
-from tre.secured.kms import key_material_path
 from tre.secured.verify import verify_version
 
 

@@ -17,10 +17,10 @@ from jobs.spec import JobSpec
 from tests.conftest import PROJECT
 from tre import audit
 from tre.errors import InputError, PermissionDenied, PlatformError, StateError
+from tre.keys import grants as grant_tokens
+from tre.keys.grants import GrantRevoked, KeyNotGranted, peek
+from tre.keys.kms import column_key_id, keys_for
 from tre.models import Job, ProjectState
-from tre.secured import grants as grant_tokens
-from tre.secured.grants import GrantRevoked, KeyNotGranted, peek
-from tre.secured.kms import column_key_id, keys_for
 from tre.secured.reader import SecuredSource, fragments, read_fragment, read_table
 from tre.service import datasets, grants, jobs, keys, projects
 from tre.store import repo

@@ -4,7 +4,7 @@ Every secured file has an encrypted footer and every column encrypted; nothing i
 left in plaintext. Keys are double-wrapped: each file gets random data keys (DEKs),
 wrapped by key-encryption keys (KEKs) that pyarrow generates and caches, which are
 wrapped in turn by master keys that never leave their key-management system
-(`tre.secured.masterkeys`). There is one master key per column and one per dataset
+(`tre.keys.masterkeys`). There is one master key per column and one per dataset
 for the footers, with opaque ids (the key material must not spell out the schema):
 
     <dataset>.footer      <dataset>.c<16 hex digits of sha256(dataset, column)>
@@ -14,7 +14,7 @@ each file), so rotating a master key re-wraps the KEKs in those small files and 
 rewrites data (`rotate_file`).
 
 Two roles reach the KMS client. A writer (ingest, rotation; run by an admin) may wrap
-and unwrap with any key. A reader presents a signed grant (`tre.secured.grants`) as
+and unwrap with any key. A reader presents a signed grant (`tre.keys.grants`) as
 pyarrow's access token; every unwrap checks its signature, expiry, revocation and that
 it covers the master key asked for.
 
@@ -43,12 +43,12 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from tre.errors import PermissionDenied, PlatformError
+from tre.keys.grants import Grant, Revocations, authorise
+from tre.keys.keyclient import ServiceMasterKeys
+from tre.keys.keystore import KeyStoreError, check_key_id
+from tre.keys.keysystems import open_master_keys
+from tre.keys.masterkeys import KmsSettings, MasterKeys, version_of
 from tre.models import ColumnInfo
-from tre.secured.grants import Grant, Revocations, authorise
-from tre.secured.keyclient import ServiceMasterKeys
-from tre.secured.keystore import KeyStoreError, check_key_id
-from tre.secured.keysystems import open_master_keys
-from tre.secured.masterkeys import KmsSettings, MasterKeys, version_of
 
 __all__ = [
     "KeyNotAllowed",

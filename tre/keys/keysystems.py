@@ -1,5 +1,5 @@
 """Which key system a process uses: the one place that knows every implementation of
-the `MasterKeys` contract (tre/secured/masterkeys.py imports none of them), and keeps
+the `MasterKeys` contract (tre/keys/masterkeys.py imports none of them), and keeps
 one instance per setting in this process (an HSM session is opened once).
 """
 
@@ -9,7 +9,7 @@ import os
 import threading
 from pathlib import Path
 
-from tre.secured.masterkeys import SERVICE, KmsSettings, LocalMasterKeys, MasterKeys
+from tre.keys.masterkeys import SERVICE, KmsSettings, LocalMasterKeys, MasterKeys
 
 __all__ = ["forget_opened", "open_master_keys"]
 
@@ -24,7 +24,7 @@ def open_master_keys(settings: KmsSettings) -> MasterKeys:
         if found is not None:
             return found
     if settings.kind == SERVICE:
-        from tre.secured.keyclient import GatewayTls, ServiceMasterKeys  # a job's only way
+        from tre.keys.keyclient import GatewayTls, ServiceMasterKeys  # a job's only way
 
         tls = (
             GatewayTls(settings.tls_ca, settings.tls_cert, settings.tls_key)
@@ -36,7 +36,7 @@ def open_master_keys(settings: KmsSettings) -> MasterKeys:
             socket, tls = settings.near_socket, None
         made: MasterKeys = ServiceMasterKeys(socket, settings.keys_root, tls=tls)
     elif settings.kind == "pkcs11":
-        from tre.secured.pkcs11keys import Pkcs11MasterKeys  # only hosts with an HSM need it
+        from tre.keys.pkcs11keys import Pkcs11MasterKeys  # only hosts with an HSM need it
 
         made = Pkcs11MasterKeys(settings)
     else:

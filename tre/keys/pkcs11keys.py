@@ -32,8 +32,8 @@ from pkcs11 import Attribute, KeyType, Mechanism, ObjectClass
 from pkcs11.exceptions import PKCS11Error
 from pkcs11.mechanisms import GCMParams
 
-from tre.secured.keystore import KeyStoreError, check_key_id
-from tre.secured.masterkeys import (
+from tre.keys.keystore import KeyStoreError, check_key_id
+from tre.keys.masterkeys import (
     AUDIT_KEY,
     HMAC_KEYS,
     NONCE_BYTES,

@@ -1,6 +1,6 @@
 """Where master keys live: one small interface, one module per key-management system.
 
-    MasterKeys            the interface the KMS glue (`tre.secured.kms`) and grants use
+    MasterKeys            the interface the KMS glue (`tre.keys.kms`) and grants use
     ├── LocalMasterKeys   0600 files in TRE_HOME/keys (the embedded default), here
     └── Pkcs11MasterKeys  an HSM through PKCS#11 (tested with SoftHSM), in `pkcs11keys`
 
@@ -21,11 +21,11 @@ AES-256-GCM with the key id and version as associated data, so a wrapped key can
 replayed under another key or version.
 
 `KmsSettings` (plain, picklable data) says which system a home uses;
-`tre.secured.keysystems.open_master_keys`
+`tre.keys.keysystems.open_master_keys`
 gives this process's one instance for it.
 
     PlatformError
-    └── KeyStoreError      (tre.secured.keystore) a key or the store cannot be used
+    └── KeyStoreError      (tre.keys.keystore) a key or the store cannot be used
         └── KeyVersionError  a wrapped key names a version that is gone or malformed
 """
 
@@ -45,7 +45,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from tre.errors import PlatformError
-from tre.secured.keystore import KeyStoreError, LocalKeyStore, check_key_id
+from tre.keys.keystore import KeyStoreError, LocalKeyStore, check_key_id
 
 __all__ = [
     "AUDIT_KEY",
@@ -60,7 +60,7 @@ __all__ = [
 
 #: The key-management systems a home can use (HomeConfig.kms).
 KINDS = ("local", "pkcs11")
-#: A client of the key service (`tre.secured.keyclient`), which holds one of KINDS.
+#: A client of the key service (`tre.keys.keyclient`), which holds one of KINDS.
 SERVICE = "service"
 #: The key grants are signed with (an HMAC key, never a data key's wrapper).
 SIGNING_KEY = "tre.grant-signing"
@@ -132,7 +132,7 @@ class KmsSettings:
         if "kind" not in values or "keys_root" not in values:
             raise PlatformError(
                 "the KMS connection does not say where the master keys are",
-                fix="build it with tre.secured.kms (a bug in tre if you did)",
+                fix="build it with tre.keys.kms (a bug in tre if you did)",
             )
         return cls(**values)
 

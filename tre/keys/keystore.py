@@ -1,7 +1,7 @@
 """The local key store: master keys as 0600 files in a 0700 folder (TRE_HOME/keys).
 
-This is where the embedded default (`tre.secured.masterkeys.LocalMasterKeys`) keeps
-its keys; a deployment can use an HSM (`tre.secured.pkcs11keys`) instead. Keys are
+This is where the embedded default (`tre.keys.masterkeys.LocalMasterKeys`) keeps
+its keys; a deployment can use an HSM (`tre.keys.pkcs11keys`) instead. Keys are
 256-bit random values, one file each, named `<name>.key` (the master keys' names carry
 their version: `<key id>.v<version>`). They are only ever read to wrap and unwrap
 key-encryption keys and to sign grants: key bytes are never logged, printed, put in an

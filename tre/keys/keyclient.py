@@ -29,10 +29,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from tre.errors import PermissionDenied, PlatformError, TreError
-from tre.secured import grants as grants_module
-from tre.secured.grants import Grant
-from tre.secured.keystore import KeyStoreError
-from tre.secured.masterkeys import SIGNING_KEY, KeyVersionError, MasterKeys
+from tre.keys import grants as grants_module
+from tre.keys.grants import Grant
+from tre.keys.keystore import KeyStoreError
+from tre.keys.masterkeys import SIGNING_KEY, KeyVersionError, MasterKeys
 
 __all__ = [
     "GatewayTls",

@@ -4,7 +4,7 @@ The service issues one grant per job when it dispatches it (`tre.service.keys`):
 master keys of exactly the columns the job declared (all approved for its project)
 and the footer keys of their datasets, until the job's walltime is over, and never
 past the end of the project's approval. The token travels in the job's input; the
-KMS client (`tre.secured.kms`) and the reader check it before every unwrap and every
+KMS client (`tre.keys.kms`) and the reader check it before every unwrap and every
 read:
 
     tre-grant.1.<claims, base64url JSON>.<HMAC-SHA256, base64url>
@@ -42,7 +42,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from tre.errors import PermissionDenied
-from tre.secured.masterkeys import SIGNING_KEY, KeyVersionError, MasterKeys
+from tre.keys.masterkeys import SIGNING_KEY, KeyVersionError, MasterKeys
 
 __all__ = [
     "Grant",
