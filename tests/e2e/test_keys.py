@@ -27,7 +27,7 @@ import yaml
 from jobs.job_input import JobInput, source_to_dict, write_input
 from jobs.spec import JobSpec
 from tests.conftest import EXAMPLES, PROJECT, cli_for, write_spec
-from tests.tre.secured.softhsm import start_token
+from tests.tre.keys.softhsm import start_token
 from tre import audit
 from tre.demo.synth import descriptor_path
 from tre.models import Job, JobState, ProjectState

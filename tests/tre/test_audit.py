@@ -4,7 +4,7 @@ import pytest
 
 from tests.conftest import cli_for
 from tests.tmpfs import fill, free, tmpfs
-from tests.tre.secured.softhsm import start_token
+from tests.tre.keys.softhsm import start_token
 from tre import audit
 from tre.keys import keysystems
 from tre.keys.keystore import KeyStoreError

@@ -1,6 +1,7 @@
-"""Fixtures for the secured data layer: a private key store and data root in tmp_path,
-a small source table with one distinctive value, a dataset ingested from it, grants to
-read it, and a SoftHSM token of the test's own.
+"""Fixtures for the secured data layer: a data root in tmp_path, a small source table
+with one distinctive value, a dataset ingested from it, and sources granted to read it.
+The keys' fixtures (a private key store, grants, a SoftHSM token, a count of unwraps)
+are tests/tre/keys/fixtures.py's, handed on here.
 
 Test modules take everything as fixtures rather than importing from this module.
 """
@@ -8,47 +9,21 @@ Test modules take everything as fixtures rather than importing from this module.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.csv as pcsv
 import pytest
 
-from tests.tre.secured.softhsm import start_token
-from tre.keys import grants, keysystems, kms
-from tre.keys.grants import make_grant, sign_grant
-from tre.keys.keysystems import open_master_keys
-from tre.keys.masterkeys import KmsSettings, MasterKeys
+from tests.tre.keys.fixtures import *  # noqa: F403  the keys' fixtures, handed on
+from tests.tre.keys.fixtures import Grant
 from tre.models import ColumnInfo, Dataset, DatasetDescriptor, Sensitivity
 from tre.secured.ingest import ingest
 from tre.secured.reader import SecuredSource
 
 MARKER = "Knowsley-unique-marker"
 ROWS = 1000
-
-
-def _forget() -> None:
-    kms.clear_caches()
-    grants.forget_verified()
-    keysystems.forget_opened()
-
-
-@pytest.fixture(autouse=True)
-def _fresh_kms_caches() -> Iterator[None]:
-    # Each test starts with no cached KMS clients, KEKs, decryption properties,
-    # verified grants or open key stores.
-    _forget()
-    yield
-    _forget()
-
-
-@pytest.fixture
-def keys_root(tmp_path: Path) -> Path:
-    """TRE_HOME/keys, private as `Home.create` makes it."""
-    keys = tmp_path / "home" / "keys"
-    keys.mkdir(parents=True, mode=0o700)
-    return keys
 
 
 @pytest.fixture
@@ -133,42 +108,6 @@ def care(
 
 
 @pytest.fixture
-def local_kms(keys_root: Path) -> KmsSettings:
-    """The local key store's settings."""
-    return KmsSettings.local(keys_root)
-
-
-Grant = Callable[..., str]
-
-
-@pytest.fixture
-def grant_token(local_kms: KmsSettings) -> Grant:
-    """Sign a grant for `columns` of a dataset (as the service does for a job)."""
-
-    def make(
-        dataset: str,
-        columns: Sequence[str],
-        *,
-        lifetime: float = 3600,
-        project: str = "test-project",
-        job: int = 1,
-        settings: KmsSettings | None = None,
-        not_after: float | None = None,
-    ) -> str:
-        grant = make_grant(
-            holder=f"job {job}",
-            keys=kms.keys_for(dataset, columns),
-            lifetime=lifetime,
-            project=project,
-            job=job,
-            not_after=not_after,
-        )
-        return sign_grant(grant, open_master_keys(settings or local_kms))
-
-    return make
-
-
-@pytest.fixture
 def source_for(
     data_root: Path, keys_root: Path, grant_token: Grant
 ) -> Callable[..., SecuredSource]:
@@ -184,30 +123,3 @@ def source_for(
         )
 
     return make
-
-
-@pytest.fixture
-def softhsm(tmp_path: Path, keys_root: Path) -> KmsSettings:
-    """KmsSettings using a SoftHSM token of this test's own."""
-    token = start_token(tmp_path / "softhsm")
-    return KmsSettings(
-        kind="pkcs11",
-        keys_root=str(keys_root),
-        pkcs11_module=token.module,
-        pkcs11_token=token.label,
-        pkcs11_pin_file=str(token.pin_file),
-    )
-
-
-@pytest.fixture
-def unwrap_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The master key id of every unwrap (KMS call) made in this process from now on."""
-    calls: list[str] = []
-    unwrap = MasterKeys.unwrap
-
-    def counting(self: MasterKeys, key_id: str, wrapped: str) -> bytes:
-        calls.append(key_id)
-        return unwrap(self, key_id, wrapped)
-
-    monkeypatch.setattr(MasterKeys, "unwrap", counting)
-    return calls

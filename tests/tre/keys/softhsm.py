@@ -1,5 +1,6 @@
-"""A SoftHSM token of a test's own, initialised with softhsm2-util. Used by the secured
-layer's tests and the HSM end-to-end tests (which import `start_token`).
+"""A SoftHSM token of a test's own, initialised with softhsm2-util. Used by the keys'
+fixtures (`softhsm`), the audit tests and the HSM end-to-end tests (which import
+`start_token`).
 
 SoftHSM reads its configuration once per process, when the library is first
 initialised, so every test in a run shares one configuration and token folder (a
