@@ -3,7 +3,7 @@
 Engines (jobs, policies, slurm, disclosure) may use tre's foundation modules but never
 its service layer, store, CLI, API, web app or client; disclosure needs nothing but
 polars, numpy and itself; tre.models imports no engine; the service layer imports none
-of its front ends.
+of its front ends; the keys (tre.keys) reach nothing of the secured data they open.
 """
 
 import ast
@@ -67,7 +67,7 @@ def test_the_domain_models_import_no_engine():
     assert not {n for n in names if n.split(".")[0] in ENGINES}
 
 
-@pytest.mark.parametrize("package", ["tre/service", "tre/store", "tre/secured"])
+@pytest.mark.parametrize("package", ["tre/service", "tre/store", "tre/secured", "tre/keys"])
 def test_the_service_layer_knows_nothing_of_its_front_ends(package):
     # The CLI, the HTTP API and the web pages are three doors to one service layer: the
     # layer must not depend on any of them, or a rule could hold through one door only.
@@ -148,3 +148,25 @@ def test_no_import_circle_anywhere_outside_the_tests():
 )
 def test_a_contract_module_imports_none_of_its_implementations(contract, implementations):
     assert not _import_graph()[contract] & set(implementations)
+
+
+def _in(package: str, module: str) -> bool:
+    return module == package or module.startswith(f"{package}.")
+
+
+def test_the_keys_reach_nothing_of_the_secured_data_they_open():
+    # One direction only: tre.secured encrypts and reads with tre.keys, never the other
+    # way round, not even through a third module, so the key service (which imports the
+    # keys) never loads a dataset's code.
+    graph = _import_graph()
+    reached: dict[str, str] = {}  # module -> the tre.keys module it is reached from
+    todo = [m for m in graph if _in("tre.keys", m)]
+    for module in todo:
+        reached.setdefault(module, module)
+    while todo:
+        module = todo.pop()
+        for target in graph[module] - reached.keys():
+            reached[target] = reached[module]
+            todo.append(target)
+    offenders = {f"{start} reaches {m}" for m, start in reached.items() if _in("tre.secured", m)}
+    assert not offenders, sorted(offenders)
