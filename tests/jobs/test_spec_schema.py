@@ -35,11 +35,11 @@ JSON_TYPES: dict[str, type | tuple[type, ...]] = {
 
 
 def written_specs() -> list[tuple[str, Any]]:
-    """Every example job spec: jobs/examples (but the project request) and the docs."""
+    """Every example job spec: jobs/examples (but the project requests) and the docs."""
     found = [
         (str(path.relative_to(ROOT)), yamlfile.load(path.read_text(), str(path)))
         for path in sorted(EXAMPLES.rglob("*.yaml"))
-        if path.name != "project.yaml"
+        if not path.name.startswith("project")  # project requests, not jobs
     ]
     for path in sorted((ROOT / "docs").glob("*.md")):
         for number, block in enumerate(YAML_BLOCK.findall(path.read_text()), 1):
