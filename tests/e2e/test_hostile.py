@@ -631,9 +631,12 @@ def _job_processes(home: Path | None = None) -> list[int]:
     """Processes of the job user or the code user still alive (a sandbox must leave none).
 
     With `home`, only those that may be its jobs': not a Slurm job's (a slurmstepd's
-    descendant), nor in another home's job cgroup. `make test` runs the Slurm tests in a
-    lane of their own beside these (tests/two_lanes.py), as the same job users."""
-    uids = {pwd.getpwnam("tre-job").pw_uid}
+    descendant), nor in another home's job cgroup, nor outside every job cgroup as the
+    base `tre-job` user (every home's sandbox preflight probe runs so, at each `tre run`;
+    jobs run as their slot's users). `make test` runs the Slurm tests in a lane of their
+    own beside these (tests/two_lanes.py), as the same job users."""
+    base = pwd.getpwnam("tre-job").pw_uid
+    uids = {base}
     for slot in job_users.pool():
         uids |= {slot.job_uid, slot.code_uid}
     own = f"/tre-{Home.open(home).tag}-" if home is not None else ""
@@ -641,12 +644,15 @@ def _job_processes(home: Path | None = None) -> list[int]:
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-                if entry.stat().st_uid not in uids:
+                uid = entry.stat().st_uid
+                if uid not in uids:
                     continue
                 if home is not None:
                     groups = (entry / "cgroup").read_text()
                     if "/tre-" in groups and own not in groups:
                         continue  # another home's job
+                    if "/tre-" not in groups and uid == base:
+                        continue  # a preflight probe, of this home or another
                     if _under_slurmstepd(int(entry.name)):
                         continue
                 found.append(int(entry.name))

@@ -25,6 +25,7 @@ import pytest
 
 from tests.conftest import EXAMPLES, ROOT, Result, stop_key_service
 from tre.cli.main import main as tre_main
+from tre.demo.walkthrough import SUBMISSIONS  # the demo's jobs: the tours' ids follow them
 
 pytestmark = pytest.mark.slow
 README = ROOT / "README.md"
@@ -60,18 +61,6 @@ NOT_RUN = {
     "make demo BACKEND=slurm": "the demo on the test cluster (minutes); "
     "tests/e2e/test_cluster_nodes.py runs jobs on its three compute nodes",
 }
-
-#: The demo's submissions, in order (tre/demo/walkthrough.py, step 4), so the tours'
-#: jobs get the ids they get on the demo's home (7 and 8). Stand-ins: they are
-#: cancelled, not run, which would take a minute; the tours only list them.
-DEMO_JOBS = (
-    "health_by_area.yaml",
-    "gp_visits_model.yaml",
-    "fire_linked.yaml",
-    "early_help/summary.yaml",
-    "not_approved.yaml",  # refused, as in the demo
-    "hostile/steal.yaml",
-)
 
 
 @dataclass
@@ -152,11 +141,10 @@ class Reader:
 
 def stand_in_for_the_demo_s_jobs(reader: Reader) -> None:
     """Jobs 1 to 6, as the demo's, submitted by rita; all but the refused one cancelled."""
-    for number, spec in enumerate(DEMO_JOBS, 1):
+    for number, (spec, expect) in enumerate(SUBMISSIONS, 1):
         submitted = reader.type(f"tre submit {shlex.quote(str(EXAMPLES / spec))}", "rita")
-        if spec == "not_approved.yaml":
-            assert submitted.code == 4, submitted
-        else:
+        assert submitted.code == expect, submitted
+        if expect == 0:  # cancelled, not run (a minute): the tours only list them
             assert reader.type(f"tre cancel {number}", "rita").code == 0, submitted
 
 
