@@ -19,6 +19,7 @@ from tests.conftest import EXAMPLES
 from tre import audit
 from tre.keyservice.process import ensure_running
 from tre.models import JobState
+from tre.runtime import runtime_paths
 from tre.service.grants import record_refusals
 from tre.service.session import Session
 from tre.store import repo
@@ -55,7 +56,7 @@ def test_a_job_flooding_the_key_socket_holds_up_no_other_job(home, cli, tmp_path
     (job_dir / "out").mkdir(parents=True)
     (job_dir / "input.json").write_text("{}")
     user = sandbox.job_user()
-    runtime, hide = sandbox.runtime_paths()
+    runtime, hide = runtime_paths()
     name = f"tre-{tag}-99"  # the cgroup that names the flooding job to the key service
     groups = cgroups.make_cgroups(name, None)
     plan = sandbox.Plan(

@@ -18,6 +18,7 @@ from slurm import sandbox
 from tests.conftest import EXAMPLES, ROOT
 from tre.models import JobState
 from tre.outcomes import Outcome
+from tre.runtime import runtime_paths
 from tre.service.preflight import check_can_start
 from tre.service.session import Session
 from tre.store import repo
@@ -130,7 +131,7 @@ def test_a_runtime_under_tmp_is_shown_in_the_sandbox_read_only(tmp_path):
     (job / "out").mkdir(parents=True)
     (job / "input.json").write_text("{}")
     user = sandbox.job_user()
-    runtime, hide = sandbox.runtime_paths()
+    runtime, hide = runtime_paths()
     probe = (
         f"import sys; sys.path.insert(0, {str(package)!r}); import hello_tre; "
         f"print(hello_tre.WORD); open({str(package / 'x')!r}, 'w')"

@@ -7,6 +7,7 @@ import subprocess
 from pathlib import Path
 
 from slurm import sandbox
+from tre.runtime import PACKAGES, runtime_paths
 
 
 def _plan(tmp_path: Path, **changes) -> sandbox.Plan:
@@ -127,11 +128,11 @@ def test_only_tres_packages_of_a_checkout_are_shown(tmp_path):
 
     import tre
 
-    runtime, _hide = sandbox.runtime_paths()
+    runtime, _hide = runtime_paths()
     checkout = Path(tre.__file__).resolve().parent.parent
     assert checkout not in runtime
     shown = {p for p in runtime if p.is_relative_to(checkout)}
-    expected = {checkout / name for name in sandbox.PACKAGES}
+    expected = {checkout / name for name in PACKAGES}
     if Path(sys.prefix).resolve().is_relative_to(checkout):
         expected.add(Path(sys.prefix).resolve())
     assert shown == expected  # no .git, no bench/, no tests/

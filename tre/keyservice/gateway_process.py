@@ -25,13 +25,13 @@ import sys
 import time
 from pathlib import Path
 
-from slurm.sandbox import runtime_paths
 from tre.errors import PlatformError
 from tre.home import Home
 from tre.keys.tls_ca import CA_CERT, ensure_ca, issue_server
 from tre.keyservice.process import service_user, state_dir
 from tre.keyservice.sandbox import Plan
 from tre.keyservice.sandbox import command as sandbox_command
+from tre.runtime import runtime_paths
 
 __all__ = ["ensure_gateway", "gateway_running", "split_address", "stop_gateway", "tls_dir"]
 

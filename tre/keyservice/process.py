@@ -25,13 +25,13 @@ import sys
 import time
 from pathlib import Path
 
-from slurm.sandbox import runtime_paths
 from tre.errors import PlatformError
 from tre.home import Home
 from tre.keys import keyclient
 from tre.keys.keyclient import KeyServiceBusy, KeyServiceDown, ServiceMasterKeys
 from tre.keyservice.sandbox import Plan, hsm_paths
 from tre.keyservice.sandbox import command as sandbox_command
+from tre.runtime import runtime_paths
 
 log = logging.getLogger("tre.keyservice")
 

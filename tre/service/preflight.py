@@ -22,6 +22,7 @@ from slurm import job_users, preflight, sandbox
 from slurm.local import LocalBackend
 from tre.errors import PlatformError
 from tre.keyservice.process import ensure_running, service_user
+from tre.runtime import runtime_paths
 from tre.service.sandboxing import is_sandboxed
 from tre.service.session import Session
 
@@ -45,7 +46,7 @@ def check_host() -> None:
             fix="see docs/operations.md, 'When jobs do not start' (make demo and make test "
             "install what is missing)",
         )
-    runtime, _hide = sandbox.runtime_paths()
+    runtime, _hide = runtime_paths()
     users = [("the sandbox", sandbox.job_user())]
     for slot in job_users.pool():  # every user a job runs as
         users.append(("a job", pwd.getpwuid(slot.job_uid)))
@@ -101,7 +102,7 @@ def _plan(session: Session, folder: Path) -> sandbox.Plan:
     out = folder / "out"
     out.mkdir(mode=0o700)
     os.chown(out, user.pw_uid, user.pw_gid)
-    runtime, hide = sandbox.runtime_paths()
+    runtime, hide = runtime_paths()
     home = session.home.root
     return sandbox.Plan(
         job_dir=folder,

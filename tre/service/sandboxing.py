@@ -47,6 +47,7 @@ from tre.keys.masterkeys import KmsSettings
 from tre.keys.tls_ca import CA_CERT, ensure_ca, issue_job
 from tre.keyservice.gateway_process import ensure_gateway, tls_dir
 from tre.models import Job
+from tre.runtime import runtime_paths
 from tre.secured.reader import SecuredSource
 
 # Where a sandboxed job writes is defined with the reading of its progress, which must
@@ -160,7 +161,7 @@ def plan(
     if as_job_user or reach:
         reach_for_job_user(session.home.root, [folder, *(host for host, _ in data)], slot)
     resources = spec.resources
-    runtime, hide = sandbox.runtime_paths()
+    runtime, hide = runtime_paths()
     home = session.home.root
     return sandbox.Plan(
         job_dir=folder,
