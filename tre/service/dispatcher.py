@@ -16,39 +16,35 @@ import sqlite3
 import time
 import traceback
 from collections.abc import Callable
-from datetime import date
 from pathlib import Path
 from typing import IO, Any
 
-from jobs.code import check_submitted, code_path
+from jobs.code import check_submitted
 from jobs.errors import CodeChanged
-from jobs.job_input import JobInput, source_to_dict, write_input
+from jobs.job_input import write_input
 from jobs.results import RESULT, is_disk_full
-from jobs.spec import JobSpec, PythonStep
+from jobs.spec import PythonStep
 from jobs.untrusted import UntrustedOutput
-from policies.access import submit_refusals
 from policies.limits import load_limits
 from slurm.backend import Backend, Submission
 from slurm.backends import get_backend
 from slurm.errors import SlurmCommandError
-from slurm.job_users import Slot
 from slurm.scripts import LOG_FOLDER, SCRATCH_WIPED
 from tre.errors import PlatformError, StateError, TreError
 from tre.keyservice.process import service_pid
 from tre.models import Job, JobState
 from tre.outcomes import Outcome
-from tre.service import job_slots, sandboxing
+from tre.service import job_slots, job_start, sandboxing
 from tre.service.check_worker import Checks
-from tre.service.checking import evidence_top_k
-from tre.service.grants import grant_job, record_refusals, retire_finished_grants
-from tre.service.judging import FREE_SPACE, Context, Judgement, judge_ended
+from tre.service.grants import record_refusals, retire_finished_grants
+from tre.service.judging import FREE_SPACE, Judgement, judge_ended
+from tre.service.judging_context import context_for
 from tre.service.projects import expire_due_projects
 from tre.service.researcher_view import planned_parts
 from tre.service.sandboxing import OUT
 from tre.service.session import SYSTEM, Session
 from tre.service.specs import spec_of
 from tre.service.state import set_job_state
-from tre.store import grants as grant_store
 from tre.store import repo
 from tre.units import format_duration
 
@@ -225,7 +221,7 @@ class Dispatcher:
     def _start(self, job: Job) -> None:
         session = self.session
         spec = spec_of(job)
-        reasons = self._still_allowed(job, spec, session.today())
+        reasons = job_start.still_allowed(session, job, spec, session.today())
         if reasons:
             reason = "no longer allowed to run: " + "; ".join(reasons)
             self._set(job, JobState.FAILED, reason, outcome=Outcome.NO_LONGER_ALLOWED)
@@ -258,7 +254,7 @@ class Dispatcher:
                 return
             if slot is None:
                 return  # every job user is busy: it waits for the next pass
-        job_input = self._job_input(job, spec, code_sha256, slot)
+        job_input = job_start.job_input(session, self.backend, job, spec, code_sha256, slot)
         write_input(folder, job_input)
         box = code_box = None
         if slot is not None:
@@ -363,15 +359,7 @@ class Dispatcher:
                 reason = f"its outputs were refused: {exc.message}"
                 self._end(job, Judgement(JobState.FAILED, Outcome.OUTPUTS_REFUSED, reason))
                 return
-        context = Context(
-            sandboxed=bool(job.handle.get("sandbox")),
-            max_retries=backend.max_retries,
-            catalog=lambda: self._catalog(job),
-            revoked=lambda: self._revoked(job),
-            code_changed=lambda: self._code_changed(job),
-            logs=lambda: backend.log_paths(folder, job.handle),
-            key_service_lost=lambda: self._key_service_lost(job),
-        )
+        context = context_for(self.session, job, backend)
         spec = spec_of(job)
         self._end(
             job,
@@ -405,83 +393,6 @@ class Dispatcher:
         self.on_event(job, "awaiting_review")
 
     # -- helpers --------------------------------------------------------------------------
-
-    def _still_allowed(self, job: Job, spec: JobSpec, today: date) -> list[str]:
-        conn = self.session.conn
-        project = repo.get_project(conn, job.project)
-        catalog = {
-            n: d for n, v in job.dataset_versions.items() if (d := repo.find_dataset(conn, n, v))
-        }
-        refusals = submit_refusals(
-            repo.find_person(conn, job.submitter),
-            project,
-            spec.datasets,
-            spec.resources,
-            catalog,
-            today,
-        )
-        return [r.text for r in refusals]
-
-    def _job_input(
-        self, job: Job, spec: JobSpec, code_sha256: dict[str, str], slot: Slot | None
-    ) -> JobInput:
-        # The job's signed key grant: its declared columns' keys, for its walltime only.
-        granted = grant_job(self.session, job, spec, queues=self.backend.queues)
-        if slot is not None:  # sandboxed
-            gateway = self.backend.key_gateway  # on another node: keys over mutual TLS
-            if gateway:
-                sandboxing.gateway_files(self.session, job, slot, granted, gateway)
-            granted = sandboxing.inside(granted, gateway)
-        sources = {name: source_to_dict(source) for name, source in granted.items()}
-        return JobInput(
-            job_id=job.id,
-            spec=spec,
-            sources=sources,
-            code={step: code_path(step) for step in code_sha256},
-            code_sha256=code_sha256,
-            top_k=evidence_top_k(self.session, job),
-        )
-
-    def _code_changed(self, job: Job) -> str:
-        """tre's own account of a job's code that no longer matches its submission."""
-        spec = spec_of(job)
-        steps = [s.name for s in spec.steps if isinstance(s, PythonStep)]
-        folder = self.session.home.job_dir(job.id)
-        try:
-            check_submitted(folder, steps, job.code_hash, job.code_sha256)
-        except CodeChanged as exc:
-            return exc.render()
-        return ""
-
-    def _catalog(self, job: Job) -> dict[str, list[str]]:
-        """The real columns of each dataset version the job read (tre's, not the job's)."""
-        catalog = {}
-        for name, version in job.dataset_versions.items():
-            found = repo.find_dataset(self.session.conn, name, version)
-            if found is not None:
-                catalog[name] = found.column_names
-        return catalog
-
-    def _revoked(self, job: Job) -> str:
-        """Why the newest grant of `job` was revoked, as the TRE recorded it ('' if not)."""
-        records = [
-            g
-            for g in grant_store.list_grants(self.session.conn, project=job.project)
-            if g.job_id == job.id
-        ]
-        last = records[-1] if records else None
-        if last is None or last.revoked_reason is None:
-            return ""
-        return f"job {job.id} (project '{job.project}') was revoked: {last.revoked_reason}"
-
-    def _key_service_lost(self, job: Job) -> bool:
-        """Whether the key service `job` began with is gone: none answers, or another."""
-        now = service_pid(self.session.home)
-        began = job.handle.get("keys_pid")
-        lost = now is None or (isinstance(began, int) and now != began)
-        if lost:
-            log.warning("job %s: the key service stopped while it ran", job.id)
-        return lost
 
     def _backend_of(self, job: Job) -> Backend:
         """The backend that started `job` (the home may have changed backends since)."""
