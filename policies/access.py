@@ -9,6 +9,7 @@ state table's business (`tre.states`), not this module's.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Collection, Mapping
 from datetime import date
 
@@ -123,17 +124,16 @@ def dataset_column_refusals(
             )
             continue
         unknown = sorted(set(columns) - set(dataset.column_names))
+        granted = project.granted_columns(name) if project is not None else None
         if unknown:
             reasons.append(
                 Refusal(
                     RefusalCode.UNKNOWN_COLUMN,
-                    f"dataset {name!r} has no column(s) {', '.join(unknown)} "
-                    f"(its columns: {', '.join(dataset.column_names)})",
+                    _unknown_columns(name, unknown, dataset.column_names, project, granted),
                 )
             )
         if project is None:
             continue
-        granted = project.granted_columns(name)
         if granted is None:
             reasons.append(
                 Refusal(
@@ -152,6 +152,29 @@ def dataset_column_refusals(
                 )
             )
     return reasons
+
+
+def _unknown_columns(
+    dataset: str,
+    unknown: list[str],
+    columns: list[str],
+    project: Project | None,
+    granted: Collection[str] | None,
+) -> str:
+    """Columns a dataset does not have, each with the closest one the person may use. A
+    job is shown only what its project is approved for (a typo is answered with the
+    columns it could have meant, not with every column the dataset holds); a project
+    request, or a dataset the project may not use, with the dataset's columns."""
+    offered = list(granted) if granted is not None else list(columns)
+    named = []
+    for column in unknown:
+        close = difflib.get_close_matches(column, offered, n=1, cutoff=0.6)
+        named.append(f"{column} (did you mean {close[0]}?)" if close else column)
+    if granted is not None and project is not None:
+        scope = f"project {project.name!r} is approved for: {', '.join(offered)}"
+    else:
+        scope = f"its columns: {', '.join(offered)}"
+    return f"dataset {dataset!r} has no column(s) {', '.join(named)} ({scope})"
 
 
 def project_usable_refusals(project: Project, today: date) -> list[Refusal]:

@@ -178,7 +178,7 @@ def test_an_unknown_dataset_is_named_with_the_catalog(cli, home, tmp_path, alone
     assert_nothing_queued(home)
 
 
-def test_an_unknown_column_is_named_with_the_datasets_columns(cli, home, tmp_path):
+def test_an_unknown_column_is_named_with_the_projects_columns(cli, home, tmp_path):
     spec = spec_with()
     spec["datasets"]["residents"].append("shoe_size")
     spec["steps"][0]["columns"] = ["shoe_size"]
@@ -187,7 +187,9 @@ def test_an_unknown_column_is_named_with_the_datasets_columns(cli, home, tmp_pat
 
     assert result.code == 4
     assert "dataset 'residents' has no column(s) shoe_size" in result.err
-    assert "its columns: resident_id, local_authority, ward, age_band" in result.err
+    # Only what the project may use, not every column of the dataset (issue 27).
+    assert "(project 'lcr-health-fire' is approved for: resident_id, local_authority" in result.err
+    assert "ward" not in result.err and "has_depression" not in result.err  # not approved
     fix_line(result)
     assert_no_traceback(result)
     assert_nothing_queued(home)

@@ -247,3 +247,27 @@ def test_researchers_see_only_their_projects_jobs():
     outsider = view_job_refusals(person("olga", "researcher"), job(), project())
     assert any("not a member" in r for r in outsider)
     assert view_job_refusals(person("carl", "checker"), job(), project()) == []
+
+
+def test_a_column_typo_is_answered_with_the_projects_columns_and_a_guess():
+    """Issue 27: a job's typo lists what its project may use (not every column the
+    dataset holds, such as resident_id here) and the closest of those."""
+    (refusal,) = coded(wanted={"residents": ["age_bnd"]})
+    assert refusal.code is RefusalCode.UNKNOWN_COLUMN
+    assert refusal.text == (
+        "dataset 'residents' has no column(s) age_bnd (did you mean age_band?) "
+        "(project 'lcr-health' is approved for: age_band, ward)"
+    )
+    assert "resident_id" not in refusal.text
+    (far,) = coded(wanted={"residents": ["shoe_size"]})
+    assert "shoe_size (project" in far.text and "did you mean" not in far.text
+
+
+def test_a_project_request_s_typo_is_answered_with_the_datasets_columns():
+    from policies.access import dataset_column_refusals
+
+    (refusal,) = dataset_column_refusals(None, {"residents": ["resident_ids"]}, CATALOG)
+    assert refusal.text == (
+        "dataset 'residents' has no column(s) resident_ids (did you mean resident_id?) "
+        "(its columns: age_band, ward, resident_id)"
+    )
