@@ -290,7 +290,7 @@ def outputs(ctx: click.Context, job_id: int | None, destination: Path | None) ->
         with client:
             _remote_outputs(client, job_id, destination)
         return
-    from tre.service import job_queries, review
+    from tre.service import job_queries, request_view  # read-only: no engine loaded
 
     with session(ctx) as s:
         if job_id is None:
@@ -302,8 +302,10 @@ def outputs(ctx: click.Context, job_id: int | None, destination: Path | None) ->
             _job_table(released)
             return
         if destination is None:
-            _print_request(review.show(s, job_id))
+            _print_request(request_view.show(s, job_id))
             return
+        from tre.service import review
+
         written = review.fetch(s, job_id, destination)
     for path in written:
         console.print(f"  {path}")
