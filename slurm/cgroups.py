@@ -50,7 +50,13 @@ def make_cgroups(name: str, memory_bytes: int | None) -> tuple[Path, ...]:
 
 
 def kill_cgroups(groups: tuple[Path, ...] | list[str]) -> bool:
-    """Kill every process left in the job's cgroups and remove them; True if empty now."""
+    """Kill every process left in the job's cgroups and remove them; True if empty now.
+
+    A job's task joins its cgroup as it starts (`slurm.sandbox.command`), so a cancel
+    that comes at that moment can find the group empty, and the task join it just
+    before the group is removed (rmdir then fails: the group is busy). So: kill what is
+    there, remove the group, and while it is busy, kill again (for up to 5 s). Once it
+    is removed, a task that has not joined yet cannot: it exits without starting."""
     empty = True
     for group in map(Path, groups):
         procs = group / "cgroup.procs"
@@ -59,17 +65,20 @@ def kill_cgroups(groups: tuple[Path, ...] | list[str]) -> bool:
             try:
                 pids = [int(p) for p in procs.read_text().split()]
             except OSError:
-                break
-            if not pids or time.monotonic() > deadline:
-                break
+                pids = []
             for pid in pids:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
+            if not pids:
+                try:
+                    group.rmdir()
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:
+                    pass  # busy: a process joined since it was read; kill it too
+            if time.monotonic() > deadline:
+                empty = False
+                break
             time.sleep(0.02)  # SIGKILL is delivered, not awaited: wait for them to go
-        try:
-            group.rmdir()
-        except FileNotFoundError:
-            pass
-        except OSError:
-            empty = False
     return empty

@@ -41,8 +41,9 @@ ACTING = {
 #: README commands this test does not run, each with why and what tests it instead.
 #: A command neither here nor runnable fails the test; so does an entry the README lost.
 NOT_RUN = {
-    "make demo": "sets everything up and runs the demo (a minute; no test runs it whole); "
-    "this test runs the tours on a home like the one it leaves (conftest's template_home)",
+    "make demo": "installs what it needs, then runs the walkthrough: tests/e2e/test_demo.py "
+    "runs that walkthrough as the Makefile does, and this test runs the tours on a home "
+    "like the one it leaves (conftest's template_home)",
     "make test": "is CI itself",
     "tre serve --with-dispatcher": "serves until stopped; tests/web/test_serve.py runs "
     "`tre serve --with-dispatcher` and a job through it",
