@@ -27,9 +27,14 @@ from pathlib import Path
 from xml.etree import ElementTree
 
 #: Test files run whole in the Slurm lane, though not all their tests need Slurm: the
-#: longest of the rest (sandbox limits, bombs, walltimes, dispatcher faults), to even the
-#: two lanes out (10.5 and 14.3 min with test_hostile.py alone).
-SLURM_LANE_FILES = ("tests/e2e/test_hostile.py", "tests/e2e/test_dispatcher_faults.py")
+#: longest of the rest (sandbox limits, bombs, walltimes, dispatcher faults, the demo),
+#: to even the two lanes out (10.5 and 14.3 min with test_hostile.py alone; each lane's
+#: slowest files are printed at the end of a run).
+SLURM_LANE_FILES = (
+    "tests/e2e/test_hostile.py",
+    "tests/e2e/test_dispatcher_faults.py",
+    "tests/e2e/test_demo.py",
+)
 LANE = "TRE_LANE"  # which lane a pytest process is (tests/conftest.py keeps its tests)
 LANES = {"slurm": 0, "rest": 5}  # and each lane's niceness
 SHOWN_FILES = 12
