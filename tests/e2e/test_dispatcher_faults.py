@@ -14,8 +14,7 @@ import yaml
 from policies.limits import Limits
 from tests.conftest import EXAMPLES, write_spec
 from tre.models import JobState
-from tre.service import dispatcher as dispatcher_module
-from tre.service import projects
+from tre.service import job_start, projects
 from tre.service.check_worker import Checks, run_check
 from tre.service.dispatcher import Dispatcher
 from tre.service.session import Session
@@ -101,7 +100,7 @@ def test_a_stored_spec_that_no_longer_validates_fails_only_its_job(cli, home):
 def test_a_fault_while_starting_fails_that_job_and_the_next_one_runs(cli, home, monkeypatch):
     first = _submit(cli, EXAMPLES / "health_by_area.yaml")
     second = _submit(cli, EXAMPLES / "health_by_area.yaml")
-    real = dispatcher_module.grant_job
+    real = job_start.grant_job  # where the dispatcher grants a starting job its keys
     calls = []
 
     def faulty(session, job, *args, **kwargs):
@@ -110,7 +109,7 @@ def test_a_fault_while_starting_fails_that_job_and_the_next_one_runs(cli, home, 
             raise RuntimeError("secret detail 42")
         return real(session, job, *args, **kwargs)
 
-    monkeypatch.setattr(dispatcher_module, "grant_job", faulty)
+    monkeypatch.setattr(job_start, "grant_job", faulty)
     _run(home)
     assert first in calls
     assert _states(home, first, second) == [JobState.FAILED, JobState.AWAITING_REVIEW]
