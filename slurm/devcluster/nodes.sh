@@ -59,6 +59,38 @@ make_network() {
     done
 }
 
+# The tre API's port on the service node, fenced from the job users (tre serve's default).
+API_PORTS=${TRE_API_PORTS:-8000}
+
+# The service node's fence for the job users (service-fence.nft), in this machine's own
+# network namespace: their connections only (by uid), nobody else's. Needs the job
+# users' pool (make sandbox-setup); without it there is nothing to fence yet.
+make_service_fence() {
+    local name uid first=${SCHEDULER_PORTS%-*} uids=() own=()
+    while IFS=: read -r name _ uid _; do
+        case "$name" in
+            tre-job | tre-job-[0-9]* | tre-code | tre-code-[0-9]*) uids+=("$uid") ;;
+            *) continue ;;
+        esac
+        case "$name" in
+            tre-job-[0-9]*) own+=("$uid . $((first + ${name#tre-job-}))") ;;
+        esac
+    done < <(getent passwd)
+    if [ "${#uids[@]}" = 0 ] || [ "${#own[@]}" = 0 ]; then
+        say "no job users yet (make sandbox-setup): the service node's fence is not loaded"
+        return 0
+    fi
+    local IFS=,
+    sed -e "s|@JOB_UIDS@|${uids[*]}|" -e "s|@OWN_SCHEDULER@|${own[*]}|" \
+        -e "s|@SCHEDULER_PORTS@|$SCHEDULER_PORTS|" -e "s|@API_PORTS@|$API_PORTS|" \
+        -e "s|@COMPUTE@|10.77.0.11-10.77.0.19|" \
+        "$(dirname "${BASH_SOURCE[0]}")/service-fence.nft" \
+    | { echo "table inet tre_service_fence; delete table inet tre_service_fence;"; cat; } \
+    | nft -f -
+}
+
+stop_service_fence() { nft delete table inet tre_service_fence 2>/dev/null || true; }
+
 node_conf() {
     local n
     for n in $(seq 1 "$NODES"); do

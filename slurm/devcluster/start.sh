@@ -110,6 +110,7 @@ host_slurmd() { pgrep -x slurmd | while read -r pid; do
 done; }
 
 make_network
+make_service_fence
 
 if ! running munged; then
     say "starting munged"

@@ -9,4 +9,5 @@ pkill -x slurmd 2>/dev/null
 pkill -x slurmctld 2>/dev/null
 pkill -x munged 2>/dev/null
 stop_nodes
+stop_service_fence
 echo "devcluster: stopped"

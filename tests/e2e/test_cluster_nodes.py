@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import pwd
 import signal
 import socket
 import subprocess
@@ -442,3 +443,114 @@ def _reconnect(node: str) -> None:
             subprocess.run(["scontrol", "update", f"nodename={node}", "state=resume"], check=False)
         time.sleep(1)
     raise AssertionError(f"{node} did not come back into service: {_node_state(node)}")
+
+
+def test_hostile_code_in_a_slurm_cluster_job_gets_no_key_and_no_network(
+    nodes_cluster_home: Path, capsys, tmp_path: Path
+):
+    """The hostile probe (tests/e2e/test_hostile.py) as a python step of a slurm-cluster
+    job across the fenced nodes. Its code never reaches a compute node: it runs first,
+    on the service node, in the local sandbox as the code user, with no network at all
+    and nothing of Slurm's; keys only through the key service's socket and its grant.
+    So it gets its own granted key and nothing else: no file of the home, no other
+    job's grant, neither the service node's other ports nor anything beyond."""
+    from tests.e2e.test_hostile import PROBE, _assert_got_nothing, _output, _python_job
+
+    ccli = cli_for(nodes_cluster_home, capsys)
+    assert ccli("submit", EXAMPLES / "health_by_area.yaml", who="rita").code == 0
+    settle(nodes_cluster_home, timeout=240)
+    first = json.loads((nodes_cluster_home / "jobs/000001/input.json").read_text())
+    other_token = first["sources"]["residents"]["token"]  # job 1's, copied
+    api = socket.create_server((SERVICE, 0))  # where the tre API could listen
+    api.settimeout(0.2)
+    targets = {
+        "signing_key": str(nodes_cluster_home / "keys" / "tre.grant-signing.v1.key"),
+        "state_db": str(nodes_cluster_home / "state.db"),
+        "tre_yaml": str(nodes_cluster_home / "tre.yaml"),
+        "shadow": "/etc/shadow",
+        "munge_key": "/etc/munge/munge.key",
+        "other_input": str(nodes_cluster_home / "jobs" / "000001" / "input.json"),
+    }
+    code = (
+        PROBE.replace("TARGETS_HERE", repr(targets))
+        .replace("OTHER_TOKEN_HERE", repr(other_token))
+        .replace(
+            "ADDRESSES_HERE",
+            repr(
+                {
+                    "service_api": (SERVICE, api.getsockname()[1]),
+                    "slurmctld": (SERVICE, 6817),
+                    "outside": ("192.0.2.1", 80),
+                }
+            ),
+        )
+    )
+    spec = _python_job(tmp_path, "probe", code, ["local_authority", "age_band"])
+    try:
+        submitted = ccli("submit", spec, who="rita")
+        assert submitted.code == 0, submitted.err
+        settle(nodes_cluster_home, timeout=240)
+        with pytest.raises(TimeoutError):
+            api.accept()  # nothing reached the service node's other port
+    finally:
+        api.close()
+    probed = job(nodes_cluster_home, 2)
+    assert probed.state is JobState.AWAITING_REVIEW, probed.reason
+    report = _output(nodes_cluster_home, 2, "probe", "probe.json")
+    _assert_got_nothing(report, targets)
+    assert report["replayed"].startswith("refused"), report["replayed"]  # job 1's grant
+    for name in ("service_api", "slurmctld", "outside"):
+        assert report[name].startswith("refused"), (name, report[name])
+    from tre import audit
+    from tre.service.session import Session
+
+    s = Session.open(nodes_cluster_home, "ada")
+    try:
+        refused = [e for e in audit.events(s.conn, obj="job:2") if e.action == "keys.refused"]
+    finally:
+        s.close()
+    assert "KeyNotGranted" in {e.details["reason"] for e in refused}, refused
+
+
+def _connect_here_as(user: str, host: str, port: int) -> str:
+    """Connect from the service node (this machine) as `user`, outside any sandbox:
+    what a job user's process here (slurm-cluster's engine) could reach."""
+    gid = pwd.getpwnam(user).pw_gid  # a code user's group is its slot's, not its own
+    done = subprocess.run(
+        [
+            *("setpriv", f"--reuid={user}", f"--regid={gid}", "--init-groups"),
+            *("python3", "-c", CONNECT.format(host=host, port=port)),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def test_the_service_node_fences_its_job_users_off_the_api_and_other_jobs():
+    """The service node's fence (slurm/devcluster/service-fence.nft, the site's part):
+    a job user here reaches its own slot's scheduler port and this machine's other
+    ports (its job's Dask), but not another slot's scheduler port, the tre API's port,
+    or anything beyond the compute network; nobody else's traffic is touched."""
+    listeners = [socket.create_server((SERVICE, port)) for port in (7650, 7651, 8000)]
+    local = socket.create_server(("127.0.0.1", 0))
+    try:
+        outcome = {
+            "own scheduler": _connect_here_as("tre-job-1", SERVICE, 7651),
+            "slot 0's scheduler": _connect_here_as("tre-job-1", SERVICE, 7650),
+            "the tre API": _connect_here_as("tre-job-1", SERVICE, 8000),
+            "a local port": _connect_here_as("tre-job-1", "127.0.0.1", local.getsockname()[1]),
+            "outside": _connect_here_as("tre-job-1", "192.0.2.1", 80),
+            "code user, a scheduler": _connect_here_as("tre-code-1", SERVICE, 7651),
+            "root, the tre API": _connect_here_as("root", SERVICE, 8000),
+        }
+    finally:
+        for listener in (*listeners, local):
+            listener.close()
+    reached = {name for name, said in outcome.items() if said.startswith("connected")}
+    assert reached == {"own scheduler", "a local port", "root, the tre API"}, outcome
+    for name in ("slot 0's scheduler", "the tre API", "outside", "code user, a scheduler"):
+        refused, seconds = outcome[name].split()
+        assert refused == "ConnectionRefusedError" and float(seconds) < 2, (name, outcome)
