@@ -6,7 +6,9 @@ TreError (tre.errors)
 ├── PlatformError
 │   └── CodeChanged      a job's code differs from what was submitted; nothing runs
 └── StepFailed            a step failed while running; the job ends `failed`
-    └── ColumnRefused     a python step asked for a column its spec does not declare
+    ├── ColumnRefused     a python step asked for a column its spec does not declare
+    ├── KeyedByIdentifier a python step's table is keyed by an identifier column
+    └── UnitRefused       a python step's table names no unit tre can count it by
 """
 
 from __future__ import annotations
@@ -37,6 +39,27 @@ class ColumnRefused(StepFailed):
     def __reduce__(self) -> tuple[object, ...]:
         # It travels back from a Dask worker pickled: its fields travel with it.
         return (*super().__reduce__(), {"dataset": self.dataset, "column": self.column})
+
+
+class KeyedByIdentifier(StepFailed):
+    """A python step's table has an identifier column (resident_id) among its keys or as
+    its value: it would publish one row per person (jobs/contributors.py). Its dataset
+    and column travel as fields, as ColumnRefused's do, so the researcher can be told
+    which (only when it is a real column of a dataset of the job)."""
+
+    def __init__(self, message: str, *, dataset: str, column: str, fix: str = "") -> None:
+        super().__init__(message, fix=fix)
+        self.dataset = dataset
+        self.column = column
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (*super().__reduce__(), {"dataset": self.dataset, "column": self.column})
+
+
+class UnitRefused(StepFailed):
+    """A python step's table cannot be counted by unit as asked: its `unit=` is not an
+    identifier column of the step's datasets, or its frame carries several identifier
+    columns and no `unit=` says which one a contributor is (jobs/contributors.py)."""
 
 
 class CodeChanged(PlatformError):

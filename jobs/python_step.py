@@ -29,7 +29,7 @@ from pydantic import ValidationError
 
 from disclosure import aggregate
 from disclosure.errors import DisclosureInputError
-from jobs import plans
+from jobs import contributors, plans
 from jobs.errors import ColumnRefused, SpecError, StepFailed
 from jobs.frames import read_frame
 from jobs.outputs import FileOutput, Output, RegressionOutput, TableOutput
@@ -63,6 +63,9 @@ class StepContext:
         #: engine can run again (plan mode: jobs/plans.py); None: in memory, no plans.
         self._files = files
         self._asked: dict[str, list[str]] = {}
+        #: Who the data is about, from the datasets' descriptors (jobs/contributors.py).
+        self._identifiers = contributors.identifiers_of(sources)
+        self._units = {name: s.unit for name, s in sources.items() if s.unit}
         self.outputs: list[Output] = []
 
     @property
@@ -110,11 +113,17 @@ class StepContext:
         description: str = "",
         unit: str | None = None,
     ) -> None:
-        """Add a frequency or magnitude table, checked like a `table` step's. `unit` names
-        the column identifying each contributor (several records of one count once)."""
+        """Add a frequency or magnitude table, checked like a `table` step's. Its
+        contributors are people: counted by `unit` (an identifier column of the data),
+        else by the identifier column the frame carries (jobs/contributors.py); a table
+        keyed by an identifier is refused."""
         self._check_name(name)
         keys = [*rows, *columns]
+        where = f"step {self.step!r}, table {name!r}"
+        contributors.check_table(where, keys, value, self._identifiers)
         plan, refused = self._plan_of(data)  # before computing, which caches its schema
+        present = data.collect_schema().names() if isinstance(data, pl.LazyFrame) else data.columns
+        unit = contributors.unit_for(where, present, unit, self._identifiers, self._units)
         try:
             partial = aggregate.partial(data, keys, value, statistic, top_k=self._top_k, unit=unit)
             cells = aggregate.with_margins(

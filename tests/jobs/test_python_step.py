@@ -1,14 +1,21 @@
-"""Loading a python step's function (jobs/python_step.py): only from the spec's folder."""
+"""A python step (jobs/python_step.py): its function is loaded only from the spec's
+folder, and its tables count people, never records (jobs/contributors.py)."""
 
 from __future__ import annotations
 
 import os
+import pickle
 from pathlib import Path
 
+import polars as pl
 import pytest
 
-from jobs.errors import SpecError
-from jobs.python_step import load_function
+from disclosure import Rules, check_aggregated
+from disclosure.check import TableResult
+from jobs.errors import KeyedByIdentifier, SpecError, UnitRefused
+from jobs.outputs import TableOutput
+from jobs.python_step import StepContext, load_function
+from tests.jobs import people
 
 # Importing the module writes a marker beside it, so a test can tell it was never run.
 MODULE = """
@@ -70,3 +77,106 @@ def test_a_symlink_leading_out_of_the_spec_folder_is_refused(base, tmp_path, pat
 def test_a_missing_file_says_where_it_looked(base):
     with pytest.raises(SpecError, match=r"'missing.py' does not exist \(looked in "):
         load_function(base, "missing.py:main")
+
+
+# --- tables: contributors are people ----------------------------------------------------
+
+
+def _context(granted: list[str] = people.COLUMNS) -> StepContext:
+    """A step that may read residents (the demo catalog's descriptor), in free mode: its
+    tables are given frames, as researcher code can build any frame."""
+    return StepContext("mine", {"residents": people.source(granted)}, {"residents": granted})
+
+
+def _checked(output: TableOutput) -> TableResult:
+    """The table checked as tre checks a job's outputs, under the default rules."""
+    return check_aggregated(
+        output.cells,
+        name=output.name,
+        rows=output.rows,
+        columns=output.columns,
+        value=output.value,
+        statistic=output.statistic,
+        quantile=output.quantile,
+        rules=Rules(),
+        unit=output.unit,
+    )
+
+
+def test_the_issues_example_each_persons_row_ten_times_keyed_by_resident_id_is_refused():
+    ctx = _context()
+    frame = pl.concat([people.people(40)] * 10)  # every cell "has" 10 records
+    with pytest.raises(KeyedByIdentifier) as info:
+        ctx.table("per_person", frame, rows=["resident_id", "age_band", "sex", "ltc_count"])
+    message = info.value.render()
+    assert message.startswith(
+        "step 'mine', table 'per_person' is refused: resident_id (an identifier column of "
+        "residents) is one of its keys, and a table keyed by an identifier publishes one "
+        "row per person"
+    )
+    assert (
+        "Fix (you): key the table by attributes or quasi-identifiers (an age band, a ward) "
+        "and pass the identifier as unit='resident_id', so that each person counts once"
+    ) in message
+    assert (info.value.dataset, info.value.column) == ("residents", "resident_id")
+    assert ctx.outputs == []  # nothing computed, nothing handed over
+    # From a Dask worker it travels pickled, naming its column still (researcher_view).
+    again = pickle.loads(pickle.dumps(info.value))
+    assert (again.dataset, again.column, again.render()) == ("residents", "resident_id", message)
+
+
+@pytest.mark.parametrize(
+    ("where", "said"),
+    [
+        ({"rows": ["age_band"], "columns": ["resident_id"]}, "is one of its keys"),
+        (
+            {"rows": ["age_band"], "value": "resident_id", "statistic": "mode"},
+            "is its value, and a statistic of identifiers is one person's identifier",
+        ),
+    ],
+    ids=["column-key", "value"],
+)
+def test_an_identifier_anywhere_in_a_tables_definition_is_refused(where, said):
+    with pytest.raises(KeyedByIdentifier, match=said):
+        _context().table("t", people.people(40), **where)
+
+
+def test_each_persons_row_ten_times_counts_each_person_once_and_fails():
+    ctx = _context()
+    # 24 people: 4 in each of 3 age bands x 2 sexes; ten copies make 40 records a cell.
+    ctx.table("by_band", pl.concat([people.people(24)] * 10), rows=["age_band"], columns=["sex"])
+    (output,) = ctx.outputs
+    assert output.unit == "resident_id"  # found in the frame: the dataset's declared unit
+    result = _checked(output)
+    inner = result.inner()
+    assert set(inner["records"]) == {40} and set(inner["n"]) == {4}
+    assert inner["fails_threshold"].all()
+    assert result.check_status == "fail" and result.status != "pass"
+
+
+def test_a_frame_over_enough_distinct_residents_passes_counted_by_resident():
+    ctx = _context()
+    # 120 people, 20 a cell, each with two records (as a person with two referrals).
+    ctx.table("by_band", pl.concat([people.people(120)] * 2), rows=["age_band"], columns=["sex"])
+    (output,) = ctx.outputs
+    result = _checked(output)
+    assert result.status == "pass"
+    assert set(result.inner()["n"]) == {20} and set(result.inner()["records"]) == {40}
+    assert output.unit == "resident_id"
+
+
+def test_a_frame_without_an_identifier_counts_its_records_and_says_it_was_not_counted_by_unit():
+    ctx = _context(["age_band", "sex"])  # a project approved without resident_id
+    frame = people.people(24).select("age_band", "sex")
+    ctx.table("by_band", pl.concat([frame] * 10), rows=["age_band"], columns=["sex"])
+    (output,) = ctx.outputs
+    assert output.unit is None  # tre could count only records: see tests/tre/service
+    assert set(_checked(output).inner()["n"]) == {40}
+
+
+def test_a_unit_that_is_not_an_identifier_is_refused_with_the_identifiers():
+    with pytest.raises(UnitRefused) as info:
+        _context().table("t", people.people(40), rows=["age_band"], unit="sex")
+    message = info.value.render()
+    assert "unit='sex' is not an identifier column of the datasets the step reads" in message
+    assert "(identifier columns: resident_id (residents))" in message
