@@ -34,15 +34,19 @@ from disclosure import write_report as write_disclosure_report
 from disclosure.advisory import ADVISORY, mark_advisory
 from disclosure.check import FileResult, RegressionResult, TableResult
 from disclosure.errors import DisclosureError
+from disclosure.refusal import mark_refused
+from jobs import contributors
+from jobs.contributors import Identifiers
 from jobs.outputs import FileOutput, Output, Planned, RegressionOutput, TableOutput
 from jobs.results import read_results
 from jobs.spec import JobSpec, PythonStep, RegressionStep, TableStep, parse_spec
 from policies.limits import load_limits
 from policies.sdc import SdcPolicy, layered_policy
 from tre.errors import InputError
-from tre.models import Job, OutputRecord, OutputRequest, SdcStatus
+from tre.models import Job, OutputRecord, OutputRequest, SdcStatus, Sensitivity
 from tre.service.ledger import released_tables
 from tre.service.session import Session
+from tre.store import repo
 
 __all__ = ["CANDIDATES", "check_job", "evidence_top_k", "population_of", "sdc_policy"]
 
@@ -88,17 +92,9 @@ def check_job(session: Session, job: Job) -> OutputRequest:
             for output, policy in zip(outputs, policies, strict=True)
         ]
         split = bool(job.handle.get("split"))
+        found = identifiers(session, job)
         for output, result in zip(outputs, results, strict=True):
-            if isinstance(result, FileResult):
-                continue
-            if not _engine_made(output, spec, outputs, split):
-                refused = getattr(output, "plan_refused", "")
-                mark_advisory(result, ADVISORY + (f" (plan mode: {refused})" if refused else ""))
-            elif _step_kind(spec, output) == "python":
-                is_table = isinstance(result, TableResult)
-                unit = getattr(output, "unit", None)
-                result.provenance = plan_provenance(unit) if is_table else PLAN_PROVENANCE
-                result.summary = f"Evidence {result.provenance}. {result.summary}"
+            label(output, result, spec, outputs, split=split, found=found)
         budget = Budget(limits.differencing_pairs, limits.differencing_seconds)
         findings = check_request(results, released_tables(session.conn, job.project), budget)
         report = build_report(
@@ -126,6 +122,50 @@ def check_job(session: Session, job: Job) -> OutputRequest:
         report_html=str(paths["html"].relative_to(folder)),
         report_markdown=str(paths["markdown"].relative_to(folder)),
     )
+
+
+def label(
+    output: Output,
+    result: TableResult | RegressionResult | FileResult,
+    spec: JobSpec,
+    outputs: list[Output],
+    *,
+    split: bool,
+    found: Identifiers,
+) -> None:
+    """Say on `result` who computed its evidence, and refuse what its form discloses:
+    advisory when researcher code computed it (with why tre cannot establish a table's
+    contributors, if it cannot), the engine's provenance for a plan-mode output, and
+    "fail" for a table keyed by an identifier column of `found` (jobs/contributors.py),
+    whoever computed it."""
+    if isinstance(result, FileResult):
+        return
+    table = output if isinstance(output, TableOutput) else None
+    if not _engine_made(output, spec, outputs, split):
+        refused = getattr(output, "plan_refused", "")
+        why = ADVISORY + (f" (plan mode: {refused})" if refused else "")
+        uncounted = contributors.uncounted(table, found) if table is not None else ""
+        mark_advisory(result, why + (f"; {uncounted}" if uncounted else ""))
+    elif _step_kind(spec, output) == "python":
+        unit = table.unit if table is not None else None
+        result.provenance = plan_provenance(unit) if table is not None else PLAN_PROVENANCE
+        result.summary = f"Evidence {result.provenance}. {result.summary}"
+    refusal = contributors.refusal(table, found) if table is not None else ""
+    if refusal:
+        mark_refused(result, refusal)
+
+
+def identifiers(session: Session, job: Job) -> dict[str, list[str]]:
+    """The identifier columns of each dataset version `job` read, from tre's catalog
+    (never from the job): the columns no table may be keyed by."""
+    found = {}
+    for name, version in sorted(job.dataset_versions.items()):
+        dataset = repo.find_dataset(session.conn, name, version)
+        if dataset is not None:
+            found[name] = [
+                c.name for c in dataset.columns if c.sensitivity is Sensitivity.IDENTIFIER
+            ]
+    return found
 
 
 def plan_provenance(unit: str | None) -> str:
