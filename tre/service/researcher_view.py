@@ -12,7 +12,8 @@ sees only what tre decided or counted, from a fixed vocabulary:
   (at most `MAX_LINE`), shown beside the file the spec names, never a name the code
   chose. The message is held for the checkers with the log. A column refusal also
   names the column when it is a real one of a dataset the job reads, or the declared
-  column nearest to what the code asked for.
+  column nearest to what the code asked for; a table refused for an identifier key, or
+  for its unit, gets a fixed sentence (naming the column on the same terms).
 - **progress**: per step of the spec, parts done out of the parts *tre* planned (the
   fragments it will read; one for a python step), whatever the job's progress file
   says: at most log2(parts + 1) bits per step and reading.
@@ -46,6 +47,18 @@ MAX_LINE = 99_999
 ADVISORY_NOTE = (
     "computed by your code, so its checks are advisory and each checker approves it by "
     "name; a LazyFrame plan gives evidence tre's engine computes (docs/job-spec.md)"
+)
+#: What a researcher is told of a table refused for its keys (jobs/contributors.py):
+#: tre's words, naming the column only when it is a real one of a dataset of the job.
+KEYED_BY_IDENTIFIER = (
+    " A table was keyed by {what}: a table keyed by an identifier publishes one row per "
+    "person, so tre refuses it. Key it by attributes or quasi-identifiers (an age band, a "
+    "ward) and pass {unit} as unit=, so that each person counts once."
+)
+UNIT_REFUSED = (
+    " A table's unit= was not an identifier column of the step's datasets, or its frame "
+    "carried several identifier columns and no unit= said which one a person is: pass "
+    "unit= naming the identifier column of the people the table counts."
 )
 #: States in which no output has left: a researcher sees only what their spec declared.
 BEFORE_RELEASE = frozenset({JobState.AWAITING_REVIEW, JobState.RETURNED, JobState.REJECTED})
@@ -85,6 +98,8 @@ ALLOWED_TYPES = frozenset(
         # tre's own, raised by the engine or the secured reader inside the step
         "StepFailed",
         "ColumnRefused",
+        "KeyedByIdentifier",
+        "UnitRefused",
         "SpecError",
         "DisclosureInputError",
         "KeyNotGranted",
@@ -150,9 +165,17 @@ def _column_hint(
             f"not asked for).{_missing(spec, error, declared)} The columns the step may "
             f"read are {listed}."
         )
-    if kind != "ColumnRefused":
+    if kind == "UnitRefused":
+        return UNIT_REFUSED
+    if kind not in ("ColumnRefused", "KeyedByIdentifier"):
         return ""
     dataset, column = str(error.get("dataset", "")), str(error.get("column", ""))
+    if kind == "KeyedByIdentifier":
+        named = column in catalog.get(dataset, ()) and column in declared.get(dataset, ())
+        return KEYED_BY_IDENTIFIER.format(
+            what=f"{column}, an identifier column of {dataset}" if named else "an identifier",
+            unit=column if named else "the identifier",
+        )
     if dataset not in declared:
         return ""
     if column in catalog.get(dataset, ()):

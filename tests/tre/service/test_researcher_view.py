@@ -175,3 +175,50 @@ def test_a_missing_column_suggests_a_declared_one_and_the_line_that_wrote_it(
     said = researcher_reason(SPEC, {**error, "built_at": built_at}, CATALOG)
     assert shown in said
     assert column not in said and "; data" not in said
+
+
+PEOPLE = parse_spec(
+    {
+        "project": "p",
+        "title": "t",
+        "datasets": {"residents": ["resident_id", "age_band"]},
+        "steps": [{"kind": "python", "name": "main", "function": "code/leaky.py:main"}],
+    }
+)
+
+
+def _keyed(column: str, dataset: str = "residents") -> str:
+    error = {"type": "KeyedByIdentifier", "where": "main:4", "reason": "data!"}
+    catalog = {"residents": ["resident_id", "age_band", "ward"]}
+    return researcher_reason(PEOPLE, error | {"dataset": dataset, "column": column}, catalog)
+
+
+def test_a_table_keyed_by_an_identifier_is_explained_in_tres_words():
+    said = _keyed("resident_id")
+    assert said.startswith("the job failed: KeyedByIdentifier at line 4 of leaky.py.")
+    assert (
+        "A table was keyed by resident_id, an identifier column of residents: a table keyed "
+        "by an identifier publishes one row per person, so tre refuses it." in said
+    )
+    assert "pass resident_id as unit=, so that each person counts once" in said
+    assert "data!" not in said
+
+
+@pytest.mark.parametrize(
+    ("column", "dataset"),
+    [("secret_8675309", "residents"), ("ward", "residents"), ("resident_id", "secret_set")],
+    ids=["not-in-catalog", "not-declared", "other-dataset"],
+)
+def test_an_identifier_refusal_names_only_a_declared_column_of_the_catalog(column, dataset):
+    said = _keyed(column, dataset)
+    assert "A table was keyed by an identifier: a table keyed by an identifier" in said
+    assert "pass the identifier as unit=" in said
+    assert f"keyed by {column}" not in said and f"pass {column}" not in said
+    assert "secret" not in said
+
+
+def test_a_refused_unit_gets_a_fixed_sentence():
+    error = {"type": "UnitRefused", "where": "", "reason": "unit='secret_42' is not"}
+    said = researcher_reason(PEOPLE, error)
+    assert "A table's unit= was not an identifier column of the step's datasets" in said
+    assert "secret" not in said
