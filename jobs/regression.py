@@ -1,4 +1,5 @@
-"""Regressions from mergeable pieces: OLS from summed cross-products, logistic by IRLS.
+"""Regressions from mergeable pieces: designs, OLS from summed cross-products, and the
+result both models share (the logistic fit is `jobs/logistic.py`).
 
 Each fragment contributes X'X, X'y and y'y (OLS) or the Hessian and gradient at the
 current coefficients (logistic); only those p-by-p sums leave the workers. Rows with a
@@ -7,7 +8,7 @@ missing value in any used column are dropped (complete cases), and counted.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,10 +17,7 @@ import polars as pl
 
 from jobs.errors import StepFailed
 from jobs.spec import RegressionStep
-from jobs.stats import normal_sf2, t_sf2
-
-MAX_ITERATIONS = 50
-TOLERANCE = 1e-8
+from jobs.stats import t_sf2
 
 
 @dataclass
@@ -135,7 +133,9 @@ def combine(parts: Sequence[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def _check_rank(xtx: np.ndarray, terms: list[str], step: RegressionStep) -> None:
+def check_rank(xtx: np.ndarray, terms: list[str], step: RegressionStep) -> None:
+    """Refuse a model whose coefficients are not identifiable (X'X, or the Hessian at
+    zero, below full rank)."""
     if np.linalg.matrix_rank(xtx) < len(terms):
         raise StepFailed(
             f"step {step.name!r}: the predictors are collinear (or a level never occurs), "
@@ -150,7 +150,7 @@ def solve_ols(total: dict[str, Any], terms: list[str], step: RegressionStep) -> 
     if n == 0:
         raise StepFailed(f"step {step.name!r}: no complete rows to fit (check filters)")
     xtx, xty, yty = total["xtx"], total["xty"], total["yty"]
-    _check_rank(xtx, terms, step)
+    check_rank(xtx, terms, step)
     beta = np.linalg.solve(xtx, xty)
     rss = max(float(yty - 2 * beta @ xty + beta @ xtx @ beta), 0.0)
     df_resid = n - p
@@ -162,7 +162,7 @@ def solve_ols(total: dict[str, Any], terms: list[str], step: RegressionStep) -> 
         "r_squared": 1 - rss / tss if tss > 0 else float("nan"),
         "dropped_rows": total["dropped"],
     }
-    return _result(
+    return as_result(
         terms,
         beta,
         se,
@@ -175,69 +175,7 @@ def solve_ols(total: dict[str, Any], terms: list[str], step: RegressionStep) -> 
     )
 
 
-def logistic_partial(design: Design, beta: np.ndarray) -> dict[str, Any]:
-    """Hessian, gradient and log-likelihood of one fragment at `beta`."""
-    eta = design.x @ beta
-    prob = 1.0 / (1.0 + np.exp(-eta))
-    weight = prob * (1.0 - prob)
-    # log(1 + e^eta) computed stably
-    loglik = float(design.y @ eta - np.logaddexp(0.0, eta).sum())
-    return {
-        "hessian": design.x.T @ (design.x * weight[:, None]),
-        "gradient": design.x.T @ (design.y - prob),
-        "loglik": loglik,
-        "n": len(design.y),
-        "ysum": float(design.y.sum()),
-        "level_counts": design.level_counts,
-        "dropped": design.dropped,
-    }
-
-
-def fit_logistic(
-    evaluate: Callable[[np.ndarray], dict[str, Any]], terms: list[str], step: RegressionStep
-) -> dict[str, Any]:
-    """Newton-Raphson (IRLS); `evaluate(beta)` returns the combined logistic pieces."""
-    beta = np.zeros(len(terms))
-    converged, iterations, total = False, 0, evaluate(beta)
-    if int(total["n"]) == 0:
-        raise StepFailed(f"step {step.name!r}: no complete rows to fit (check filters)")
-    _check_rank(total["hessian"], terms, step)
-    for iterations in range(1, MAX_ITERATIONS + 1):  # noqa: B007 - reported after the loop
-        step_ = np.linalg.solve(total["hessian"], total["gradient"])
-        beta = beta + step_
-        total = evaluate(beta)
-        if np.max(np.abs(step_)) < TOLERANCE:
-            converged = True
-            break
-    n = int(total["n"])
-    se = np.sqrt(np.diag(np.linalg.inv(total["hessian"])))
-    stat = beta / se
-    fit = {
-        "converged": converged,
-        "iterations": iterations,
-        "deviance": -2 * total["loglik"],
-        "dropped_rows": total["dropped"],
-        "outcome_counts": {"0": n - int(total["ysum"]), "1": int(total["ysum"])},
-    }
-    if not converged:
-        fit["warning"] = (
-            "did not converge: the outcome may be perfectly predicted by some "
-            "predictors (separation), which can itself disclose"
-        )
-    return _result(
-        terms,
-        beta,
-        se,
-        stat,
-        [normal_sf2(z) for z in stat],
-        n,
-        n - len(terms),
-        fit,
-        total["level_counts"],
-    )
-
-
-def _result(
+def as_result(
     terms: list[str],
     beta: np.ndarray,
     se: np.ndarray,
@@ -248,6 +186,7 @@ def _result(
     fit: dict[str, Any],
     level_counts: dict[str, dict[str, int]],
 ) -> dict[str, Any]:
+    """What both models return: the coefficients, the sizes and the evidence."""
     coefficients = pl.DataFrame(
         {
             "term": terms,

@@ -9,7 +9,7 @@ import numpy as np
 import polars as pl
 from distributed import Client
 
-from jobs import regression
+from jobs import logistic, regression
 from jobs.dasktools import ProgressFn, track, tree_reduce
 from jobs.frames import (
     apply_filters,
@@ -75,14 +75,17 @@ def run_regression(
         parts = [client.submit(regression.ols_partial, d, pure=False) for d in designs]
         return tree_reduce(client, parts, regression.combine).result()
 
-    def evaluate_logistic(beta: np.ndarray) -> dict[str, Any]:
-        parts = [client.submit(regression.logistic_partial, d, beta, pure=False) for d in designs]
+    def evaluate_logistic(beta: np.ndarray, directions: np.ndarray) -> dict[str, Any]:
+        parts = [
+            client.submit(logistic.logistic_partial, d, beta, directions, pure=False)
+            for d in designs
+        ]
         return tree_reduce(client, parts, regression.combine).result()
 
     if step.model == "ols":
         result = regression.solve_ols(evaluate_ols(), terms, step)
     else:
-        result = regression.fit_logistic(evaluate_logistic, terms, step)
+        result = logistic.fit_logistic(evaluate_logistic, terms, step)
     return to_output(step, result, [step.dataset] + ([step.link.dataset] if step.link else []))
 
 
@@ -111,7 +114,9 @@ def fit_in_memory(step: RegressionStep, frame: pl.DataFrame) -> RegressionOutput
     if step.model == "ols":
         result = regression.solve_ols(regression.ols_partial(design), design.terms, step)
     else:
-        result = regression.fit_logistic(
-            lambda beta: regression.logistic_partial(design, beta), design.terms, step
+        result = logistic.fit_logistic(
+            lambda beta, directions: logistic.logistic_partial(design, beta, directions),
+            design.terms,
+            step,
         )
     return to_output(step, result, [])
