@@ -29,7 +29,7 @@ _DEFAULT_DOF = Rules().min_dof
 @dataclass
 class RegressionResult:
     """A checked regression: enough residual degrees of freedom, and no small group
-    behind a categorical predictor's level."""
+    behind a categorical predictor's level or a value of a predictor with few values."""
 
     kind: ClassVar[str] = "regression"
     name: str
@@ -42,6 +42,8 @@ class RegressionResult:
     reasons: list[str] = field(default_factory=list)
     min_dof: int = _DEFAULT_DOF
     level_counts: dict[str, dict[str, int]] = field(default_factory=dict)
+    value_counts: dict[str, dict[str, int]] = field(default_factory=dict)
+    few_values: int = Rules().few_values
     check_status: str = ""  # a regression is released as it is: the same as `status`
     advisory: str = ""  # why its evidence is not tre's own (disclosure.advisory), if so
     provenance: str = ""  # who computed its evidence, when a checker should be told
@@ -71,11 +73,17 @@ def check_regression(
     coefficients: pl.DataFrame,
     rules: Rules,
     level_counts: Mapping[str, Mapping[str, int]] | None = None,
+    value_counts: Mapping[str, Mapping[str, int]] | None = None,
 ) -> RegressionResult:
     """Check a fitted regression. It fails with fewer than `rules.min_dof` residual
     degrees of freedom (a saturated model can give back individual records), and when a
     level of a categorical predictor has fewer than `rules.threshold` observations (its
-    coefficient is then the mean outcome of a small group, against the baseline)."""
+    coefficient is then the mean outcome of a small group, against the baseline).
+
+    `value_counts` are the observations at each value of numeric predictors; one with at
+    most `rules.few_values` distinct values is checked like a categorical one (a 0/1
+    indicator marking one person gives that person's outcome: intercept plus
+    coefficient). Predictors with more values are not affected."""
     problems = _regression_problems(n_obs, df_resid, coefficients)
     if problems:
         raise DisclosureInputError(
@@ -84,10 +92,7 @@ def check_regression(
             fix="pass the fitted model's observation count, residual degrees of freedom and "
             f"coefficients ({', '.join(COEFFICIENT_COLUMNS)})",
         )
-    counts = {
-        str(predictor): {str(level): int(count) for level, count in tally.items()}
-        for predictor, tally in (level_counts or {}).items()
-    }
+    counts, values = _counts(level_counts), _counts(value_counts)
     reasons = []
     if df_resid < rules.min_dof:
         reasons.append(
@@ -104,6 +109,13 @@ def check_regression(
         f"the threshold of {rules.threshold}: its coefficient describes a small group"
         for predictor, level, count in small
     ]
+    rare = _rare_values(values, rules)
+    reasons += [
+        f"value {value} of {predictor} has {count} observation{'s' * (count != 1)}, below "
+        f"the threshold of {rules.threshold}: {predictor} has only {distinct} distinct "
+        "values, so its coefficient describes a small group, as a categorical level's would"
+        for predictor, value, count, distinct in rare
+    ]
     verdict = "below" if df_resid < rules.min_dof else "at least"
     terms = coefficients.height
     summary = (
@@ -112,6 +124,11 @@ def check_regression(
     )
     if small:
         summary += f"; {len(small)} categorical level{'s' * (len(small) != 1)} below the threshold"
+    if rare:
+        summary += (
+            f"; {len(rare)} value{'s' * (len(rare) != 1)} of predictors with few values below "
+            "the threshold"
+        )
     status = "fail" if reasons else "pass"
     return RegressionResult(
         name=name,
@@ -124,8 +141,31 @@ def check_regression(
         reasons=reasons,
         min_dof=rules.min_dof,
         level_counts=counts,
+        value_counts=values,
+        few_values=rules.few_values,
         check_status=status,
     )
+
+
+def _counts(given: Mapping[str, Mapping[str, int]] | None) -> dict[str, dict[str, int]]:
+    return {
+        str(predictor): {str(level): int(count) for level, count in tally.items()}
+        for predictor, tally in (given or {}).items()
+    }
+
+
+def _rare_values(
+    values: dict[str, dict[str, int]], rules: Rules
+) -> list[tuple[str, str, int, int]]:
+    """(predictor, value, count, distinct values) of each value below the threshold, of
+    predictors with at most `rules.few_values` distinct values."""
+    return [
+        (predictor, value, count, len(tally))
+        for predictor, tally in sorted(values.items())
+        if len(tally) <= rules.few_values
+        for value, count in sorted(tally.items())
+        if count < rules.threshold
+    ]
 
 
 def _regression_problems(n_obs: int, df_resid: int, coefficients: pl.DataFrame) -> list[str]:

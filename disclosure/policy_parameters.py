@@ -8,7 +8,7 @@ neither module should need the other.
 from __future__ import annotations
 
 from disclosure.parameters import Parameter
-from disclosure.validate import MAX_TOP_K
+from disclosure.validate import MAX_FEW_VALUES, MAX_TOP_K
 
 __all__ = ["PROTECTION_PARAMETERS", "RULE_PARAMETERS"]
 
@@ -36,6 +36,12 @@ RULE_PARAMETERS: dict[str, Parameter] = {
         int,
         "a whole number of at least 1",
         lambda v: v >= 1,  # type: ignore[operator]
+    ),
+    # At least 2: a 0/1 predictor is always checked (it is the case that discloses exactly).
+    "few_values": Parameter(
+        int,
+        f"a whole number from 2 to {MAX_FEW_VALUES}",
+        lambda v: 2 <= v <= MAX_FEW_VALUES,  # type: ignore[operator]
     ),
 }
 

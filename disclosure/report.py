@@ -235,6 +235,8 @@ def _cell(cell: Mapping[str, Any], keys: list[str]) -> dict[str, object]:
 def _regression(result: RegressionResult) -> dict[str, object]:
     return {
         "level_counts": _jsonable(result.level_counts),
+        "value_counts": _jsonable(result.value_counts),
+        "few_values": result.few_values,
         "model": result.model,
         "n_obs": result.n_obs,
         "df_resid": result.df_resid,

@@ -68,6 +68,8 @@ class Rules:
     zeros_disclosive: bool = True  # empty cells fail the threshold (class disclosure)
     same_value: str = "review"  # status of a cell whose contributors all share a value
     quantile_side: int = 5  # values needed at or below and at or above a median/quantile
+    few_values: int = 5  # a numeric regression predictor with at most this many values is
+    # checked like a categorical one (every value needs `threshold` observations)
 
     def __post_init__(self) -> None:
         found = [
@@ -142,6 +144,9 @@ class Rules:
             f"min_dof {self.min_dof}: a regression (and a standard deviation) needs at "
             f"least {self.min_dof} residual degrees of freedom; a categorical predictor "
             f"needs at least {self.threshold} observations at every level",
+            f"few_values {self.few_values}: a numeric predictor of a regression with at most "
+            f"{self.few_values} distinct values (a 0/1 indicator, say) needs at least "
+            f"{self.threshold} observations at every value, as a categorical one does",
         ]
 
 

@@ -16,6 +16,7 @@ __all__ = [
     "EVIDENCE_COLUMNS",
     "MARGIN",
     "MARGINS",
+    "MAX_FEW_VALUES",
     "MAX_TOP_K",
     "POSITIONAL",
     "PROTECTION_COLUMNS",
@@ -86,6 +87,11 @@ RESERVED_NAMES = (*EVIDENCE_COLUMNS, MARGIN, *RULE_COLUMNS, *PROTECTION_COLUMNS,
 #: Largest `top_k`: the dominance rule needs `dominance_n` values; 10 is far above any
 #: rule in use and keeps the per-cell expressions small.
 MAX_TOP_K = 10
+
+#: Most distinct values a numeric regression predictor may have for its values to be
+#: counted as evidence (`Rules.few_values` may not exceed it): enough for any coding of a
+#: few categories as numbers, and few enough that the counts stay a small table.
+MAX_FEW_VALUES = 20
 
 
 def is_magnitude(statistic: str) -> bool:

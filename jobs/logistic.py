@@ -70,6 +70,7 @@ def logistic_partial(
         "against": (side < -BOUNDARY).sum(axis=0),
         "extreme": int((np.abs(eta) > EXTREME_ETA).sum()),
         "level_counts": design.level_counts,
+        "value_counts": design.value_counts,
         "dropped": design.dropped,
     }
 
@@ -132,6 +133,7 @@ def fit_logistic(evaluate: Evaluate, terms: list[str], step: RegressionStep) -> 
         n - p,
         fit,
         total["level_counts"],
+        total["value_counts"],
     )
 
 

@@ -55,6 +55,8 @@ class RegressionOutput(Planned):
     df_resid: int
     coefficients: pl.DataFrame  # term, estimate, std_error, statistic, p_value
     level_counts: dict[str, dict[str, int]] = field(default_factory=dict)
+    #: Observations at each value of a numeric predictor with few distinct values.
+    value_counts: dict[str, dict[str, int]] = field(default_factory=dict)
     fit: dict[str, Any] = field(default_factory=dict)  # r_squared / deviance, iterations...
     kind: str = "regression"
     #: A python step's model as it asked for it (predictors, categorical, intercept), so

@@ -126,6 +126,7 @@ def refit(
         df_resid=fitted.df_resid,
         coefficients=fitted.coefficients,
         level_counts=fitted.level_counts,
+        value_counts=fitted.value_counts,
         fit=fitted.fit,
         evidence="engine",
     )

@@ -4,6 +4,11 @@ result both models share (the logistic fit is `jobs/logistic.py`).
 Each fragment contributes X'X, X'y and y'y (OLS) or the Hessian and gradient at the
 current coefficients (logistic); only those p-by-p sums leave the workers. Rows with a
 missing value in any used column are dropped (complete cases), and counted.
+
+Disclosure control's evidence travels with the sums: the count of each level of a
+categorical predictor, and of each value of a numeric predictor with at most
+`MAX_FEW_VALUES` distinct values (a 0/1 indicator's coefficient, with the intercept,
+is the mean outcome of the people it marks, however few they are).
 """
 
 from __future__ import annotations
@@ -15,9 +20,13 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from disclosure.validate import MAX_FEW_VALUES
 from jobs.errors import StepFailed
 from jobs.spec import RegressionStep
 from jobs.stats import t_sf2
+
+#: Counts of each value of a numeric predictor; None once it has too many values to count.
+ValueCounts = dict[str, dict[str, int] | None]
 
 
 @dataclass
@@ -28,6 +37,7 @@ class Design:
     y: np.ndarray
     terms: list[str]
     level_counts: dict[str, dict[str, int]] = field(default_factory=dict)
+    value_counts: ValueCounts = field(default_factory=dict)
     dropped: int = 0
 
 
@@ -73,18 +83,30 @@ def build_design(frame: pl.DataFrame, step: RegressionStep, levels: dict[str, li
     if step.intercept:
         columns.append(np.ones(complete.height))
     counts: dict[str, dict[str, int]] = {}
+    values: ValueCounts = {}
     for column in step.predictors:
         series = complete.get_column(column)
         if column in step.categorical:
             kept = levels[column][1:] if step.intercept else levels[column]
             for level in kept:
                 columns.append((series == level).cast(pl.Float64).to_numpy())
-            tally = series.value_counts()
-            counts[column] = {str(r[0]): int(r[1]) for r in tally.iter_rows()}
+            counts[column] = _tally(series)
         else:
             columns.append(series.cast(pl.Float64).to_numpy())
+            values[column] = _tally(series) if series.n_unique() <= MAX_FEW_VALUES else None
     x = np.column_stack(columns) if columns else np.empty((complete.height, 0))
-    return Design(x=x, y=y, terms=terms_for(step, levels), level_counts=counts, dropped=dropped)
+    return Design(
+        x=x,
+        y=y,
+        terms=terms_for(step, levels),
+        level_counts=counts,
+        value_counts=values,
+        dropped=dropped,
+    )
+
+
+def _tally(series: pl.Series) -> dict[str, int]:
+    return {str(value): int(count) for value, count in series.value_counts().iter_rows()}
 
 
 def _outcome(frame: pl.DataFrame, step: RegressionStep) -> np.ndarray:
@@ -111,26 +133,40 @@ def ols_partial(design: Design) -> dict[str, Any]:
         "n": len(y),
         "ysum": float(y.sum()),
         "level_counts": design.level_counts,
+        "value_counts": design.value_counts,
         "dropped": design.dropped,
     }
 
 
 def combine(parts: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Sum mergeable pieces: arrays and numbers add, level counts add per level."""
+    """Sum mergeable pieces: arrays and numbers add, level and value counts add per level
+    (a predictor's value counts stop, as None, once it has too many values)."""
     out: dict[str, Any] = {}
     for part in parts:
         for key, value in part.items():
             if key == "level_counts":
                 merged = out.setdefault(key, {})
                 for column, tally in value.items():
-                    target = merged.setdefault(column, {})
-                    for level, count in tally.items():
-                        target[level] = target.get(level, 0) + count
+                    _add(merged.setdefault(column, {}), tally)
+            elif key == "value_counts":
+                merged = out.setdefault(key, {})
+                for column, tally in value.items():
+                    had = merged.get(column, {})
+                    kept = None if had is None or tally is None else _add(had, tally)
+                    merged[column] = (
+                        kept if kept is not None and len(kept) <= MAX_FEW_VALUES else None
+                    )
             elif key in out:
                 out[key] = out[key] + value
             else:
                 out[key] = value.copy() if isinstance(value, np.ndarray) else value
     return out
+
+
+def _add(target: dict[str, int], tally: dict[str, int]) -> dict[str, int]:
+    for level, count in tally.items():
+        target[level] = target.get(level, 0) + count
+    return target
 
 
 def check_rank(xtx: np.ndarray, terms: list[str], step: RegressionStep) -> None:
@@ -172,6 +208,7 @@ def solve_ols(total: dict[str, Any], terms: list[str], step: RegressionStep) -> 
         df_resid,
         fit,
         total["level_counts"],
+        total["value_counts"],
     )
 
 
@@ -185,8 +222,10 @@ def as_result(
     df_resid: int,
     fit: dict[str, Any],
     level_counts: dict[str, dict[str, int]],
+    value_counts: ValueCounts,
 ) -> dict[str, Any]:
-    """What both models return: the coefficients, the sizes and the evidence."""
+    """What both models return: the coefficients, the sizes and the evidence (only the
+    value counts of predictors with few enough values to have been counted)."""
     coefficients = pl.DataFrame(
         {
             "term": terms,
@@ -202,4 +241,5 @@ def as_result(
         "df_resid": df_resid,
         "fit": fit,
         "level_counts": level_counts,
+        "value_counts": {c: tally for c, tally in value_counts.items() if tally is not None},
     }

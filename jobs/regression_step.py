@@ -103,6 +103,7 @@ def to_output(
         df_resid=result["df_resid"],
         coefficients=result["coefficients"],
         level_counts=result["level_counts"],
+        value_counts=result["value_counts"],
         fit=result["fit"],
     )
 

@@ -96,6 +96,7 @@ def _write_outputs(tmp: Path, outputs: list[Output], meta: dict[str, Any]) -> No
                     "n_obs": output.n_obs,
                     "df_resid": output.df_resid,
                     "level_counts": output.level_counts,
+                    "value_counts": output.value_counts,
                     "fit": output.fit,
                     "data": f"regressions/{output.name}.parquet",
                     "request": output.request,
@@ -173,6 +174,8 @@ def read_results(job_dir: Path) -> tuple[list[Output], dict[str, Any]]:
                         df_resid=entry["df_resid"],
                         coefficients=pl.read_parquet(data),
                         level_counts=entry["level_counts"],
+                        # Results written before value counts were kept have none.
+                        value_counts=dict(entry.get("value_counts") or {}),
                         fit=entry["fit"],
                         request=dict(entry.get("request") or {}),
                         **_planned(folder, entry),

@@ -55,6 +55,7 @@ STRICTER: dict[str, Callable[[Any, Any], Any]] = {
     "zeros_disclosive": lambda a, b: a or b,
     "same_value": lambda a, b: max(a, b, key=lambda v: _ORDER_SAME_VALUE.get(v, 0)),
     "quantile_side": max,
+    "few_values": max,  # checking more predictors is stricter
     # Without suppression a failing table cannot be released at all: the stricter choice.
     "suppress": lambda a, b: a and b,
     "secondary": lambda a, b: a or b,

@@ -325,3 +325,48 @@ def test_a_categorical_level_with_few_observations_fails_a_regression():
         "coefficient describes a small group"
     ]
     assert result.summary.endswith("; 1 categorical level below the threshold")
+
+
+def _indicator_model(**kw):
+    coefficients = pl.DataFrame(
+        {
+            "term": ["(intercept)", "has_diabetes", "age"],
+            "estimate": [3.0, 4.0, 0.1],
+            "std_error": [0.2, 1.9, 0.01],
+            "statistic": [15.0, 2.1, 10.0],
+            "p_value": [0.0001, 0.04, 0.0001],
+        }
+    )
+    return check_regression(
+        name="r", model="ols", n_obs=200, df_resid=197, coefficients=coefficients, **kw
+    )
+
+
+def test_a_binary_predictor_with_one_person_in_a_level_fails_a_regression():
+    result = _indicator_model(rules=Rules(), value_counts={"has_diabetes": {"0": 199, "1": 1}})
+    assert result.status == "fail"
+    assert result.reasons == [
+        "value 1 of has_diabetes has 1 observation, below the threshold of 10: has_diabetes "
+        "has only 2 distinct values, so its coefficient describes a small group, as a "
+        "categorical level's would"
+    ]
+    # The researcher's summary says how many values are small, never their counts.
+    assert result.summary.endswith("; 1 value of predictors with few values below the threshold")
+    assert "199" not in result.summary
+    assert result.value_counts == {"has_diabetes": {"0": 199, "1": 1}}  # checkers' evidence
+
+
+def test_a_binary_predictor_with_enough_in_each_level_passes():
+    result = _indicator_model(rules=Rules(), value_counts={"has_diabetes": {"0": 190, "1": 10}})
+    assert (result.status, result.reasons) == ("pass", [])
+
+
+def test_a_predictor_with_many_values_is_not_checked_value_by_value():
+    # Six values, each of a few people: a slope through them, not a group's mean.
+    ages = {str(age): 1 if age == 90 else 39 for age in range(40, 100, 10)}
+    assert _indicator_model(rules=Rules(), value_counts={"age": ages}).status == "pass"
+    # A policy that counts predictors of up to six values as few checks it.
+    strict = _indicator_model(rules=Rules(few_values=6), value_counts={"age": ages})
+    assert strict.status == "fail"
+    assert strict.reasons[0].startswith("value 90 of age has 1 observation")
+    assert "only 6 distinct values" in strict.reasons[0]

@@ -49,6 +49,7 @@ def results():
         n_obs=50,
         df_resid=47,
         rules=Rules(),
+        value_counts={"smoker": {"0": 30, "1": 20}},
         coefficients=pl.DataFrame(
             {
                 "term": ["(intercept)", "age"],
@@ -240,3 +241,9 @@ def test_missing_values_are_reported_to_the_checkers():
     assert "Records with no value (not counted as contributors): 3." in render_markdown(report)
     assert "not counted as contributors): 3." in render_html(report)
     assert "no value" not in result.summary  # the summary line also reaches the researcher
+
+
+def test_a_regressions_value_counts_are_evidence_in_the_report(report):
+    model = report["outputs"][2]
+    assert model["value_counts"] == {"smoker": {"0": 30, "1": 20}}
+    assert model["few_values"] == Rules().few_values

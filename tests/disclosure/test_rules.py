@@ -235,6 +235,7 @@ def test_rules_from_a_policy_mapping():
         "zeros_disclosive": True,
         "same_value": "review",
         "quantile_side": 5,
+        "few_values": 5,
     }
     # A policy file holds the protection parameters too: the rules leave them alone.
     assert Rules.from_mapping({"threshold": 7, "round_to": 5}) == Rules(threshold=7)
@@ -274,6 +275,9 @@ def test_rules_from_mapping_lists_every_problem_at_once():
         {"same_value": "ignore"},
         {"zeros_disclosive": "yes"},
         {"quantile_side": 0},
+        # A 0/1 predictor is always checked, and at most MAX_FEW_VALUES values are counted.
+        {"few_values": 1},
+        {"few_values": 21},
     ],
 )
 def test_out_of_range_rules_are_refused(bad):

@@ -2,9 +2,12 @@ import numpy as np
 import polars as pl
 import pytest
 
+from disclosure import Rules, check_regression
+from disclosure.validate import MAX_FEW_VALUES
 from jobs import regression
 from jobs.errors import StepFailed
 from jobs.regression_step import fit_in_memory
+from jobs.results import read_results, write_results
 from jobs.spec import RegressionStep
 
 
@@ -92,3 +95,87 @@ def test_rows_with_missing_values_are_dropped_and_counted():
     out = fit_in_memory(step(predictors=["x"], categorical=[]), frame)
     assert out.n_obs == 4
     assert out.fit["dropped_rows"] == 2
+
+
+def test_values_of_numeric_predictors_with_few_values_are_counted_as_evidence():
+    rng = np.random.default_rng(3)
+    n = 300
+    diabetes = np.zeros(n, dtype=int)
+    diabetes[5] = 1
+    frame = pl.DataFrame(
+        {
+            "has_diabetes": diabetes,
+            "smoker": rng.random(n) < 0.3,
+            "age": rng.normal(60, 10, n),  # continuous: not counted
+            "deciles": np.arange(n) % (MAX_FEW_VALUES + 1),  # too many to count
+            "y": rng.normal(5, 2, n),
+        }
+    )
+    s = step(predictors=["has_diabetes", "smoker", "age", "deciles"], categorical=[])
+    out = fit_in_memory(s, frame)
+    smokers = int(frame["smoker"].sum())
+    assert out.value_counts == {
+        "has_diabetes": {"0": n - 1, "1": 1},
+        "smoker": {"False": n - smokers, "True": smokers},
+    }
+
+
+def test_value_counts_merge_across_fragments_and_stop_past_the_limit():
+    values = np.arange(300) % 3
+    frame = pl.DataFrame(
+        {"few": values, "many": np.arange(300) // 10, "y": np.arange(300) * 0.1 % 7}
+    )
+    s = step(predictors=["few", "many"], categorical=[])
+    parts = [
+        regression.ols_partial(regression.build_design(frame.slice(i, 100), s, {}))
+        for i in range(0, 300, 100)
+    ]
+    # Each fragment of "many" holds 10 values, so each counts them; together they are 30.
+    assert all(p["value_counts"]["many"] is not None for p in parts)
+    # A fragment its filters left empty counts nothing, and stops nothing.
+    parts.insert(0, regression.ols_partial(regression.build_design(frame.clear(), s, {})))
+    total = regression.combine(parts)
+    assert total["value_counts"] == {"few": {"0": 100, "1": 100, "2": 100}, "many": None}
+    fitted = regression.solve_ols(total, regression.terms_for(s, {}), s)
+    assert fitted["value_counts"] == {"few": {"0": 100, "1": 100, "2": 100}}
+
+
+def test_a_binary_predictor_marking_one_person_fails_disclosure_control():
+    # The example: gp_visits ~ has_diabetes, one diabetic person in the cell. The
+    # intercept plus the coefficient is that person's number of visits.
+    rng = np.random.default_rng(8)
+    n = 200
+    diabetes = np.zeros(n, dtype=int)
+    diabetes[42] = 1
+    visits = rng.poisson(4, n).astype(float)
+    frame = pl.DataFrame({"has_diabetes": diabetes, "gp_visits": visits})
+    out = fit_in_memory(
+        step(outcome="gp_visits", predictors=["has_diabetes"], categorical=[]), frame
+    )
+    est = out.coefficients["estimate"].to_list()
+    assert est[0] + est[1] == pytest.approx(visits[42])  # what the rule must stop
+    result = check_regression(
+        name=out.name,
+        model=out.model,
+        n_obs=out.n_obs,
+        df_resid=out.df_resid,
+        coefficients=out.coefficients,
+        rules=Rules(),
+        level_counts=out.level_counts,
+        value_counts=out.value_counts,
+    )
+    assert result.status == "fail"
+    assert result.reasons == [
+        "value 1 of has_diabetes has 1 observation, below the threshold of 10: has_diabetes "
+        "has only 2 distinct values, so its coefficient describes a small group, as a "
+        "categorical level's would"
+    ]
+
+
+def test_value_counts_survive_the_result_file_the_checkers_read(tmp_path):
+    # Lost on the way, the rule would have nothing to check and the regression would pass.
+    frame = pl.DataFrame({"flag": [0, 1] * 20, "y": np.arange(40) * 0.5})
+    out = fit_in_memory(step(predictors=["flag"], categorical=[]), frame)
+    write_results(tmp_path, [out], {})
+    (back,), _meta = read_results(tmp_path)
+    assert back.value_counts == {"flag": {"0": 20, "1": 20}}

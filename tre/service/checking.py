@@ -284,6 +284,7 @@ def _check(
                 coefficients=output.coefficients,
                 rules=rules,
                 level_counts=output.level_counts,
+                value_counts=output.value_counts,
             )
         case FileOutput():
             return check_file(
