@@ -1,14 +1,20 @@
-"""Checks of a spec against the catalog's column types, made at submission so a job does
-not fail halfway for a mistake that could be seen up front. Each is a refusal with its
-code (`policies.refusals`), beside the approval's own."""
+"""Checks of a spec against the catalog's column types and sensitivities, made at
+submission so a job does not fail halfway (or run, reading data, only to be refused) for
+a mistake that could be seen up front. Each is a refusal with its code
+(`policies.refusals`), beside the approval's own.
+
+A declarative table keyed by an identifier column, or summarising one, is refused here
+(IDENTIFIER_KEY) by the rule of jobs/contributors.py, which checking applies again to
+every table whatever made it (defence in depth: tre/service/checking.py)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
+from jobs.contributors import identifier_uses
 from jobs.spec import Filter, JobSpec, Link, PythonStep, RegressionStep, TableStep
 from policies.refusals import Refusal, RefusalCode
-from tre.models import Dataset
+from tre.models import Dataset, Sensitivity
 
 _NUMERIC = ("int", "uint", "float", "double", "decimal", "halffloat")
 _TEXT = ("string", "large_string", "utf8", "large_utf8", "dictionary")
@@ -37,7 +43,8 @@ def _value_kind(value: object) -> str:
 
 
 def spec_catalog_problems(spec: JobSpec, catalog: Mapping[str, Dataset]) -> list[Refusal]:
-    """Type mistakes in filters, values and predictors, each a sentence with its code."""
+    """Type mistakes in filters, values and predictors, and tables keyed by (or
+    summarising) an identifier column, each a sentence with its code."""
     problems: list[Refusal] = []
     for step in spec.steps:
         if isinstance(step, PythonStep) or step.dataset not in catalog:
@@ -45,6 +52,8 @@ def spec_catalog_problems(spec: JobSpec, catalog: Mapping[str, Dataset]) -> list
         types = _types(step.dataset, step.link, catalog)
         where = f"step {step.name!r}"
         problems += _filter_problems(where, step.filter, types)
+        if isinstance(step, TableStep):
+            problems += _identifier_problems(where, step, catalog)
         if isinstance(step, TableStep) and step.value and step.statistic != "count":
             kind = _kind(types.get(step.value, ""))
             if kind not in ("number", "boolean"):
@@ -76,6 +85,40 @@ def _types(dataset: str, link: Link | None, catalog: Mapping[str, Dataset]) -> d
         linked = {c.name: c.type for c in catalog[link.dataset].columns}
         types.update({c: linked[c] for c in link.columns if c in linked})
     return types
+
+
+def _identifier_problems(
+    where: str, step: TableStep, catalog: Mapping[str, Dataset]
+) -> list[Refusal]:
+    """IDENTIFIER_KEY for each identifier column among the table's keys or as its value,
+    naming the column, its dataset and the fix."""
+    value = step.value if step.statistic != "count" else None
+    uses = identifier_uses([*step.rows, *step.columns], value, _identifier_owners(step, catalog))
+    refusals = []
+    for column, _dataset, said in uses:
+        fix = (
+            "summarise an attribute instead, or count people with statistic count and "
+            f"unit: {column}"
+            if column == value
+            else "key it by attributes or quasi-identifiers (an age band, a ward) and "
+            f"pass {column} as unit: to count each person once"
+        )
+        refusals.append(Refusal(RefusalCode.IDENTIFIER_KEY, f"{where}: {said}; {fix}"))
+    return refusals
+
+
+def _identifier_owners(step: TableStep, catalog: Mapping[str, Dataset]) -> dict[str, str]:
+    """Each identifier column of the job's datasets -> the dataset it is said to be of:
+    the step's own first, then its link's, then the others by name. Checking refuses a
+    key named as any of them (names are compared, never values), so submission does."""
+    first = [step.dataset] + ([step.link.dataset] if step.link else [])
+    order = [d for d in first if d in catalog] + sorted(d for d in catalog if d not in first)
+    owner: dict[str, str] = {}
+    for name in order:
+        for column in catalog[name].columns:
+            if column.sensitivity is Sensitivity.IDENTIFIER:
+                owner.setdefault(column.name, name)
+    return owner
 
 
 def _filter_problems(where: str, filters: list[Filter], types: dict[str, str]) -> list[Refusal]:

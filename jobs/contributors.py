@@ -10,8 +10,9 @@ sandboxes (`ctx.table` in the code's, tre/service/checking.py on the service's):
    publishes one row per person whatever its counts say, and a statistic of
    identifiers is one person's identifier (min, max, median, mode) or means nothing.
    `ctx.table` refuses it before computing anything (`check_table`: KeyedByIdentifier),
-   and the TRE marks such a table "fail" when it checks the outputs (`refusal`), should
-   code hand one over another way.
+   a declarative table step so keyed is refused at submission (jobs/catalog_checks.py,
+   with these words: `identifier_uses`), and the TRE marks such a table "fail" when it
+   checks the outputs (`refusal`), should one be handed over another way.
 2. **Contributors are units.** In plan mode tre's engine counts each cell's distinct
    units by a column the plan can neither name nor change (jobs/plan_outputs.py). In
    free mode `ctx.table` counts distinct units (`unit_for`): by the `unit=` the code
@@ -133,7 +134,15 @@ def _problems(
 ) -> list[tuple[str, str, str]]:
     """(column, dataset, tre's words) for each identifier column among `keys` or as
     `value`."""
-    owner = _owners(found)
+    return identifier_uses(keys, value, _owners(found))
+
+
+def identifier_uses(
+    keys: Sequence[str], value: str | None, owner: Mapping[str, str]
+) -> list[tuple[str, str, str]]:
+    """(column, dataset, tre's words) for each identifier column among a table's `keys`
+    or as its `value`; `owner` maps each identifier column to the dataset it is said to
+    be of. The same words at submission (jobs/catalog_checks.py) and at checking."""
     problems = [
         (
             key,

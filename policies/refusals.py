@@ -39,6 +39,7 @@ class RefusalCode(StrEnum):
     OVER_QUOTA = "over_quota"
     FILTER_TYPE = "filter_type"
     NOT_NUMERIC = "not_numeric"
+    IDENTIFIER_KEY = "identifier_key"
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,9 @@ MEANINGS: dict[RefusalCode, str] = {
     RefusalCode.FILTER_TYPE: "a filter compares a column with a value of another type",
     RefusalCode.NOT_NUMERIC: "a step needs a numeric column (a statistic's value, a "
     "regression's outcome or predictor) and names one that is not",
+    RefusalCode.IDENTIFIER_KEY: "a table step is keyed by a column the catalog marks "
+    "identifier (such as resident_id), or summarises one: it would publish one row per "
+    "person",
 }
 
 
@@ -161,6 +165,11 @@ FIXES: tuple[tuple[str, frozenset[RefusalCode]], ...] = tuple(
         (
             "use numeric columns, or list text predictors under categorical",
             {RefusalCode.NOT_NUMERIC},
+        ),
+        (
+            "key tables by attributes or quasi-identifiers (an age band, a ward), and pass "
+            "an identifier column as unit: to count each person once",
+            {RefusalCode.IDENTIFIER_KEY},
         ),
     )
 )

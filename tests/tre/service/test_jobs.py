@@ -72,6 +72,11 @@ DECLARED_COLUMNS = (
             RefusalCode.NOT_NUMERIC,
             "use numeric columns, or list text predictors under categorical",
         ),
+        (
+            RefusalCode.IDENTIFIER_KEY,
+            "key tables by attributes or quasi-identifiers (an age band, a ward), and pass "
+            "an identifier column as unit: to count each person once",
+        ),
     ],
 )
 def test_each_code_has_its_fix(code, fix):
@@ -142,3 +147,38 @@ def test_a_refused_submission_keeps_the_words_and_audits_the_codes(session_as):
     job_id = int(event.object.removeprefix("job:"))
     assert refused.value.message == f"job {job_id} was refused"
     assert jobs.get_job(ada, job_id).state is JobState.REFUSED
+
+
+def test_a_table_keyed_by_an_identifier_is_refused_at_submission_and_never_queued(session_as):
+    rita = session_as("rita")
+    spec = JobSpec.model_validate(
+        {
+            "project": PROJECT,
+            "title": "one row per person",
+            "datasets": {"residents": ["resident_id", "age_band", "ltc_count"]},
+            "resources": {"workers": 1, "walltime": "10m"},
+            "steps": [
+                {
+                    "kind": "table",
+                    "name": "each",
+                    "dataset": "residents",
+                    "rows": ["resident_id", "age_band"],
+                    "columns": ["ltc_count"],
+                }
+            ],
+        }
+    )
+    with pytest.raises(PermissionDenied) as refused:
+        jobs.submit_job(rita, spec)
+    assert refused.value.reasons == [
+        "step 'each': resident_id (an identifier column of residents) is one of its keys, "
+        "and a table keyed by an identifier publishes one row per person; key it by "
+        "attributes or quasi-identifiers (an age band, a ward) and pass resident_id as "
+        "unit: to count each person once"
+    ]
+    (event,) = [e for e in audit.events(rita.conn) if e.action == "job.refused"]
+    assert event.details["codes"] == ["identifier_key"]
+    job = jobs.get_job(rita, int(event.object.removeprefix("job:")))
+    assert job.state is JobState.REFUSED
+    assert [j.state for j in jobs.list_jobs(rita, everything=True)] == [JobState.REFUSED]
+    assert not rita.home.job_dir(job.id).exists()  # no folder, no code: nothing to run
