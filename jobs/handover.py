@@ -13,9 +13,10 @@ other (slurm/sandbox.py, `in_sequence`):
 Everything in that folder was written by researcher code, so it is read as untrusted:
 copied by descriptor into the engine's private scratch (regular files only, within
 limits: jobs/untrusted.py), every entry's name, kind and file checked before anything
-is parsed, and each output must belong to a python step of the spec. What the code
-claims as evidence is still only a claim: the TRE labels such outputs advisory
-(disclosure/advisory.py).
+is parsed, and each output must belong to a python step of the spec, with what its
+entry claims of the types, ranges and sizes tre writes (jobs/claims.py: a count is a
+whole number of at least 0). What the code claims as evidence is still only a claim:
+the TRE labels such outputs advisory (disclosure/advisory.py).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from jobs.claims import check_claims
 from jobs.errors import StepFailed
 from jobs.outputs import Output, Planned
 from jobs.results import ERROR, RESULT, read_results
@@ -105,7 +107,7 @@ def _read(folder: Path, spec: JobSpec, scratch: Path) -> Handover:
 def _document(path: Path) -> dict[str, Any]:
     try:
         document = json.loads(path.read_bytes())
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):  # RecursionError: nested past Python's limit
         raise UntrustedOutput("its result.json is missing or not JSON") from None
     if not isinstance(document, dict) or not isinstance(document.get("outputs"), list):
         raise UntrustedOutput("its result.json has no list of outputs")
@@ -146,6 +148,7 @@ def _check_entry(entry: object, python_steps: set[str]) -> None:
         for k, v in files.items()
     ):
         raise UntrustedOutput(f"output {name}'s plan files are not names and columns")
+    check_claims(entry)
 
 
 def _error(raw: bytes) -> dict[str, Any]:
@@ -153,7 +156,7 @@ def _error(raw: bytes) -> dict[str, Any]:
     bounds them again: tre/service/researcher_view.py)."""
     try:
         document = json.loads(raw[:MAX_SMALL_FILE])
-    except ValueError:
+    except (ValueError, RecursionError):
         document = {}
     if not isinstance(document, dict):
         document = {}

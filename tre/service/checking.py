@@ -36,10 +36,12 @@ from disclosure.check import FileResult, RegressionResult, TableResult
 from disclosure.errors import DisclosureError
 from disclosure.refusal import mark_refused
 from jobs import contributors
+from jobs.claims import check_result_claims
 from jobs.contributors import Identifiers
 from jobs.outputs import FileOutput, Output, Planned, RegressionOutput, TableOutput
 from jobs.results import read_results
 from jobs.spec import JobSpec, PythonStep, RegressionStep, TableStep, parse_spec
+from jobs.untrusted import UntrustedOutput
 from policies.limits import load_limits
 from policies.sdc import SdcPolicy, layered_policy
 from tre.errors import InputError
@@ -76,6 +78,14 @@ def check_job(session: Session, job: Job) -> OutputRequest:
     """
     folder = session.home.job_dir(job.id)
     limits = load_limits(session.home.root)
+    try:
+        check_result_claims(folder)
+    except UntrustedOutput as exc:
+        raise InputError(
+            f"job {job.id}'s outputs cannot be checked: {exc.message}",
+            fix="make outputs with ctx.table, ctx.regression and ctx.file only, and leave "
+            "what they write as it is",
+        ) from None
     outputs, _meta = read_results(folder)
     if len(outputs) > limits.outputs_per_job:
         raise InputError(

@@ -1,6 +1,7 @@
 """How checking labels a python step's table (tre/service/checking.py `label`): who
 computed its evidence, whether tre could establish its contributors, and the refusal of
-a table keyed by an identifier, however the code handed it over."""
+a table keyed by an identifier, however the code handed it over; and that it reads no
+evidence before its claims are checked (jobs/claims.py)."""
 
 from __future__ import annotations
 
@@ -14,10 +15,13 @@ from disclosure.check import TableResult
 from jobs.contributors import UNCOUNTED
 from jobs.outputs import Output, TableOutput
 from jobs.python_step import StepContext
+from jobs.results import write_results
 from jobs.spec import JobSpec, parse_spec
 from policies.sdc import layered_policy
 from tests.jobs import people
-from tre.service.checking import _check, label
+from tre.errors import InputError
+from tre.models import Job, JobState
+from tre.service.checking import _check, check_job, label
 
 #: The catalog's identifier columns of the job's datasets, as `identifiers` reads them.
 FOUND = {"residents": ["resident_id"]}
@@ -117,3 +121,27 @@ def test_a_table_steps_table_keyed_by_an_identifier_is_refused_too(tmp_path):
     assert not result.advisory  # the engine's own evidence...
     assert result.status == "fail"  # ...of a table that is one row per person
     assert result.summary.startswith("Refused, resident_id (an identifier column of residents)")
+
+
+def test_checking_refuses_counts_the_code_wrote_in_tres_words(session_as, tmp_path):
+    # Where python steps ran beside the engine (no door between them), their code could
+    # write any entry: checking reads none of it before its claims are checked.
+    session = session_as("ada")
+    job = Job(
+        id=4242, project="p", submitter="rita", title="t", state=JobState.RUNNING, spec={},
+        spec_hash="h",
+    )  # fmt: skip
+    frame = pl.concat([people.people(60)] * 2)
+    ctx = StepContext("mine", {"residents": people.source()}, {"residents": people.COLUMNS})
+    ctx.regression("r", frame, outcome="ltc_count", predictors=["sex"], categorical=["sex"])
+    folder = session.home.job_dir(job.id)
+    folder.mkdir(parents=True)
+    path = write_results(folder, ctx.outputs, {}) / "result.json"
+    document = path.read_text().replace('"level_counts": {', '"level_counts": {"x": {"a": NaN},')
+    path.write_text(document)
+    with pytest.raises(InputError) as refused:
+        check_job(session, job)
+    assert refused.value.message == (
+        "job 4242's outputs cannot be checked: regression r's level_counts holds something "
+        "other than a whole number of observations (at least 0)"
+    )
