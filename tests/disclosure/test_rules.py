@@ -155,6 +155,47 @@ def test_empty_cells_can_be_allowed():
     assert checked.filter(pl.col("n") == 0)["status"].to_list() == ["pass", "pass"]
 
 
+def test_without_disclosive_zeros_an_empty_cell_passes_but_a_count_of_one_fails():
+    # ACRO fails the empty cell either way (docs/disclosure.md, difference 13).
+    frame = pl.DataFrame({"ward": ["a"] * 10 + ["b"], "sex": ["f"] * 10 + ["m"]})
+    cells = aggregate.finalize(
+        aggregate.partial(frame, ["ward", "sex"], None, "count"), ["ward", "sex"], "count"
+    )
+    checked = apply_rules(cells, "count", Rules(zeros_disclosive=False))
+    status = {(r["ward"], r["sex"], r["n"]): r["status"] for r in checked.iter_rows(named=True)}
+    assert status == {
+        ("a", "f", 10): "pass",
+        ("a", "m", 0): "pass",  # empty: nobody to single out
+        ("b", "f", 0): "pass",
+        ("b", "m", 1): "fail",  # one record: a small count
+    }
+    strict = apply_rules(cells, "count", Rules(zeros_disclosive=True))
+    assert strict.filter(pl.col("n") == 0)["status"].to_list() == ["fail", "fail"]
+
+
+def test_dominance_at_exactly_k_passes_and_just_over_fails():
+    # "More than k" (Hundepool et al. 2012; ACRO's agg_nk), not "k or more":
+    # docs/disclosure.md, difference 14. 750/1000 is exact in floating point.
+    rules = Rules(dominance_n=3, dominance_k=0.75)
+    cells = table(
+        {
+            "exactly": [300.0, 300.0, 150.0] + [25.0] * 10,
+            "over": [300.0, 300.0, 160.0] + [25.0] * 10,
+        },
+        rules=rules,
+    )
+    assert cells["exactly"]["dominance_share"] == 0.75
+    assert (cells["exactly"]["fails_dominance"], cells["exactly"]["status"]) == (False, "pass")
+    assert cells["over"]["fails_dominance"] is True
+    assert cells["over"]["reason"].startswith("the largest 3 contributors hold 75.2%")
+    # A TRE that wants "k or more" lowers k a little, and the cell at exactly 75% fails.
+    lowered = table(
+        {"exactly": [300.0, 300.0, 150.0] + [25.0] * 10},
+        rules=Rules(dominance_n=3, dominance_k=0.749),
+    )
+    assert lowered["exactly"]["fails_dominance"] is True
+
+
 @pytest.mark.parametrize(("setting", "status"), [("review", "review"), ("fail", "fail")])
 def test_a_cell_whose_contributors_all_share_a_value(setting, status):
     cells = table(
