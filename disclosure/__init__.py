@@ -15,6 +15,8 @@ Stands alone (polars, numpy and the standard library only), so it works on any t
     # e.g. "review table 6x2 mean of cost: 3 of 12 cells fail (3 below the threshold);
     #       protected: 3 suppressed, 3 more so they cannot be worked out from the totals"
     result.cells                       # every cell and total: evidence, rules, protection
+    result.inner_cells                 # the cells alone (result.totals: the totals alone)
+    result.cell(ward="W01", sex="F")   # one cell as a dict: flags, status, reason
     released_table(result)             # what would leave: the protected table only
     print(researcher_summary(result))  # what the researcher is told, no evidence values
     write_report(build_report([result], rules=Rules(), policy={}, context={}), Path("out"))

@@ -96,9 +96,50 @@ class TableResult:
         """The row keys, then the column keys."""
         return [*self.rows, *self.columns]
 
-    def inner(self) -> pl.DataFrame:
-        """The table's cells without its totals."""
+    @property
+    def inner_cells(self) -> pl.DataFrame:
+        """The table's cells alone, without its totals: one row per combination of the
+        keys, with its evidence, rule flags, status, reason and protection."""
         return self.cells.filter(pl.col(MARGIN) == "")
+
+    @property
+    def totals(self) -> pl.DataFrame:
+        """The row, column and grand totals alone (`margin` says which; the keys a total
+        sums over are null). Empty when the table has no totals."""
+        return self.cells.filter(pl.col(MARGIN) != "")
+
+    def inner(self) -> pl.DataFrame:
+        """The table's cells without its totals (the same as `inner_cells`)."""
+        return self.inner_cells
+
+    def cell(self, **levels: object) -> dict[str, Any]:
+        """One inner cell as a dict, found by the level of every key, e.g.
+        ``result.cell(ward="a", sex="f")``; a level of None finds a missing level."""
+        unknown = sorted(set(levels) - set(self.keys))
+        absent = [key for key in self.keys if key not in levels]
+        if unknown or absent:
+            raise DisclosureInputError(
+                f"a cell of table {self.name!r} is found by the level of each of its keys "
+                f"({', '.join(self.keys)})",
+                reasons=[f"{key!r} is not a key of the table" for key in unknown]
+                + [f"no level given for {key!r}" for key in absent],
+                fix="name every key once, e.g. result.cell("
+                + ", ".join(f"{key}=..." for key in self.keys)
+                + ")",
+            )
+        found = self.inner_cells.filter(
+            *(
+                pl.col(key).is_null() if level is None else pl.col(key) == level
+                for key, level in levels.items()
+            )
+        )
+        if found.height != 1:
+            raise DisclosureInputError(
+                f"table {self.name!r} has no cell "
+                + ", ".join(f"{key}={level!r}" for key, level in levels.items()),
+                fix="use levels that appear in result.inner_cells",
+            )
+        return found.row(0, named=True)
 
 
 Result = TableResult | RegressionResult | FileResult

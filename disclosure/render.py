@@ -32,6 +32,7 @@ __all__ = [
     "Note",
     "context_lines",
     "finding_lines",
+    "flag_lines",
     "format_number",
     "format_p",
     "format_share",
@@ -188,6 +189,24 @@ def population_line(output: Mapping[str, object]) -> str:
     if isinstance(filters, list) and filters:
         return said + "; only rows where " + " and ".join(str(f) for f in filters)
     return said + "; every row"
+
+
+def flag_lines(output: Mapping[str, object]) -> list[str]:
+    """A table's records with no value, empty cells and cells with no value, one sentence
+    each (none when there are none); older reports without the counts give fewer."""
+    if text_of(output, "kind") != "table":
+        return []
+    said = (
+        ("missing", "Records with no value (not counted as contributors)"),
+        ("empty_cells", "Empty cells (no records; flagged empty_cell)"),
+        ("no_value_cells", f"Cells with no value (shown as {NO_VALUE}; flagged no_value)"),
+    )
+    lines = []
+    for key, words in said:
+        count = output.get(key)
+        if isinstance(count, int) and not isinstance(count, bool) and count:
+            lines.append(f"{words}: {count:,}.")
+    return lines
 
 
 def context_lines(report: Mapping[str, object]) -> list[tuple[str, str]]:

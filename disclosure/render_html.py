@@ -19,6 +19,7 @@ from disclosure.render import (
     Layout,
     context_lines,
     finding_lines,
+    flag_lines,
     format_number,
     format_p,
     items_of,
@@ -186,9 +187,7 @@ def _output_html(
             parts += [f"<p>{_h(title)} (stricter than the request's):</p><ul>"]
             parts += [f"<li>{_h(line)}</li>" for line in lines] + ["</ul>"]
     kind = text_of(output, "kind")
-    missing = output.get("missing")
-    if kind == "table" and isinstance(missing, int) and missing:
-        parts.append(f"<p>Records with no value (not counted as contributors): {missing:,}.</p>")
+    parts += [f"<p>{_h(line)}</p>" for line in flag_lines(output)]
     if kind == "table":
         rules = mapping_of(output, "rules") or mapping_of(report, "rules")
         parts += _html_table(output, anchor, rules.get("dominance_n"))

@@ -11,6 +11,7 @@ from disclosure.render import (
     Entry,
     context_lines,
     finding_lines,
+    flag_lines,
     format_number,
     format_p,
     items_of,
@@ -99,9 +100,8 @@ def _markdown_output(
             out += [f"{title} (stricter than the request's):", ""]
             out += [f"- {_md(line)}" for line in lines] + [""]
     kind = text_of(output, "kind")
-    missing = output.get("missing")
-    if kind == "table" and isinstance(missing, int) and missing:
-        out += [f"Records with no value (not counted as contributors): {missing:,}.", ""]
+    for line in flag_lines(output):
+        out += [_md(line), ""]
     if kind == "table":
         rules = mapping_of(output, "rules") or mapping_of(report, "rules")
         out += _markdown_table(output, rules.get("dominance_n"))

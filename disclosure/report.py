@@ -174,6 +174,8 @@ def _table(
         pl.col("p_ratio").round(SHARE_DECIMALS),
         "negative",
         "missing",
+        "empty_cell",
+        "no_value",
         "status",
         "reason",
         "suppressed",
@@ -193,6 +195,9 @@ def _table(
         # Records with no value (not contributors), in the cells: for the checkers only,
         # since a small number of them could itself say something about people.
         "missing": int(result.inner().get_column("missing").sum() or 0),
+        # Cells with no records, and cells whose value is missing (flags, not rules).
+        "empty_cells": int(result.inner().get_column("empty_cell").sum() or 0),
+        "no_value_cells": int(result.inner().get_column("no_value").sum() or 0),
         "protection_outcome": outcome.as_dict() if outcome and outcome.suppressed else None,
         "rounded_to": result.protection_policy.round_to,
         "totals": result.protection_policy.totals,
@@ -224,6 +229,8 @@ def _cell(cell: Mapping[str, Any], keys: list[str]) -> dict[str, object]:
         "p_ratio": _number(cell["p_ratio"]),
         "negative": cell["negative"],
         "missing": cell["missing"],
+        "empty_cell": cell["empty_cell"],
+        "no_value": cell["no_value"],
         "status": cell["status"],
         "reason": cell["reason"],
         "suppressed": cell["suppressed"],

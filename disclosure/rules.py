@@ -13,6 +13,13 @@ checker reads. Every expression runs over the whole table at once (no per-cell l
                      a standard deviation needs `min_dof` degrees of freedom    fail
     negative values  dominance and p% are not valid on them                     review
     same values      every contributor has the same value (n >= 2)    `same_value`
+    no value         records, but none has a value: the statistic is missing,
+                     which shows that nobody in the cell has one              review
+
+Two flags describe a cell without being rules of their own: `empty_cell` (no records
+at all: a zero of a frequency table, or an empty combination) and `no_value` (the
+cell's value is missing: no contributor has a value, or the statistic is undefined for
+so few). They say why a cell reads 0 or "–" whatever the threshold decided.
 
 Contributors are records with a value, or units with a value when the table has a
 unit-id column (`disclosure.aggregate`). `docs/disclosure.md` gives each rule's source
@@ -211,6 +218,8 @@ def apply_rules(cells: pl.DataFrame, statistic: str, rules: Rules) -> pl.DataFra
         (pl.col("same_value") & (n >= 2) & pl.lit(magnitude and statistic not in ("min", "max")))
         .fill_null(False)
         .alias("same_values"),
+        (pl.col("records") == 0).fill_null(False).alias("empty_cell"),
+        _missing_value(cells.schema["value"]).alias("no_value"),
     )
     failed = (
         pl.col("fails_threshold")
@@ -222,12 +231,26 @@ def apply_rules(cells: pl.DataFrame, statistic: str, rules: Rules) -> pl.DataFra
     return ruled.with_columns(
         pl.when(failed)
         .then(pl.lit("fail"))
-        .when(pl.col("negative_values") | pl.col("same_values"))
+        .when(pl.col("negative_values") | pl.col("same_values") | _unvalued())
         .then(pl.lit("review"))
         .otherwise(pl.lit("pass"))
         .alias("status"),
         reason_expression(statistic, rules).alias("reason"),
     )
+
+
+def _missing_value(dtype: pl.DataType) -> pl.Expr:
+    """Whether a cell's value is missing: null, or NaN for a float value."""
+    value = pl.col("value")
+    return (
+        (value.is_null() | value.is_nan()).fill_null(True) if dtype.is_float() else value.is_null()
+    )
+
+
+def _unvalued() -> pl.Expr:
+    """A cell with records but no contributor: every record lacks a value, so the table
+    says nobody in the cell has one (for a checker to judge, when no rule fails it)."""
+    return (pl.col("records") > 0) & (pl.col("n") == 0)
 
 
 def _fails_statistic(statistic: str, rules: Rules) -> pl.Expr:

@@ -64,6 +64,7 @@ def reason_expression(statistic: str, rules: RuleSettings) -> pl.Expr:
         pl.when(pl.col("same_values")).then(
             pl.lit("every contributor has the same value, so the cell shows each one's value")
         ),
+        _no_value(),
     ]
     return pl.concat_str(parts, separator="; ", ignore_nulls=True).fill_null("")
 
@@ -79,6 +80,14 @@ def _threshold(statistic: str, rules: RuleSettings) -> pl.Expr:
     return (
         pl.when(~pl.col("fails_threshold"))
         .then(None)
+        .when((n == 0) & (pl.col("records") > 0))
+        .then(
+            pl.format(
+                f"no contributors, below the threshold of {rules.threshold}: none of its {{}} "
+                "has a value",
+                _records(pl.col("records")),
+            )
+        )
         .when(n == 0)
         .then(
             pl.lit(
@@ -89,6 +98,22 @@ def _threshold(statistic: str, rules: RuleSettings) -> pl.Expr:
         .when(n == 1)
         .then(pl.format(f"1 {{}}, below the threshold of {rules.threshold}", noun))
         .otherwise(pl.format(f"{{}} {{}}, below the threshold of {rules.threshold}", n, plural))
+    )
+
+
+def _records(count: pl.Expr) -> pl.Expr:
+    return pl.when(count == 1).then(pl.lit("1 record")).otherwise(pl.format("{} records", count))
+
+
+def _no_value() -> pl.Expr:
+    """Why a cell with records has no value, unless the threshold already said so."""
+    records = pl.col("records")
+    return pl.when((pl.col("n") == 0) & (records > 0) & ~pl.col("fails_threshold")).then(
+        pl.format(
+            "no value: none of its {} has one, so the cell shows that nobody in it has a "
+            "value; a person must review it",
+            _records(records),
+        )
     )
 
 

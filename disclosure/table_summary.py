@@ -86,6 +86,8 @@ def table_summary(
         alike = int((inner.get_column("same_values") & (statuses == "review")).sum())
         reasons = ["negative values"] if counts["negative_values"] else []
         reasons += ["every contributor alike"] if alike else []
+        unvalued = int((inner.get_column("no_value") & (statuses == "review")).sum())
+        reasons += [f"{unvalued} with no value"] if unvalued else []
         parts.append(f"{reviewing} of {total} cells need review ({', '.join(reasons)})")
     text = f"{head}: {'; '.join(parts) or f'all {total} cells pass'}"
     return text + _protection_phrase(outcome)

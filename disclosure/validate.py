@@ -73,6 +73,8 @@ RULE_COLUMNS = (
     "fails_statistic",
     "negative_values",
     "same_values",
+    "empty_cell",
+    "no_value",
     "status",
     "reason",
 )

@@ -370,3 +370,25 @@ def test_a_predictor_with_many_values_is_not_checked_value_by_value():
     assert strict.status == "fail"
     assert strict.reasons[0].startswith("value 90 of age has 1 observation")
     assert "only 6 distinct values" in strict.reasons[0]
+
+
+def test_the_cells_alone_the_totals_alone_and_one_cell_by_its_levels(visits):
+    result = check_table(visits, name="visits", rows=["ward"], columns=["sex"])
+    assert result.inner_cells.height == 4  # 2 wards x 2 sexes, B/M empty
+    assert set(result.inner_cells["margin"]) == {""}
+    assert sorted(result.totals["margin"]) == ["column", "column", "row", "row", "total"]
+    assert result.inner_cells.height + result.totals.height == result.cells.height
+    assert_frame_equal(result.inner(), result.inner_cells)  # the older name still works
+    empty = result.cell(ward="B", sex="M")
+    assert (empty["n"], empty["empty_cell"], empty["status"]) == (0, True, "fail")
+    assert result.cell(sex="F", ward="A")["value"] == 12
+
+
+def test_asking_for_a_cell_by_the_wrong_keys_says_which_keys_find_one(visits):
+    result = check_table(visits, name="visits", rows=["ward"], columns=["sex"])
+    with pytest.raises(DisclosureInputError) as caught:
+        result.cell(ward="A", age="old")
+    assert caught.value.reasons == ["'age' is not a key of the table", "no level given for 'sex'"]
+    assert caught.value.fix == "name every key once, e.g. result.cell(ward=..., sex=...)"
+    with pytest.raises(DisclosureInputError, match="has no cell ward='C', sex='F'"):
+        result.cell(ward="C", sex="F")

@@ -113,6 +113,8 @@ def test_table_cells_carry_their_evidence_but_no_contributor_values(report):
         "p_ratio": None,
         "negative": False,
         "missing": 0,
+        "empty_cell": False,
+        "no_value": False,
         "status": "fail",
         "reason": "3 records, below the threshold of 10",
         "suppressed": "primary",
@@ -247,3 +249,36 @@ def test_a_regressions_value_counts_are_evidence_in_the_report(report):
     model = report["outputs"][2]
     assert model["value_counts"] == {"smoker": {"0": 30, "1": 20}}
     assert model["few_values"] == Rules().few_values
+
+
+def test_empty_cells_and_cells_with_no_value_are_counted_and_shown():
+    frame = pl.DataFrame(
+        {
+            "ward": ["A"] * 12 + ["B"] * 3 + ["B"] * 12,
+            "sex": ["F"] * 12 + ["F"] * 3 + ["M"] * 12,
+            "cost": [1.0, 2.0] * 6 + [None] * 3 + [3.0, 4.0] * 6,
+        }
+    )
+    result = check_table(
+        frame, name="costs", rows=["ward"], columns=["sex"], value="cost", statistic="mean"
+    )
+    report = build_report([result], rules=Rules(), policy=POLICY, context={})
+    output = report["outputs"][0]
+    assert (output["missing"], output["empty_cells"], output["no_value_cells"]) == (3, 1, 2)
+    flagged = {
+        (c["keys"]["ward"], c["keys"]["sex"]): (c["empty_cell"], c["no_value"])
+        for c in output["cells"]
+        if c["margin"] == ""
+    }
+    assert flagged == {
+        ("A", "F"): (False, False),
+        ("A", "M"): (True, True),  # nobody: empty, so no mean either
+        ("B", "F"): (False, True),  # 3 records, none with a cost
+        ("B", "M"): (False, False),
+    }
+    page = render_html(report)
+    assert "<p>Empty cells (no records; flagged empty_cell): 1.</p>" in page
+    assert "<p>Cells with no value (shown as –; flagged no_value): 2.</p>" in page
+    text = render_markdown(report)
+    assert "Empty cells (no records; flagged empty\\_cell): 1." in text
+    assert "Records with no value (not counted as contributors): 3." in text

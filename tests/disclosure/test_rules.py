@@ -3,7 +3,7 @@
 import polars as pl
 import pytest
 
-from disclosure import aggregate
+from disclosure import aggregate, check_table
 from disclosure.errors import DisclosureInputError
 from disclosure.rules import RULE_COLUMNS, Rules, apply_rules
 
@@ -331,3 +331,71 @@ def test_out_of_range_rules_are_refused(bad):
 def test_rules_must_be_a_mapping():
     with pytest.raises(DisclosureInputError, match="must be a mapping"):
         Rules.from_mapping([("threshold", 10)])  # type: ignore[arg-type]
+
+
+def _cells(result):
+    return {(r["ward"], r["sex"]): r for r in result.inner_cells.iter_rows(named=True)}
+
+
+def test_an_empty_cell_is_flagged_whatever_the_threshold_decides():
+    frame = pl.DataFrame({"ward": ["a"] * 10 + ["b"] * 10, "sex": ["f"] * 10 + ["m"] * 10})
+    for zeros, status in ((True, "fail"), (False, "pass")):
+        result = check_table(
+            frame, name="t", rows=["ward"], columns=["sex"], rules=Rules(zeros_disclosive=zeros)
+        )
+        cells = _cells(result)
+        assert (cells[("a", "m")]["empty_cell"], cells[("a", "m")]["status"]) == (True, status)
+        assert cells[("a", "m")]["no_value"] is False  # a count of 0 is a value
+        assert cells[("a", "f")]["empty_cell"] is False
+
+
+def test_a_cell_whose_records_all_lack_a_value_is_flagged_with_a_reason():
+    frame = pl.DataFrame(
+        {
+            "ward": ["a"] * 12 + ["b"] * 3 + ["c"] * 12,
+            "sex": ["f"] * 27,
+            "cost": [float(i) for i in range(1, 13)] + [None] * 3 + [float(i) for i in range(12)],
+        }
+    )
+    strict = check_table(frame, name="t", rows=["ward"], value="cost", statistic="mean")
+    cells = {r["ward"]: r for r in strict.inner_cells.iter_rows(named=True)}
+    b = cells["b"]
+    assert (b["value"], b["n"], b["records"], b["missing"]) == (None, 0, 3, 3)
+    assert (b["no_value"], b["empty_cell"], b["status"]) == (True, False, "fail")
+    assert b["reason"] == (
+        "no contributors, below the threshold of 10: none of its 3 records has a value"
+    )
+    assert cells["a"]["no_value"] is False
+    # Zeros allowed: the cell still says that nobody in it has a value, so a person decides.
+    allowed = check_table(
+        frame,
+        name="t",
+        rows=["ward"],
+        value="cost",
+        statistic="mean",
+        rules=Rules(zeros_disclosive=False),
+    )
+    b = {r["ward"]: r for r in allowed.inner_cells.iter_rows(named=True)}["b"]
+    assert (b["no_value"], b["status"]) == (True, "review")
+    assert "1 of 3 cells need review (1 with no value)" in allowed.summary
+    assert b["reason"] == (
+        "no value: none of its 3 records has one, so the cell shows that nobody in it has a "
+        "value; a person must review it"
+    )
+
+
+def test_an_empty_cell_of_a_magnitude_table_is_empty_and_has_no_value():
+    frame = pl.DataFrame(
+        {
+            "ward": ["a"] * 12 + ["b"] * 12,
+            "sex": ["f"] * 12 + ["m"] * 12,
+            "cost": [float(i) for i in range(24)],
+        }
+    )
+    result = check_table(
+        frame, name="t", rows=["ward"], columns=["sex"], value="cost", statistic="mean"
+    )
+    cells = _cells(result)
+    assert (cells[("a", "m")]["empty_cell"], cells[("a", "m")]["no_value"]) == (True, True)
+    assert cells[("a", "m")]["reason"].startswith("empty cell, below the threshold of 10")
+    assert (cells[("a", "f")]["empty_cell"], cells[("a", "f")]["no_value"]) == (False, False)
