@@ -131,7 +131,11 @@ class Rules:
 
     def describe(self) -> list[str]:
         """One line per rule, in words a checker reads."""
-        zeros = "empty cells fail" if self.zeros_disclosive else "empty cells pass"
+        zeros = (
+            "empty cells fail"
+            if self.zeros_disclosive
+            else "empty cells pass; a cell whose records all lack a value is reviewed"
+        )
         return [
             f"threshold {self.threshold}: every cell needs at least {self.threshold} "
             f"contributors ({zeros})",

@@ -378,6 +378,7 @@ def test_a_cell_whose_records_all_lack_a_value_is_flagged_with_a_reason():
     b = {r["ward"]: r for r in allowed.inner_cells.iter_rows(named=True)}["b"]
     assert (b["no_value"], b["status"]) == (True, "review")
     assert "1 of 3 cells need review (1 with no value)" in allowed.summary
+    assert "a cell whose records all lack a value is reviewed" in allowed.rules.describe()[0]
     assert b["reason"] == (
         "no value: none of its 3 records has one, so the cell shows that nobody in it has a "
         "value; a person must review it"
