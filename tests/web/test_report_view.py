@@ -96,3 +96,32 @@ def test_numbers_read_as_people_expect():
     assert number(1234.0, "count") == "1,234"
     assert number(2.5) == "2.50" and number(0.000123) == "0.000123" and number(None) == "–"
     assert number(True) == "True" and number("n/a") == "n/a"
+
+
+def test_empty_cells_and_cells_with_no_value_are_marked_and_counted():
+    """Issue 14's flags reach the review page: each cell's mark, and the table's counts."""
+    flags, _ = cell_flags({"status": "pass", "value": 0, "empty_cell": True, "no_value": False})
+    assert flags == ["empty"]
+    flags, reasons = cell_flags(
+        {"status": "review", "reason": "none of its 3 records has a value", "no_value": True}
+    )
+    assert flags == ["review", "no_value"] and reasons == ["none of its 3 records has a value"]
+    assert cell_flags({"status": "pass", "empty_cell": "yes"})[0] == []  # only a real flag
+    views = output_views(
+        {
+            "outputs": [
+                {
+                    "name": "t",
+                    "kind": "table",
+                    "status": "review",
+                    "rows": ["la"],
+                    "columns": [],
+                    "statistic": "mean",
+                    "cells": [],
+                    "empty_cells": 2,
+                    "no_value_cells": 0,
+                }
+            ]
+        }
+    )
+    assert views["t"].facts == [("empty cells (no records)", "2")]

@@ -3,10 +3,10 @@
 Reads only the structure of report.json, defensively: a key that is missing, null or of
 an unexpected type shows as "–" rather than failing the page, and keys this module does
 not know are ignored, so reports written by older or newer disclosure engines render.
-A cell is marked for every flag it carries: failing, needing review, suppressed or
-rounded, each with a symbol and a hidden word (never colour alone) and its reasons
-listed under the table. Escaping is the templates' job (autoescape): nothing here
-builds markup.
+A cell is marked for every flag it carries: failing, needing review, suppressed,
+rounded, empty (no records) or without a value (its records all lack one), each with a
+symbol and a hidden word (never colour alone) and its reasons listed under the table.
+Escaping is the templates' job (autoescape): nothing here builds markup.
 """
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ FLAGS = {
     "review": ("?", "needs review"),
     "suppressed": ("S", "suppressed"),
     "rounded": ("R", "rounded"),
+    "empty": ("0", "empty: no records"),
+    "no_value": ("∅", "no value: its records all lack one"),
 }
 STATUS_SYMBOLS = {"pass": "✓", "review": "?", "fail": "✗"}
 #: Keys a newer report may use for the value that would be published after protection.
@@ -101,7 +103,8 @@ def _items(value: object) -> list[Mapping[str, Any]]:
 
 
 def cell_flags(cell: Mapping[str, Any], rounded_to: object = None) -> tuple[list[str], list[str]]:
-    """A cell's flags (fail, review, suppressed, rounded) and every reason it gives.
+    """A cell's flags (fail, review, suppressed, rounded, empty, no value) and every
+    reason it gives.
 
     Suppression may be a flag (`suppressed: true`, with `suppression: "primary"`) or the
     reason itself (`suppressed: "secondary ..."`); a cell is rounded if it says so, or if
@@ -123,6 +126,10 @@ def cell_flags(cell: Mapping[str, Any], rounded_to: object = None) -> tuple[list
         flags.append("rounded")
         if rounds and not cell.get("rounding_reason"):
             reasons.append(f"rounded to base {rounded_to}")
+    if cell.get("empty_cell") is True:
+        flags.append("empty")
+    if cell.get("no_value") is True:
+        flags.append("no_value")
     for key, value in cell.items():
         if (key == "reason" or key.endswith("_reason")) and isinstance(value, str) and value:
             reasons.append(value)
@@ -245,6 +252,14 @@ def output_views(report: Mapping[str, Any]) -> dict[str, OutputView]:
         )
         if kind == "table":
             view.table = table_view(output)
+            view.facts = [
+                (what, number(output[key], "count"))
+                for key, what in (
+                    ("empty_cells", "empty cells (no records)"),
+                    ("no_value_cells", "cells with no value"),
+                )
+                if isinstance(output.get(key), int) and output[key] > 0
+            ]
         elif kind == "regression":
             view.table = regression_view(output)
             view.facts = [
