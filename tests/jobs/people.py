@@ -14,6 +14,9 @@ from pathlib import Path
 import polars as pl
 import yaml
 
+from disclosure import Rules, check_aggregated
+from disclosure.check import TableResult
+from jobs.outputs import TableOutput
 from tre.models import Dataset, DatasetDescriptor
 from tre.secured.ingest import ingest
 from tre.secured.reader import SecuredSource
@@ -71,4 +74,19 @@ def ingested(frame: pl.DataFrame, *, keys_root: Path, data_root: Path, folder: P
         source=path,
         descriptor=descriptor(),
         ingested_by="admin",
+    )
+
+
+def checked(output: TableOutput) -> TableResult:
+    """The table checked as tre checks a job's outputs, under the default rules."""
+    return check_aggregated(
+        output.cells,
+        name=output.name,
+        rows=output.rows,
+        columns=output.columns,
+        value=output.value,
+        statistic=output.statistic,
+        quantile=output.quantile,
+        rules=Rules(),
+        unit=output.unit,
     )

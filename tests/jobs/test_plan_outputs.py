@@ -12,7 +12,6 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from disclosure import Rules, check_aggregated
 from jobs.errors import KeyedByIdentifier
 from jobs.outputs import TableOutput
 from jobs.plan_outputs import recompute
@@ -69,20 +68,6 @@ def _inner(output: TableOutput) -> pl.DataFrame:
     return output.cells.filter(pl.col("margin") == "")
 
 
-def _status(output: TableOutput) -> str:
-    return check_aggregated(
-        output.cells,
-        name=output.name,
-        rows=output.rows,
-        columns=output.columns,
-        value=output.value,
-        statistic=output.statistic,
-        quantile=output.quantile,
-        rules=Rules(),
-        unit=output.unit,
-    ).check_status
-
-
 @pytest.mark.parametrize(
     ("granted", "counted_by"),
     [(people.COLUMNS, "resident_id"), (["age_band", "sex"], None)],
@@ -98,7 +83,7 @@ def test_each_persons_row_ten_times_counts_each_person_once_in_the_engine(
     # The declared unit when the job may read it, else each row's place in the data.
     assert output.evidence == "engine" and output.unit == counted_by
     assert set(_inner(output)["n"]) == {4}  # not the 40 records the plan makes
-    assert _status(output) == "fail"
+    assert people.checked(output).check_status == "fail"
 
 
 def test_a_frame_over_enough_distinct_residents_passes_in_the_engine(tmp_path, residents):
@@ -107,7 +92,7 @@ def test_a_frame_over_enough_distinct_residents_passes_in_the_engine(tmp_path, r
 
     output = _code_then_engine(tmp_path, residents(people.COLUMNS), by_sex)
     assert set(_inner(output)["n"]) == {12} and set(_inner(output)["records"]) == {36}
-    assert _status(output) == "pass"
+    assert people.checked(output).check_status == "pass"
 
 
 def test_a_plan_keyed_by_an_identifier_is_refused_before_it_is_handed_over(tmp_path, residents):
@@ -127,4 +112,4 @@ def test_a_renamed_identifier_as_key_is_still_one_person_a_cell_in_the_engine(tm
 
     engine = _code_then_engine(tmp_path, residents(people.COLUMNS), renamed)
     assert set(_inner(engine)["n"]) == {1}  # each "who" is one resident, ten times over
-    assert _status(engine) == "fail"
+    assert people.checked(engine).check_status == "fail"

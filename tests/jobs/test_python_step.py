@@ -10,10 +10,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from disclosure import Rules, check_aggregated
-from disclosure.check import TableResult
 from jobs.errors import KeyedByIdentifier, SpecError, UnitRefused
-from jobs.outputs import TableOutput
 from jobs.python_step import StepContext, load_function
 from tests.jobs import people
 
@@ -88,21 +85,6 @@ def _context(granted: list[str] = people.COLUMNS) -> StepContext:
     return StepContext("mine", {"residents": people.source(granted)}, {"residents": granted})
 
 
-def _checked(output: TableOutput) -> TableResult:
-    """The table checked as tre checks a job's outputs, under the default rules."""
-    return check_aggregated(
-        output.cells,
-        name=output.name,
-        rows=output.rows,
-        columns=output.columns,
-        value=output.value,
-        statistic=output.statistic,
-        quantile=output.quantile,
-        rules=Rules(),
-        unit=output.unit,
-    )
-
-
 def test_the_issues_example_each_persons_row_ten_times_keyed_by_resident_id_is_refused():
     ctx = _context()
     frame = pl.concat([people.people(40)] * 10)  # every cell "has" 10 records
@@ -147,7 +129,7 @@ def test_each_persons_row_ten_times_counts_each_person_once_and_fails():
     ctx.table("by_band", pl.concat([people.people(24)] * 10), rows=["age_band"], columns=["sex"])
     (output,) = ctx.outputs
     assert output.unit == "resident_id"  # found in the frame: the dataset's declared unit
-    result = _checked(output)
+    result = people.checked(output)
     inner = result.inner()
     assert set(inner["records"]) == {40} and set(inner["n"]) == {4}
     assert inner["fails_threshold"].all()
@@ -159,7 +141,7 @@ def test_a_frame_over_enough_distinct_residents_passes_counted_by_resident():
     # 120 people, 20 a cell, each with two records (as a person with two referrals).
     ctx.table("by_band", pl.concat([people.people(120)] * 2), rows=["age_band"], columns=["sex"])
     (output,) = ctx.outputs
-    result = _checked(output)
+    result = people.checked(output)
     assert result.status == "pass"
     assert set(result.inner()["n"]) == {20} and set(result.inner()["records"]) == {40}
     assert output.unit == "resident_id"
@@ -171,7 +153,7 @@ def test_a_frame_without_an_identifier_counts_its_records_and_says_it_was_not_co
     ctx.table("by_band", pl.concat([frame] * 10), rows=["age_band"], columns=["sex"])
     (output,) = ctx.outputs
     assert output.unit is None  # tre could count only records: see tests/tre/service
-    assert set(_checked(output).inner()["n"]) == {40}
+    assert set(people.checked(output).inner()["n"]) == {40}
 
 
 def test_a_unit_that_is_not_an_identifier_is_refused_with_the_identifiers():
