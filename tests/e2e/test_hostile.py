@@ -631,9 +631,10 @@ def _job_processes(home: Path | None = None) -> list[int]:
     """Processes of the job user or the code user still alive (a sandbox must leave none).
 
     With `home`, only those that may be its jobs': not a Slurm job's (a slurmstepd's
-    descendant), nor in another home's job cgroup, nor outside every job cgroup as the
-    base `tre-job` user (every home's sandbox preflight probe runs so, at each `tre run`;
-    jobs run as their slot's users). `make test` runs the Slurm tests in a lane of their
+    descendant), nor in another home's job cgroup, nor outside every job cgroup (every
+    home's sandbox preflight probe runs so as the base `tre-job` user, and the Slurm
+    lane's checks as a slot's users; a job's processes are always in its cgroups where
+    the host has them). `make test` runs the Slurm tests in a lane of their
     own beside these (tests/two_lanes.py), as the same job users."""
     base = pwd.getpwnam("tre-job").pw_uid
     uids = {base}
@@ -651,14 +652,24 @@ def _job_processes(home: Path | None = None) -> list[int]:
                     groups = (entry / "cgroup").read_text()
                     if "/tre-" in groups and own not in groups:
                         continue  # another home's job
-                    if "/tre-" not in groups and uid == base:
-                        continue  # a preflight probe, of this home or another
+                    if "/tre-" not in groups and (uid == base or _cgroups_here()):
+                        # Not a job of any home: a preflight probe (base tre-job), or the
+                        # Slurm lane's own checks acting as a job user. Where tre makes
+                        # cgroups, every job's process joins its home's before it drops
+                        # to its user, and cannot leave it.
+                        continue
                     if _under_slurmstepd(int(entry.name)):
                         continue
                 found.append(int(entry.name))
             except (FileNotFoundError, ProcessLookupError):
                 continue
     return found
+
+
+def _cgroups_here() -> bool:
+    """Whether this host gives jobs cgroups of their own (slurm/cgroups.py)."""
+    root = Path("/sys/fs/cgroup")
+    return (root / "tre").is_dir() or (root / "pids" / "tre").is_dir()
 
 
 def _under_slurmstepd(pid: int) -> bool:
