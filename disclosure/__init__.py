@@ -29,7 +29,8 @@ Modules: `aggregate` / `combine` / `finalize` (mergeable per-cell aggregates wit
 evidence, for a cluster), `rules` / `rules_text` (the rules and each cell's outcome),
 `protection` / `protect` / `secondary` (suppression, rounding, totals), `check` and
 `table_summary` (one output's verdict), `other_outputs` (regressions, files),
-`differencing` / `published` / `recovery` (outputs that disclose together), `release` (the released
+`differencing` / `published` / `populations` / `recovery` (outputs that
+disclose together; `populations` reads filters as sets of values), `release` (the released
 table, the researcher's summary), `report` and `render*` (the checker's report, as JSON,
 Markdown and HTML), `parameters` and `validate` (argument checks), `errors`.
 """

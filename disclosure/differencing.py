@@ -12,11 +12,15 @@ the same datasets, link and filters, or filters one of which contains the other'
   alone, is a finding with status "fail" (`disclosure.recovery`). A pair too large for
   that check (see MAX_RECOVERY_*) is an "unchecked" finding of the same status: the
   check is bounded before it allocates, and a checker decides.
-- difference: one population inside the other (a filter more), or the same table over
-  two versions of a dataset: on their common keys, a cell whose counts differ by between
-  1 and threshold - 1 shows a small group. "fail" when the nesting is proven by the
-  filters; "review" when it is only likely (filters unknown, as in a python step, with
-  every count of one at most the other's), or across dataset versions.
+- difference: one population inside the other (a filter more, or a wider condition:
+  `disclosure.populations` reads filters as intervals and sets, so "ltc_count <= 7" is
+  inside "ltc_count not null"), or the same table over two versions of a dataset: on
+  their common keys, a cell whose counts differ by between 1 and threshold - 1 shows a
+  small group. "fail" when the nesting is proven by the filters; "review" when it is
+  only likely (filters unknown, as in a python step, with every count of one at most
+  the other's), across dataset versions, or for overlapping populations (each with rows
+  the other lacks: the difference is one group less another, which is the first group
+  to anyone who knows the other is empty).
 
 Rounded tables are left out: the exact arithmetic above does not hold for them, and
 rounding is itself the protection against differencing that OpenSAFELY relies on.
@@ -29,7 +33,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +41,7 @@ import numpy as np
 import polars as pl
 
 from disclosure.check import Result, TableResult, worst
+from disclosure.populations import difference_text, relation
 from disclosure.published import (
     PublishedTable,
     measure_of,
@@ -95,29 +100,6 @@ class Finding:
             "cells": list(self.cells),
             "count": self.count,
         }
-
-
-def relation(first: Mapping[str, Any] | None, second: Mapping[str, Any] | None) -> str | None:
-    """How two populations relate: "same", "contains" (the first holds the second),
-    "inside", "unknown" (same data, filters unknown), "versions" (same data and filters
-    over different dataset versions) or None (unrelated, or nothing known)."""
-    if first is None or second is None:
-        return None
-    one, two = dict(first.get("datasets") or {}), dict(second.get("datasets") or {})
-    if sorted(one) != sorted(two) or first.get("link") != second.get("link"):
-        return None
-    filters_one, filters_two = first.get("filters"), second.get("filters")
-    if filters_one is None or filters_two is None:
-        return "unknown"
-    a, b = set(filters_one), set(filters_two)
-    if a == b:
-        known = all(one[d] is not None and two[d] is not None for d in one)
-        return "versions" if known and one != two else "same"
-    if a < b:
-        return "contains"
-    if b < a:
-        return "inside"
-    return None
 
 
 def check_request(
@@ -387,6 +369,8 @@ def _difference(
     if not rows:
         return []
     difference = np.array([a - b for _values, a, b, _grand in rows])
+    if kind == "overlap":
+        return _overlap(first, second, rows, difference)
     if kind == "inside" or (kind == "unknown" and (difference <= 0).all()):
         difference, bigger, smaller = -difference, second, first
     elif kind in ("contains", "versions") or (difference >= 0).all():
@@ -413,6 +397,41 @@ def _difference(
     )
     status = "fail" if kind in ("contains", "inside") else "review"
     return [_finding("difference", status, first, second, message, labels)]
+
+
+def _overlap(
+    first: PublishedTable,
+    second: PublishedTable,
+    rows: list[tuple[tuple[str | None, ...], float, float, bool]],
+    difference: np.ndarray,
+) -> list[Finding]:
+    """Two tables over overlapping populations (each has rows the other lacks): their
+    difference is the first's own rows less the second's. Someone who knows one of those
+    groups is empty (nobody has fewer than 0 conditions) reads the other from a small
+    difference, so small differences go to a checker, naming both groups."""
+    threshold = max(first.threshold, second.threshold)
+    small = (np.abs(difference) > 0) & (np.abs(difference) < threshold)
+    if not small.any():
+        return []
+    common = [key for key in first.keys if key in second.keys]
+    labels = [
+        "grand total" if grand else _values_text(common, values)
+        for (values, _a, _b, grand), flagged in zip(rows, small, strict=True)
+        if flagged
+    ]
+    groups = difference_text(first.population or {}, second.population or {})
+    which = (
+        f" ({groups[0]}, less {groups[1]}: where nobody has {groups[1]}, that is the "
+        f"people with {groups[0]})"
+        if groups
+        else ""
+    )
+    message = (
+        f"{first.label} and {second.label} count overlapping groups: subtracting one from "
+        f"the other leaves between 1 and {threshold - 1} in {len(labels)} "
+        f"cell{'s' * (len(labels) != 1)}{which}"
+    )
+    return [_finding("difference", "review", first, second, message, labels)]
 
 
 def _compared(
