@@ -34,6 +34,7 @@ from typing import Any
 
 __all__ = [
     "OPS",
+    "Interval",
     "ValueSet",
     "condition_set",
     "difference_text",
@@ -49,6 +50,9 @@ _LOW, _HIGH = -math.inf, math.inf
 
 @dataclass(frozen=True)
 class Interval:
+    """Values from `low` to `high` (numbers, or text in its sort order), each end in or
+    out; -inf and +inf for no bound."""
+
     low: Any  # a number or text; -inf: unbounded below
     low_closed: bool
     high: Any  # +inf: unbounded above

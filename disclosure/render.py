@@ -187,7 +187,14 @@ def population_line(output: Mapping[str, object]) -> str:
     if filters is None:
         return said + "; which rows its code kept is the code's (a python step)"
     if isinstance(filters, list) and filters:
-        return said + "; only rows where " + " and ".join(str(f) for f in filters)
+        said += "; only rows where " + " and ".join(str(f) for f in filters)
+        written = population.get("written")
+        if isinstance(written, list) and written != filters:
+            said += (
+                " (written as " + " and ".join(str(f) for f in written) + "; a condition "
+                "every value in the data meets is read as 'not null')"
+            )
+        return said
     return said + "; every row"
 
 

@@ -97,6 +97,40 @@ def test_two_outputs_that_disclose_together_cannot_both_be_approved(cli, home, t
     assert refused.code == 4 and "even after protection" in refused.err
 
 
+def test_filters_are_read_as_ranges_so_a_condition_every_count_meets_holds_the_other(
+    cli, home, tmp_path, sources
+):
+    # The example: "ltc_count >= 0" and "ltc_count <= 7" each pass, and compared
+    # as text they were no finding, yet their difference is the people with 8 long-term
+    # conditions in each authority. Ingest noted that no count is below 0, so the first
+    # is recorded as "not null", which holds the second: a proven difference.
+    import polars as pl
+
+    columns = ["local_authority", "ltc_count"]
+    everyone = table("everyone", rows=["local_authority"], filter="ltc_count >= 0")
+    fewer = table("fewer", rows=["local_authority"], filter="ltc_count <= 7")
+    job = submit_and_run(cli, spec(tmp_path, everyone, fewer, datasets={"residents": columns}))
+    report = report_of(home, job)
+    eight = pl.read_parquet(sources["residents"]).filter(pl.col("ltc_count") == 8)
+    small = eight.group_by("local_authority").len().filter(pl.col("len") < 10)
+    assert small.height and eight.height < 10  # the data has such a group, and so a test
+    (finding,) = report["differencing"]
+    assert (finding["kind"], finding["status"]) == ("difference", "fail")
+    assert finding["outputs"] == ["everyone", "fewer"]
+    named = {f"local_authority {a}" for a in small.get_column("local_authority")}
+    assert named | {"grand total"} == set(finding["cells"]) or named <= set(finding["cells"])
+    assert [o["status"] for o in report["outputs"]] == ["review", "review"]
+    # What is recorded is the verdict, never the range itself (a largest value can be
+    # one person's).
+    population = report["outputs"][0]["population"]
+    assert population["filters"] == ["ltc_count not null"]
+    assert population["types"] == {"ltc_count": "integer"}
+    assert population["written"] == ["ltc_count >= 0"]  # and what the checkers read
+    assert "max" not in json.dumps(population) and "8" not in json.dumps(population)
+    md = (home / "jobs" / f"{int(job):06d}" / "report" / "report.md").read_text()
+    assert "only rows where ltc\\_count not null (written as ltc\\_count &gt;= 0;" in md
+
+
 def test_a_table_that_cannot_be_protected_cannot_be_approved(cli, home, tmp_path):
     maximum = table(
         "oldest",

@@ -47,6 +47,7 @@ from tre.keys.masterkeys import KmsSettings
 from tre.models import DataFile, Dataset, DatasetDescriptor
 from tre.names import check_name
 from tre.secured.arrow_types import parse_type
+from tre.secured.domains import ColumnDomains
 from tre.secured.parts import (
     MAX_PARTITIONS,
     PartWriter,
@@ -165,6 +166,7 @@ def ingest(
     partition_by: Sequence[str] = (),
     progress: Progress | None = None,
     kms: KmsSettings | None = None,
+    domains: ColumnDomains | None = None,
 ) -> Dataset:
     """Encrypt `source` (a CSV or Parquet file, or a folder of them) into
     `data_root/<name>/v<version>/` and describe the result.
@@ -173,7 +175,7 @@ def ingest(
     match the descriptor, a partition column that may not partition; PlatformError for
     a broken key store or data root. A `rows_per_group` larger than `rows_per_file` is
     cut to it. `kms` says where master keys live (default: the local store at
-    `keys_root`).
+    `keys_root`). `domains`, if given, is fed every batch written (`tre.secured.domains`).
     """
     _check_arguments(name, version, rows_per_group, rows_per_file, descriptor)
     kms = kms or KmsSettings.local(Path(keys_root))
@@ -192,6 +194,8 @@ def ingest(
             fix=f"ingest as version {version + 1} (versions are never overwritten)",
         )
     opened = open_source(Path(source), descriptor)
+    if domains is not None:
+        domains.start(opened.columns)
     problems = partition_problems(opened.columns, list(partition_by))
     if problems:
         raise InputError(
@@ -213,6 +217,7 @@ def ingest(
             rel=f"{name}/v{version}",
             layout=layout,
             progress=progress,
+            domains=domains,
         )
         _publish(tmp, final)
     except BaseException:
@@ -307,6 +312,7 @@ def _write_parts(
     rel: str,
     layout: Layout,
     progress: Progress | None,
+    domains: ColumnDomains | None = None,
 ) -> list[DataFile]:
     """Write `source` as encrypted parts in `folder` (one sub-folder per partition)."""
     stats = statistics_columns(source.columns) or False
@@ -327,6 +333,8 @@ def _write_parts(
     try:
         for batch in _counted(source.batches(), source.total_rows, progress):
             table = pa.Table.from_batches([batch], schema=source.schema)
+            if domains is not None:
+                domains.add(table)
             for values, rows in split_partitions(table, layout.partition_by):
                 writer = writers.get(values)
                 if writer is None:

@@ -47,10 +47,11 @@ from policies.sdc import SdcPolicy, layered_policy
 from tre.errors import InputError
 from tre.models import Job, OutputRecord, OutputRequest, SdcStatus, Sensitivity
 from tre.service.ledger import released_tables
+from tre.service.populations import population_of
 from tre.service.session import Session
 from tre.store import repo
 
-__all__ = ["CANDIDATES", "check_job", "evidence_top_k", "population_of", "sdc_policy"]
+__all__ = ["CANDIDATES", "check_job", "evidence_top_k", "sdc_policy"]
 
 CANDIDATES = "outputs"  # in the job folder: files that would be released
 PLAN_PROVENANCE = "computed by tre's engine from the python step's plan (plan mode)"
@@ -98,7 +99,7 @@ def check_job(session: Session, job: Job) -> OutputRequest:
     policies = [sdc_policy(session, job.project, _datasets_of(o)) for o in outputs]
     try:
         results = [
-            _check(output, policy, population_of(output, spec, job))
+            _check(output, policy, population_of(session.conn, output, spec, job))
             for output, policy in zip(outputs, policies, strict=True)
         ]
         split = bool(job.handle.get("split"))
@@ -221,33 +222,6 @@ def _engine_made(output: Output, spec: JobSpec, outputs: list[Output], split: bo
     if output.kind != kind or output.name != output.step:
         return False
     return sum(o.step == output.step for o in outputs) == 1
-
-
-def population_of(output: Output, spec: JobSpec, job: Job) -> dict[str, Any] | None:
-    """Which rows a table counts, for differencing: its datasets (with versions), link and
-    filters. Filters are unknown (None) for a python step's tables."""
-    if not isinstance(output, TableOutput):
-        return None
-    step = next((s for s in spec.steps if s.name == output.step), None)
-    versions = {name: job.dataset_versions.get(name) for name in sorted(output.datasets)}
-    if isinstance(step, TableStep):
-        link = step.link
-        return {
-            "datasets": versions,
-            "link": f"{link.dataset} on {link.on} ({link.how})" if link else None,
-            "filters": sorted(_filter_text(f.column, f.op, f.value) for f in step.filter),
-        }
-    if isinstance(step, PythonStep):
-        return {"datasets": versions, "link": None, "filters": None}
-    return None
-
-
-def _filter_text(column: str, op: str, value: object) -> str:
-    """One filter in a canonical form, so the same filter written twice compares equal."""
-    if isinstance(value, list):
-        value = sorted(value, key=lambda v: (type(v).__name__, v))
-    shown = "" if value is None else " " + json.dumps(value, sort_keys=True)
-    return f"{column} {op}{shown}"
 
 
 def _datasets_of(output: Output) -> list[str]:

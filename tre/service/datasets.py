@@ -14,12 +14,14 @@ from policies.access import raise_if, role_refusals
 from tre.errors import InputError, NotFound, PermissionDenied, PlatformError
 from tre.models import Dataset, DatasetDescriptor, Role
 from tre.names import check_name
+from tre.secured.domains import ColumnDomains
 from tre.secured.ingest import ingest, read_descriptor
 from tre.secured.sources import infer_descriptor
 from tre.secured.verify import Verification, verify_version
 from tre.service.grants import kms_settings
 from tre.service.session import Session
 from tre.store import repo
+from tre.store.domains import put_domains
 from tre.store.versions import dataset_versions
 
 
@@ -61,6 +63,7 @@ def ingest_dataset(
             fix="ingest under the descriptor's name, or use the right descriptor",
         )
     version = repo.next_dataset_version(session.conn, name)
+    domains = ColumnDomains()
     dataset = ingest(
         keys_root=session.home.keys,
         data_root=session.home.data,
@@ -74,9 +77,11 @@ def ingest_dataset(
         partition_by=list(partition_by),
         progress=progress,
         kms=kms_settings(session),
+        domains=domains,
     )
     with session.write() as conn:
         repo.put_dataset(conn, dataset)
+        put_domains(conn, name, version, domains.record())
         session.record(
             conn,
             "dataset.ingest",

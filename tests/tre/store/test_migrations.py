@@ -59,7 +59,7 @@ def test_a_job_refused_at_submission_reads_refused_after_upgrade(home, session_a
 
     upgraded = Home.open(home)
     db = Database.open(upgraded.db_path, upgraded.audit_head)
-    assert db.applied()[-1] == MIGRATION
+    assert MIGRATION in db.applied()  # applied again (later ones may follow it)
     states = dict(db.conn.execute("SELECT id, state FROM jobs").fetchall())
     db.close()
 
