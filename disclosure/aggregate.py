@@ -17,7 +17,8 @@ Partial columns (internal; the names start with ``_`` so they cannot clash with 
 
     <unit>              only with a unit-id column: one row per (cell, unit)
     _records            rows
-    _n                  rows with a non-null value (= _records for "count")
+    _n                  rows with a non-null value (= _records for a "count" with no
+                        value column)
     _missing            rows whose value is null (NaN counts as null)
     _neg                any value < 0
     _sum, _min, _max    magnitude tables: the total, the smallest and the largest value
@@ -100,9 +101,11 @@ def partial(
 ) -> pl.DataFrame:
     """Aggregate one piece of a table: one row per cell (per cell and unit with `unit`).
 
-    `value` is None for "count" (a frequency table) and names a numeric column for every
-    other statistic. `top_k` largest values are kept per cell for the dominance and p%
-    rules: it must be at least the dominance rule's n (and 2 for the p% rule).
+    `value` names a numeric column for every statistic but "count". A "count" without
+    one counts records (a frequency table); with one, the records whose value is not
+    null (NaN counts as null), of a column of any type. `top_k` largest values are kept
+    per cell for the dominance and p% rules: it must be at least the dominance rule's n
+    (and 2 for the p% rule).
     `unit` names a column identifying the contributor (a person or business): several
     records of one unit are then one contributor.
     """
@@ -115,13 +118,8 @@ def partial(
     group = [*keys, *([unit] if unit else [])]
 
     if not is_magnitude(statistic):
-        counted = lazy.group_by(group).agg(pl.len().cast(pl.Int64).alias("_records"))
         return collect(
-            counted.with_columns(
-                pl.col("_records").alias("_n"),
-                pl.lit(0, pl.Int64).alias("_missing"),
-                pl.lit(False).alias("_neg"),
-            ).select(partial_columns(keys, statistic, top_k, unit))
+            _counted(lazy, group, value).select(partial_columns(keys, statistic, top_k, unit))
         )
 
     assert value is not None  # check_columns refuses a magnitude table without one
@@ -151,6 +149,27 @@ def partial(
     if unit is None:
         aggregated = split_tops(aggregated, top_k)
     return collect(aggregated.select(partial_columns(keys, statistic, top_k, unit)))
+
+
+def _counted(lazy: pl.LazyFrame, group: list[str], value: str | None) -> pl.LazyFrame:
+    """A count's partial: rows, and rows with a value when a value column is counted."""
+    records = pl.len().cast(pl.Int64).alias("_records")
+    if value is None:
+        counted = lazy.group_by(group).agg(records)
+        with_value, missing = pl.col("_records"), pl.lit(0, pl.Int64)
+    else:
+        column = pl.col(value)
+        if lazy.collect_schema()[value].is_float():
+            column = column.fill_nan(None)  # NaN is missing, as in the magnitude tables
+        counted = lazy.group_by(group).agg(
+            records,
+            column.count().cast(pl.Int64).alias("_n"),
+            column.null_count().cast(pl.Int64).alias("_missing"),
+        )
+        with_value, missing = pl.col("_n"), pl.col("_missing")
+    return counted.with_columns(
+        with_value.alias("_n"), missing.alias("_missing"), pl.lit(False).alias("_neg")
+    )
 
 
 def merge(

@@ -168,6 +168,8 @@ def check_table(
     """Tabulate row-level data and check the table: its cells and totals with their
     evidence (`aggregate`), the rules, then protection.
 
+    A "count" counts every record, or with a `value` column (of any type) the records
+    whose value is not null: those who had a test, say.
     `unit` names a column identifying each contributor (a person or business): several
     records of one unit count once for the threshold, and the dominance rules use unit
     totals. `population` describes which rows were tabulated (dataset, filters) for

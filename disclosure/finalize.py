@@ -3,9 +3,11 @@
 `finalize` output (and `margins`, with the `margin` column added):
 
     <keys>      the cell; with 2+ key groups every combination of observed levels is present
-    value       Float64: the statistic ("count": the number of records)
+    value       Float64: the statistic ("count": the number of records, or of records
+                with a value when a value column is counted)
     n           Int64: contributors: units with a value when the table has a unit-id
-                column, else records with a value ("count": records, or units)
+                column, else records with a value ("count" with no value column:
+                records, or units)
     records     Int64: rows in the cell
     sum         Float64: total of the values (null for "count")
     top         List[Float64]: the largest contributions, descending (unit totals with a
@@ -192,7 +194,8 @@ def _cells(
     per_unit = combine(merged, [*kept, unit], statistic, 0) if regroup else merged
     lazy = per_unit.lazy().drop(unit)
     if not magnitude:
-        extra = [pl.len().cast(pl.Int64).alias("_units")]
+        # Units with a value: every unit with records, when no value column is counted.
+        extra = [(pl.col("_n") > 0).sum().cast(pl.Int64).alias("_units")]
         return _evidence(
             _drop_all(combine(lazy, kept, statistic, 0, extra=extra)),
             kept,
@@ -265,7 +268,8 @@ def _statistic(statistic: str, quantile: float | None) -> pl.Expr:
     n = pl.col("_n")
     match statistic:
         case "count":
-            return pl.col("_records")
+            # Records with a value; every record when no value column is counted.
+            return n
         case "sum":
             return pl.when(n > 0).then(pl.col("_sum"))
         case "mean":

@@ -161,5 +161,7 @@ def _key_text(value: object) -> str | None:
 def measure_of(statistic: str, value: str | None, unit: str | None) -> str:
     """What a table's published counts count: tables compare only when this is equal."""
     if not is_magnitude(statistic):
-        return "records"
+        # A count's published numbers are records (with a value of its value column, if
+        # any), unit-id column or not: the same thing a magnitude table without one counts.
+        return "records" if value is None else f"records with a value of {value}"
     return f"{unit or 'records'} with a value of {value}"

@@ -74,8 +74,10 @@ def _threshold(statistic: str, rules: RuleSettings) -> pl.Expr:
     if is_magnitude(statistic):
         noun: pl.Expr = pl.lit("contributor")
     else:
-        # A count table counts records; with a unit-id column its contributors are units.
-        noun = pl.when(n == pl.col("records")).then(pl.lit("record")).otherwise(pl.lit("person"))
+        # A count table counts records (with a value, if it counts a value column); with a
+        # unit-id column its contributors are units.
+        counted = pl.col("records") - pl.col("missing")
+        noun = pl.when(n == counted).then(pl.lit("record")).otherwise(pl.lit("person"))
     plural = pl.when(noun == "person").then(pl.lit("people")).otherwise(noun + "s")
     return (
         pl.when(~pl.col("fails_threshold"))

@@ -56,7 +56,7 @@ def table_summary(
     else:
         shape = f"of {inner.height} cells,"
     if statistic == "count":
-        what = "counts"
+        what = "counts" if value is None else f"counts of records with a value of {value}"
     elif statistic == "quantile":
         what = f"quantile {quantile:g} of {value}"
     else:

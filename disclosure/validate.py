@@ -210,7 +210,7 @@ def check_columns(
     unit: str | None = None,
 ) -> None:
     """The frame has the keys, the unit-id column if any and, for a magnitude table, a
-    numeric value column."""
+    numeric value column (a count's optional value column may be of any type)."""
     problems = [f"key column {key!r} is not in the data" for key in keys if key not in schema]
     if unit is not None and unit not in schema:
         problems.append(f"unit-id column {unit!r} is not in the data")
@@ -226,10 +226,12 @@ def check_columns(
         if key in schema and schema[key].is_nested()
     ]
     if not is_magnitude(statistic):
-        if value is not None:
-            problems.append(
-                f"statistic 'count' counts records and takes no value column, and got {value!r}"
-            )
+        # A count with a value column counts the records that have a value, of any type
+        # (ACRO's crosstab(values=..., aggfunc="count")); without one, every record.
+        if value is not None and value in keys:
+            problems.append(f"value column {value!r} is also a key")
+        elif value is not None and value not in schema:
+            problems.append(f"value column {value!r} is not in the data")
     elif value is None:
         problems.append(f"statistic {statistic!r} needs a value column, and none was given")
     elif value in keys:
@@ -245,7 +247,8 @@ def check_columns(
             "the table cannot be computed from this data",
             reasons=problems,
             fix=f"the data's columns are: {', '.join(schema.names()) or '(none)'}; "
-            "choose keys and a numeric value among them (or use statistic 'count' with no value)",
+            "choose keys and a numeric value among them (or use statistic 'count', which "
+            "counts every record, or with a value column the records that have a value)",
         )
 
 
