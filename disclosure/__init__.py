@@ -21,6 +21,20 @@ Stands alone (polars, numpy and the standard library only), so it works on any t
     print(researcher_summary(result))  # what the researcher is told, no evidence values
     write_report(build_report([result], rules=Rules(), policy={}, context={}), Path("out"))
 
+    # Per ward, the records with an HbA1c result; its contributors, the patients with one.
+    tested = check_table(visits, name="tested", rows=["ward"], value="hba1c",
+                         statistic="count", unit="patient_id")
+
+A regression fitted by statsmodels (or a lifelines CoxPHFitter, with `data=`) is read
+from the fitted object, which disclosure never imports:
+
+    import statsmodels.formula.api as smf
+    from disclosure import check_fitted
+
+    fitted = smf.ols("gp_visits ~ age + has_diabetes", visits.to_pandas()).fit()
+    check_fitted("visits model", fitted, rules=Rules()).reasons
+    # ["value 1 of has_diabetes has 1 observation, below the threshold of 10: ..."]
+
 Several tables of one request: `check_request(results, released)` finds the pairs that
 disclose together (`differencing`), against each other and against tables released
 before (`PublishedTable`, kept by the caller in a ledger).
@@ -28,7 +42,8 @@ before (`PublishedTable`, kept by the caller in a ledger).
 Modules: `aggregate` / `combine` / `finalize` (mergeable per-cell aggregates with their
 evidence, for a cluster), `rules` / `rules_text` (the rules and each cell's outcome),
 `protection` / `protect` / `secondary` (suppression, rounding, totals), `check` and
-`table_summary` (one output's verdict), `other_outputs` (regressions, files),
+`table_summary` (one output's verdict), `other_outputs` (regressions, files), `fitted`
+(a regression read from a statsmodels or lifelines fit),
 `differencing` / `published` / `populations` / `recovery` (outputs that
 disclose together; `populations` reads filters as sets of values), `release` (the released
 table, the researcher's summary), `report` and `render*` (the checker's report, as JSON,
@@ -56,6 +71,7 @@ from disclosure.differencing import (
     published_view,
 )
 from disclosure.errors import DisclosureError, DisclosureInputError
+from disclosure.fitted import check_fitted
 from disclosure.protection import Protection
 from disclosure.release import released_table, researcher_summary
 from disclosure.report import build_report, render_html, render_markdown, write_report
@@ -79,6 +95,7 @@ __all__ = [
     "build_report",
     "check_aggregated",
     "check_file",
+    "check_fitted",
     "check_regression",
     "check_request",
     "check_table",
