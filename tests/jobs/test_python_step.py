@@ -147,6 +147,30 @@ def test_a_frame_over_enough_distinct_residents_passes_counted_by_resident():
     assert output.unit == "resident_id"
 
 
+def test_a_count_of_a_value_column_counts_the_residents_with_a_value():
+    ctx = _context()
+    # 120 people, 20 a cell, each with two records; a quarter have no ltc_count at all.
+    frame = people.people(120).with_columns(
+        pl.when(pl.int_range(pl.len()) % 4 == 0)
+        .then(None)
+        .otherwise("ltc_count")
+        .alias("ltc_count")
+    )
+    ctx.table(
+        "recorded",
+        pl.concat([frame] * 2),
+        rows=["age_band"],
+        columns=["sex"],
+        value="ltc_count",
+        statistic="count",
+    )
+    (output,) = ctx.outputs
+    inner = people.checked(output).inner()
+    assert output.unit == "resident_id"
+    assert inner["records"].sum() == 240 and inner["value"].sum() == 180
+    assert inner["n"].sum() == 90  # residents with a value, each counted once
+
+
 def test_a_frame_without_an_identifier_counts_its_records_and_says_it_was_not_counted_by_unit():
     ctx = _context(["age_band", "sex"])  # a project approved without resident_id
     frame = people.people(24).select("age_band", "sex")
