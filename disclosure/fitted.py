@@ -177,7 +177,8 @@ def _cox(name: str, fitted: Any, data: Any) -> dict[str, Any]:
     if missing:
         _refuse(name, fitted)
     summary = fitted.summary
-    absent = [column for column in _COX_COLUMNS.values() if column not in summary.columns]
+    found = set(getattr(summary, "columns", ()))
+    absent = [column for column in _COX_COLUMNS.values() if column not in found]
     if absent:
         raise DisclosureInputError(
             f"regression {name!r}: the Cox model's summary has no column(s) {', '.join(absent)}",
@@ -222,7 +223,12 @@ def _covariate_counts(name: str, terms: Sequence[str], data: Any, rows: int) -> 
         )
     values = {}
     for term in terms:
-        column = np.asarray(data[term], dtype=float)
+        column = _vector(
+            name,
+            f"covariate {term!r} of `data`",
+            data[term],
+            fix="pass the frame the model was fitted on, whose covariates are numbers",
+        )
         if column.shape != (rows,):
             raise DisclosureInputError(
                 f"regression {name!r}: `data` has {column.shape[0]} rows, the model {rows}",
@@ -264,13 +270,19 @@ def _refuse(name: str, fitted: object) -> NoReturn:
     )
 
 
-def _vector(name: str, what: str, found: Any, length: int | None = None) -> np.ndarray:
+def _vector(
+    name: str,
+    what: str,
+    found: Any,
+    length: int | None = None,
+    *,
+    fix: str = "pass the results object the model's fit() returned, unchanged",
+) -> np.ndarray:
     try:
         vector = np.asarray(found, dtype=float)
     except (TypeError, ValueError) as exc:
         raise DisclosureInputError(
-            f"regression {name!r}: {what} is not a list of numbers",
-            fix="pass the results object the model's fit() returned, unchanged",
+            f"regression {name!r}: {what} is not a list of numbers", fix=fix
         ) from exc
     if vector.ndim != 1 or (length is not None and vector.shape[0] != length):
         raise DisclosureInputError(

@@ -120,6 +120,18 @@ def test_a_cox_model_is_checked_with_the_frame_it_was_fitted_on():
         check_fitted("survival", cox)
 
 
+def test_a_model_with_several_coefficients_per_term_is_refused_with_the_way_out():
+    rng = np.random.default_rng(2)
+    exog = sm.add_constant(rng.normal(size=100))
+    multinomial = sm.MNLogit(rng.integers(0, 3, 100), exog).fit(disp=0)
+    with pytest.raises(
+        DisclosureInputError,
+        match=r"(?s)params has shape \(2, 2\).*"
+        "pass its figures to check_regression",
+    ):
+        check_fitted("m", multinomial)
+
+
 @pytest.mark.parametrize("thing", [object(), {"nobs": 3}, CoxPHFitter()])
 def test_an_object_that_is_not_a_fitted_model_is_refused_saying_what_it_lacks(thing):
     with pytest.raises(DisclosureInputError) as caught:
