@@ -97,8 +97,9 @@ def _statsmodels(name: str, fitted: Any) -> dict[str, Any]:
         )
     with np.errstate(divide="ignore", invalid="ignore"):
         computed = estimate / std_error
-    statistic = _vector(name, "tvalues", getattr(fitted, "tvalues", computed), len(terms))
-    p_value = getattr(fitted, "pvalues", None)
+    tvalues = getattr(fitted, "tvalues", None) if _has(fitted, "tvalues") else None
+    statistic = _vector(name, "tvalues", computed if tvalues is None else tvalues, len(terms))
+    p_value = getattr(fitted, "pvalues", None) if _has(fitted, "pvalues") else None
     coefficients = pl.DataFrame(
         {
             "term": terms,
@@ -166,7 +167,8 @@ def _tally(column: np.ndarray) -> dict[str, int]:
 
 
 def _value_text(value: float) -> str:
-    return str(int(value)) if math.isfinite(value) and value == int(value) else f"{value:g}"
+    # repr, not a rounded format: two close values must not share a key.
+    return str(int(value)) if math.isfinite(value) and value == int(value) else repr(float(value))
 
 
 # --- lifelines ----------------------------------------------------------------------------
