@@ -80,9 +80,11 @@ def check_table(where: str, keys: Sequence[str], value: str | None, found: Ident
 
 def refusal(output: TableOutput, found: Identifiers) -> str:
     """Why `output` may never be released because of its form (tre's words), or "": an
-    identifier column among its keys or as its value. Only names of `found` are said."""
+    identifier column among its keys or as its value (a count of the records with a value
+    of one is no statistic of it). Only names of `found` are said."""
+    value = output.value if output.statistic != "count" else None  # a count says no value
     return "; ".join(
-        said for _, _, said in _problems([*output.rows, *output.columns], output.value, found)
+        said for _, _, said in _problems([*output.rows, *output.columns], value, found)
     )
 
 

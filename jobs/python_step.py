@@ -120,7 +120,10 @@ class StepContext:
         self._check_name(name)
         keys = [*rows, *columns]
         where = f"step {self.step!r}, table {name!r}"
-        contributors.check_table(where, keys, value, self._identifiers)
+        # A count of an identifier's values counts records that have one: it says nothing
+        # of which identifier, so only a statistic of its values is refused.
+        summarised = value if statistic != "count" else None
+        contributors.check_table(where, keys, summarised, self._identifiers)
         plan, refused = self._plan_of(data)  # before computing, which caches its schema
         present = data.collect_schema().names() if isinstance(data, pl.LazyFrame) else data.columns
         unit = contributors.unit_for(where, present, unit, self._identifiers, self._units)

@@ -154,7 +154,11 @@ class TableStep(_Step):
     dataset: ObjectName
     rows: list[ColumnName] = Field(min_length=1)
     columns: list[ColumnName] = Field(default_factory=list)
-    value: ColumnName | None = None
+    value: ColumnName | None = Field(
+        default=None,
+        description="The column summarised; with statistic count, the records with a value "
+        "of it are counted (how many had the test, not how many there are).",
+    )
     statistic: Literal[
         "count", "sum", "mean", "median", "std", "min", "max", "quantile", "mode"
     ] = "count"
@@ -176,11 +180,6 @@ class TableStep(_Step):
 
     @model_validator(mode="after")
     def _statistic_needs(self) -> TableStep:
-        if self.statistic == "count" and self.value is not None:
-            raise ValueError(
-                "statistic 'count' counts records and takes no 'value'; remove 'value' or "
-                "choose sum, mean, median, std, min, max or quantile"
-            )
         if self.statistic != "count" and self.value is None:
             raise ValueError(f"statistic '{self.statistic}' needs a 'value' column")
         if (self.statistic == "quantile") != (self.quantile is not None):

@@ -131,6 +131,25 @@ def test_filters_are_read_as_ranges_so_a_condition_every_count_meets_holds_the_o
     assert "only rows where ltc\\_count not null (written as ltc\\_count &gt;= 0;" in md
 
 
+def test_a_count_of_a_value_counts_the_records_that_have_one(cli, home, tmp_path, sources):
+    # 204 of the synthetic incidents name no resident: counting resident_id counts the
+    # incidents whose resident is known, per type, as polars does.
+    import polars as pl
+
+    known = table("known", dataset="fire_incidents", rows=["incident_type"], value="resident_id")
+    columns = {"fire_incidents": ["incident_type", "resident_id"]}
+    job = submit_and_run(cli, spec(tmp_path, known, datasets=columns))
+    cells = report_of(home, job)["outputs"][0]["cells"]
+    counted = {c["keys"]["incident_type"]: c["value"] for c in cells if c["margin"] == ""}
+    expected = (
+        pl.read_parquet(sources["fire_incidents"])
+        .group_by("incident_type")
+        .agg(pl.col("resident_id").count())
+    )
+    assert counted == dict(expected.iter_rows())
+    assert sum(counted.values()) < pl.read_parquet(sources["fire_incidents"]).height
+
+
 def test_a_table_that_cannot_be_protected_cannot_be_approved(cli, home, tmp_path):
     maximum = table(
         "oldest",

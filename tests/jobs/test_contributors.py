@@ -17,7 +17,9 @@ FOUND = {"fire_incidents": ["incident_id", "resident_id"], "residents": ["reside
 UNITS = {"fire_incidents": "incident_id", "residents": "resident_id"}
 
 
-def _table(rows: list[str], unit: str | None = None, value: str | None = None) -> TableOutput:
+def _table(
+    rows: list[str], unit: str | None = None, value: str | None = None, statistic: str = "count"
+) -> TableOutput:
     return TableOutput(
         name="t",
         step="mine",
@@ -26,7 +28,7 @@ def _table(rows: list[str], unit: str | None = None, value: str | None = None) -
         rows=rows,
         columns=[],
         value=value,
-        statistic="count",
+        statistic=statistic,
         quantile=None,
         cells=pl.DataFrame(),
         unit=unit,
@@ -54,7 +56,9 @@ def test_several_identifiers_and_no_unit_is_refused_saying_which():
 
 
 def test_a_table_keyed_by_an_identifier_is_refused_in_tres_words_naming_only_identifiers():
-    said = refusal(_table(["secret_8675309", "resident_id"], value="incident_id"), FOUND)
+    said = refusal(
+        _table(["secret_8675309", "resident_id"], value="incident_id", statistic="mode"), FOUND
+    )
     assert said == (
         "resident_id (an identifier column of fire_incidents) is one of its keys, and a table "
         "keyed by an identifier publishes one row per person; incident_id (an identifier "
@@ -63,6 +67,8 @@ def test_a_table_keyed_by_an_identifier_is_refused_in_tres_words_naming_only_ide
     )
     assert "secret" not in said  # a key the code named is never quoted unless tre knows it
     assert refusal(_table(["ward"]), FOUND) == ""
+    # A count of the records with an identifier is no statistic of it.
+    assert refusal(_table(["ward"], value="incident_id"), FOUND) == ""
 
 
 def test_a_table_not_counted_by_an_identifier_is_uncounted():

@@ -10,7 +10,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from jobs.errors import KeyedByIdentifier, SpecError, UnitRefused
+from jobs.errors import KeyedByIdentifier, SpecError, StepFailed
 from jobs.python_step import StepContext, load_function
 from tests.jobs import people
 
@@ -123,66 +123,13 @@ def test_an_identifier_anywhere_in_a_tables_definition_is_refused(where, said):
         _context().table("t", people.people(40), **where)
 
 
-def test_each_persons_row_ten_times_counts_each_person_once_and_fails():
-    ctx = _context()
-    # 24 people: 4 in each of 3 age bands x 2 sexes; ten copies make 40 records a cell.
-    ctx.table("by_band", pl.concat([people.people(24)] * 10), rows=["age_band"], columns=["sex"])
-    (output,) = ctx.outputs
-    assert output.unit == "resident_id"  # found in the frame: the dataset's declared unit
-    result = people.checked(output)
-    inner = result.inner()
-    assert set(inner["records"]) == {40} and set(inner["n"]) == {4}
-    assert inner["fails_threshold"].all()
-    assert result.check_status == "fail" and result.status != "pass"
-
-
-def test_a_frame_over_enough_distinct_residents_passes_counted_by_resident():
-    ctx = _context()
-    # 120 people, 20 a cell, each with two records (as a person with two referrals).
-    ctx.table("by_band", pl.concat([people.people(120)] * 2), rows=["age_band"], columns=["sex"])
-    (output,) = ctx.outputs
-    result = people.checked(output)
-    assert result.status == "pass"
-    assert set(result.inner()["n"]) == {20} and set(result.inner()["records"]) == {40}
-    assert output.unit == "resident_id"
-
-
-def test_a_count_of_a_value_column_counts_the_residents_with_a_value():
-    ctx = _context()
-    # 120 people, 20 a cell, each with two records; a quarter have no ltc_count at all.
-    frame = people.people(120).with_columns(
-        pl.when(pl.int_range(pl.len()) % 4 == 0)
-        .then(None)
-        .otherwise("ltc_count")
-        .alias("ltc_count")
-    )
-    ctx.table(
-        "recorded",
-        pl.concat([frame] * 2),
-        rows=["age_band"],
-        columns=["sex"],
-        value="ltc_count",
-        statistic="count",
-    )
-    (output,) = ctx.outputs
-    inner = people.checked(output).inner()
-    assert output.unit == "resident_id"
-    assert inner["records"].sum() == 240 and inner["value"].sum() == 180
-    assert inner["n"].sum() == 90  # residents with a value, each counted once
-
-
-def test_a_frame_without_an_identifier_counts_its_records_and_says_it_was_not_counted_by_unit():
-    ctx = _context(["age_band", "sex"])  # a project approved without resident_id
-    frame = people.people(24).select("age_band", "sex")
-    ctx.table("by_band", pl.concat([frame] * 10), rows=["age_band"], columns=["sex"])
-    (output,) = ctx.outputs
-    assert output.unit is None  # tre could count only records: see tests/tre/service
-    assert set(people.checked(output).inner()["n"]) == {40}
-
-
-def test_a_unit_that_is_not_an_identifier_is_refused_with_the_identifiers():
-    with pytest.raises(UnitRefused) as info:
-        _context().table("t", people.people(40), rows=["age_band"], unit="sex")
-    message = info.value.render()
-    assert "unit='sex' is not an identifier column of the datasets the step reads" in message
-    assert "(identifier columns: resident_id (residents))" in message
+def test_a_count_of_an_identifier_is_no_statistic_of_it_but_not_of_its_own_unit():
+    # How many records name a resident says nothing of which, so it is not refused as a
+    # statistic of identifiers; counted by that same identifier as unit, it is the unit
+    # column as its own value, which the library refuses in its own words.
+    with pytest.raises(StepFailed) as info:
+        _context().table(
+            "t", people.people(40), rows=["age_band"], value="resident_id", statistic="count"
+        )
+    assert "unit-id column 'resident_id' is also the value column" in info.value.render()
+    assert "statistic of identifiers" not in info.value.render()

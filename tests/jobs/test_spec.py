@@ -123,7 +123,6 @@ def test_link_columns_must_be_declared_for_the_linked_dataset():
 @pytest.mark.parametrize(
     ("step", "message"),
     [
-        ({"statistic": "count", "value": "ltc_count"}, "takes no 'value'"),
         ({"statistic": "mean"}, "needs a 'value'"),
         ({"statistic": "quantile", "value": "ltc_count"}, "quantile"),
         ({"columns": ["local_authority"]}, "once among rows and columns"),
