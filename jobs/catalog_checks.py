@@ -54,6 +54,16 @@ def spec_catalog_problems(spec: JobSpec, catalog: Mapping[str, Dataset]) -> list
         problems += _filter_problems(where, step.filter, types)
         if isinstance(step, TableStep):
             problems += _identifier_problems(where, step, catalog)
+        if isinstance(step, TableStep):
+            for column in step.bins:
+                if _kind(types.get(column, "")) != "number":
+                    problems.append(
+                        Refusal(
+                            RefusalCode.NOT_NUMERIC,
+                            f"{where}: {column!r} is binned, which needs a numeric column, "
+                            f"and it is {types.get(column)}",
+                        )
+                    )
         if isinstance(step, TableStep) and step.value and step.statistic != "count":
             kind = _kind(types.get(step.value, ""))
             if kind not in ("number", "boolean"):

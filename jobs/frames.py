@@ -113,6 +113,31 @@ def submit_link(client: Client, link: Link | None, sources: dict[str, SecuredSou
     return client.submit(link_frame, sources[link.dataset], link, pure=False)
 
 
+def binned(frame: pl.DataFrame, bins: dict[str, list[float]]) -> pl.DataFrame:
+    """`frame` with each binned column replaced by its bin's label ("< 0", "[0, 16)",
+    ">= 85"; see TableStep.bins); a missing value stays missing."""
+    if not bins:
+        return frame
+    return frame.with_columns(
+        bin_labels(pl.col(column), edges).alias(column) for column, edges in bins.items()
+    )
+
+
+def bin_labels(value: pl.Expr, edges: list[float]) -> pl.Expr:
+    """The label of the bin `value` falls in, by `edges` (increasing)."""
+    shown = [_edge(e) for e in edges]
+    label: Any = pl.when(value < edges[0]).then(pl.lit(f"< {shown[0]}"))
+    for high, said_low, said_high in zip(edges[1:], shown, shown[1:], strict=False):
+        label = label.when(value < high).then(pl.lit(f"[{said_low}, {said_high})"))
+    done: pl.Expr = label.when(value.is_not_null()).then(pl.lit(f">= {shown[-1]}")).otherwise(None)
+    return done
+
+
+def _edge(edge: float) -> str:
+    """An edge as people write it: 16, not 16.0."""
+    return str(int(edge)) if float(edge).is_integer() else repr(float(edge))
+
+
 def main_columns(named: set[str], link: Link | None) -> set[str]:
     """Columns a step reads from its main dataset: what it names, less the linked ones."""
     if link is None:

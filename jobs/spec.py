@@ -8,6 +8,7 @@ in Python by `tre.submit`), validated by pydantic, and exported as JSON Schema
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from pathlib import Path
@@ -33,6 +34,9 @@ from tre.names import ColumnName, ObjectName
 from tre.written import AS_WRITTEN, Prose, Title
 
 Scalar = str | int | float | bool
+#: The most edges one binned column may have: a histogram of more bins than this is
+#: row-level data by another name, and the bin labels are built as one expression.
+MAX_BIN_EDGES = 200
 STATISTICS = ("count", "sum", "mean", "median", "std", "min", "max", "quantile", "mode")
 FILTER_OPS = ("==", "!=", "<", "<=", ">", ">=", "in", "not in", "is null", "not null")
 _FILTER_RE = re.compile(
@@ -172,14 +176,43 @@ class TableStep(_Step):
         default_factory=list, description="Keep the rows where every filter holds."
     )
     link: Link | None = None
+    bins: dict[ColumnName, list[float]] = Field(
+        default_factory=dict,
+        description="Numeric key columns counted in bins (a histogram): the edges, in "
+        "increasing order, e.g. {age: [0, 16, 30, 50, 65, 85]}. Each bin holds its lower "
+        "edge and not its upper ('[16, 30)'); values below the first edge or from the "
+        "last one on have bins of their own ('< 0', '>= 85').",
+    )
 
     @field_validator("filter", mode="before")
     @classmethod
     def _one_filter(cls, value: Any) -> Any:
         return [value] if isinstance(value, str | dict) else value
 
+    @field_validator("bins")
+    @classmethod
+    def _edges(cls, bins: dict[str, list[float]]) -> dict[str, list[float]]:
+        for column, edges in bins.items():
+            if not 1 <= len(edges) <= MAX_BIN_EDGES:
+                raise ValueError(
+                    f"bins of {column!r}: give between 1 and {MAX_BIN_EDGES} edges, "
+                    f"not {len(edges)}"
+                )
+            if any(not math.isfinite(e) for e in edges):
+                raise ValueError(f"bins of {column!r}: every edge must be a finite number")
+            if any(b <= a for a, b in itertools.pairwise(edges)):
+                raise ValueError(
+                    f"bins of {column!r}: the edges must increase, e.g. [0, 16, 30, 50]"
+                )
+        return bins
+
     @model_validator(mode="after")
     def _statistic_needs(self) -> TableStep:
+        if loose := sorted(set(self.bins) - set(self.rows + self.columns)):
+            raise ValueError(
+                f"bins are given for {', '.join(loose)}, which is not among the table's rows "
+                "or columns; bin a key column (rows: [age], bins: {age: [0, 16, 65]})"
+            )
         if self.statistic != "count" and self.value is None:
             raise ValueError(f"statistic '{self.statistic}' needs a 'value' column")
         if (self.statistic == "quantile") != (self.quantile is not None):

@@ -19,6 +19,7 @@ from jobs.dasktools import ProgressFn, track, tree_reduce
 from jobs.frames import (
     apply_filters,
     apply_link,
+    binned,
     main_columns,
     read_fragment_frame,
     split_filters,
@@ -48,13 +49,21 @@ def table_partials(
     columns = main_columns(set().union(*(s.named_columns() for s in steps)), first.link)
     # Grouping keys are low-cardinality text: read them as categoricals (much faster), but
     # never the link key, which must join with the linked side's plain strings.
-    keys = sorted({k for s in steps for k in s.keys if first.link is None or k != first.link.on})
+    # Binned columns are numbers until binned.
+    keys = sorted(
+        {
+            k
+            for s in steps
+            for k in s.keys
+            if (first.link is None or k != first.link.on) and not any(k in t.bins for t in steps)
+        }
+    )
     where, late = split_filters(first.filter, first.link)
     frame = read_fragment_frame(source, fragment, sorted(columns), categorical=keys, where=where)
     frame = apply_filters(apply_link(frame, first.link, right), late)
     return [
         aggregate.partial(
-            frame, s.keys, s.value, s.statistic, top_k=top_k, unit=s.unit
+            binned(frame, s.bins), s.keys, s.value, s.statistic, top_k=top_k, unit=s.unit
         ).with_columns(pl.col(pl.Categorical).cast(pl.String))
         for s in steps
     ]

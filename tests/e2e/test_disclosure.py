@@ -3,6 +3,7 @@ differencing within a request and against the project's release ledger, policy l
 and unit-level contributors."""
 
 import csv
+import itertools
 import json
 
 import pytest
@@ -148,6 +149,28 @@ def test_a_count_of_a_value_counts_the_records_that_have_one(cli, home, tmp_path
     )
     assert counted == dict(expected.iter_rows())
     assert sum(counted.values()) < pl.read_parquet(sources["fire_incidents"]).height
+
+
+def test_a_histogram_counts_each_bin_and_its_small_bins_are_suppressed(
+    cli, home, tmp_path, sources
+):
+    import polars as pl
+
+    edges = [0, 2, 4, 8, 12, 60]  # two residents had 60 or more visits
+    visits = table("visits", rows=["gp_visits_last_year"], bins={"gp_visits_last_year": edges})
+    job = submit_and_run(cli, spec(tmp_path, visits))
+    output = report_of(home, job)["outputs"][0]
+    cells = {c["keys"]["gp_visits_last_year"]: c for c in output["cells"] if c["margin"] == ""}
+    data = pl.read_parquet(sources["residents"]).get_column("gp_visits_last_year")
+    expected = {"< 0": int((data < 0).sum()), ">= 60": int((data >= 60).sum())}
+    for low, high in itertools.pairwise(edges):
+        expected[f"[{low}, {high})"] = int(((data >= low) & (data < high)).sum())
+    assert 0 < expected[">= 60"] < 10
+    assert {k: c["value"] for k, c in cells.items()} == {k: v for k, v in expected.items() if v}
+    for label, cell in cells.items():  # the frequency rule holds per bin
+        assert (cell["status"] == "fail") == (0 < expected[label] < 10), label
+        if cell["status"] == "fail":
+            assert cell["suppressed"] == "primary"
 
 
 def test_a_table_that_cannot_be_protected_cannot_be_approved(cli, home, tmp_path):

@@ -74,6 +74,34 @@ def test_type_mistakes_are_refusals_with_the_code_of_their_kind():
     ]
 
 
+def test_a_binned_column_must_be_a_number():
+    found = spec_catalog_problems(
+        spec(
+            {
+                "kind": "table",
+                "name": "h",
+                "dataset": "residents",
+                "rows": ["age_band"],
+                "bins": {"age_band": [0, 16]},
+            },
+            {
+                "kind": "table",
+                "name": "ok",
+                "dataset": "residents",
+                "rows": ["ltc_count"],
+                "bins": {"ltc_count": [0, 2, 4]},
+            },
+        ),
+        CATALOG,
+    )
+    assert [(r.code, r.text) for r in found] == [
+        (
+            RefusalCode.NOT_NUMERIC,
+            "step 'h': 'age_band' is binned, which needs a numeric column, and it is string",
+        )
+    ]
+
+
 IDENTIFIED = {
     "residents": Dataset(
         name="residents",

@@ -126,6 +126,10 @@ def test_link_columns_must_be_declared_for_the_linked_dataset():
         ({"statistic": "mean"}, "needs a 'value'"),
         ({"statistic": "quantile", "value": "ltc_count"}, "quantile"),
         ({"columns": ["local_authority"]}, "once among rows and columns"),
+        ({"bins": {"ltc_count": [0, 2]}}, "not among the table's rows or columns"),
+        ({"bins": {"local_authority": [2, 2]}}, "the edges must increase"),
+        ({"bins": {"local_authority": []}}, "give between 1 and 200 edges, not 0"),
+        ({"bins": {"local_authority": [0, "inf"]}}, "every edge must be a finite number"),
     ],
 )
 def test_table_statistics_need_what_they_need(step, message):
