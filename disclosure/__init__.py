@@ -44,8 +44,9 @@ evidence, for a cluster), `rules` / `rules_text` (the rules and each cell's outc
 `protection` / `protect` / `secondary` (suppression, rounding, totals), `check` and
 `table_summary` (one output's verdict), `other_outputs` (regressions, files), `fitted`
 (a regression read from a statsmodels or lifelines fit),
-`differencing` / `published` / `populations` / `recovery` (outputs that
-disclose together; `populations` reads filters as sets of values), `release` (the released
+`differencing` / `findings` / `pairs` / `published` / `populations` / `combinations` /
+`recovery` (outputs that disclose together; `populations` reads filters as sets of values, `combinations`
+solves over three or more tables), `release` (the released
 table, the researcher's summary), `report` and `render*` (the checker's report, as JSON,
 Markdown and HTML), `parameters` and `validate` (argument checks), `errors`.
 """

@@ -1,4 +1,4 @@
-"""Differencing: two outputs that are safe alone but disclose together.
+"""Differencing: outputs that are safe alone but disclose together.
 
 Checked for every pair of tables within one output request, and between each new table
 and the tables the project has already released (a ledger the service keeps). Two
@@ -10,8 +10,8 @@ the same datasets, link and filters, or filters one of which contains the other'
   table and its margins elsewhere, the same table twice with different suppression).
   A suppressed cell that the published cells of both determine exactly, and neither
   alone, is a finding with status "fail" (`disclosure.recovery`). A pair too large for
-  that check (see MAX_RECOVERY_*) is an "unchecked" finding of the same status: the
-  check is bounded before it allocates, and a checker decides.
+  that check (`disclosure.pairs.MAX_RECOVERY_*`) is an "unchecked" finding of the same
+  status: the check is bounded before it allocates, and a checker decides.
 - difference: one population inside the other (a filter more, or a wider condition:
   `disclosure.populations` reads filters as intervals and sets, so "ltc_count <= 7" is
   inside "ltc_count not null"), or the same table over two versions of a dataset: on
@@ -24,9 +24,13 @@ the same datasets, link and filters, or filters one of which contains the other'
 
 Rounded tables are left out: the exact arithmetic above does not hold for them, and
 rounding is itself the protection against differencing that OpenSAFELY relies on.
-`check_request` attaches findings to the tables of a request: within one request both
-outputs become "review" (the checkers must not approve both: `tre.service.review`
-enforces it for "fail" findings); against a released table the new one takes the status.
+- combination: three or more tables that together give a small group's count, which
+  no two of them do (`disclosure.combinations`, solved over each group of tables after
+  the pairs, when the budget is not spent). Status "fail".
+
+`check_request` attaches findings to the tables of a request: within one request its
+outputs become "review" (the checkers must not approve them all: `tre.service.review`
+enforces it for "fail" findings); against released tables the new one takes the status.
 """
 
 from __future__ import annotations
@@ -35,21 +39,18 @@ import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
-
-import numpy as np
-import polars as pl
 
 from disclosure.check import Result, TableResult, worst
-from disclosure.populations import difference_text, relation
+from disclosure.combinations import Combination, find_combinations
+from disclosure.findings import EXAMPLES, Finding
+from disclosure.pairs import Counts, counts, pair, values_text
+from disclosure.populations import relation
 from disclosure.published import (
     PublishedTable,
     measure_of,
     published_from_report,
     published_view,
 )
-from disclosure.recovery import determined
-from disclosure.validate import MARGIN
 
 __all__ = [
     "Budget",
@@ -62,44 +63,6 @@ __all__ = [
     "published_view",
     "relation",
 ]
-
-_EXAMPLES = 5  # cells named in a finding; the report says how many there are in all
-#: The largest recovery check tre runs (published cells x suppressed cells, and the
-#: suppressed cells alone: the check is a dense rank computation over them). Beyond it
-#: the pair is not checked but flagged for a checker, never left to run out of memory.
-MAX_RECOVERY_ELEMENTS = 20_000_000
-MAX_RECOVERY_UNKNOWNS = 4_000
-
-
-@dataclass(frozen=True)
-class Finding:
-    """Two outputs that together disclose: which, how, and some of the cells."""
-
-    kind: str  # "recoverable" | "unchecked" | "difference"
-    status: str  # "fail" | "review"
-    outputs: tuple[str, str]  # the first is always in the request being checked
-    jobs: tuple[int | None, int | None]  # None: in the request being checked
-    message: str
-    cells: tuple[str, ...]  # up to five cells, named by their keys
-    count: int  # cells concerned in all
-
-    @property
-    def within_request(self) -> bool:
-        """Both outputs are in the request being checked (a finding on one table alone,
-        such as a check cut short by its budget, names no second output)."""
-        return self.jobs[1] is None and bool(self.outputs[1])
-
-    def as_dict(self) -> dict[str, Any]:
-        """As recorded in a report."""
-        return {
-            "kind": self.kind,
-            "status": self.status,
-            "outputs": list(self.outputs),
-            "jobs": list(self.jobs),
-            "message": self.message,
-            "cells": list(self.cells),
-            "count": self.count,
-        }
 
 
 def check_request(
@@ -114,15 +77,13 @@ def check_request(
     views = [published_view(r) for r in tables.values()]
     findings = find_differencing(views, released, budget)
     for finding in findings:
-        first = tables[finding.outputs[0]]
-        first.findings.append(finding)
-        if finding.within_request:
-            second = tables[finding.outputs[1]]
-            second.findings.append(finding)
-            first.status = worst([first.status, "review"])
-            second.status = worst([second.status, "review"])
-        else:
-            first.status = worst([first.status, finding.status])
+        named = [tables[name] for name in finding.new_outputs]
+        for table in named:
+            table.findings.append(finding)
+            # Within a request the checkers choose which to release (never all of them:
+            # tre.service.review); against released tables the new one takes the status.
+            status = "review" if finding.within_request else finding.status
+            table.status = worst([table.status, status])
     return findings
 
 
@@ -160,7 +121,7 @@ def find_differencing(
     findings: list[Finding] = []
     compared = 0
     left: dict[str, int] = {}  # new table -> pairs not compared when the budget ran out
-    counts: Counts = {}
+    cache: Counts = {}
     for fresh, old in groups.values():
         alike = _classes([*fresh, *old])
         for index, first in enumerate(fresh):
@@ -173,9 +134,32 @@ def find_differencing(
                         left[second.name] = left.get(second.name, 0) + 1
                     continue
                 compared += 1
-                findings += _pair(first, second, counts)
+                findings += pair(first, second, cache)
+        if not left:  # three or more tables together: solved over the group at once
+            found = find_combinations([*fresh, *old], lambda t, keys: counts(t, keys, cache))
+            findings += [_combination(c) for c in found]
     findings += [_over_budget(name, count, budget) for name, count in left.items()]
     return findings
+
+
+def _combination(found: Combination) -> Finding:
+    tables = sorted(found.tables, key=lambda t: t.job_id is not None)  # the new first
+    threshold = max(t.threshold for t in tables)
+    labels = [values_text(list(found.keys), values) for values in found.cells]
+    names = ", ".join(t.label for t in tables[:-1]) + f" and {tables[-1].label}"
+    message = (
+        f"{names} together give the count of a group no table publishes ({found.group}): "
+        f"between 1 and {threshold - 1} in {len(labels)} cell{'s' * (len(labels) != 1)}"
+    )
+    return Finding(
+        kind="combination",
+        status="fail",
+        outputs=tuple(t.name for t in tables),
+        jobs=tuple(t.job_id for t in tables),
+        message=message,
+        cells=tuple(labels[:EXAMPLES]),
+        count=len(labels),
+    )
 
 
 def _group(table: PublishedTable) -> str | None:
@@ -229,293 +213,3 @@ def _over_budget(name: str, count: int, budget: Budget) -> Finding:
         "jobs"
     )
     return Finding("unchecked", "review", (name, ""), (None, None), message, (), count)
-
-
-# --- one pair ---------------------------------------------------------------------------
-
-
-#: Counts of a table over some of its keys, by key values (None: a suppressed cell in
-#: it), kept for the pairs of one request: (table id, keys) -> {values: count}.
-Counts = dict[tuple[int, tuple[str, ...]], dict[tuple[str | None, ...], float | None]]
-
-
-def _pair(
-    first: PublishedTable, second: PublishedTable, cache: Counts | None = None
-) -> list[Finding]:
-    cache = {} if cache is None else cache
-    if first.measure != second.measure or first.rounded_to or second.rounded_to:
-        return []
-    kind = relation(first.population, second.population)
-    if kind is None:
-        return []
-    if kind == "same":
-        return _recoverable(first, second, "fail")
-    if kind == "unknown" and _same_counts(first, second, cache):
-        return _recoverable(first, second, "review")
-    return _difference(first, second, kind, cache)
-
-
-def _finding(
-    kind: str,
-    status: str,
-    first: PublishedTable,
-    second: PublishedTable,
-    message: str,
-    cells: list[str],
-) -> Finding:
-    return Finding(
-        kind=kind,
-        status=status,
-        outputs=(first.name, second.name),
-        jobs=(first.job_id, second.job_id),
-        message=message,
-        cells=tuple(cells[:_EXAMPLES]),
-        count=len(cells),
-    )
-
-
-def _recoverable(first: PublishedTable, second: PublishedTable, status: str) -> list[Finding]:
-    """Suppressed cells that the two tables' published cells determine, and neither alone."""
-    if set(second.keys) <= set(first.keys):
-        fine, coarse = first, second
-    elif set(first.keys) <= set(second.keys):
-        fine, coarse = second, first
-    else:
-        return []
-    unknowns = fine.cells.filter((pl.col(MARGIN) == "") & pl.col("suppressed")).height
-    published = fine.cells.height + coarse.cells.height
-    if unknowns > MAX_RECOVERY_UNKNOWNS or published * unknowns > MAX_RECOVERY_ELEMENTS:
-        message = (
-            f"{first.label} and {second.label} count the same people, but are too large to "
-            f"check whether together they reveal suppressed cells ({published:,} cells, "
-            f"{unknowns:,} of them suppressed; tre checks up to {MAX_RECOVERY_UNKNOWNS:,} "
-            "suppressed cells): a checker must decide, or the tables can be made coarser"
-        )
-        return [_finding("unchecked", status, first, second, message, [])]
-    together = _determined(fine, [fine, coarse])
-    alone = [_determined(fine, [fine])[0], _determined(coarse, [coarse])[0]]
-    revealed = []
-    for table, fixed, before in zip((fine, coarse), together, alone, strict=True):
-        hidden = table.cells.filter(pl.col("suppressed"))
-        new = hidden.filter(pl.Series(fixed & ~before))
-        revealed += [f"{table.name}: {label}" for label in _labels(table, new)]
-    if not revealed:
-        return []
-    message = (
-        f"{first.label} and {second.label} count the same people: together they let "
-        f"{len(revealed)} suppressed cell{'s' * (len(revealed) != 1)} be worked out exactly "
-        "from the cells and totals published"
-    )
-    return [_finding("recoverable", status, first, second, message, revealed)]
-
-
-def _determined(fine: PublishedTable, tables: list[PublishedTable]) -> list[np.ndarray]:
-    """For each table, which of its suppressed cells (in order) the published cells of
-    all `tables` determine; the unknowns are the suppressed cells of `fine`."""
-    inner = fine.cells.filter(pl.col(MARGIN) == "").with_row_index("_f")
-    unknown = inner.filter(pl.col("suppressed")).get_column("_f").to_numpy()
-    position = np.full(inner.height, -1)
-    position[unknown] = np.arange(unknown.size)
-    equations, targets = [], []
-    for table in tables:
-        cells = table.cells.with_row_index("_id")
-        members = _members(table, cells, inner)
-        matrix = np.zeros((cells.height, unknown.size))
-        ids = members.get_column("_id").to_numpy()
-        cols = position[members.get_column("_f").to_numpy()]
-        matrix[ids[cols >= 0], cols[cols >= 0]] = 1.0
-        hidden = cells.get_column("suppressed").to_numpy()
-        equations.append(matrix[~hidden])
-        targets.append(matrix[hidden])
-    if not any(t.shape[0] for t in targets):
-        return [np.zeros(0, dtype=bool) for _ in tables]
-    fixed = determined(np.vstack(equations), np.vstack(targets))
-    bounds = np.cumsum([0, *(t.shape[0] for t in targets)])
-    return [fixed[bounds[i] : bounds[i + 1]] for i in range(len(tables))]
-
-
-def _members(table: PublishedTable, cells: pl.DataFrame, inner: pl.DataFrame) -> pl.DataFrame:
-    """(_id, _f) pairs: which of the finest table's cells each of `table`'s cells adds up."""
-    parts = []
-    for margin, keys in (
-        ("", table.keys),
-        ("row", list(table.rows)),
-        ("column", list(table.columns)),
-        ("total", []),
-    ):
-        chosen = cells.filter(pl.col(MARGIN) == margin).select("_id", *keys)
-        if chosen.height == 0:
-            continue
-        if keys:
-            joined = chosen.join(inner.select("_f", *keys), on=keys, how="inner", nulls_equal=True)
-        else:
-            joined = chosen.join(inner.select("_f"), how="cross")
-        parts.append(joined.select("_id", "_f"))
-    if not parts:
-        return pl.DataFrame(schema={"_id": pl.UInt32, "_f": pl.UInt32})
-    return pl.concat(parts)
-
-
-def _difference(
-    first: PublishedTable, second: PublishedTable, kind: str, cache: Counts
-) -> list[Finding]:
-    """Cells of the two tables' common keys, and their grand totals, whose counts differ
-    by a small number. (Plain Python over cached counts: a job's pairs are many and
-    small, where a dataframe's per-call cost would dominate.)"""
-    common = [key for key in first.keys if key in second.keys]
-    rows = _compared(first, second, common, cache)
-    if common:
-        rows += [(values, a, b, True) for values, a, b, _ in _compared(first, second, [], cache)]
-    if not rows:
-        return []
-    difference = np.array([a - b for _values, a, b, _grand in rows])
-    if kind == "overlap":
-        return _overlap(first, second, rows, difference)
-    if kind == "inside" or (kind == "unknown" and (difference <= 0).all()):
-        difference, bigger, smaller = -difference, second, first
-    elif kind in ("contains", "versions") or (difference >= 0).all():
-        bigger, smaller = first, second
-    else:
-        return []  # neither is inside the other: these are unrelated groups
-    difference = np.abs(difference)
-    threshold = max(first.threshold, second.threshold)
-    small = (difference > 0) & (difference < threshold)
-    if not small.any():
-        return []
-    labels = [
-        "grand total" if grand else _values_text(common, values)
-        for (values, _a, _b, grand), flagged in zip(rows, small, strict=True)
-        if flagged
-    ]
-    how = {
-        "versions": "are the same table over two versions of the data",
-        "unknown": "may count one group inside the other",
-    }.get(kind, "count one group inside the other")
-    message = (
-        f"{bigger.label} and {smaller.label} {how}: subtracting one from the other leaves "
-        f"between 1 and {threshold - 1} in {len(labels)} cell{'s' * (len(labels) != 1)}"
-    )
-    status = "fail" if kind in ("contains", "inside") else "review"
-    return [_finding("difference", status, first, second, message, labels)]
-
-
-def _overlap(
-    first: PublishedTable,
-    second: PublishedTable,
-    rows: list[tuple[tuple[str | None, ...], float, float, bool]],
-    difference: np.ndarray,
-) -> list[Finding]:
-    """Two tables over overlapping populations (each has rows the other lacks): their
-    difference is the first's own rows less the second's. Someone who knows one of those
-    groups is empty (nobody has fewer than 0 conditions) reads the other from a small
-    difference, so small differences go to a checker, naming both groups."""
-    threshold = max(first.threshold, second.threshold)
-    small = (np.abs(difference) > 0) & (np.abs(difference) < threshold)
-    if not small.any():
-        return []
-    common = [key for key in first.keys if key in second.keys]
-    labels = [
-        "grand total" if grand else _values_text(common, values)
-        for (values, _a, _b, grand), flagged in zip(rows, small, strict=True)
-        if flagged
-    ]
-    groups = difference_text(first.population or {}, second.population or {})
-    which = (
-        f" ({groups[0]}, less {groups[1]}: where nobody has {groups[1]}, that is the "
-        f"people with {groups[0]})"
-        if groups
-        else ""
-    )
-    message = (
-        f"{first.label} and {second.label} count overlapping groups: subtracting one from "
-        f"the other leaves between 1 and {threshold - 1} in {len(labels)} "
-        f"cell{'s' * (len(labels) != 1)}{which}"
-    )
-    return [_finding("difference", "review", first, second, message, labels)]
-
-
-def _compared(
-    first: PublishedTable, second: PublishedTable, keys: list[str], cache: Counts
-) -> list[tuple[tuple[str | None, ...], float, float, bool]]:
-    """Both tables' counts over `keys`, side by side, where both are known:
-    (key values, count of the first, count of the second, whether a grand total)."""
-    a, b = _counts(first, keys, cache), _counts(second, keys, cache)
-    return [
-        (values, count, other, not keys)
-        for values, count in a.items()
-        if count is not None and (other := b.get(values)) is not None
-    ]
-
-
-def _counts(
-    table: PublishedTable, keys: list[str], cache: Counts
-) -> dict[tuple[str | None, ...], float | None]:
-    """`_coarsened` as a mapping from key values to the count, computed once per request."""
-    entry = (id(table), tuple(keys))
-    if entry not in cache:
-        frame = _coarsened(table, keys)
-        values = frame.select(keys).rows() if keys else [()] * frame.height
-        cache[entry] = dict(zip(values, frame.get_column("count").to_list(), strict=True))
-    return cache[entry]
-
-
-def _values_text(keys: list[str], values: tuple[str | None, ...]) -> str:
-    """A cell named by its keys, as `_keys_text` names it: "ward w3, age 0-15"."""
-    if not keys:
-        return "all"
-    return ", ".join(
-        f"{key} {'(missing)' if value is None else value}"
-        for key, value in zip(keys, values, strict=True)
-    )
-
-
-def _coarsened(table: PublishedTable, keys: list[str]) -> pl.DataFrame:
-    """The table's counts over `keys` (a subset of its keys): a published total that is
-    exactly that, or the sums of its cells (null where a cell is suppressed)."""
-    cells = table.cells
-    for margin, kept in (("", table.keys), ("row", table.rows), ("column", table.columns)):
-        if kept and set(kept) == set(keys):
-            found = cells.filter(pl.col(MARGIN) == margin)
-            if found.height:
-                return found.select(*keys, "count")
-    if not keys:
-        found = cells.filter(pl.col(MARGIN) == "total")
-        if found.height:
-            return found.select("count")
-    inner = cells.filter(pl.col(MARGIN) == "")
-    count = pl.when(pl.col("suppressed").any()).then(None).otherwise(pl.col("count").sum())
-    if not keys:
-        return inner.select(count.alias("count"))
-    return inner.group_by(keys).agg(count.alias("count"))
-
-
-def _same_counts(first: PublishedTable, second: PublishedTable, cache: Counts) -> bool:
-    """Whether two tables with unknown filters agree on every count of their common keys
-    (then they most likely count the same rows)."""
-    common = [key for key in first.keys if key in second.keys]
-    joined = _compared(first, second, common, cache)
-    return bool(joined) and all(a == b for _values, a, b, _grand in joined)
-
-
-def _keys_text(keys: Sequence[str]) -> pl.Expr:
-    if not keys:
-        return pl.lit("all")
-    return pl.concat_str(
-        [pl.lit(f"{key} ") + pl.col(key).cast(pl.String).fill_null("(missing)") for key in keys],
-        separator=", ",
-    )
-
-
-def _labels(table: PublishedTable, cells: pl.DataFrame) -> list[str]:
-    """Each cell named by its keys, e.g. "ward A, sex F"; totals say what they add up."""
-    margin = pl.col(MARGIN)
-    label = (
-        pl.when(margin == "total")
-        .then(pl.lit("grand total"))
-        .when(margin == "row")
-        .then(pl.lit("total of ") + _keys_text(table.rows))
-        .when(margin == "column")
-        .then(pl.lit("total of ") + _keys_text(table.columns))
-        .otherwise(_keys_text(table.keys))
-    )
-    return cells.select(label.alias("label")).get_column("label").to_list()

@@ -39,7 +39,9 @@ __all__ = [
     "condition_set",
     "difference_text",
     "parse_condition",
+    "population_sets",
     "relation",
+    "set_text",
 ]
 
 #: The operators of a condition, longest first (so "not in" is not read as "in").
@@ -202,8 +204,8 @@ def difference_text(first: Mapping[str, Any], second: Mapping[str, Any]) -> tupl
     integer = types.get(column) == "integer"
     one, two = a.get(column, ValueSet.everything()), b.get(column, ValueSet.everything())
     return (
-        _set_text(column, _minus(one, two, integer)),
-        _set_text(column, _minus(two, one, integer)),
+        set_text(column, _minus(one, two, integer)),
+        set_text(column, _minus(two, one, integer)),
     )
 
 
@@ -370,7 +372,7 @@ def _degenerate(interval: Interval) -> bool:
     return (interval.low == interval.high and interval.low in (_LOW, _HIGH)) or interval.empty()
 
 
-def _set_text(column: str, values: ValueSet) -> str:
+def set_text(column: str, values: ValueSet) -> str:
     """The set as conditions people read: "ltc_count >= 8", "age in [3, 5]", "nobody"."""
     if values.is_empty():
         return "nobody"

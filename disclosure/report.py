@@ -201,12 +201,7 @@ def _table(
         "protection_outcome": outcome.as_dict() if outcome and outcome.suppressed else None,
         "rounded_to": result.protection_policy.round_to,
         "totals": result.protection_policy.totals,
-        "findings": [i + 1 for i, f in enumerate(findings) if result.name in f.outputs[:1]]
-        + [
-            i + 1
-            for i, f in enumerate(findings)
-            if f.within_request and result.name == f.outputs[1]
-        ],
+        "findings": [i + 1 for i, f in enumerate(findings) if result.name in f.new_outputs],
         "cells": [_cell(cell, keys) for cell in cells.iter_rows(named=True)],
     }
     # Rules that differ from the request's (a stricter dataset policy) are recorded.

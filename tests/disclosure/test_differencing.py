@@ -218,9 +218,9 @@ def test_a_pair_too_large_to_check_is_flagged_not_run_out_of_memory(residents, m
     # The recovery check is a dense rank computation: over its bound (here lowered, as a
     # wide table with a released one once needed 289 GiB) the pair is not computed but
     # flagged with the same status, for a checker.
-    from disclosure import differencing
+    from disclosure import pairs
 
-    monkeypatch.setattr(differencing, "MAX_RECOVERY_UNKNOWNS", 0)
+    monkeypatch.setattr(pairs, "MAX_RECOVERY_UNKNOWNS", 0)
     bare = check_table(
         residents,
         name="bare",

@@ -173,6 +173,30 @@ def test_a_histogram_counts_each_bin_and_its_small_bins_are_suppressed(
             assert cell["suppressed"] == "primary"
 
 
+def test_three_tables_that_disclose_together_cannot_all_be_approved(cli, home, tmp_path):
+    # Everyone, those with at most 4 conditions and those with 6 or more: together they
+    # count the residents with 5 conditions in each authority, whom no table publishes.
+    columns = {"residents": ["local_authority", "ltc_count"]}
+    steps = [
+        table("everyone", rows=["local_authority"]),
+        table("few", rows=["local_authority"], filter="ltc_count <= 4"),
+        table("many", rows=["local_authority"], filter="ltc_count >= 6"),
+    ]
+    job = submit_and_run(cli, spec(tmp_path, *steps, datasets=columns))
+    report = report_of(home, job)
+    (found,) = [f for f in report["differencing"] if f["kind"] == "combination"]
+    assert sorted(found["outputs"]) == ["everyone", "few", "many"]
+    assert found["status"] == "fail" and "ltc_count == 5" in found["message"]
+    assert "local_authority St Helens" in found["cells"]  # 9 residents there
+    for name in ("everyone", "few"):
+        approved = cli("review", "approve", job, "--output", name, "-m", "ok", who="carl")
+        assert approved.code == 0, approved.err
+    third = cli("review", "approve", job, "--output", "many", "-m", "ok", who="carl")
+    assert third.code == 4
+    assert "discloses when released together" in third.err
+    assert "everyone, few and many" in third.err
+
+
 def test_a_table_that_cannot_be_protected_cannot_be_approved(cli, home, tmp_path):
     maximum = table(
         "oldest",

@@ -159,9 +159,10 @@ def release(session: Session, job_id: int) -> Job:
     clashes = _disclosing_pairs(session, request, set(approved))
     if clashes:
         raise PermissionDenied(
-            f"job {job_id} cannot be released: two approved outputs disclose together",
+            f"job {job_id} cannot be released: approved outputs disclose together",
             reasons=clashes,
-            fix="a checker changes their vote on one output of each pair to reject or return",
+            fix="a checker changes their vote on one output of each pair (or larger set) to "
+            "reject or return",
         )
     if "returned" in outcomes.values():
         state = JobState.RETURNED
@@ -192,8 +193,8 @@ def release(session: Session, job_id: int) -> Job:
 
 
 def _refuse_both_of_a_pair(session: Session, request: OutputRequest, names: list[str]) -> None:
-    """Refuse an approval that would leave this checker approving both outputs of a pair
-    the report finds disclosing together."""
+    """Refuse an approval that would leave this checker approving every output of a pair
+    (or larger set) the report finds disclosing together."""
     mine = {
         r.output
         for r in repo.list_reviews(session.conn, request.job_id)
@@ -202,22 +203,24 @@ def _refuse_both_of_a_pair(session: Session, request: OutputRequest, names: list
     clashes = _disclosing_pairs(session, request, mine | set(names))
     if clashes:
         raise PermissionDenied(
-            "you cannot approve both outputs of a pair that discloses when released together",
+            "you cannot approve every output of a pair (or larger set) that discloses when "
+            "released together",
             reasons=clashes,
-            fix="approve at most one output of each pair; reject or return the other "
-            "(the disclosure report's differencing section explains each pair)",
+            fix="leave at least one output of each such set unapproved: reject or return it "
+            "(the disclosure report's differencing section explains each)",
         )
 
 
 def _disclosing_pairs(session: Session, request: OutputRequest, chosen: set[str]) -> list[str]:
-    """The report's "fail" differencing findings within the request whose two outputs
-    are both in `chosen`, each as a sentence."""
+    """The report's "fail" differencing findings naming two or more outputs of the
+    request, all of them in `chosen`, each as a sentence."""
     found = []
     for finding in read_report(session, request).get("differencing") or []:
-        outputs, jobs = finding.get("outputs") or [], finding.get("jobs") or [None, None]
-        within = len(outputs) == 2 and jobs[1] is None
-        if finding.get("status") == "fail" and within and set(outputs) <= chosen:
-            found.append(f"{outputs[0]} and {outputs[1]}: {finding.get('message', '')}")
+        outputs, jobs = finding.get("outputs") or [], finding.get("jobs") or []
+        new = [o for o, j in zip(outputs, jobs, strict=False) if o and j is None]
+        if finding.get("status") == "fail" and len(new) >= 2 and set(new) <= chosen:
+            named = ", ".join(new[:-1]) + f" and {new[-1]}"
+            found.append(f"{named}: {finding.get('message', '')}")
     return found
 
 
