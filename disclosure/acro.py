@@ -1,0 +1,473 @@
+"""An ACRO-compatible session, so a TRE whose researchers use ACRO (the SACRO project's
+`acro` package) can switch to `disclosure` without rewriting their scripts:
+
+    from disclosure.acro import ACRO
+
+    acro = ACRO(suppress=True)
+    table = acro.crosstab(df.recommend, df.parents)        # a pandas DataFrame
+    model = acro.olsr("score ~ children + parents", data=df)  # a statsmodels fit
+    acro.add_comments("output_0", "rare level suppressed")
+    acro.finalise("outputs")                               # results.json + CSV files
+
+Every call is checked by the engine (`check_table`, `check_fitted`) with ACRO's default
+rules (threshold 10, nk (2, 0.9), p-ratio 0.1, 10 residual degrees of freedom) mapped
+onto `Rules`, and recorded as ACRO records it (`acro_results`). pandas and statsmodels
+are imported when a method needs them, never by ``import disclosure``. What differs
+from ACRO, and what is not supported yet: docs/disclosure.md, "Switching from ACRO".
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from disclosure.acro_results import Record, Records
+from disclosure.acro_tables import acro_layout
+from disclosure.check import check_table
+from disclosure.errors import DisclosureInputError
+from disclosure.fitted import check_fitted
+from disclosure.protection import Protection
+from disclosure.rules import Rules
+
+__all__ = ["ACRO", "rules_from_config"]
+
+#: ACRO's config keys, and the `Rules` parameter each one sets.
+CONFIG_KEYS = {
+    "safe_threshold": "threshold",
+    "safe_dof_threshold": "min_dof",
+    "safe_nk_n": "dominance_n",
+    "safe_nk_k": "dominance_k",
+    "safe_pratio_p": "p_ratio",
+    "zeros_are_disclosive": "zeros_disclosive",
+}
+
+#: ACRO's aggfunc names (or numpy/pandas function names), and the engine's statistic.
+AGGFUNCS = {
+    "count": "count",
+    "size": "count",
+    "len": "count",
+    "mean": "mean",
+    "average": "mean",
+    "nanmean": "mean",
+    "sum": "sum",
+    "nansum": "sum",
+    "median": "median",
+    "nanmedian": "median",
+    "std": "std",
+    "nanstd": "std",
+    "min": "min",
+    "amin": "min",
+    "max": "max",
+    "amax": "max",
+    "mode": "mode",
+}
+
+
+def rules_from_config(config: str | Mapping[str, Any]) -> Rules:
+    """`Rules` for an ACRO config: "default" (ACRO's default.yaml, which is `Rules()`), or
+    a mapping of ACRO's keys (safe_threshold, safe_dof_threshold, safe_nk_n, ...)."""
+    if isinstance(config, str):
+        if config != "default":
+            raise DisclosureInputError(
+                f"unknown ACRO config {config!r}",
+                fix="use config='default', or pass the settings as a dict, e.g. "
+                "ACRO(config={'safe_threshold': 10, 'safe_dof_threshold': 10})",
+            )
+        return Rules()
+    unknown = sorted(set(config) - set(CONFIG_KEYS) - {"check_missing_values"})
+    if unknown or config.get("check_missing_values"):
+        raise DisclosureInputError(
+            "the ACRO config has settings this facade does not support",
+            reasons=[f"unknown setting {key!r}" for key in unknown]
+            + (
+                ["check_missing_values: missing values are reported per cell, not checked"]
+                if config.get("check_missing_values")
+                else []
+            ),
+            fix=f"use only: {', '.join(CONFIG_KEYS)} (and check_missing_values: false)",
+        )
+    return Rules(**{CONFIG_KEYS[key]: value for key, value in config.items() if key in CONFIG_KEYS})
+
+
+class ACRO:
+    """A session of checked outputs, with ACRO's methods and return values."""
+
+    def __init__(self, config: str | Mapping[str, Any] = "default", suppress: bool = False):
+        self.rules = rules_from_config(config)
+        self.suppress = suppress
+        self.results = Records()
+
+    # --- tables -----------------------------------------------------------------------
+
+    def crosstab(
+        self,
+        index: Any,
+        columns: Any,
+        values: Any = None,
+        rownames: Any = None,
+        colnames: Any = None,
+        aggfunc: Any = None,
+        margins: bool = False,
+        margins_name: str = "All",
+        dropna: bool = True,
+        normalize: bool = False,
+        show_suppressed: bool = False,
+    ) -> Any:
+        """pandas.crosstab, checked: counts of `index` x `columns`, or `aggfunc` of
+        `values`; failing cells are NaN when the session suppresses."""
+        _unsupported(
+            rownames=(rownames, None),
+            colnames=(colnames, None),
+            margins_name=(margins_name, "All"),
+            dropna=(dropna, True),
+            normalize=(normalize, False),
+            show_suppressed=(show_suppressed, False),
+        )
+        if (values is None) != (aggfunc is None):
+            raise DisclosureInputError(
+                "crosstab needs values and aggfunc together, or neither",
+                fix="e.g. acro.crosstab(df.a, df.b, values=df.x, aggfunc='mean')",
+            )
+        pd = importlib.import_module("pandas")
+        row_series, column_series = _series_list(index), _series_list(columns)
+        frame = pd.concat([*row_series, *column_series], axis=1)
+        keys = [str(name) for name in frame.columns]
+        if len(set(keys)) < len(keys):
+            raise DisclosureInputError(
+                f"crosstab's index and columns share a name ({', '.join(keys)})",
+                fix="give each Series its own name, e.g. series.rename('age_band')",
+            )
+        value = None
+        if values is not None:
+            value = _free_name(getattr(values, "name", None), keys)
+            frame[value] = values
+        rows, cols = keys[: len(row_series)], keys[len(row_series) :]
+        command = _command("crosstab", rows, cols, value, aggfunc, margins)
+        return self._table(pd, frame, "crosstab", command, rows, cols, value, aggfunc, margins)
+
+    def pivot_table(
+        self,
+        data: Any,
+        values: Any = None,
+        index: Any = None,
+        columns: Any = None,
+        aggfunc: Any = "mean",
+        fill_value: Any = None,
+        margins: bool = False,
+        dropna: bool = True,
+        margins_name: str = "All",
+        observed: bool = False,
+        sort: bool = True,
+    ) -> Any:
+        """pandas.pivot_table, checked: `aggfunc` of the `values` column of `data` by
+        the `index` and `columns` columns."""
+        _unsupported(
+            fill_value=(fill_value, None),
+            dropna=(dropna, True),
+            margins_name=(margins_name, "All"),
+            sort=(sort, True),
+        )
+        pd = importlib.import_module("pandas")
+        rows, cols = _names(index, "index"), _names(columns, "columns")
+        if not isinstance(values, str):
+            raise DisclosureInputError(
+                f"pivot_table takes one values column by name, not {values!r}",
+                fix="e.g. acro.pivot_table(df, values='children', index=['parents'], "
+                "columns=['recommend'], aggfunc='mean'); one call per column",
+            )
+        frame = data[[*rows, *cols, values]]
+        command = _command("pivot_table", rows, cols, values, aggfunc, margins)
+        return self._table(pd, frame, "pivot_table", command, rows, cols, values, aggfunc, margins)
+
+    def _table(
+        self,
+        pd: Any,
+        frame: Any,
+        method: str,
+        command: str,
+        rows: list[str],
+        columns: list[str],
+        value: str | None,
+        aggfunc: Any,
+        margins: bool,
+    ) -> Any:
+        statistic = "count" if aggfunc is None else _statistic(aggfunc)
+        keys = [*rows, *columns]
+        # pandas drops records with a missing key from a crosstab; so does the facade.
+        frame = frame.dropna(subset=keys)
+        for key in keys:
+            if frame[key].dtype == object or str(frame[key].dtype) == "category":
+                frame = frame.assign(**{key: frame[key].astype("string")})
+        uid = f"output_{self.results._next}"
+        result = check_table(
+            pl.from_pandas(frame),
+            name=uid,
+            rows=rows,
+            columns=columns,
+            value=value,
+            statistic=statistic,
+            rules=self.rules,
+            protection=Protection(suppress=self.suppress, totals=margins),
+        )
+        table = acro_layout(pd, result, suppress=self.suppress, margins=margins)
+        done = "suppressed" if self.suppress else "may need suppressing"
+        summary = f"{result.status}; " + "".join(
+            f"{rule}: {count} cells {done}; " for rule, count in table.failing.items() if count
+        )
+        self.results.add(
+            status=result.status,
+            output_type="table",
+            properties={"method": method},
+            sdc=table.sdc,
+            command=command,
+            summary=summary + result.summary,
+            outcome=table.outcome,
+            csv=table.frame.to_csv(),
+            result=result,
+        )
+        return table.frame
+
+    # --- regressions ------------------------------------------------------------------
+
+    def ols(
+        self,
+        endog: Any,
+        exog: Any = None,
+        missing: str = "none",
+        hasconst: Any = None,
+        **kwargs: Any,
+    ) -> Any:
+        """statsmodels OLS, fitted and checked (residual degrees of freedom, small
+        groups behind a predictor)."""
+        sm = importlib.import_module("statsmodels.api")
+        model = sm.OLS(endog, exog, missing=missing, hasconst=hasconst, **kwargs)
+        return self._regression("ols", "acro.ols(endog, exog)", model.fit())
+
+    def olsr(
+        self, formula: str, data: Any, subset: Any = None, drop_cols: Any = None, **kwargs: Any
+    ) -> Any:
+        """statsmodels' formula OLS (``smf.ols(formula, data)``), fitted and checked."""
+        smf = importlib.import_module("statsmodels.formula.api")
+        model = smf.ols(formula, data, subset=subset, drop_cols=drop_cols, **kwargs)
+        return self._regression("olsr", f"acro.olsr({formula!r}, data)", model.fit())
+
+    def logit(
+        self,
+        endog: Any,
+        exog: Any = None,
+        missing: str = "none",
+        check_rank: bool = True,
+        **kwargs: Any,
+    ) -> Any:
+        """statsmodels Logit, fitted and checked."""
+        sm = importlib.import_module("statsmodels.api")
+        model = sm.Logit(endog, exog, missing=missing, check_rank=check_rank, **kwargs)
+        return self._regression("logit", "acro.logit(endog, exog)", model.fit(disp=0))
+
+    def logitr(
+        self, formula: str, data: Any, subset: Any = None, drop_cols: Any = None, **kwargs: Any
+    ) -> Any:
+        """statsmodels' formula Logit (``smf.logit(formula, data)``), fitted and checked."""
+        smf = importlib.import_module("statsmodels.formula.api")
+        model = smf.logit(formula, data, subset=subset, drop_cols=drop_cols, **kwargs)
+        return self._regression("logitr", f"acro.logitr({formula!r}, data)", model.fit(disp=0))
+
+    def probit(
+        self,
+        endog: Any,
+        exog: Any = None,
+        missing: str = "none",
+        check_rank: bool = True,
+        **kwargs: Any,
+    ) -> Any:
+        """statsmodels Probit, fitted and checked."""
+        sm = importlib.import_module("statsmodels.api")
+        model = sm.Probit(endog, exog, missing=missing, check_rank=check_rank, **kwargs)
+        return self._regression("probit", "acro.probit(endog, exog)", model.fit(disp=0))
+
+    def probitr(
+        self, formula: str, data: Any, subset: Any = None, drop_cols: Any = None, **kwargs: Any
+    ) -> Any:
+        """statsmodels' formula Probit (``smf.probit(formula, data)``), fitted and checked."""
+        smf = importlib.import_module("statsmodels.formula.api")
+        model = smf.probit(formula, data, subset=subset, drop_cols=drop_cols, **kwargs)
+        return self._regression("probitr", f"acro.probitr({formula!r}, data)", model.fit(disp=0))
+
+    def _regression(self, method: str, command: str, fitted: Any) -> Any:
+        uid = f"output_{self.results._next}"
+        result = check_fitted(uid, fitted, rules=self.rules)
+        sign = "<" if result.df_resid < result.min_dof else ">="
+        summary = f"{result.status}; dof={result.df_resid} {sign} {result.min_dof}"
+        self.results.add(
+            status=result.status,
+            output_type="regression",
+            properties={"method": method, "dof": float(result.df_resid)},
+            # ACRO records no sdc for a regression; the engine's reasons are in summary.
+            sdc={},
+            command=command,
+            summary="; ".join([summary, *result.reasons]),
+            outcome={},
+            csv=result.coefficients.write_csv(),
+            result=result,
+        )
+        return fitted
+
+    # --- the session's outputs --------------------------------------------------------
+
+    def custom_output(self, filename: str | Path, comment: str | None = None) -> None:
+        """Add a file the facade cannot check (a figure, say): a person reviews it."""
+        source = Path(filename)
+        if not source.is_file():
+            raise DisclosureInputError(
+                f"cannot add custom output {str(source)!r}: there is no such file",
+                fix="save the output first, then pass its path to custom_output()",
+            )
+        self.results.add(
+            status="review",
+            output_type="custom",
+            properties={},
+            sdc={},
+            command="custom",
+            summary="review",
+            outcome={},
+            source=source,
+            comments=[] if comment is None else [comment],
+        )
+
+    def add_comments(self, output: str, comment: str) -> None:
+        """Add a comment for the output checker to the output named `output`."""
+        self.results.get(output).comments.append(comment)
+
+    def add_exception(self, output: str, reason: str) -> None:
+        """Ask for the output named `output` to be released although it did not pass."""
+        self.results.get(output).exception = reason
+
+    def remove_output(self, key: str) -> None:
+        """Drop an output from the session: `finalise` does not write it."""
+        self.results.remove(key)
+
+    def rename_output(self, old: str, new: str) -> None:
+        """Give an output a new name (its uid in results.json)."""
+        record = self.results.get(old)
+        if new in self.results.results:
+            raise DisclosureInputError(
+                f"cannot rename {old!r} to {new!r}: that name is taken",
+                fix="choose a name print_outputs() does not list",
+            )
+        record.uid = new
+        self.results.results = {
+            (new if uid == old else uid): rec for uid, rec in self.results.results.items()
+        }
+
+    def print_outputs(self) -> str:
+        """Print every output of the session, as ACRO does, and return the text."""
+        text = "".join(f"{record}\n" for record in self.results.results.values())
+        print(text)
+        return text
+
+    def get_output(self, key: str) -> Record:
+        """The record of one output (status, summary, sdc, comments, ...)."""
+        return self.results.get(key)
+
+    def finalise(
+        self, path: str | Path = "outputs", ext: str = "json", interactive: bool = False
+    ) -> Records:
+        """Write results.json and the outputs into the new folder `path`, for checking."""
+        if ext != "json" or interactive:
+            raise DisclosureInputError(
+                f"finalise(ext={ext!r}, interactive={interactive}) is not supported",
+                fix="use finalise(path) (results.json); add exceptions with "
+                "add_exception() before finalising",
+            )
+        self.results.finalise(Path(path))
+        return self.results
+
+
+def _unsupported(**arguments: tuple[Any, Any]) -> None:
+    # Refuse an argument whose effect the facade does not reproduce, rather than
+    # silently return a table other than the one the researcher asked for.
+    changed = [
+        name
+        for name, (given, default) in arguments.items()
+        if given is not default and given != default
+    ]
+    if changed:
+        raise DisclosureInputError(
+            "arguments not supported by the disclosure ACRO facade yet: " + ", ".join(changed),
+            fix="leave them at their defaults; docs/disclosure.md ('Switching from "
+            "ACRO') lists what is supported",
+        )
+
+
+def _series_list(found: Any) -> list[Any]:
+    if isinstance(found, (list, tuple)):
+        items = list(found)
+    elif hasattr(found, "columns"):  # a DataFrame: one key per column
+        items = [found[column] for column in found.columns]
+    else:
+        items = [found]
+    if not items or not all(hasattr(item, "name") and hasattr(item, "dtype") for item in items):
+        raise DisclosureInputError(
+            "crosstab's index and columns are pandas Series (or lists of them)",
+            fix="e.g. acro.crosstab(df.recommend, df.parents) or "
+            "acro.crosstab([df.recommend, df.finance], df.parents)",
+        )
+    return [
+        item.rename(str(item.name)) if item.name is not None else item.rename(f"key_{i}")
+        for i, item in enumerate(items)
+    ]
+
+
+def _names(found: Any, what: str) -> list[str]:
+    if found is None:
+        raise DisclosureInputError(
+            f"pivot_table needs {what}: the column(s) to group by",
+            fix=f"e.g. {what}=['parents']",
+        )
+    names = [found] if isinstance(found, str) else list(found)
+    if not names or not all(isinstance(name, str) for name in names):
+        raise DisclosureInputError(
+            f"pivot_table's {what} are column names, not {found!r}",
+            fix=f"e.g. {what}=['parents']",
+        )
+    return names
+
+
+def _free_name(name: Any, taken: list[str]) -> str:
+    # The values Series may share a name with a key (or have none): name it apart.
+    candidate = str(name) if name is not None else "values"
+    while candidate in taken:
+        candidate = f"{candidate}_values"
+    return candidate
+
+
+def _statistic(aggfunc: Any) -> str:
+    name = aggfunc if isinstance(aggfunc, str) else getattr(aggfunc, "__name__", None)
+    if name not in AGGFUNCS:
+        raise DisclosureInputError(
+            f"aggfunc {aggfunc!r} is not supported",
+            fix=f"use one of: {', '.join(sorted(set(AGGFUNCS.values())))} (a name or the "
+            "numpy function); lists of aggfuncs are not supported yet: one call each",
+        )
+    return AGGFUNCS[name]
+
+
+def _command(
+    method: str,
+    rows: list[str],
+    columns: list[str],
+    value: str | None,
+    aggfunc: Any,
+    margins: bool,
+) -> str:
+    # ACRO records the line of the researcher's script; the facade rebuilds the call.
+    parts = [f"index={rows}", f"columns={columns}"]
+    if value is not None:
+        parts += [f"values={value!r}", f"aggfunc={getattr(aggfunc, '__name__', aggfunc)!r}"]
+    if margins:
+        parts.append("margins=True")
+    return f"acro.{method}({', '.join(parts)})"
