@@ -26,8 +26,8 @@ from typing import Any
 import polars as pl
 
 from disclosure.acro_results import Record, Records
-from disclosure.acro_tables import acro_layout
-from disclosure.check import check_table
+from disclosure.acro_tables import acro_layout, combine
+from disclosure.check import check_table, worst
 from disclosure.errors import DisclosureInputError
 from disclosure.fitted import check_fitted
 from disclosure.protection import Protection
@@ -172,12 +172,15 @@ class ACRO:
             sort=(sort, True),
         )
         pd = importlib.import_module("pandas")
-        rows, cols = _names(index, "index"), _names(columns, "columns")
+        rows = _names(index, "index")
+        cols = [] if columns is None else _names(columns, "columns")
+        if isinstance(values, list) and len(values) == 1:
+            values = values[0]
         if not isinstance(values, str):
             raise DisclosureInputError(
                 f"pivot_table takes one values column by name, not {values!r}",
                 fix="e.g. acro.pivot_table(df, values='children', index=['parents'], "
-                "columns=['recommend'], aggfunc='mean'); one call per column",
+                "aggfunc='mean'); one call per values column",
             )
         frame = data[[*rows, *cols, values]]
         command = _command("pivot_table", rows, cols, values, aggfunc, margins)
@@ -195,39 +198,53 @@ class ACRO:
         aggfunc: Any,
         margins: bool,
     ) -> Any:
-        statistic = "count" if aggfunc is None else _statistic(aggfunc)
         keys = [*rows, *columns]
         # pandas drops records with a missing key from a crosstab; so does the facade.
         frame = frame.dropna(subset=keys)
         for key in keys:
             if frame[key].dtype == object or str(frame[key].dtype) == "category":
                 frame = frame.assign(**{key: frame[key].astype("string")})
+        microdata = pl.from_pandas(frame)
         uid = f"output_{self.results._next}"
-        result = check_table(
-            pl.from_pandas(frame),
-            name=uid,
-            rows=rows,
-            columns=columns,
-            value=value,
-            statistic=statistic,
-            rules=self.rules,
-            protection=Protection(suppress=self.suppress, totals=margins),
+        # A list of aggfuncs gives one block of columns per function, as in pandas.
+        functions = aggfunc if isinstance(aggfunc, list) else [aggfunc]
+        results, tables = [], []
+        for function in functions:
+            statistic = "count" if function is None else _statistic(function)
+            result = check_table(
+                microdata,
+                name=uid if len(functions) == 1 else f"{uid} {statistic}",
+                rows=rows,
+                columns=columns,
+                value=value,
+                statistic=statistic,
+                rules=self.rules,
+                protection=Protection(suppress=self.suppress, totals=margins),
+            )
+            results.append(result)
+            tables.append(
+                acro_layout(pd, result, suppress=self.suppress, margins=margins, label=value or "")
+            )
+        table = (
+            tables[0]
+            if not isinstance(aggfunc, list)
+            else combine(pd, tables, [_function_name(f) for f in functions])
         )
-        table = acro_layout(pd, result, suppress=self.suppress, margins=margins)
+        status = worst(result.status for result in results)
         done = "suppressed" if self.suppress else "may need suppressing"
-        summary = f"{result.status}; " + "".join(
+        summary = f"{status}; " + "".join(
             f"{rule}: {count} cells {done}; " for rule, count in table.failing.items() if count
         )
         self.results.add(
-            status=result.status,
+            status=status,
             output_type="table",
             properties={"method": method},
             sdc=table.sdc,
             command=command,
-            summary=summary + result.summary,
+            summary=summary + "; ".join(result.summary for result in results),
             outcome=table.outcome,
             csv=table.frame.to_csv(),
-            result=result,
+            result=results[0] if len(results) == 1 else results,
         )
         return table.frame
 
@@ -445,13 +462,17 @@ def _free_name(name: Any, taken: list[str]) -> str:
     return candidate
 
 
+def _function_name(aggfunc: Any) -> str:
+    return aggfunc if isinstance(aggfunc, str) else str(getattr(aggfunc, "__name__", aggfunc))
+
+
 def _statistic(aggfunc: Any) -> str:
-    name = aggfunc if isinstance(aggfunc, str) else getattr(aggfunc, "__name__", None)
+    name = _function_name(aggfunc)
     if name not in AGGFUNCS:
         raise DisclosureInputError(
             f"aggfunc {aggfunc!r} is not supported",
             fix=f"use one of: {', '.join(sorted(set(AGGFUNCS.values())))} (a name or the "
-            "numpy function); lists of aggfuncs are not supported yet: one call each",
+            "numpy function), or a list of them for pivot_table",
         )
     return AGGFUNCS[name]
 
@@ -467,7 +488,12 @@ def _command(
     # ACRO records the line of the researcher's script; the facade rebuilds the call.
     parts = [f"index={rows}", f"columns={columns}"]
     if value is not None:
-        parts += [f"values={value!r}", f"aggfunc={getattr(aggfunc, '__name__', aggfunc)!r}"]
+        functions = aggfunc if isinstance(aggfunc, list) else [aggfunc]
+        named = [_function_name(function) for function in functions]
+        parts += [
+            f"values={value!r}",
+            f"aggfunc={named if isinstance(aggfunc, list) else named[0]!r}",
+        ]
     if margins:
         parts.append("margins=True")
     return f"acro.{method}({', '.join(parts)})"
