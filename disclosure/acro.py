@@ -25,72 +25,24 @@ from typing import Any
 
 import polars as pl
 
+from disclosure.acro_arguments import (
+    column_names,
+    command_text,
+    free_name,
+    function_name,
+    refuse_unsupported,
+    rules_from_config,
+    series_list,
+    statistic_of,
+)
 from disclosure.acro_results import Record, Records
 from disclosure.acro_tables import acro_layout, combine
 from disclosure.check import check_table, worst
 from disclosure.errors import DisclosureInputError
 from disclosure.fitted import check_fitted
 from disclosure.protection import Protection
-from disclosure.rules import Rules
 
 __all__ = ["ACRO", "rules_from_config"]
-
-#: ACRO's config keys, and the `Rules` parameter each one sets.
-CONFIG_KEYS = {
-    "safe_threshold": "threshold",
-    "safe_dof_threshold": "min_dof",
-    "safe_nk_n": "dominance_n",
-    "safe_nk_k": "dominance_k",
-    "safe_pratio_p": "p_ratio",
-    "zeros_are_disclosive": "zeros_disclosive",
-}
-
-#: ACRO's aggfunc names (or numpy/pandas function names), and the engine's statistic.
-AGGFUNCS = {
-    "count": "count",
-    "size": "count",
-    "len": "count",
-    "mean": "mean",
-    "average": "mean",
-    "nanmean": "mean",
-    "sum": "sum",
-    "nansum": "sum",
-    "median": "median",
-    "nanmedian": "median",
-    "std": "std",
-    "nanstd": "std",
-    "min": "min",
-    "amin": "min",
-    "max": "max",
-    "amax": "max",
-    "mode": "mode",
-}
-
-
-def rules_from_config(config: str | Mapping[str, Any]) -> Rules:
-    """`Rules` for an ACRO config: "default" (ACRO's default.yaml, which is `Rules()`), or
-    a mapping of ACRO's keys (safe_threshold, safe_dof_threshold, safe_nk_n, ...)."""
-    if isinstance(config, str):
-        if config != "default":
-            raise DisclosureInputError(
-                f"unknown ACRO config {config!r}",
-                fix="use config='default', or pass the settings as a dict, e.g. "
-                "ACRO(config={'safe_threshold': 10, 'safe_dof_threshold': 10})",
-            )
-        return Rules()
-    unknown = sorted(set(config) - set(CONFIG_KEYS) - {"check_missing_values"})
-    if unknown or config.get("check_missing_values"):
-        raise DisclosureInputError(
-            "the ACRO config has settings this facade does not support",
-            reasons=[f"unknown setting {key!r}" for key in unknown]
-            + (
-                ["check_missing_values: missing values are reported per cell, not checked"]
-                if config.get("check_missing_values")
-                else []
-            ),
-            fix=f"use only: {', '.join(CONFIG_KEYS)} (and check_missing_values: false)",
-        )
-    return Rules(**{CONFIG_KEYS[key]: value for key, value in config.items() if key in CONFIG_KEYS})
 
 
 class ACRO:
@@ -119,7 +71,7 @@ class ACRO:
     ) -> Any:
         """pandas.crosstab, checked: counts of `index` x `columns`, or `aggfunc` of
         `values`; failing cells are NaN when the session suppresses."""
-        _unsupported(
+        refuse_unsupported(
             rownames=(rownames, None),
             colnames=(colnames, None),
             margins_name=(margins_name, "All"),
@@ -133,7 +85,7 @@ class ACRO:
                 fix="e.g. acro.crosstab(df.a, df.b, values=df.x, aggfunc='mean')",
             )
         pd = importlib.import_module("pandas")
-        row_series, column_series = _series_list(index), _series_list(columns)
+        row_series, column_series = series_list(index), series_list(columns)
         frame = pd.concat([*row_series, *column_series], axis=1)
         keys = [str(name) for name in frame.columns]
         if len(set(keys)) < len(keys):
@@ -143,10 +95,10 @@ class ACRO:
             )
         value = None
         if values is not None:
-            value = _free_name(getattr(values, "name", None), keys)
+            value = free_name(getattr(values, "name", None), keys)
             frame[value] = values
         rows, cols = keys[: len(row_series)], keys[len(row_series) :]
-        command = _command("crosstab", rows, cols, value, aggfunc, margins)
+        command = command_text("crosstab", rows, cols, value, aggfunc, margins)
         return self._table(pd, frame, "crosstab", command, rows, cols, value, aggfunc, margins)
 
     def pivot_table(
@@ -165,15 +117,15 @@ class ACRO:
     ) -> Any:
         """pandas.pivot_table, checked: `aggfunc` of the `values` column of `data` by
         the `index` and `columns` columns."""
-        _unsupported(
+        refuse_unsupported(
             fill_value=(fill_value, None),
             dropna=(dropna, True),
             margins_name=(margins_name, "All"),
             sort=(sort, True),
         )
         pd = importlib.import_module("pandas")
-        rows = _names(index, "index")
-        cols = [] if columns is None else _names(columns, "columns")
+        rows = column_names(index, "index")
+        cols = [] if columns is None else column_names(columns, "columns")
         if isinstance(values, list) and len(values) == 1:
             values = values[0]
         if not isinstance(values, str):
@@ -183,7 +135,7 @@ class ACRO:
                 "aggfunc='mean'); one call per values column",
             )
         frame = data[[*rows, *cols, values]]
-        command = _command("pivot_table", rows, cols, values, aggfunc, margins)
+        command = command_text("pivot_table", rows, cols, values, aggfunc, margins)
         return self._table(pd, frame, "pivot_table", command, rows, cols, values, aggfunc, margins)
 
     def _table(
@@ -205,12 +157,12 @@ class ACRO:
             if frame[key].dtype == object or str(frame[key].dtype) == "category":
                 frame = frame.assign(**{key: frame[key].astype("string")})
         microdata = pl.from_pandas(frame)
-        uid = f"output_{self.results._next}"
+        uid = self.results.next_uid
         # A list of aggfuncs gives one block of columns per function, as in pandas.
         functions = aggfunc if isinstance(aggfunc, list) else [aggfunc]
         results, tables = [], []
         for function in functions:
-            statistic = "count" if function is None else _statistic(function)
+            statistic = "count" if function is None else statistic_of(function)
             result = check_table(
                 microdata,
                 name=uid if len(functions) == 1 else f"{uid} {statistic}",
@@ -228,7 +180,7 @@ class ACRO:
         table = (
             tables[0]
             if not isinstance(aggfunc, list)
-            else combine(pd, tables, [_function_name(f) for f in functions])
+            else combine(pd, tables, [function_name(f) for f in functions])
         )
         status = worst(result.status for result in results)
         done = "suppressed" if self.suppress else "may need suppressing"
@@ -315,7 +267,7 @@ class ACRO:
         return self._regression("probitr", f"acro.probitr({formula!r}, data)", model.fit(disp=0))
 
     def _regression(self, method: str, command: str, fitted: Any) -> Any:
-        uid = f"output_{self.results._next}"
+        uid = self.results.next_uid
         result = check_fitted(uid, fitted, rules=self.rules)
         sign = "<" if result.df_resid < result.min_dof else ">="
         summary = f"{result.status}; dof={result.df_resid} {sign} {result.min_dof}"
@@ -402,98 +354,3 @@ class ACRO:
             )
         self.results.finalise(Path(path))
         return self.results
-
-
-def _unsupported(**arguments: tuple[Any, Any]) -> None:
-    # Refuse an argument whose effect the facade does not reproduce, rather than
-    # silently return a table other than the one the researcher asked for.
-    changed = [
-        name
-        for name, (given, default) in arguments.items()
-        if given is not default and given != default
-    ]
-    if changed:
-        raise DisclosureInputError(
-            "arguments not supported by the disclosure ACRO facade yet: " + ", ".join(changed),
-            fix="leave them at their defaults; docs/disclosure.md ('Switching from "
-            "ACRO') lists what is supported",
-        )
-
-
-def _series_list(found: Any) -> list[Any]:
-    if isinstance(found, (list, tuple)):
-        items = list(found)
-    elif hasattr(found, "columns"):  # a DataFrame: one key per column
-        items = [found[column] for column in found.columns]
-    else:
-        items = [found]
-    if not items or not all(hasattr(item, "name") and hasattr(item, "dtype") for item in items):
-        raise DisclosureInputError(
-            "crosstab's index and columns are pandas Series (or lists of them)",
-            fix="e.g. acro.crosstab(df.recommend, df.parents) or "
-            "acro.crosstab([df.recommend, df.finance], df.parents)",
-        )
-    return [
-        item.rename(str(item.name)) if item.name is not None else item.rename(f"key_{i}")
-        for i, item in enumerate(items)
-    ]
-
-
-def _names(found: Any, what: str) -> list[str]:
-    if found is None:
-        raise DisclosureInputError(
-            f"pivot_table needs {what}: the column(s) to group by",
-            fix=f"e.g. {what}=['parents']",
-        )
-    names = [found] if isinstance(found, str) else list(found)
-    if not names or not all(isinstance(name, str) for name in names):
-        raise DisclosureInputError(
-            f"pivot_table's {what} are column names, not {found!r}",
-            fix=f"e.g. {what}=['parents']",
-        )
-    return names
-
-
-def _free_name(name: Any, taken: list[str]) -> str:
-    # The values Series may share a name with a key (or have none): name it apart.
-    candidate = str(name) if name is not None else "values"
-    while candidate in taken:
-        candidate = f"{candidate}_values"
-    return candidate
-
-
-def _function_name(aggfunc: Any) -> str:
-    return aggfunc if isinstance(aggfunc, str) else str(getattr(aggfunc, "__name__", aggfunc))
-
-
-def _statistic(aggfunc: Any) -> str:
-    name = _function_name(aggfunc)
-    if name not in AGGFUNCS:
-        raise DisclosureInputError(
-            f"aggfunc {aggfunc!r} is not supported",
-            fix=f"use one of: {', '.join(sorted(set(AGGFUNCS.values())))} (a name or the "
-            "numpy function), or a list of them for pivot_table",
-        )
-    return AGGFUNCS[name]
-
-
-def _command(
-    method: str,
-    rows: list[str],
-    columns: list[str],
-    value: str | None,
-    aggfunc: Any,
-    margins: bool,
-) -> str:
-    # ACRO records the line of the researcher's script; the facade rebuilds the call.
-    parts = [f"index={rows}", f"columns={columns}"]
-    if value is not None:
-        functions = aggfunc if isinstance(aggfunc, list) else [aggfunc]
-        named = [_function_name(function) for function in functions]
-        parts += [
-            f"values={value!r}",
-            f"aggfunc={named if isinstance(aggfunc, list) else named[0]!r}",
-        ]
-    if margins:
-        parts.append("margins=True")
-    return f"acro.{method}({', '.join(parts)})"

@@ -102,9 +102,14 @@ class Records:
         self.results: dict[str, Record] = {}
         self._next = 0
 
+    @property
+    def next_uid(self) -> str:
+        """The uid the next output will get (ACRO never reuses one, even once removed)."""
+        return f"output_{self._next}"
+
     def add(self, **fields: Any) -> Record:
         """Record an output under the next free uid."""
-        record = Record(uid=f"output_{self._next}", **fields)
+        record = Record(uid=self.next_uid, **fields)
         self._next += 1
         self.results[record.uid] = record
         return record
