@@ -36,6 +36,7 @@ from disclosure.acro_arguments import (
     statistic_of,
 )
 from disclosure.acro_results import Record, Records
+from disclosure.acro_survival import survival_table
 from disclosure.acro_tables import acro_layout, combine
 from disclosure.check import check_table, worst
 from disclosure.errors import DisclosureInputError
@@ -284,6 +285,49 @@ class ACRO:
             result=result,
         )
         return fitted
+
+    # --- survival -----------------------------------------------------------------------
+
+    def surv_func(
+        self,
+        time: Any,
+        status: Any,
+        output: str,
+        entry: Any = None,
+        title: Any = None,
+        freq_weights: Any = None,
+        exog: Any = None,
+        bw_factor: float = 1.0,
+        filename: str = "kaplan-meier.png",
+    ) -> Any:
+        """A Kaplan–Meier table (statsmodels' SurvfuncRight), each step checked for
+        enough people leaving the risk set; only output="table" is supported yet."""
+        refuse_unsupported(
+            output=(output, "table"),
+            entry=(entry, None),
+            freq_weights=(freq_weights, None),
+            exog=(exog, None),
+            bw_factor=(bw_factor, 1.0),
+        )
+        sm = importlib.import_module("statsmodels.api")
+        uid = self.results.next_uid
+        table = survival_table(sm, time, status, name=uid, rules=self.rules, suppress=self.suppress)
+        done = "suppressed" if self.suppress else "may need suppressing"
+        cells = table.sdc["summary"]["threshold"]
+        self.results.add(
+            status=table.result.status,
+            output_type="table",
+            properties={"method": "surv_func"},
+            sdc=table.sdc,
+            command=f"acro.surv_func(time, status, output={output!r})",
+            summary=f"{table.result.status}; "
+            + (f"threshold: {cells} cells {done}; " if cells else "")
+            + table.result.summary,
+            outcome=table.outcome,
+            csv=table.frame.to_csv(),
+            result=table.result,
+        )
+        return table.frame
 
     # --- the session's outputs --------------------------------------------------------
 

@@ -273,3 +273,26 @@ def test_importing_the_facade_loads_neither_pandas_nor_statsmodels():
         env={**os.environ, "PYTHONPATH": str(root)},
     )
     assert done.stdout.strip() == "[]"
+
+
+def test_a_kaplan_meier_step_with_few_leaving_the_risk_set_is_withheld():
+    rng = np.random.default_rng(14)
+    months = rng.integers(1, 7, 400)
+    months[:4] = 7  # four records alone at month 7: the step from 7 to 8 shows them
+    months[4:64] = 8
+    died = (rng.random(400) < 0.7).astype(int)
+    died[:4] = 1
+    plain = ACRO(suppress=False).surv_func(months, died, output="table")
+    acro = ACRO(suppress=True)
+    table = acro.surv_func(months, died, output="table")
+    # ACRO's rule: the drop in the number at risk since the previous row is below 10.
+    drop = -plain["num at risk"].diff()
+    small = [i for i, d in enumerate(drop) if d < 10]
+    assert list(plain.index[small]) == [8]
+    assert table.iloc[small].isna().all(axis=None)
+    assert table.drop(index=table.index[small]).notna().all(axis=None)
+    record = acro.get_output("output_0")
+    assert (record.status, record.properties) == ("review", {"method": "surv_func"})
+    assert record.sdc["cells"]["threshold"] == [[small[0], c] for c in range(4)]
+    with pytest.raises(DisclosureInputError, match=r"not supported .*: output"):
+        acro.surv_func(months, died, output="plot")
