@@ -296,3 +296,11 @@ def test_a_kaplan_meier_step_with_few_leaving_the_risk_set_is_withheld():
     assert record.sdc["cells"]["threshold"] == [[small[0], c] for c in range(4)]
     with pytest.raises(DisclosureInputError, match=r"not supported .*: output"):
         acro.surv_func(months, died, output="plot")
+
+
+def test_records_with_a_missing_key_are_left_out_as_pandas_does():
+    df = nursery()
+    df.loc[df.index[10:40], "parents"] = None
+    acro = ACRO(suppress=False)
+    table = acro.crosstab(df.recommend, df.parents)
+    pd.testing.assert_frame_equal(table, pd.crosstab(df.recommend, df.parents), check_dtype=False)
