@@ -304,3 +304,18 @@ def test_records_with_a_missing_key_are_left_out_as_pandas_does():
     acro = ACRO(suppress=False)
     table = acro.crosstab(df.recommend, df.parents)
     pd.testing.assert_frame_equal(table, pd.crosstab(df.recommend, df.parents), check_dtype=False)
+
+
+def test_an_output_renamed_is_written_under_its_new_name(tmp_path):
+    df = nursery()
+    acro = ACRO(suppress=True)
+    acro.crosstab(df.recommend, df.parents)
+    acro.crosstab(df.recommend, df.finance)
+    acro.rename_output("output_0", "recommend_by_parents")
+    with pytest.raises(DisclosureInputError, match="that name is taken"):
+        acro.rename_output("output_1", "recommend_by_parents")
+    acro.finalise(tmp_path / "outputs")
+    results = json.loads((tmp_path / "outputs" / "results.json").read_text())["results"]
+    assert list(results) == ["recommend_by_parents", "output_1"]
+    assert results["recommend_by_parents"]["files"][0]["name"] == "recommend_by_parents_0.csv"
+    assert (tmp_path / "outputs" / "recommend_by_parents_0.csv").is_file()
