@@ -43,15 +43,15 @@ Modules: `aggregate` / `combine` / `finalize` (mergeable per-cell aggregates wit
 evidence, for a cluster), `rules` / `rules_text` (the rules and each cell's outcome),
 `protection` / `protect` / `secondary` (suppression, rounding, totals), `check` and
 `table_summary` (one output's verdict), `other_outputs` (regressions, files), `fitted`
-(a regression read from a statsmodels or lifelines fit),
-`differencing` / `findings` / `pairs` / `published` / `populations` / `combinations` /
-`recovery` (outputs that disclose together; `populations` reads filters as sets of values, `combinations`
-solves over three or more tables), `release` (the released
-table, the researcher's summary), `report` and `render*` (the checker's report, as JSON,
-Markdown and HTML), `parameters` and `validate` (argument checks), `errors`;
-`acro` / `acro_arguments` / `acro_tables` / `acro_survival` / `acro_results` (an
-ACRO-compatible session for TREs switching from ACRO: its methods on pandas objects,
-checked here, and its results.json; pandas and statsmodels imported only when called).
+(a regression read from a statsmodels or lifelines fit), `differencing` / `findings` /
+`pairs` / `published` / `populations` / `combinations` / `recovery` (outputs that
+disclose together; `populations` reads filters as sets of values, `combinations` solves
+over three or more tables), `release` (the released table, the researcher's summary),
+`report` and `render*` (the checker's report, as JSON, Markdown and HTML), `parameters`
+and `validate` (argument checks), `errors`; `acro` / `acro_arguments` / `acro_tables` /
+`acro_survival` / `acro_results` (an ACRO-compatible session for TREs switching from
+ACRO: its methods on pandas objects, checked here, and its results.json; pandas and
+statsmodels imported only when called).
 """
 
 from disclosure import aggregate
