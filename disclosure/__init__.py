@@ -35,9 +35,9 @@ from the fitted object, which disclosure never imports:
     check_fitted("visits model", fitted, rules=Rules()).reasons
     # ["value 1 of has_diabetes has 1 observation, below the threshold of 10: ..."]
 
-Several tables of one request: `check_request(results, released)` finds the pairs that
-disclose together (`differencing`), against each other and against tables released
-before (`PublishedTable`, kept by the caller in a ledger).
+Several tables of one request: `check_request(results, released)` finds the pairs (and
+larger sets) that disclose together (`differencing`), against each other and against
+tables released before (`PublishedTable`, kept by the caller in a ledger).
 
 Modules: `aggregate` / `combine` / `finalize` (mergeable per-cell aggregates with their
 evidence, for a cluster), `rules` / `rules_text` (the rules and each cell's outcome),
