@@ -41,7 +41,8 @@ tables released before (`PublishedTable`, kept by the caller in a ledger).
 
 Modules: `aggregate` / `combine` / `finalize` (mergeable per-cell aggregates with their
 evidence, for a cluster), `rules` / `rules_text` (the rules and each cell's outcome),
-`protection` / `protect` / `secondary` (suppression, rounding, totals), `check` and
+`protection` / `protect` / `secondary` (suppression, rounding, totals), `cellkey` (the
+cell key method's noise), `check` and
 `table_summary` (one output's verdict), `other_outputs` (regressions, files), `fitted`
 (a regression read from a statsmodels or lifelines fit), `differencing` / `findings` /
 `pairs` / `published` / `populations` / `combinations` / `recovery` (outputs that
