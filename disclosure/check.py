@@ -234,7 +234,9 @@ def check_aggregated(
     if MARGIN not in cells.columns:
         cells = cells.with_columns(pl.lit("").alias(MARGIN))
     checked = apply_rules(cells, statistic, rules)
-    protected, outcome = protect(checked, list(rows), list(columns), statistic, protection)
+    protected, outcome = protect(
+        checked, list(rows), list(columns), statistic, protection, rules=rules
+    )
     counts = rule_counts(protected)
     statuses = protected.get_column("status").unique().to_list()
     check_status = worst(statuses) if protected.height else "review"

@@ -21,7 +21,9 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
+from disclosure.line_sums import protect_line_sums, table_lines
 from disclosure.protection import Protection
+from disclosure.rules import Rules
 from disclosure.secondary import protect_one_way, protect_two_way
 from disclosure.validate import MARGIN, is_magnitude
 
@@ -29,6 +31,7 @@ __all__ = ["ADDITIVE", "ProtectionOutcome", "protect", "rounded"]
 
 #: Statistics whose totals are sums (or weighted sums) of their cells' published values.
 ADDITIVE = ("count", "sum", "mean")
+DEFAULT_RULES = Rules()
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,15 @@ class ProtectionOutcome:
         }
 
 
+def _small_sum_limit(protection: Protection, rules: Rules) -> float | None:
+    """The largest sum of a line's suppressed cells that is still a small group, or None
+    when no line gives such a sum: totals not published, or recomputed from rounded
+    cells (they then say nothing of the suppressed cells)."""
+    if not protection.totals or protection.rounds:
+        return None
+    return float(max(rules.threshold - 1, protection.redact_at_or_below))
+
+
 def rounded(expr: pl.Expr, base: int) -> pl.Expr:
     """`expr` rounded to the nearest multiple of `base`, halves up (12.5 -> 15 for 5)."""
     return ((expr / base + 0.5).floor() * base).cast(pl.Float64)
@@ -74,8 +86,11 @@ def protect(
     columns: list[str],
     statistic: str,
     protection: Protection,
+    rules: Rules = DEFAULT_RULES,
 ) -> tuple[pl.DataFrame, ProtectionOutcome]:
-    """`checked` with `suppressed`, `published` and `published_n`, and what was done."""
+    """`checked` with `suppressed`, `published` and `published_n`, and what was done.
+    `rules` say how small a group of people is (the threshold) for the sums that
+    published totals give of suppressed cells (`disclosure.line_sums`)."""
     if MARGIN not in checked.columns:
         checked = checked.with_columns(pl.lit("").alias(MARGIN))
     count = pl.col("value") if statistic == "count" else pl.col("n")
@@ -87,7 +102,9 @@ def protect(
         (redact & ~failing).fill_null(False).alias("_redacted"),
     )
     if protection.suppress and protection.secondary and frame.height:
-        suppressed, complete = _secondary(frame, rows, columns, statistic)
+        matrix = _matrix(frame, rows, columns, statistic)
+        done, complete = _secondary(matrix, _small_sum_limit(protection, rules))
+        suppressed = pl.Series(done[matrix.position])
     else:
         suppressed, complete = frame.get_column("_primary"), True
     frame = frame.with_columns(suppressed.alias("_suppressed")).with_columns(
@@ -122,14 +139,27 @@ def protect(
 # --- secondary suppression: the table as a matrix ---------------------------------------
 
 
-def _secondary(
-    frame: pl.DataFrame, rows: list[str], columns: list[str], statistic: str
-) -> tuple[pl.Series, bool]:
-    """Primary plus secondary suppression of every cell and total of the table."""
+@dataclass(frozen=True)
+class _Matrix:
+    """The table as a flat augmented matrix: a 1-way table's cells then its total, or a
+    2-way table's (height+1) x (width+1) cells and totals, row-major."""
+
+    position: np.ndarray  # each frame row's flat position
+    height: int
+    width: int  # 0: a 1-way table
+    primary: np.ndarray
+    counts: np.ndarray  # NaN where the table has no entry
+    cost: np.ndarray  # inf where the table has no entry
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return (self.height + 1,) if self.width == 0 else (self.height + 1, self.width + 1)
+
+
+def _matrix(frame: pl.DataFrame, rows: list[str], columns: list[str], statistic: str) -> _Matrix:
     indexed, height, width = _matrix_index(frame, rows, columns)
     r = indexed.get_column("_r").to_numpy()
     c = indexed.get_column("_c").to_numpy()
-    primary = indexed.get_column("_primary").to_numpy()
     counts = (
         indexed.get_column("value" if statistic == "count" else "n")
         .fill_null(0)
@@ -137,20 +167,36 @@ def _secondary(
         .astype(float)
     )
     margin = indexed.get_column(MARGIN).to_numpy()
-    cost = _costs(counts, margin)
-    if width == 0:  # a 1-way table: its cells and the grand total, one line
-        line = np.zeros(height + 1, dtype=bool)
-        weights = np.full(height + 1, np.inf)
-        line[r] = primary
-        weights[r] = cost
-        done = protect_one_way(line, weights)
-        return pl.Series(done[r]), True
-    grid = np.zeros((height + 1, width + 1), dtype=bool)
-    weights = np.full((height + 1, width + 1), np.inf)
-    grid[r, c] = primary
-    weights[r, c] = cost
-    done, complete = protect_two_way(grid, weights)
-    return pl.Series(done[r, c]), complete
+    position = r if width == 0 else r * (width + 1) + c
+    size = (height + 1) * (width + 1)
+    primary = np.zeros(size, dtype=bool)
+    flat_counts = np.full(size, np.nan)
+    cost = np.full(size, np.inf)
+    primary[position] = indexed.get_column("_primary").to_numpy()
+    flat_counts[position] = counts
+    cost[position] = _costs(counts, margin)
+    return _Matrix(position, height, width, primary, flat_counts, cost)
+
+
+def _secondary(matrix: _Matrix, limit: float | None) -> tuple[np.ndarray, bool]:
+    """Primary plus secondary suppression of every cell and total of the table (flat):
+    cycles so no suppressed cell is determined, then, when `limit` is given (the totals
+    are published as they are), no line whose suppressed cells add up to [0, limit]."""
+    shape, cost = matrix.shape, matrix.cost
+
+    def close(suppressed: np.ndarray) -> tuple[np.ndarray, bool]:
+        if matrix.width == 0:  # a 1-way table: its cells and the grand total, one line
+            return protect_one_way(suppressed, cost), True
+        done, complete = protect_two_way(suppressed.reshape(shape), cost.reshape(shape))
+        return done.ravel(), complete
+
+    suppressed, complete = close(matrix.primary)
+    if complete and limit is not None:
+        lines = table_lines(matrix.height, matrix.width)
+        suppressed, complete = protect_line_sums(
+            suppressed, matrix.counts, cost, lines, limit, close
+        )
+    return suppressed, complete
 
 
 def _matrix_index(
