@@ -60,4 +60,9 @@ PROTECTION_PARAMETERS: dict[str, Parameter] = {
         lambda v: 0 <= v <= 1_000_000,  # type: ignore[operator]
     ),
     "totals": Parameter(bool, "true or false"),
+    "protection_level": Parameter(
+        float,
+        "a percentage from 0 (off) to 100, e.g. 10",
+        lambda v: 0 <= v <= 100,  # type: ignore[operator]
+    ),
 }

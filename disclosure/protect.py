@@ -8,6 +8,10 @@ adds how each is published:
                   out from the totals: `disclosure.secondary`)
     published     the value released (null when suppressed; counts rounded if asked)
     published_n   magnitude tables: the contributor count released with the value
+    interval_low, interval_high
+                  a suppressed cell's (or total's) count could be anything in this
+                  range, given what is published (`disclosure.intervals`); null when
+                  not suppressed or not audited, interval_high inf when unbounded
 
 With rounding, the published totals are recomputed from the published (rounded) cells,
 as OpenSAFELY does, so a total never reveals more than the cells it adds up; without
@@ -21,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
+from disclosure.intervals import Intervals, below_protection_level, feasible_intervals
 from disclosure.line_sums import protect_line_sums, table_lines
 from disclosure.protection import Protection
 from disclosure.rules import Rules
@@ -46,6 +51,10 @@ class ProtectionOutcome:
     complete: bool  # every suppressed cell is protected from the totals
     published_cells: int  # inner cells released with a value
     cells: int  # inner cells in the table
+    # The interval audit (disclosure.intervals): "audited", "not audited: <why>", or
+    # "not needed: <why>" when no true totals are published (nothing bounds a cell).
+    audit: str = ""
+    narrow: int = 0  # primary cells whose interval is below the protection level
 
     @property
     def suppressed(self) -> int:
@@ -63,6 +72,8 @@ class ProtectionOutcome:
             "complete": self.complete,
             "published_cells": self.published_cells,
             "cells": self.cells,
+            "audit": self.audit,
+            "narrow": self.narrow,
         }
 
 
@@ -101,13 +112,31 @@ def protect(
         primary.fill_null(False).alias("_primary"),
         (redact & ~failing).fill_null(False).alias("_redacted"),
     )
+    low: pl.Expr | pl.Series = pl.lit(None, pl.Float64)
+    high: pl.Expr | pl.Series = pl.lit(None, pl.Float64)
+    audit, narrow = "", 0
     if protection.suppress and protection.secondary and frame.height:
         matrix = _matrix(frame, rows, columns, statistic)
-        done, complete = _secondary(matrix, _small_sum_limit(protection, rules))
+        limit = _small_sum_limit(protection, rules)
+        done, complete = _secondary(matrix, limit)
         suppressed = pl.Series(done[matrix.position])
+        if done.any() and limit is None:
+            audit = "not needed: no true totals are published"
+        elif done.any():
+            intervals = feasible_intervals(
+                matrix.counts, done, table_lines(matrix.height, matrix.width)
+            )
+            audit, narrow, met = _protection_level(intervals, matrix, protection)
+            complete = complete and met
+            low = pl.Series(intervals.low[matrix.position]).fill_nan(None)
+            high = pl.Series(intervals.high[matrix.position]).fill_nan(None)
     else:
         suppressed, complete = frame.get_column("_primary"), True
-    frame = frame.with_columns(suppressed.alias("_suppressed")).with_columns(
+    frame = frame.with_columns(
+        suppressed.alias("_suppressed"),
+        low.alias("interval_low"),
+        high.alias("interval_high"),
+    ).with_columns(
         pl.when(pl.col("_primary"))
         .then(pl.lit("primary"))
         .when(pl.col("_suppressed"))
@@ -132,6 +161,8 @@ def protect(
         complete=complete,
         published_cells=int((inner.get_column("suppressed") == "").sum()),
         cells=inner.height,
+        audit=audit,
+        narrow=narrow,
     )
     return frame.drop("_primary", "_redacted", "_suppressed"), outcome
 
@@ -197,6 +228,17 @@ def _secondary(matrix: _Matrix, limit: float | None) -> tuple[np.ndarray, bool]:
             suppressed, matrix.counts, cost, lines, limit, close
         )
     return suppressed, complete
+
+
+def _protection_level(
+    intervals: Intervals, matrix: _Matrix, protection: Protection
+) -> tuple[str, int, bool]:
+    """The audit's status, how many primary cells are below the protection level, and
+    whether the level is met: a level that could not be checked is not met."""
+    level = protection.protection_level
+    narrow = int(below_protection_level(intervals, matrix.counts, matrix.primary, level).sum())
+    unchecked = level > 0 and not intervals.audited
+    return intervals.status, narrow, not narrow and not unchecked
 
 
 def _matrix_index(

@@ -7,6 +7,10 @@
     redact_at_or_below  suppress every count at or below this (0: off); with round_to 5
                         it is the "redact <= 7, round to 5" rule of OpenSAFELY
     totals              publish row, column and grand totals with the table
+    protection_level    percent (0: off): the range the published table leaves for a
+                        cell suppressed because it fails a rule must be at least this
+                        share of its value wide (`disclosure.intervals`), or the
+                        table's protection is incomplete
 
 With rounding, published totals are the sums of the published (rounded) cells, so they
 say nothing the cells do not. Without rounding they are the true totals, and secondary
@@ -35,6 +39,7 @@ class Protection:
     round_to: int = 0
     redact_at_or_below: int = 0
     totals: bool = True
+    protection_level: float = 0.0
 
     def __post_init__(self) -> None:
         found = [
@@ -99,6 +104,12 @@ class Protection:
             lines.append(
                 f"counts are rounded to the nearest {self.round_to}; totals are the sums "
                 "of the published (rounded) cells"
+            )
+        if self.protection_level:
+            lines.append(
+                f"a suppressed cell that fails a rule must stay uncertain: the range of "
+                f"values the published table allows for it is at least "
+                f"{self.protection_level:g}% of its value wide"
             )
         lines.append(
             "row, column and grand totals are published"

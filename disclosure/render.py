@@ -281,6 +281,7 @@ class Entry:
     status: str = ""
     note: int | None = None
     protection: str = ""
+    could_be: str = ""  # a suppressed cell's range given the release: "could be 0–13"
 
 
 @dataclass
@@ -293,6 +294,19 @@ class Layout:
     row_header: bool  # the first column names the row (a cross-tab)
     total_row: bool = False  # the last row is the column totals (a cross-tab)
     omitted: int = 0  # passing cells left out of a long list (all are in report.json)
+
+
+def could_be(cell: Mapping[str, object], statistic: str) -> str:
+    """The range the published table leaves a suppressed cell's count (the interval
+    audit), e.g. "could be 0–13"; "" when the report has none."""
+    interval = cell.get("interval")
+    if not isinstance(interval, list) or len(interval) != 2:
+        return ""
+    low, high = interval
+    what = "could be" if statistic == "count" else "contributors could be"
+    if high is None:  # nothing bounds it: "0 or more" would say nothing
+        return f"{what} {format_value(low, 'count')} or more" if low else ""
+    return f"{what} {format_value(low, 'count')}–{format_value(high, 'count')}"
 
 
 def _protection_of(cell: Mapping[str, object], statistic: str) -> tuple[str, str]:
@@ -342,7 +356,7 @@ def layout(output: Mapping[str, object], dominance_n: object = 2) -> Layout:
         text = format_value(cell.get("value"), statistic)
         if protection == "rounded":
             text += f" → {released}"
-        return Entry(text, status, number, protection)
+        return Entry(text, status, number, protection, could_be(cell, statistic))
 
     if len(rows) == 1 and len(columns) == 1:
         table = _crosstab(cells, rows[0], columns[0], entry)
@@ -380,6 +394,8 @@ def _listed(
         if protection == "secondary":
             reason = "suppressed so that other suppressed cells cannot be worked out"
         value = format_value(cell.get("value"), statistic)
+        if could_be(cell, statistic):
+            released += f"; {could_be(cell, statistic)}"
         listed.append(
             [
                 *(

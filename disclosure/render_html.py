@@ -222,6 +222,8 @@ def _html_entry(entry: Entry, anchor: str, table: Layout, position: int) -> str:
             f' <span class="mark" aria-hidden="true">{_h(symbol)}</span>'
             f'<span class="hidden">({_h(meaning)})</span>'
         )
+    if entry.could_be:
+        content += f" <small>({_h(entry.could_be)})</small>"
     if entry.note is not None:
         content += f' <sup><a href="#{anchor}-note-{entry.note}">{entry.note}</a></sup>'
     classes = [entry.status] if entry.status in ("fail", "review") else []

@@ -130,6 +130,8 @@ def _markdown_table(output: Mapping[str, object], dominance_n: object) -> list[s
             marked += f" **{MARKS[entry.status][0]}**"
         if entry.protection in ("primary", "secondary"):
             marked += f" **{PROTECTION_MARKS[entry.protection][0]}**"
+        if entry.could_be:
+            marked += f" ({_md(entry.could_be)})"
         if entry.note is not None:
             marked += f" ({entry.note})"
         return marked

@@ -181,6 +181,8 @@ def _table(
         "suppressed",
         "published",
         "published_n",
+        "interval_low",
+        "interval_high",
     )
     outcome = result.protection
     table: dict[str, object] = {
@@ -231,6 +233,13 @@ def _cell(cell: Mapping[str, Any], keys: list[str]) -> dict[str, object]:
         "suppressed": cell["suppressed"],
         "published": _number(cell["published"]),
         "published_n": cell["published_n"],
+        # What the published table still allows a suppressed count to be: [low, high],
+        # high null when nothing bounds it (disclosure.intervals).
+        **(
+            {"interval": [_number(cell["interval_low"]), _number(cell["interval_high"])]}
+            if cell["suppressed"] and cell["interval_low"] is not None
+            else {}
+        ),
     }
 
 

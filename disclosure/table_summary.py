@@ -106,7 +106,17 @@ def _protection_phrase(outcome: ProtectionOutcome) -> str:
     if not parts:
         return ""
     text = "; protected: " + ", ".join(parts)
-    if not outcome.complete:
+    if outcome.narrow:
+        text += (
+            f" (protection incomplete: {outcome.narrow} suppressed cell(s) can be narrowed "
+            "below the protection level: it cannot be released)"
+        )
+    elif not outcome.complete and outcome.audit.startswith("not audited"):
+        text += (
+            " (protection incomplete: the protection level could not be checked, "
+            f"{outcome.audit}: it cannot be released)"
+        )
+    elif not outcome.complete:
         text += " (protection incomplete: it cannot be released)"
     elif outcome.cells and not outcome.published_cells:
         text += " (every cell is suppressed: nothing is left to release)"

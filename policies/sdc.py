@@ -62,6 +62,7 @@ STRICTER: dict[str, Callable[[Any, Any], Any]] = {
     "round_to": max,
     "redact_at_or_below": max,
     "totals": lambda a, b: a and b,  # publishing fewer totals is stricter
+    "protection_level": max,  # a wider range required of each suppressed cell
 }
 
 

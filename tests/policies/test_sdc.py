@@ -86,6 +86,7 @@ def test_layers_after_the_tre_do_not_depend_on_their_order(tmp_path):
         ("secondary", False, True),
         ("totals", True, False),
         ("redact_at_or_below", 0, 7),
+        ("protection_level", 0, 10),
         ("few_values", 2, 5),  # checking more predictors value by value
     ],
 )
