@@ -53,6 +53,15 @@ AUDITED = "audited"
 _TOLERANCE = 1e-6
 
 
+class _QuietHighs(highspy.Highs):
+    """HiGHS without its banner: the solver prints it on stdout when its constructor
+    enables callbacks with logging still on, and stdout may be a command's JSON output."""
+
+    def enableCallbacks(self) -> None:
+        self.setOptionValue("output_flag", False)
+        super().enableCallbacks()
+
+
 @dataclass(frozen=True)
 class Intervals:
     """Each entry's feasible interval (flat, as the table given): NaN where the entry is
@@ -152,8 +161,7 @@ def _model(
         values.extend(signs[hidden].tolist())
         starts.append(len(indices))
         bounds.append(-float(np.dot(signs[~hidden], counts[entries[~hidden]])))
-    solver = highspy.Highs()
-    solver.setOptionValue("output_flag", False)
+    solver = _QuietHighs()
     solver.addVars(unknown.size, np.zeros(unknown.size), np.full(unknown.size, highspy.kHighsInf))
     if bounds:
         rhs = np.array(bounds)
