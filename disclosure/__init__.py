@@ -1,6 +1,7 @@
 """Statistical disclosure control (SDC): check tables, regressions and files before release.
 
-Stands alone (polars, numpy and the standard library only), so it works on any table:
+Stands alone (polars, numpy, HiGHS's `highspy` for the interval audit, and the standard
+library), so it works on any table:
 
     from pathlib import Path
 
@@ -41,8 +42,9 @@ tables released before (`PublishedTable`, kept by the caller in a ledger).
 
 Modules: `aggregate` / `combine` / `finalize` (mergeable per-cell aggregates with their
 evidence, for a cluster), `rules` / `rules_text` (the rules and each cell's outcome),
-`protection` / `protect` / `secondary` (suppression, rounding, totals), `cellkey` (the
-cell key method's noise), `check` and
+`protection` / `protect` / `secondary` / `line_sums` (suppression, rounding, totals),
+`intervals` (the interval audit: the range the release leaves each suppressed cell, and
+the protection level), `cellkey` (the cell key method's noise), `check` and
 `table_summary` (one output's verdict), `other_outputs` (regressions, files), `fitted`
 (a regression read from a statsmodels or lifelines fit), `differencing` / `findings` /
 `pairs` / `published` / `populations` / `combinations` / `recovery` (outputs that

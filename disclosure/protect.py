@@ -5,7 +5,8 @@ adds how each is published:
 
     suppressed    "" | "primary" (fails a rule, or a count at or below the redaction
                   limit) | "secondary" (hidden so a suppressed cell cannot be worked
-                  out from the totals: `disclosure.secondary`)
+                  out from the totals, `disclosure.secondary`, and no line's suppressed
+                  cells add up to a small group, `disclosure.line_sums`)
     published     the value released (null when suppressed; counts rounded if asked)
     published_n   magnitude tables: the contributor count released with the value
     interval_low, interval_high

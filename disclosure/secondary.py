@@ -19,10 +19,16 @@ equations fix exactly are the edges on no cycle: the bridges of that graph. So:
 A 1-way table (cells and their grand total) is one line: its suppressed entries must
 number 0 or at least 2 (`protect_one_way`).
 
-What this does not promise (docs/disclosure.md says so too): the bounds that the
-non-negativity of counts puts on a suppressed cell can still be narrow (a cell known to
-lie in [3, 12]); sub-totals that the table itself does not publish (ward within district)
-are checked across outputs by `disclosure.differencing`, not here.
+What this does not promise (docs/disclosure.md says so too): a cell on a cycle is not
+determined, but the non-negativity of counts can still bound it (a cell known to lie in
+[3, 12]), and a line's published total still gives the sum of its suppressed cells.
+`disclosure.line_sums` then suppresses more so that no such sum is a small group (which
+also rules out a line hiding 0, which would pin each of its cells), and
+`disclosure.intervals` computes every suppressed cell's exact range by linear programming
+and applies the protection level; neither chooses cells to make ranges wide, so with no
+protection level a range can still be narrow, and is reported. Sub-totals that the table
+itself does not publish (ward within district) are checked across outputs by
+`disclosure.differencing`, not here.
 """
 
 from __future__ import annotations
