@@ -51,6 +51,10 @@ TIME_LIMIT = 60.0
 AUDITED = "audited"
 
 _TOLERANCE = 1e-6
+_UNBOUNDED = (
+    highspy.HighsModelStatus.kUnbounded,
+    highspy.HighsModelStatus.kUnboundedOrInfeasible,
+)
 
 
 class _QuietHighs(highspy.Highs):
@@ -97,33 +101,76 @@ def feasible_intervals(
         )
     if unknown.size == 0:
         return Intervals(low, high, AUDITED)
-    solver = _model(counts, suppressed, unknown, lines)
+    solver, cap = _model(counts, suppressed, unknown, lines)
+    bounds, status = _solve(solver, cap, time_limit)
+    if bounds is None:
+        return Intervals(low, high, status)
+    # Bounds are whole numbers (total unimodularity): drop the solver's float noise.
+    low[unknown], high[unknown] = _whole(bounds[0]), _whole(bounds[1])
+    return Intervals(low, high, AUDITED)
+
+
+def _solve(
+    solver: highspy.Highs, cap: np.ndarray, time_limit: float
+) -> tuple[tuple[np.ndarray, np.ndarray] | None, str]:
+    """The smallest and largest value of each variable, two LPs each, or None and why.
+
+    Every solution found is a feasible table, so it also settles other variables for
+    free: one at 0 has its minimum (0 is its bound), one at its cap (the smallest
+    published remainder of a line holding it) has its maximum. Their LPs are skipped."""
+    size = cap.size
+    low, high = np.full(size, np.nan), np.full(size, np.nan)
     started = time.monotonic()
-    for variable, position in enumerate(unknown):
+    slow = f"not audited: it took more than {time_limit:g} s"
+    # First any feasible table (no objective): there is one unless the counts do not
+    # add up, and once there is, a maximum HiGHS cannot bound is unbounded.
+    solver.setOptionValue("time_limit", time_limit)
+    solver.run()
+    status = solver.getModelStatus()
+    if status == highspy.HighsModelStatus.kTimeLimit:
+        return None, slow
+    if status != highspy.HighsModelStatus.kOptimal:
+        return None, (
+            "not audited: the cells do not add up to the totals (a contributor counted in "
+            "several cells)"
+        )
+    seen_low = np.asarray(solver.getSolution().col_value, dtype=float)
+    seen_high = seen_low.copy()
+    for variable in range(size):
         solver.changeColCost(variable, 1.0)
         for sense, found in ((highspy.ObjSense.kMinimize, low), (highspy.ObjSense.kMaximize, high)):
+            if found is low and seen_low[variable] <= _TOLERANCE:
+                low[variable] = 0.0
+                continue
+            if found is high and seen_high[variable] >= cap[variable] - _TOLERANCE:
+                high[variable] = cap[variable]
+                continue
             left = time_limit - (time.monotonic() - started)
             if left <= 0:
-                return _unaudited(counts, f"not audited: it took more than {time_limit:g} s")
-            solver.setOptionValue("time_limit", left)
+                return None, slow
+            # HiGHS's time limit counts its run time over every run of the model.
+            solver.setOptionValue("time_limit", solver.getRunTime() + left)
             solver.changeObjectiveSense(sense)
             solver.run()
             status = solver.getModelStatus()
+            if status == highspy.HighsModelStatus.kUnknown:
+                # Seen after an unbounded run: the kept basis misleads it; start afresh.
+                solver.clearSolver()
+                solver.run()
+                status = solver.getModelStatus()
             if status == highspy.HighsModelStatus.kOptimal:
-                found[position] = solver.getInfo().objective_function_value
-            elif status == highspy.HighsModelStatus.kUnbounded:
-                found[position] = np.inf
+                found[variable] = solver.getInfo().objective_function_value
+                values = np.asarray(solver.getSolution().col_value)
+                np.minimum(seen_low, values, out=seen_low)
+                np.maximum(seen_high, values, out=seen_high)
             elif status == highspy.HighsModelStatus.kTimeLimit:
-                return _unaudited(counts, f"not audited: it took more than {time_limit:g} s")
-            else:  # infeasible: the counts do not add up to their totals
-                return _unaudited(
-                    counts,
-                    "not audited: the cells do not add up to the totals (a contributor "
-                    "counted in several cells)",
-                )
+                return None, slow
+            elif status in _UNBOUNDED and found is high:
+                found[variable] = np.inf
+            else:  # pragma: no cover - a feasible model's minimum is at least 0
+                return None, f"not audited: the solver stopped ({status.name})"
         solver.changeColCost(variable, 0.0)
-    # Bounds are whole numbers (total unimodularity): drop the solver's float noise.
-    return Intervals(_whole(low), _whole(high), AUDITED)
+    return (low, high), AUDITED
 
 
 def below_protection_level(
@@ -142,12 +189,14 @@ def below_protection_level(
 
 def _model(
     counts: np.ndarray, suppressed: np.ndarray, unknown: np.ndarray, lines: list[Line]
-) -> highspy.Highs:
+) -> tuple[highspy.Highs, np.ndarray]:
     """One variable per suppressed entry (>= 0), one equality per line with a total and a
     suppressed entry: its suppressed entries minus its suppressed total equal its
-    published total minus its published entries."""
+    published total minus its published entries. Also each variable's cap: the least
+    right-hand side of a line whose hidden entries all add (inf when there is none)."""
     variable = np.full(counts.shape, -1)
     variable[unknown] = np.arange(unknown.size)
+    cap = np.full(unknown.size, np.inf)
     starts, indices, values, bounds = [0], [], [], []
     for members, total in lines:
         if not np.isfinite(counts[total]):  # the table has no such total
@@ -157,10 +206,14 @@ def _model(
         hidden = suppressed[entries]
         if not hidden.any():
             continue
-        indices.extend(variable[entries[hidden]].tolist())
+        columns = variable[entries[hidden]]
+        remainder = -float(np.dot(signs[~hidden], counts[entries[~hidden]]))
+        if (signs[hidden] > 0).all():
+            np.minimum.at(cap, columns, remainder)
+        indices.extend(columns.tolist())
         values.extend(signs[hidden].tolist())
         starts.append(len(indices))
-        bounds.append(-float(np.dot(signs[~hidden], counts[entries[~hidden]])))
+        bounds.append(remainder)
     solver = _QuietHighs()
     solver.addVars(unknown.size, np.zeros(unknown.size), np.full(unknown.size, highspy.kHighsInf))
     if bounds:
@@ -174,7 +227,7 @@ def _model(
             np.array(indices, dtype=np.int32),
             np.array(values),
         )
-    return solver
+    return solver, cap
 
 
 def _unaudited(counts: np.ndarray, status: str) -> Intervals:

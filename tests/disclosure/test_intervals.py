@@ -156,3 +156,34 @@ def test_after_protection_no_suppressed_cell_is_a_point_and_no_line_hides_a_smal
         assert (hidden["value"] <= hidden["interval_high"]).all()
     # (b) no published total shows its suppressed cells to be a small group
     assert small(suppressed_sums(result), 10) == {}
+
+
+@settings(max_examples=60, deadline=None, database=None)
+@given(
+    inner=st.lists(st.integers(0, 5), min_size=6, max_size=6),
+    hidden=st.lists(st.integers(0, 5), min_size=1, max_size=4, unique=True),
+)
+def test_the_intervals_are_those_of_every_whole_table_that_fits(inner, hidden):
+    # An independent check with no solver: enumerate every filling of the suppressed
+    # cells of a 2 x 3 table by whole numbers and keep those that match its totals.
+    cells = np.array(inner, dtype=float).reshape(2, 3)
+    grid = np.zeros((3, 4))
+    grid[:2, :3] = cells
+    grid[:2, 3] = cells.sum(axis=1)
+    grid[2, :] = grid[:2].sum(axis=0)
+    suppressed = np.zeros((3, 4), dtype=bool)
+    rows, columns = np.divmod(np.array(hidden), 3)
+    suppressed[rows, columns] = True
+    found = feasible_intervals(grid.ravel(), suppressed.ravel(), table_lines(2, 3))
+    ranges = [
+        np.arange(int(min(grid[r, 3], grid[2, c])) + 1) for r, c in zip(rows, columns, strict=True)
+    ]
+    fillings = np.stack(np.meshgrid(*ranges, indexing="ij"), -1).reshape(-1, len(hidden))
+    trials = np.repeat(cells[None], len(fillings), axis=0)
+    trials[:, rows, columns] = fillings
+    fits = (trials.sum(axis=2) == grid[:2, 3]).all(axis=1) & (
+        trials.sum(axis=1) == grid[2, :3]
+    ).all(axis=1)
+    flat = rows * 4 + columns
+    assert found.low[flat].tolist() == fillings[fits].min(axis=0).tolist()
+    assert found.high[flat].tolist() == fillings[fits].max(axis=0).tolist()
