@@ -24,6 +24,7 @@ from rich.console import Console
 from bench import (
     cli_start,
     differencing,
+    interval_audit,
     isolation,
     key_path,
     secured_read,
@@ -40,6 +41,7 @@ BENCHMARKS: dict[str, tuple[Callable[..., dict[str, Any]], Callable[..., None]]]
     secured_read.NAME: (secured_read.run, secured_read.render),
     isolation.NAME: (isolation.run, isolation.render),
     differencing.NAME: (differencing.run, differencing.render),
+    interval_audit.NAME: (interval_audit.run, interval_audit.render),
     cli_start.NAME: (cli_start.run, cli_start.render),
     key_path.NAME: (key_path.run, key_path.render),
 }
