@@ -6,7 +6,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from disclosure import Protection, Rules, build_report, check_table, render_markdown
+from disclosure import (
+    Protection,
+    Rules,
+    build_report,
+    check_aggregated,
+    check_table,
+    render_html,
+    render_markdown,
+)
 from disclosure.errors import DisclosureInputError
 from disclosure.intervals import AUDITED, feasible_intervals
 from disclosure.line_sums import table_lines
@@ -124,6 +132,24 @@ def test_the_report_shows_what_each_suppressed_cell_could_be():
     cell = next(c for c in report["outputs"][0]["cells"] if c["keys"]["ltc_count"] == 0)
     assert cell["interval"] == [0, 10]
     assert "4 **✗** **⊘** (could be 0–10) (" in render_markdown(report)
+    assert "<small>(could be 0–10)</small>" in render_html(report)
+
+
+def test_a_table_without_totals_needs_no_audit():
+    frame = residents(np.array([[4, 8], [6, 9]]))
+    result = check_table(frame, name="t", rows=["authority"], columns=["ltc_count"])
+    bare = check_aggregated(
+        result.inner().select("authority", "ltc_count", "value", "n"),
+        name="t",
+        rows=["authority"],
+        columns=["ltc_count"],
+        value=None,
+        statistic="count",
+        rules=Rules(),
+    )
+    assert bare.protection is not None
+    assert bare.protection.audit == "not needed: no true totals are published"
+    assert bare.inner()["interval_low"].is_null().all()
 
 
 tables = st.integers(2, 5).flatmap(
