@@ -124,6 +124,14 @@ def test_a_bad_protection_level_is_refused_with_the_allowed_values(level):
     assert "a percentage from 0 (off) to 100" in str(caught.value)
 
 
+def test_a_policy_file_sets_the_protection_level_and_reads_it_in_words():
+    protection = Protection.from_mapping({"protection_level": 15, "threshold": 10})
+    assert protection.protection_level == 15
+    assert "at least 15% of its value wide" in " ".join(protection.describe())
+    with pytest.raises(DisclosureInputError, match="protection_level is 'high'"):
+        Protection.from_mapping({"protection_level": "high"})
+
+
 def test_the_report_shows_what_each_suppressed_cell_could_be():
     result = check_table(
         residents(np.array([[4, 8], [6, 9]])), name="t", rows=["authority"], columns=["ltc_count"]
