@@ -113,31 +113,14 @@ def protect(
         primary.fill_null(False).alias("_primary"),
         (redact & ~failing).fill_null(False).alias("_redacted"),
     )
-    low: pl.Expr | pl.Series = pl.lit(None, pl.Float64)
-    high: pl.Expr | pl.Series = pl.lit(None, pl.Float64)
-    audit, narrow = "", 0
     if protection.suppress and protection.secondary and frame.height:
-        matrix = _matrix(frame, rows, columns, statistic)
-        limit = _small_sum_limit(protection, rules)
-        done, complete = _secondary(matrix, limit)
-        suppressed = pl.Series(done[matrix.position])
-        # A table without totals (check_aggregated with no margin) bounds nothing either.
-        if done.any() and (limit is None or not (frame.get_column(MARGIN) != "").any()):
-            audit = "not needed: no true totals are published"
-        elif done.any():
-            intervals = feasible_intervals(
-                matrix.counts, done, table_lines(matrix.height, matrix.width)
-            )
-            audit, narrow, met = _protection_level(intervals, matrix, protection)
-            complete = complete and met
-            low = pl.Series(intervals.low[matrix.position]).fill_nan(None)
-            high = pl.Series(intervals.high[matrix.position]).fill_nan(None)
+        done = _suppressed_and_audited(frame, rows, columns, statistic, protection, rules)
     else:
-        suppressed, complete = frame.get_column("_primary"), True
+        done = _Suppression(frame.get_column("_primary"), complete=True)
     frame = frame.with_columns(
-        suppressed.alias("_suppressed"),
-        low.alias("interval_low"),
-        high.alias("interval_high"),
+        done.suppressed.alias("_suppressed"),
+        (pl.lit(None, pl.Float64) if done.low is None else done.low).alias("interval_low"),
+        (pl.lit(None, pl.Float64) if done.high is None else done.high).alias("interval_high"),
     ).with_columns(
         pl.when(pl.col("_primary"))
         .then(pl.lit("primary"))
@@ -160,16 +143,58 @@ def protect(
             if protection.rounds
             else "published"
         ),
-        complete=complete,
+        complete=done.complete,
         published_cells=int((inner.get_column("suppressed") == "").sum()),
         cells=inner.height,
-        audit=audit,
-        narrow=narrow,
+        audit=done.audit,
+        narrow=done.narrow,
     )
     return frame.drop("_primary", "_redacted", "_suppressed"), outcome
 
 
 # --- secondary suppression: the table as a matrix ---------------------------------------
+
+
+@dataclass(frozen=True)
+class _Suppression:
+    """Which entries are suppressed (frame order), and what the interval audit found."""
+
+    suppressed: pl.Series
+    complete: bool
+    low: pl.Series | None = None  # None: no interval for any entry
+    high: pl.Series | None = None
+    audit: str = ""
+    narrow: int = 0
+
+
+def _suppressed_and_audited(
+    frame: pl.DataFrame,
+    rows: list[str],
+    columns: list[str],
+    statistic: str,
+    protection: Protection,
+    rules: Rules,
+) -> _Suppression:
+    """Primary and secondary suppression, then the interval audit and protection level."""
+    matrix = _matrix(frame, rows, columns, statistic)
+    limit = _small_sum_limit(protection, rules)
+    done, complete = _secondary(matrix, limit)
+    suppressed = pl.Series(done[matrix.position])
+    if not done.any():
+        return _Suppression(suppressed, complete)
+    # A table without totals (check_aggregated with no margin) bounds nothing either.
+    if limit is None or not (frame.get_column(MARGIN) != "").any():
+        return _Suppression(suppressed, complete, audit="not needed: no true totals are published")
+    intervals = feasible_intervals(matrix.counts, done, table_lines(matrix.height, matrix.width))
+    audit, narrow, met = _protection_level(intervals, matrix, protection)
+    return _Suppression(
+        suppressed,
+        complete and met,
+        pl.Series(intervals.low[matrix.position]).fill_nan(None),
+        pl.Series(intervals.high[matrix.position]).fill_nan(None),
+        audit,
+        narrow,
+    )
 
 
 @dataclass(frozen=True)
