@@ -16,8 +16,9 @@ it has suppressed entries, and what they add up to lies in [0, limit], where
 (by the same costs as the cycles) until the line's hidden sum leaves [0, limit], or
 its total itself is suppressed (the most expensive choice, and then the line gives no
 sum); then it completes the cycles again so that no new suppressed cell is a bridge,
-and repeats until no line is small. Only single lines are examined: a sum over several
-lines (two rows together) is bounded by the interval audit (`disclosure.intervals`).
+and repeats until no line is small. Only single lines are examined: the sum of the
+suppressed cells of several lines together (two rows) is not; the interval audit
+(`disclosure.intervals`) reports what all the lines together leave each single cell.
 
 The table is flat here: `lines` lists, for each line, the positions of its entries and of
 its total, so a 1-way table (one line) and a 2-way table (its rows and columns, the line
