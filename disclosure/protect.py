@@ -26,7 +26,13 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from disclosure.intervals import Intervals, below_protection_level, feasible_intervals
+from disclosure.intervals import (
+    INFO_TIME_LIMIT,
+    TIME_LIMIT,
+    Intervals,
+    below_protection_level,
+    feasible_intervals,
+)
 from disclosure.line_sums import protect_line_sums, table_lines
 from disclosure.protection import Protection
 from disclosure.rules import Rules
@@ -185,7 +191,11 @@ def _suppressed_and_audited(
     # A table without totals (check_aggregated with no margin) bounds nothing either.
     if limit is None or not (frame.get_column(MARGIN) != "").any():
         return _Suppression(suppressed, complete, audit="not needed: no true totals are published")
-    intervals = feasible_intervals(matrix.counts, done, table_lines(matrix.height, matrix.width))
+    # Only informative without a protection level: then it gets a shorter budget.
+    limit_s = TIME_LIMIT if protection.protection_level else INFO_TIME_LIMIT
+    intervals = feasible_intervals(
+        matrix.counts, done, table_lines(matrix.height, matrix.width), time_limit=limit_s
+    )
     audit, narrow, met = _protection_level(intervals, matrix, protection)
     return _Suppression(
         suppressed,
