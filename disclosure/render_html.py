@@ -15,15 +15,12 @@ from disclosure.render import (
     MARKS,
     NO_VALUE,
     PROTECTION_MARKS,
-    Entry,
-    Layout,
     context_lines,
     finding_lines,
     flag_lines,
     format_number,
     format_p,
     items_of,
-    layout,
     mapping_of,
     output_anchor,
     overall,
@@ -35,6 +32,7 @@ from disclosure.render import (
     strings_of,
     text_of,
 )
+from disclosure.render_layout import Entry, Layout, layout
 
 __all__ = ["render_html"]
 

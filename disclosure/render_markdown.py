@@ -8,14 +8,12 @@ from disclosure.render import (
     MARKS,
     NO_VALUE,
     PROTECTION_MARKS,
-    Entry,
     context_lines,
     finding_lines,
     flag_lines,
     format_number,
     format_p,
     items_of,
-    layout,
     mapping_of,
     overall,
     policy_files,
@@ -26,6 +24,7 @@ from disclosure.render import (
     strings_of,
     text_of,
 )
+from disclosure.render_layout import Entry, layout
 
 __all__ = ["render_markdown"]
 

@@ -120,8 +120,7 @@ class StepContext:
         self._check_name(name)
         keys = [*rows, *columns]
         where = f"step {self.step!r}, table {name!r}"
-        # A count of an identifier's values counts records that have one: it says nothing
-        # of which identifier, so only a statistic of its values is refused.
+        # Counting the records that have an identifier says nothing of which: allowed.
         summarised = value if statistic != "count" else None
         contributors.check_table(where, keys, summarised, self._identifiers)
         plan, refused = self._plan_of(data)  # before computing, which caches its schema

@@ -192,9 +192,9 @@ def test_long_tables_are_listed_cell_by_cell(report):
 
 
 def test_a_long_list_shows_only_the_cells_a_checker_must_see(monkeypatch):
-    from disclosure import render
+    from disclosure import render_layout
 
-    monkeypatch.setattr(render, "LIST_LIMIT", 3)
+    monkeypatch.setattr(render_layout, "LIST_LIMIT", 3)
     frame = pl.DataFrame(
         {
             "ward": ["A"] * 30 + ["B"] * 30 + ["C"] * 2,
