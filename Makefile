@@ -9,7 +9,7 @@ DEMO_HOME ?= .demo
 ROWS ?= 20000
 BACKEND ?= local   # make demo BACKEND=slurm runs the demo's jobs on the test Slurm cluster
 
-.PHONY: test-system-deps sandbox-setup demo test check lint typecheck docs-check pytest slurm-up slurm-down bench bench-acro docs clean system-deps
+.PHONY: test-system-deps sandbox-setup demo test check lint typecheck docs-check pytest slurm-up slurm-down bench bench-acro bench-sdc docs clean system-deps
 
 # Debian's python3 lacks venv and headers until python3-venv/python3-dev are installed.
 system-deps:
@@ -103,6 +103,11 @@ bench: $(STAMP)
 # ACRO in its own venv (bench/.venv-acro, made on first use: it pins an older pandas).
 bench-acro: $(STAMP)
 	$(PY) -m bench.acro_compare
+
+# Secondary suppression against τ-Argus (pytauargus with HiGHS) in its own venv
+# (bench/.venv-tauargus, made on first use), on the same tables up to 10^5 cells.
+bench-sdc: $(STAMP)
+	$(PY) -m bench.sdc_compare
 
 docs: $(STAMP)
 	$(PY) -m tre.docs
