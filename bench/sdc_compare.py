@@ -58,6 +58,7 @@ from bench.sdc_tables import (
     augmented,
     exposure,
     loss,
+    protection_levels,
     run_ours,
     synthetic_counts,
 )
@@ -197,10 +198,16 @@ def run_tau(
     return {**figures, "timed_out": False, "process_s": wall, "_patterns": (primary, secondary)}
 
 
-def judge(table: np.ndarray, primary: np.ndarray, secondary: np.ndarray) -> dict[str, Any]:
-    """One side's pattern, by the checks both sides share."""
+def judge(
+    table: np.ndarray, primary: np.ndarray, secondary: np.ndarray, percent: int | None
+) -> dict[str, Any]:
+    """One side's pattern, by the checks both sides share (with the primary cells'
+    ranges when `percent` is given: two linear programs per primary cell)."""
     suppressed = primary | secondary
-    return {**loss(table, primary, suppressed), "exposed": exposure(suppressed)}
+    figures = {**loss(table, primary, suppressed), "exposed": exposure(suppressed)}
+    if percent is not None:
+        figures["ranges"] = protection_levels(table, primary, suppressed, percent)
+    return figures
 
 
 def run_case(
@@ -213,11 +220,13 @@ def run_case(
     folder: Path,
     timeout: float,
     safety_range: int,
+    ranges: bool,
 ) -> dict[str, Any]:
     """Every figure of one table size."""
     counts = synthetic_counts(side, seed)
     table = augmented(counts)
     ours = run_ours(counts, repeat)
+    percent = (safety_range or 30) if ranges else None
     case: dict[str, Any] = {
         "side": side,
         "cells": int(counts.size),
@@ -228,7 +237,7 @@ def run_case(
             "seconds": round(ours["seconds"], 4),
             "runs_s": [round(run, 4) for run in ours["runs_s"]],
             "complete": ours["complete"],
-            **judge(table, ours["primary"], ours["secondary"]),
+            **judge(table, ours["primary"], ours["secondary"], percent),
         },
         "tauargus": {},
     }
@@ -241,7 +250,7 @@ def run_case(
         patterns = theirs.pop("_patterns", None)
         if patterns is not None:
             primary, secondary = patterns
-            theirs.update(judge(table, primary, secondary))
+            theirs.update(judge(table, primary, secondary, percent))
             theirs["primary_agrees"] = bool((primary == ours["primary"]).all())
             for key in ("seconds", "suppress_s", "process_s"):
                 theirs[key] = round(theirs[key], 4)
@@ -259,6 +268,7 @@ def run(
     safety_range: int,
     work: Path,
     console: Console,
+    ranges_up_to: int = 0,
 ) -> dict[str, Any]:
     """Every figure of the benchmark (τ-Argus' only for `methods`, none if empty)."""
     python = tau_python() if methods else None
@@ -268,6 +278,7 @@ def run(
         "safety_range": safety_range,
         "methods": methods,
         "timeout_s": timeout,
+        "ranges_up_to": ranges_up_to,
         "seed": seed,
         "repeat": repeat,
         "machine": {
@@ -293,6 +304,7 @@ def run(
             folder=work / f"side-{side}",
             timeout=timeout,
             safety_range=safety_range,
+            ranges=side <= ranges_up_to,
         )
         figures["cases"][str(side)] = case
         for theirs in case["tauargus"].values():
@@ -311,6 +323,7 @@ def render(figures: dict[str, Any], console: Console) -> None:
         "secondary sum",
         "seconds",
         "exposed",
+        "narrow ranges",
     )
     for case in figures["cases"].values():
         label, cells = f"{case['side']}x{case['side']}", f"{case['cells']:,}"
@@ -319,7 +332,9 @@ def render(figures: dict[str, Any], console: Console) -> None:
         ]
         for name, side in sides:
             if side.get("timed_out"):
-                table.add_row(label, cells, name, "", "", "", f"over {side['timeout_s']:.0f}", "")
+                table.add_row(
+                    label, cells, name, "", "", "", f"over {side['timeout_s']:.0f}", "", ""
+                )
                 continue
             agrees = "" if name == "ours" else (" =" if side["primary_agrees"] else " DIFFERS")
             seconds = (
@@ -336,6 +351,7 @@ def render(figures: dict[str, Any], console: Console) -> None:
                 f"{side['secondary_sum']:,}",
                 seconds,
                 f"{side['exposed']['graph']} / {side['exposed']['rank']}",
+                _narrow(side.get("ranges")),
             )
     console.print(table)
     version = figures.get("tauargus_version")
@@ -349,8 +365,16 @@ def render(figures: dict[str, Any], console: Console) -> None:
             else ""
         )
         + "primary '=': the same cells as ours; exposed: suppressed cells the totals give "
-        "away, by the graph / the rank test (0 / 0 is safe)."
+        "away, by the graph / the rank test (0 / 0 is safe); narrow ranges: primary cells "
+        f"whose feasible range reaches less than {figures['safety_range'] or 30}% of their "
+        f"value on a side (sides up to {figures['ranges_up_to']})."
     )
+
+
+def _narrow(ranges: dict[str, Any] | None) -> str:
+    if not ranges:
+        return ""
+    return str(next(value for key, value in ranges.items() if key.startswith("within_")))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -374,6 +398,12 @@ def main(argv: list[str] | None = None) -> int:
         default=30,
         help="τ-Argus' FREQ safety range: the protection interval it requires, in percent",
     )
+    parser.add_argument(
+        "--ranges-up-to",
+        type=int,
+        default=30,
+        help="also compute each primary cell's range (2 LPs per cell) for sides up to this",
+    )
     parser.add_argument("--seed", type=int, default=7, help="seed of the synthetic tables")
     parser.add_argument("--work", type=Path, help="scratch folder (default: a temporary one)")
     parser.add_argument("--keep", action="store_true", help="keep the scratch folder")
@@ -394,6 +424,7 @@ def main(argv: list[str] | None = None) -> int:
             safety_range=args.safety_range,
             work=work,
             console=console,
+            ranges_up_to=args.ranges_up_to,
         )
     finally:
         if not args.keep:

@@ -173,3 +173,59 @@ def loss(table: np.ndarray, primary: np.ndarray, suppressed: np.ndarray) -> dict
         "secondary_sum": int(table[secondary & inner].sum()),
         "suppressed_sum": int(table[suppressed & inner].sum()),
     }
+
+
+def intervals(table: np.ndarray, primary: np.ndarray, suppressed: np.ndarray) -> np.ndarray:
+    """For each primary cell (in `np.nonzero` order), the range [low, high] its value can
+    take given everything published and that counts are not negative: two linear
+    programs per cell (scipy's HiGHS), over the suppressed cells as unknowns."""
+    from scipy.optimize import linprog  # type: ignore[import-untyped]
+    from scipy.sparse import coo_matrix  # type: ignore[import-untyped]
+
+    height, width = table.shape
+    rows, cols = np.nonzero(suppressed)
+    unknown = np.full(table.shape, -1)
+    unknown[rows, cols] = np.arange(rows.size)
+    # Row line i: its cells minus its total (last column) = 0; column lines alike.
+    coefficient = np.ones(table.shape)
+    equations, lines, variables, values, rhs = 0, [], [], [], []
+    for axis, count in ((0, height), (1, width)):
+        for line in range(count):
+            entries = (line, slice(None)) if axis == 0 else (slice(None), line)
+            signs = coefficient[entries].copy()
+            signs[-1] = -1.0
+            ids, known = unknown[entries], table[entries].astype(float)
+            hidden = ids >= 0
+            if not hidden.any():
+                continue
+            lines.extend([equations] * int(hidden.sum()))
+            variables.extend(ids[hidden].tolist())
+            values.extend(signs[hidden].tolist())
+            rhs.append(-float((signs[~hidden] * known[~hidden]).sum()))
+            equations += 1
+    a_eq = coo_matrix((values, (lines, variables)), shape=(equations, rows.size)).tocsr()
+    ranges = []
+    for r, c in zip(*np.nonzero(primary), strict=True):
+        objective = np.zeros(rows.size)
+        objective[unknown[r, c]] = 1.0
+        low = linprog(objective, A_eq=a_eq, b_eq=rhs, bounds=(0, None), method="highs")
+        high = linprog(-objective, A_eq=a_eq, b_eq=rhs, bounds=(0, None), method="highs")
+        ranges.append((low.fun, -high.fun))
+    return np.array(ranges).reshape(-1, 2)
+
+
+def protection_levels(
+    table: np.ndarray, primary: np.ndarray, suppressed: np.ndarray, percent: int
+) -> dict[str, Any]:
+    """How far each primary cell's range reaches either side of its value: the number
+    whose range is a point (exact), and the number narrower than `percent`% of the value
+    on either side (τ-Argus' FREQ safety range asks for at least that)."""
+    ranges = intervals(table, primary, suppressed)
+    value = table[primary].astype(float)
+    below, above = value - ranges[:, 0], ranges[:, 1] - value
+    need = value * percent / 100.0
+    return {
+        "exact": int(((below < 0.5) & (above < 0.5)).sum()),
+        f"within_{percent}pct": int(((below < need - 1e-9) | (above < need - 1e-9)).sum()),
+        "median_width": float(np.median(ranges[:, 1] - ranges[:, 0])) if value.size else 0.0,
+    }

@@ -35,6 +35,7 @@ def test_our_side_of_the_comparison_reports_every_figure(tmp_path):
     assert ours["complete"] is True
     assert ours["exposed"] == {"graph": 0, "rank": 0}  # nothing left to work out
     assert ours["suppressed"] == ours["primary"] + ours["secondary"]
+    assert ours["ranges"]["exact"] == 0  # and the linear programs agree: no point ranges
     assert case["tauargus"] == {}
 
 
