@@ -66,7 +66,7 @@ from bench.sdc_tables import (
 HERE = Path(__file__).resolve().parent
 VENV = HERE / ".venv-tauargus"
 RESULTS = HERE / "results"
-SIZES = (10, 30, 100, 316)
+SIZES = (10, 30, 100, 178, 316)
 METHODS = ("OPT", "MOD")
 TOTAL = "Total"
 
