@@ -10,7 +10,7 @@ import json
 import numpy as np
 import polars as pl
 
-from bench import sdc_compare
+from bench import sdc_compare, sdc_tauargus
 from bench.sdc_tables import (
     exposure,
     leverage_exposed,
@@ -69,12 +69,12 @@ def test_the_two_exposure_tests_agree():
 
 def test_tauargus_gets_the_table_with_its_totals_and_is_read_back(tmp_path):
     counts = np.array([[3, 20], [15, 40]])
-    sdc_compare.write_tau_table(counts, tmp_path)
+    sdc_tauargus.write_tau_table(counts, tmp_path)
     lines = (tmp_path / "table.tab").read_text().splitlines()
     assert lines[0] == "r0000;c0000;3;3"
     assert lines[2] == "r0000;Total;23;23"
     assert lines[-1] == "Total;Total;78;78"
-    batch = sdc_compare.write_batch(tmp_path, "OPT", safety_range=30, minutes=5)
+    batch = sdc_tauargus.write_batch(tmp_path, "OPT", safety_range=30, minutes=5)
     assert "<SAFETYRULE> FREQ(10,30)" in batch.read_text()
     assert "<SUPPRESS> OPT(1,5)" in batch.read_text()
     # τ-Argus' SO+ output: codes; value; frequency; cost; status; lower; upper
@@ -85,7 +85,7 @@ def test_tauargus_gets_the_table_with_its_totals_and_is_read_back(tmp_path):
         '"r0001";"c0000";15;15;15;M;1;1\n'
         '"r0001";"c0001";40;40;40;M;1;1\n'
     )
-    primary, secondary = sdc_compare.read_tau_statuses(tmp_path / "opt-out.tab", 2, 2)
+    primary, secondary = sdc_tauargus.read_tau_statuses(tmp_path / "opt-out.tab", 2, 2)
     assert primary.sum() == 1 and primary[0, 0]
     assert secondary[:2, :2].sum() == 3 and not secondary[2, 2]
     assert exposure(primary | secondary) == {"graph": 0, "rank": 0}
