@@ -44,7 +44,8 @@ Modules: `aggregate` / `combine` / `finalize` (mergeable per-cell aggregates wit
 evidence, for a cluster), `rules` / `rules_text` (the rules and each cell's outcome),
 `protection` / `protect` / `secondary` / `line_sums` (suppression, rounding, totals),
 `intervals` (the interval audit: the range the release leaves each suppressed cell, and
-the protection level), `cellkey` (the cell key method's noise), `check` and
+the protection level), `cellkey` / `perturbation` (the cell key method's noise),
+`outcome`, `check` and
 `table_summary` (one output's verdict), `other_outputs` (regressions, files), `fitted`
 (a regression read from a statsmodels or lifelines fit), `differencing` / `findings` /
 `pairs` / `published` / `populations` / `combinations` / `recovery` (outputs that

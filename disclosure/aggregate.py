@@ -49,6 +49,8 @@ from collections.abc import Sequence
 import polars as pl
 
 from disclosure.combine import (
+    KEY_SPACE,
+    KEYSUM,
     LISTS,
     VALUE,
     collect,
@@ -67,6 +69,7 @@ from disclosure.validate import (
     check_columns,
     check_keys,
     check_partial,
+    check_record_key,
     check_statistic,
     check_top_k,
     check_unit,
@@ -98,6 +101,7 @@ def partial(
     top_k: int = 2,
     *,
     unit: str | None = None,
+    record_key: str | None = None,
 ) -> pl.DataFrame:
     """Aggregate one piece of a table: one row per cell (per cell and unit with `unit`).
 
@@ -107,7 +111,9 @@ def partial(
     per cell for the dominance and p% rules: it must be at least the dominance rule's n
     (and 2 for the p% rule).
     `unit` names a column identifying the contributor (a person or business): several
-    records of one unit are then one contributor.
+    records of one unit are then one contributor. `record_key` names a column of record
+    keys (whole numbers below 2**32, `disclosure.cellkey`): each cell then carries the
+    sum of its records' keys, from which `finalize` gives its `cell_key`.
     """
     check_statistic(statistic)
     check_keys(keys)
@@ -115,17 +121,23 @@ def partial(
     check_unit(keys, unit)
     lazy = frame.lazy()
     check_columns(lazy.collect_schema(), keys, value, statistic, unit)
+    check_record_key(lazy.collect_schema(), keys, value, unit, record_key)
     group = [*keys, *([unit] if unit else [])]
+    keyed = record_key is not None
+    columns = partial_columns(keys, statistic, top_k, unit, keyed=keyed)
+    keysum = (
+        [(pl.col(record_key).cast(pl.UInt64).sum() % KEY_SPACE).alias(KEYSUM)]
+        if record_key is not None
+        else []
+    )
 
     if not is_magnitude(statistic):
-        return collect(
-            _counted(lazy, group, value).select(partial_columns(keys, statistic, top_k, unit))
-        )
+        return collect(_counted(lazy, group, value, keysum).select(columns))
 
     assert value is not None  # check_columns refuses a magnitude table without one
     # NaN is not a number anyone contributed: treat it as missing so sums stay finite.
     values = pl.col(value).cast(pl.Float64).fill_nan(None).alias(VALUE)
-    lazy = lazy.select(*group, values)
+    lazy = lazy.select(*group, values, *([pl.col(record_key)] if record_key else []))
     top_exprs: list[pl.Expr] = []
     if unit is None:
         lazy, top_exprs = with_top_levels(lazy, keys, top_k)
@@ -139,6 +151,7 @@ def partial(
         *top_exprs,
         v.min().alias("_min"),
         v.max().alias("_max"),
+        *keysum,
     ]
     if statistic == "std":
         # var(ddof=0) * n is the cell's sum of squared deviations, computed stably by polars.
@@ -148,14 +161,16 @@ def partial(
     aggregated = lazy.group_by(group).agg(aggs)
     if unit is None:
         aggregated = split_tops(aggregated, top_k)
-    return collect(aggregated.select(partial_columns(keys, statistic, top_k, unit)))
+    return collect(aggregated.select(columns))
 
 
-def _counted(lazy: pl.LazyFrame, group: list[str], value: str | None) -> pl.LazyFrame:
+def _counted(
+    lazy: pl.LazyFrame, group: list[str], value: str | None, keysum: list[pl.Expr]
+) -> pl.LazyFrame:
     """A count's partial: rows, and rows with a value when a value column is counted."""
     records = pl.len().cast(pl.Int64).alias("_records")
     if value is None:
-        counted = lazy.group_by(group).agg(records)
+        counted = lazy.group_by(group).agg(records, *keysum)
         with_value, missing = pl.col("_records"), pl.lit(0, pl.Int64)
     else:
         column = pl.col(value)
@@ -165,6 +180,7 @@ def _counted(lazy: pl.LazyFrame, group: list[str], value: str | None) -> pl.Lazy
             records,
             column.count().cast(pl.Int64).alias("_n"),
             column.null_count().cast(pl.Int64).alias("_missing"),
+            *keysum,
         )
         with_value, missing = pl.col("_n"), pl.col("_missing")
     return counted.with_columns(
@@ -193,7 +209,8 @@ def merge(
             "merge() needs at least one partial aggregate, and got none",
             fix="pass the list of partial() results for the table's fragments",
         )
-    columns = partial_columns(keys, statistic, top_k, unit)
+    keyed = KEYSUM in partials[0].columns
+    columns = partial_columns(keys, statistic, top_k, unit, keyed=keyed)
     for index, part in enumerate(partials):
         check_partial(part, columns, f"partial number {index + 1}")
     stacked = pl.concat([p.select(columns) for p in partials], how="vertical_relaxed")

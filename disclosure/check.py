@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 
 import polars as pl
 
-from disclosure import aggregate
+from disclosure import aggregate, perturbation
 from disclosure.errors import DisclosureInputError
 from disclosure.other_outputs import (
     FileResult,
@@ -164,6 +164,7 @@ def check_table(
     rules: Rules = DEFAULT_RULES,
     protection: Protection = DEFAULT_PROTECTION,
     population: Mapping[str, Any] | None = None,
+    record_key: str | None = None,
 ) -> TableResult:
     """Tabulate row-level data and check the table: its cells and totals with their
     evidence (`aggregate`), the rules, then protection.
@@ -173,10 +174,14 @@ def check_table(
     `unit` names a column identifying each contributor (a person or business): several
     records of one unit count once for the threshold, and the dominance rules use unit
     totals. `population` describes which rows were tabulated (dataset, filters) for
-    the cross-output checks of `disclosure.differencing`.
+    the cross-output checks of `disclosure.differencing`. `record_key` names the data's
+    record keys (`disclosure.cellkey`): with `Protection(cell_key=True)` a count table is
+    then published with noise instead of suppressed (`disclosure.perturbation`).
     """
     keys = _table_keys(rows, columns)
-    merged = aggregate.partial(microdata, keys, value, statistic, top_k=rules.top_k, unit=unit)
+    merged = aggregate.partial(
+        microdata, keys, value, statistic, top_k=rules.top_k, unit=unit, record_key=record_key
+    )
     cells = aggregate.with_margins(
         merged,
         keys,
@@ -234,9 +239,12 @@ def check_aggregated(
     if MARGIN not in cells.columns:
         cells = cells.with_columns(pl.lit("").alias(MARGIN))
     checked = apply_rules(cells, statistic, rules)
-    protected, outcome = protect(
-        checked, list(rows), list(columns), statistic, protection, rules=rules
-    )
+    if perturbation.applies(checked, statistic, protection):
+        protected, outcome = perturbation.perturbed(checked, protection)
+    else:
+        protected, outcome = protect(
+            checked, list(rows), list(columns), statistic, protection, rules=rules
+        )
     counts = rule_counts(protected)
     statuses = protected.get_column("status").unique().to_list()
     check_status = worst(statuses) if protected.height else "review"
@@ -275,6 +283,8 @@ def released_status(cells: pl.DataFrame, outcome: ProtectionOutcome, protection:
         return "review"  # no data at all: a person confirms that is expected
     if not outcome.complete or outcome.published_cells == 0:
         return "fail"
+    if outcome.cell_key:
+        return "review"  # every count is published with noise: a checker looks
     shown = pl.col("suppressed") == ""
     if protection.totals and not protection.rounds:
         visible = cells.filter(shown)

@@ -73,6 +73,7 @@ def _usable(table: PublishedTable) -> bool:
     population = table.population or {}
     return (
         not table.rounded_to
+        and not table.perturbed
         and table.measure.startswith("records")
         and population.get("filters") is not None
     )

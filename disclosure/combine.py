@@ -14,6 +14,8 @@ import polars as pl
 from disclosure.validate import is_magnitude
 
 __all__ = [
+    "KEYSUM",
+    "KEY_SPACE",
     "LISTS",
     "VALUE",
     "collect",
@@ -30,11 +32,24 @@ LISTS = ("median", "quantile", "mode")
 VALUE = "_v"
 
 
+#: A partial's sum of its records' keys modulo 2**32, present when the table is given
+#: a record-key column (the cell key method, `disclosure.cellkey`).
+KEYSUM = "_keysum"
+KEY_SPACE = 2**32
+
+
 def partial_columns(
-    keys: Sequence[str], statistic: str, top_k: int = 2, unit: str | None = None
+    keys: Sequence[str],
+    statistic: str,
+    top_k: int = 2,
+    unit: str | None = None,
+    *,
+    keyed: bool = False,
 ) -> list[str]:
     """The columns of a partial (and a merge) for this table, in order."""
     columns = [*keys, *([unit] if unit else []), "_records", "_n", "_missing", "_neg"]
+    if keyed:
+        columns.append(KEYSUM)
     if not is_magnitude(statistic):
         return columns
     columns.append("_sum")
@@ -80,6 +95,9 @@ def combine(
         )
     aggs += list(extra)
     lazy = stacked.lazy()
+    if KEYSUM in lazy.collect_schema().names():
+        # Whole numbers modulo 2**32: exact, so any order and tree of merges agrees.
+        aggs.append((pl.col(KEYSUM).sum() % KEY_SPACE).alias(KEYSUM))
     if not group:  # the grand total: one group of everything
         lazy, group = lazy.with_columns(pl.lit(0).alias("_all")), ["_all"]
     merged = lazy.group_by(group).agg(aggs)

@@ -164,7 +164,7 @@ def _combination(found: Combination) -> Finding:
 
 def _group(table: PublishedTable) -> str | None:
     """Tables that `_pair` could relate share a group (None: related to no table)."""
-    if table.rounded_to or table.population is None:
+    if table.rounded_to or table.perturbed or table.population is None:
         return None
     population = table.population
     datasets = sorted(dict(population.get("datasets") or {}))

@@ -34,9 +34,18 @@ from collections.abc import Sequence
 
 import polars as pl
 
-from disclosure.combine import VALUE, combine, partial_columns, split_tops, with_top_levels
+from disclosure.combine import (
+    KEY_SPACE,
+    KEYSUM,
+    VALUE,
+    combine,
+    partial_columns,
+    split_tops,
+    with_top_levels,
+)
 from disclosure.errors import DisclosureInputError
 from disclosure.validate import (
+    CELL_KEY,
     EVIDENCE_COLUMNS,
     MARGIN,
     POSITIONAL,
@@ -83,7 +92,7 @@ def finalize(
     cells = _cells(merged, keys, keys, statistic, quantile, unit, top_k)
     if len(groups) >= 2:
         cells = _complete_grid(cells, groups, statistic)
-    return cells.sort(keys, nulls_last=True)
+    return cells.select(*keys, *_evidence_columns(cells)).sort(keys, nulls_last=True)
 
 
 def margins(
@@ -117,7 +126,7 @@ def margins(
         missing = [pl.lit(None, schema[k]).alias(k) for k in keys if k not in kept]
         frames.append(
             cells.with_columns(*missing, pl.lit(label).alias(MARGIN))
-            .select(*keys, *EVIDENCE_COLUMNS, MARGIN)
+            .select(*keys, *_evidence_columns(cells), MARGIN)
             .sort(keys, nulls_last=True)
         )
     return pl.concat(frames, how="vertical")
@@ -161,12 +170,15 @@ def _check(
     check_top_k(top_k)
     groups = [[key] for key in keys] if grid is None else [list(group) for group in grid]
     check_grid(keys, groups)
+    keyed = KEYSUM in merged.columns
     if unit is not None:
-        check_partial(merged, partial_columns(keys, statistic, 0, unit), "the merged aggregate")
+        columns = partial_columns(keys, statistic, 0, unit, keyed=keyed)
+        check_partial(merged, columns, "the merged aggregate")
     else:
         # A magnitude aggregate has at least _top1; expecting it makes a wrong input say so.
         kept = max(_top_k_of(merged), 1) if is_magnitude(statistic) else 0
-        check_partial(merged, partial_columns(keys, statistic, kept), "the merged aggregate")
+        columns = partial_columns(keys, statistic, kept, keyed=keyed)
+        check_partial(merged, columns, "the merged aggregate")
     return groups
 
 
@@ -250,6 +262,12 @@ def _evidence(
         pl.col("_missing").cast(pl.Int64).alias("missing"),
         same.cast(pl.Boolean).alias("same_value"),
         *([pl.col("_values")] if statistic in POSITIONAL else []),
+        # The cell key method's key: the records' keys summed modulo 2**32, over 2**32.
+        *(
+            [(pl.col(KEYSUM).cast(pl.Float64) / KEY_SPACE).alias(CELL_KEY)]
+            if KEYSUM in level.columns
+            else []
+        ),
     )
     if statistic not in POSITIONAL:
         nothing = pl.lit(None, pl.Int64)
@@ -331,7 +349,13 @@ def _complete_grid(cells: pl.DataFrame, groups: list[list[str]], statistic: str)
         pl.col("negative").fill_null(False),
         pl.col("missing").fill_null(0),
         pl.col("same_value").fill_null(False),
-    ).select(*keys, *EVIDENCE_COLUMNS)
+        *([pl.col(CELL_KEY).fill_null(0.0)] if CELL_KEY in full.columns else []),
+    ).select(*keys, *_evidence_columns(full))
+
+
+def _evidence_columns(frame: pl.DataFrame) -> list[str]:
+    """The evidence columns, with the cell key when the table has record keys."""
+    return [*EVIDENCE_COLUMNS, *([CELL_KEY] if CELL_KEY in frame.columns else [])]
 
 
 def _top_k_of(merged: pl.DataFrame) -> int:

@@ -65,4 +65,25 @@ PROTECTION_PARAMETERS: dict[str, Parameter] = {
         "a percentage from 0 (off) to 100, e.g. 10",
         lambda v: 0 <= v <= 100,  # type: ignore[operator]
     ),
+    "cell_key": Parameter(bool, "true or false"),
+    "cell_key_max_noise": Parameter(
+        int,
+        "a whole number from 1 to 50, e.g. 3",
+        lambda v: 1 <= v <= 50,  # type: ignore[operator]
+    ),
+    "cell_key_variance": Parameter(
+        float,
+        "a number above 0 and at most 1000, e.g. 2",
+        lambda v: 0 < v <= 1000,  # type: ignore[operator]
+    ),
+    "cell_key_smallest": Parameter(
+        int,
+        "a whole number from 0 to 50, e.g. 4",
+        lambda v: 0 <= v <= 50,  # type: ignore[operator]
+    ),
+    "cell_key_p_stay": Parameter(
+        float,
+        "a number from 0 to less than 1, e.g. 0.5",
+        lambda v: 0 <= v < 1,  # type: ignore[operator]
+    ),
 }

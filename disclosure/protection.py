@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 
+from disclosure.cellkey import PTable
 from disclosure.errors import DisclosureInputError
 from disclosure.parameters import parameter_problem, problems
 from disclosure.policy_parameters import PROTECTION_PARAMETERS, RULE_PARAMETERS
@@ -40,6 +41,12 @@ class Protection:
     redact_at_or_below: int = 0
     totals: bool = True
     protection_level: float = 0.0
+    # The cell key method (disclosure.cellkey), for count tables whose data has record keys.
+    cell_key: bool = False
+    cell_key_max_noise: int = 3
+    cell_key_variance: float = 2.0
+    cell_key_smallest: int = 0
+    cell_key_p_stay: float = 0.5
 
     def __post_init__(self) -> None:
         found = [
@@ -47,6 +54,13 @@ class Protection:
             for name, value in asdict(self).items()
             if (problem := parameter_problem(name, PROTECTION_PARAMETERS[name], value))
         ]
+        if not found and self.cell_key and (self.round_to or self.redact_at_or_below):
+            found.append(
+                "cell_key is true with rounding or redaction: one protection of counts at a "
+                "time (the cell key method's own `cell_key_smallest` redacts small counts)"
+            )
+        if not found and self.cell_key:
+            self.perturbation()  # parameters no perturbation table satisfies are refused
         if not found and not self.secondary and not self.round_to and self.totals:
             found.append(
                 "secondary is false while totals are published unrounded: a suppressed "
@@ -79,6 +93,15 @@ class Protection:
         """The parameters, as written in a policy file and recorded in a report."""
         return dict(asdict(self))
 
+    def perturbation(self) -> PTable:
+        """The perturbation table of the cell key method, from the parameters."""
+        return PTable.design(
+            self.cell_key_max_noise,
+            float(self.cell_key_variance),
+            self.cell_key_smallest,
+            float(self.cell_key_p_stay),
+        )
+
     @property
     def rounds(self) -> bool:
         """True when published counts are rounded (and totals recomputed from them)."""
@@ -110,6 +133,17 @@ class Protection:
                 f"a suppressed cell that fails a rule must stay uncertain: the range of "
                 f"values the published table allows for it is at least "
                 f"{self.protection_level:g}% of its value wide"
+            )
+        if self.cell_key:
+            lines.append(
+                "count tables whose data carries record keys are published with noise (the "
+                f"cell key method): at most {self.cell_key_max_noise} either way, the same "
+                "for the same records every time"
+                + (
+                    f", and no count from 1 to {self.cell_key_smallest} is published"
+                    if self.cell_key_smallest
+                    else ""
+                )
             )
         lines.append(
             "row, column and grand totals are published"

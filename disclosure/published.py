@@ -36,6 +36,9 @@ class PublishedTable:
     rounded_to: int
     threshold: int
     cells: pl.DataFrame  # <keys: String>, margin, count (Float64), suppressed (Boolean)
+    # Published with the cell key method's noise: differencing's exact arithmetic does
+    # not hold for it (and the noise is its protection against differencing).
+    perturbed: bool = False
 
     @property
     def keys(self) -> list[str]:
@@ -60,6 +63,7 @@ class PublishedTable:
             "population": dict(self.population) if self.population is not None else None,
             "rounded_to": self.rounded_to,
             "threshold": self.threshold,
+            "perturbed": self.perturbed,
             "cells": {name: self.cells.get_column(name).to_list() for name in self.cells.columns},
         }
 
@@ -83,6 +87,7 @@ class PublishedTable:
             rounded_to=int(data.get("rounded_to", 0)),
             threshold=int(data.get("threshold", 10)),
             cells=pl.DataFrame(data["cells"], schema=schema),
+            perturbed=bool(data.get("perturbed", False)),
         )
 
 
@@ -109,6 +114,7 @@ def published_view(result: TableResult, job_id: int | None = None) -> PublishedT
         rounded_to=result.protection_policy.round_to,
         threshold=result.rules.threshold,
         cells=frame,
+        perturbed=bool(result.protection and result.protection.cell_key),
     )
 
 
@@ -143,6 +149,7 @@ def published_from_report(
             "population": output.get("population"),
             "rounded_to": int(output.get("rounded_to") or 0),
             "threshold": int(rules.get("threshold", 10)),
+            "perturbed": bool((output.get("protection_outcome") or {}).get("cell_key")),
             "cells": data,
         },
         job_id=job_id,

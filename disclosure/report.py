@@ -200,7 +200,9 @@ def _table(
         # Cells with no records, and cells whose value is missing (flags, not rules).
         "empty_cells": int(result.inner().get_column("empty_cell").sum() or 0),
         "no_value_cells": int(result.inner().get_column("no_value").sum() or 0),
-        "protection_outcome": outcome.as_dict() if outcome and outcome.suppressed else None,
+        "protection_outcome": (
+            outcome.as_dict() if outcome and (outcome.suppressed or outcome.cell_key) else None
+        ),
         "rounded_to": result.protection_policy.round_to,
         "totals": result.protection_policy.totals,
         "findings": [i + 1 for i, f in enumerate(findings) if result.name in f.new_outputs],

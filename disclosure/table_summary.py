@@ -101,6 +101,10 @@ def _protection_phrase(outcome: ProtectionOutcome) -> str:
         parts.append(f"{outcome.primary} suppressed{redacted}")
     if outcome.secondary:
         parts.append(f"{outcome.secondary} more so they cannot be worked out from the totals")
+    if outcome.cell_key:
+        parts.append(
+            f"{outcome.perturbed} cell(s) and total(s) published with noise by the cell key method"
+        )
     if outcome.rounded_to:
         parts.append(f"counts rounded to the nearest {outcome.rounded_to}")
     if not parts:

@@ -13,6 +13,7 @@ import polars as pl
 from disclosure.errors import DisclosureInputError
 
 __all__ = [
+    "CELL_KEY",
     "EVIDENCE_COLUMNS",
     "MARGIN",
     "MARGINS",
@@ -28,6 +29,7 @@ __all__ = [
     "check_keys",
     "check_partial",
     "check_quantile",
+    "check_record_key",
     "check_statistic",
     "check_top_k",
     "check_unit",
@@ -44,6 +46,8 @@ POSITIONAL = ("median", "quantile", "mode")
 #: Columns `finalize` adds after the keys, in order. The first seven are the evidence
 #: every table has; `same_value`, `below` and `above` feed the rules on class and
 #: positional disclosure (see `disclosure.rules`).
+#: The evidence column of a table given record keys: its cell key, in [0, 1).
+CELL_KEY = "cell_key"
 EVIDENCE_COLUMNS = (
     "value",
     "n",
@@ -84,7 +88,14 @@ PROTECTION_COLUMNS = ("suppressed", "published", "published_n")
 
 #: Names a key may not have: the evidence, rule and protection columns (listed here so a
 #: clash is refused at the first step, not after the cluster ran).
-RESERVED_NAMES = (*EVIDENCE_COLUMNS, MARGIN, *RULE_COLUMNS, *PROTECTION_COLUMNS, "min_max")
+RESERVED_NAMES = (
+    *EVIDENCE_COLUMNS,
+    CELL_KEY,
+    MARGIN,
+    *RULE_COLUMNS,
+    *PROTECTION_COLUMNS,
+    "min_max",
+)
 
 #: Largest `top_k`: the dominance rule needs `dominance_n` values; 10 is far above any
 #: rule in use and keeps the per-cell expressions small.
@@ -249,6 +260,31 @@ def check_columns(
             fix=f"the data's columns are: {', '.join(schema.names()) or '(none)'}; "
             "choose keys and a numeric value among them (or use statistic 'count', which "
             "counts every record, or with a value column the records that have a value)",
+        )
+
+
+def check_record_key(
+    schema: pl.Schema, keys: list[str], value: str | None, unit: str | None, record_key: str | None
+) -> None:
+    """Refuse a record-key column that is missing, not whole numbers, or also a key, the
+    value or the unit."""
+    if record_key is None:
+        return
+    problems = []
+    if record_key not in schema:
+        problems.append(f"record-key column {record_key!r} is not in the data")
+    elif not schema[record_key].is_integer():
+        problems.append(
+            f"record-key column {record_key!r} is {schema[record_key]}, not whole numbers"
+        )
+    if record_key in [*keys, value, unit]:
+        problems.append(f"record-key column {record_key!r} is also a key, the value or the unit")
+    if problems:
+        raise DisclosureInputError(
+            "the table cannot be computed from this data",
+            reasons=problems,
+            fix="give each record a key once (disclosure.cellkey.record_keys) in a column of "
+            "its own, and name it as record_key",
         )
 
 

@@ -63,6 +63,12 @@ STRICTER: dict[str, Callable[[Any, Any], Any]] = {
     "redact_at_or_below": max,
     "totals": lambda a, b: a and b,  # publishing fewer totals is stricter
     "protection_level": max,  # a wider range required of each suppressed cell
+    # Noise that differencing cannot remove, and more of it, is the stricter choice.
+    "cell_key": lambda a, b: a or b,
+    "cell_key_max_noise": max,
+    "cell_key_variance": max,
+    "cell_key_smallest": max,
+    "cell_key_p_stay": min,
 }
 
 

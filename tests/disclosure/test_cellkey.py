@@ -129,3 +129,153 @@ def test_parameters_no_table_satisfies_are_refused_saying_why():
 def test_data_without_record_keys_is_refused():
     with pytest.raises(DisclosureInputError, match="no record-key column 'record_key'"):
         cell_keys(pl.DataFrame({"ward": ["w1"]}), ["ward"], "record_key")
+
+
+# --- the mergeable path: each cell carries its key sum ------------------------------
+
+
+@pytest.mark.parametrize("unit", [None, "who"])
+@pytest.mark.parametrize("statistic", ["count", "mean"])
+def test_partials_merged_in_any_tree_give_every_cell_and_total_its_key(unit, statistic):
+    from disclosure import aggregate
+
+    people = _people(300, seed=5).with_columns(
+        pl.Series("who", [f"p{i % 120}" for i in range(300)]),
+        pl.Series("cost", [float(i % 17) for i in range(300)]),
+    )
+    value = "cost" if statistic == "mean" else None
+    parts = [
+        aggregate.partial(
+            people.slice(i, 70),
+            ["ward", "sex"],
+            value,
+            statistic,
+            unit=unit,
+            record_key="record_key",
+        )
+        for i in range(0, 300, 70)
+    ]
+    left = aggregate.merge(parts[:2], ["ward", "sex"], statistic, unit=unit)
+    right = aggregate.merge(parts[2:], ["ward", "sex"], statistic, unit=unit)
+    merged = aggregate.merge([right, left], ["ward", "sex"], statistic, unit=unit)
+    cells = aggregate.with_margins(merged, ["ward", "sex"], statistic, unit=unit)
+    expected = cell_keys(people, ["ward", "sex"], "record_key")
+    inner = cells.filter(pl.col("margin") == "").join(expected, on=["ward", "sex"], suffix="_e")
+    assert inner.height == expected.height
+    assert inner.get_column("cell_key").to_list() == inner.get_column("cell_key_e").to_list()
+    total = cells.filter(pl.col("margin") == "total").get_column("cell_key").to_list()
+    assert total == cell_keys(people, [], "record_key").get_column("cell_key").to_list()
+    rows = cells.filter(pl.col("margin") == "row").sort("ward")
+    by_ward = cell_keys(people, ["ward"], "record_key").sort("ward")
+    assert rows.get_column("cell_key").to_list() == by_ward.get_column("cell_key").to_list()
+
+
+def test_a_table_without_record_keys_has_no_cell_key_and_a_bad_column_is_refused():
+    from disclosure import aggregate
+
+    people = _people(50)
+    plain = aggregate.partial(people, ["ward"], None, "count")
+    assert "_keysum" not in plain.columns
+    with pytest.raises(DisclosureInputError, match="not whole numbers"):
+        aggregate.partial(
+            people.with_columns(pl.col("record_key").cast(pl.Float64)),
+            ["ward"],
+            None,
+            "count",
+            record_key="record_key",
+        )
+    with pytest.raises(DisclosureInputError, match="is also a key"):
+        aggregate.partial(people, ["ward", "record_key"], None, "count", record_key="record_key")
+
+
+# --- protection by the cell key method: check_table with record keys -------------------
+
+
+def _noisy():
+    from disclosure import Protection
+
+    return Protection(cell_key=True, cell_key_smallest=4)
+
+
+def _residents(n=400, seed=9):
+    rng = np.random.default_rng(seed)
+    wards = rng.choice([f"w{i}" for i in range(12)], size=n, p=[0.2] * 4 + [0.025] * 8)
+    return pl.DataFrame(
+        {"ward": wards, "sex": rng.choice(["F", "M"], size=n), "record_key": record_keys(n, seed)}
+    )
+
+
+def test_a_count_table_with_record_keys_is_published_with_noise_not_suppressed():
+    from disclosure import check_table
+
+    people = _residents()
+    result = check_table(
+        people, name="t", rows=["ward"], columns=["sex"], record_key="record_key",
+        protection=_noisy(),
+    )  # fmt: skip
+    cells = result.cells
+    assert (cells.get_column("suppressed") == "").all()  # nothing hidden
+    assert result.protection.cell_key and result.protection.perturbed > 0
+    assert result.status == "review"
+    assert "published with noise by the cell key method" in result.summary
+    published = cells.get_column("published").to_list()
+    true = cells.get_column("value").to_list()
+    assert published != true
+    assert not [p for p in published if 1 <= p <= 4]  # never a count from 1 to 4
+    assert all(abs(p - t) <= 3 or t <= 4 + 3 for p, t in zip(published, true, strict=True))
+    # The same records in another order, another job: the same numbers.
+    again = check_table(
+        people.sample(fraction=1.0, shuffle=True, seed=1), name="t", rows=["ward"],
+        columns=["sex"], record_key="record_key", protection=_noisy(),
+    )  # fmt: skip
+    key = ["ward", "sex", "margin"]
+    assert again.cells.sort(key, nulls_last=True).get_column("published").to_list() == (
+        cells.sort(key, nulls_last=True).get_column("published").to_list()
+    )
+
+
+def test_tables_the_cell_key_method_cannot_protect_are_suppressed_as_before():
+    from disclosure import check_table
+
+    people = _residents().with_columns(pl.Series("cost", [1.0] * 400))
+    without_keys = check_table(
+        people.drop("record_key"), name="t", rows=["ward"], protection=_noisy()
+    )
+    mean = check_table(
+        people, name="m", rows=["ward"], value="cost", statistic="mean",
+        record_key="record_key", protection=_noisy(),
+    )  # fmt: skip
+    for result in (without_keys, mean):
+        assert not result.protection.cell_key
+        assert (result.cells.get_column("suppressed") != "").any()
+
+
+def test_perturbed_tables_are_left_out_of_differencing_and_say_so_in_the_ledger():
+    from disclosure import check_request, check_table, published_view
+    from disclosure.published import PublishedTable
+
+    people = _residents()
+    everyone = check_table(
+        people, name="a", rows=["ward"], record_key="record_key", protection=_noisy(),
+        population={"datasets": {"r": 1}, "link": None, "filters": []},
+    )  # fmt: skip
+    fewer = check_table(
+        people.filter(pl.col("sex") == "F"), name="b", rows=["ward"], record_key="record_key",
+        protection=_noisy(), population={"datasets": {"r": 1}, "link": None,
+        "filters": ['sex == "F"']},
+    )  # fmt: skip
+    assert check_request([everyone, fewer]) == []
+    view = published_view(everyone)
+    assert view.perturbed
+    assert PublishedTable.from_json(view.to_json()).perturbed
+
+
+def test_a_cell_key_policy_with_rounding_or_an_unreachable_variance_is_refused():
+    from disclosure import Protection
+
+    with pytest.raises(DisclosureInputError) as both:
+        Protection(cell_key=True, round_to=5)
+    assert "one protection of counts at a time" in str(both.value.reasons)
+    with pytest.raises(DisclosureInputError, match="a variance of at most"):
+        Protection(cell_key=True, cell_key_max_noise=1, cell_key_variance=5.0)
+    assert any("cell key method" in line for line in Protection(cell_key=True).describe())

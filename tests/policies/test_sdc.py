@@ -88,6 +88,10 @@ def test_layers_after_the_tre_do_not_depend_on_their_order(tmp_path):
         ("redact_at_or_below", 0, 7),
         ("protection_level", 0, 10),
         ("few_values", 2, 5),  # checking more predictors value by value
+        ("cell_key", False, True),  # noise differencing cannot remove
+        ("cell_key_max_noise", 2, 4),
+        ("cell_key_smallest", 0, 4),
+        ("cell_key_p_stay", 0.5, 0.3),
     ],
 )
 def test_each_parameter_knows_its_stricter_direction(name, looser, stricter):
