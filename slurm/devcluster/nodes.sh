@@ -44,6 +44,11 @@ make_network() {
         if ! ip netns list | grep -qw "$ns"; then
             ip netns add "$ns"
         fi
+        if ip link show "tre-v$n" >/dev/null 2>&1 && ! ip -n "$ns" link show eth0 >/dev/null 2>&1; then
+            # Half a pair: a run stopped in the middle of a test that cut this node off
+            # (or its namespace went away). Make the pair again rather than fail.
+            ip link del "tre-v$n"
+        fi
         if ! ip link show "tre-v$n" >/dev/null 2>&1; then
             ip link add "tre-v$n" type veth peer name eth0 netns "$ns"
             ip link set "tre-v$n" master "$BRIDGE" up
