@@ -27,7 +27,9 @@ import numpy as np
 import polars as pl
 
 from disclosure.intervals import (
+    INFO_MAX_AUDITED,
     INFO_TIME_LIMIT,
+    MAX_AUDITED,
     TIME_LIMIT,
     Intervals,
     below_protection_level,
@@ -155,11 +157,17 @@ def _suppressed_and_audited(
     if limit is None or not (frame.get_column(MARGIN) != "").any():
         return _Suppression(suppressed, complete, audit="not needed: no true totals are published")
     # Only informative without a protection level: then it gets a shorter budget.
-    limit_s = TIME_LIMIT if protection.protection_level else INFO_TIME_LIMIT
+    required = bool(protection.protection_level)
     intervals = feasible_intervals(
-        matrix.counts, done, table_lines(matrix.height, matrix.width), time_limit=limit_s
+        matrix.counts,
+        done,
+        table_lines(matrix.height, matrix.width),
+        time_limit=TIME_LIMIT if required else INFO_TIME_LIMIT,
+        max_audited=MAX_AUDITED if required else INFO_MAX_AUDITED,
     )
     audit, narrow, met = _protection_level(intervals, matrix, protection)
+    if not required and audit.startswith("not audited"):
+        audit += " (it only informs the checkers here; a protection_level runs it on more)"
     return _Suppression(
         suppressed,
         complete and met,
