@@ -319,3 +319,21 @@ def test_an_output_renamed_is_written_under_its_new_name(tmp_path):
     assert list(results) == ["recommend_by_parents", "output_1"]
     assert results["recommend_by_parents"]["files"][0]["name"] == "recommend_by_parents_0.csv"
     assert (tmp_path / "outputs" / "recommend_by_parents_0.csv").is_file()
+
+
+def test_the_kaplan_meier_estimates_agree_with_lifelines():
+    # Issue 14: "Compare the estimates against lifelines", a third-party fitter, on the
+    # same records: the survival probabilities, the numbers at risk and the events.
+    from lifelines import KaplanMeierFitter
+
+    rng = np.random.default_rng(3)
+    months = rng.integers(1, 13, 500)
+    died = (rng.random(500) < 0.6).astype(int)
+    table = ACRO(suppress=False).surv_func(months, died, output="table")
+    fitted = KaplanMeierFitter().fit(months, event_observed=died)
+    times = table.index.to_numpy()
+    expected = fitted.survival_function_at_times(times).to_numpy()
+    np.testing.assert_allclose(table["Surv prob"].to_numpy(), expected, rtol=1e-12)
+    events = fitted.event_table.loc[times]
+    assert table["num at risk"].tolist() == events["at_risk"].tolist()
+    assert table["num events"].tolist() == events["observed"].astype(float).tolist()
