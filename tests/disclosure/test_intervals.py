@@ -18,7 +18,7 @@ from disclosure import (
 from disclosure.errors import DisclosureInputError
 from disclosure.intervals import AUDITED, feasible_intervals
 from disclosure.line_sums import table_lines
-from tests.disclosure.test_line_sums import residents, small, suppressed_sums
+from tests.disclosure.test_line_sums import residents, small, suppressed_sums, tables
 
 
 def interval(result, **levels) -> tuple[float, float]:
@@ -158,17 +158,6 @@ def test_a_table_without_totals_needs_no_audit():
     assert bare.protection is not None
     assert bare.protection.audit == "not needed: no true totals are published"
     assert bare.inner()["interval_low"].is_null().all()
-
-
-tables = st.integers(2, 5).flatmap(
-    lambda rows: st.integers(2, 5).flatmap(
-        lambda cols: st.lists(
-            st.one_of(st.integers(0, 9), st.integers(10, 60)),
-            min_size=rows * cols,
-            max_size=rows * cols,
-        ).map(lambda values: np.array(values).reshape(rows, cols))
-    )
-)
 
 
 @settings(max_examples=50, deadline=None, database=None)
